@@ -1,0 +1,102 @@
+//! Budgets: how much fuel, time, memory and I/O one invocation may use.
+//!
+//! Three parties limit an invocation: the host (its caps, [`Budget`] in [`crate::RuntimeConfig`]),
+//! the plugin's signed manifest (what it asks for, [`BudgetLimits`]) and the operator's grant
+//! (what it allows, also [`BudgetLimits`]). The effective budget is the field-wise minimum of the
+//! three, so neither a plugin nor an operator can raise what the host allows.
+
+use serde::{Deserialize, Serialize};
+use std::time::Duration;
+
+/// A concrete budget: every limit has a value.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Budget {
+    /// Wasm fuel (roughly one unit per instruction).
+    pub fuel: u64,
+    /// Wall-clock deadline for one invocation, host calls (HTTP) included.
+    pub timeout: Duration,
+    /// Bytes of linear memory, summed over all of the component's memories.
+    pub memory_bytes: u64,
+    /// Bytes of input (keys, values and headers of the batch).
+    pub max_input_bytes: u64,
+    /// Bytes of output (keys, values and headers of the returned batch).
+    pub max_output_bytes: u64,
+}
+
+impl Default for Budget {
+    /// The host caps `plugboard` uses unless configured otherwise.
+    fn default() -> Budget {
+        Budget {
+            fuel: 2_000_000_000,
+            timeout: Duration::from_secs(10),
+            memory_bytes: 256 << 20,
+            max_input_bytes: 16 << 20,
+            max_output_bytes: 16 << 20,
+        }
+    }
+}
+
+/// A partial budget, as a manifest requests it or a grant allows it: unset fields do not limit.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct BudgetLimits {
+    /// Fuel units.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub fuel: Option<u64>,
+    /// Deadline in milliseconds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub timeout_ms: Option<u64>,
+    /// Memory in bytes, over all memories.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub memory_bytes: Option<u64>,
+    /// Input bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_input_bytes: Option<u64>,
+    /// Output bytes.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_output_bytes: Option<u64>,
+}
+
+impl Budget {
+    /// This budget lowered, field by field, to every limit in `limits`.
+    pub fn constrained_by(self, limits: &[BudgetLimits]) -> Budget {
+        let min = |cap: u64, pick: fn(&BudgetLimits) -> Option<u64>| limits.iter().filter_map(pick).fold(cap, u64::min);
+        let cap_ms = u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX);
+        Budget {
+            fuel: min(self.fuel, |l| l.fuel),
+            timeout: Duration::from_millis(min(cap_ms, |l| l.timeout_ms)),
+            memory_bytes: min(self.memory_bytes, |l| l.memory_bytes),
+            max_input_bytes: min(self.max_input_bytes, |l| l.max_input_bytes),
+            max_output_bytes: min(self.max_output_bytes, |l| l.max_output_bytes),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn effective_budget_is_the_fieldwise_minimum() {
+        let host = Budget {
+            fuel: 1_000,
+            timeout: Duration::from_millis(500),
+            memory_bytes: 64 << 20,
+            max_input_bytes: 1_000,
+            max_output_bytes: 2_000,
+        };
+        let manifest = BudgetLimits { fuel: Some(5_000), timeout_ms: Some(100), ..Default::default() };
+        let grant = BudgetLimits { memory_bytes: Some(1 << 20), max_output_bytes: Some(10), ..Default::default() };
+        let effective = host.constrained_by(&[manifest, grant]);
+        assert_eq!(
+            effective,
+            Budget {
+                fuel: 1_000,
+                timeout: Duration::from_millis(100),
+                memory_bytes: 1 << 20,
+                max_input_bytes: 1_000,
+                max_output_bytes: 10,
+            }
+        );
+    }
+}

@@ -1,0 +1,204 @@
+//! The one error taxonomy, from the runtime up to the HTTP API's `code` field.
+//!
+//! Every failure the runtime reports is an [`Error`] variant; [`Error::code`] maps it to a stable
+//! [`ErrorCode`] whose string form (`out-of-fuel`, `memory-limit`, …) is what API clients match on.
+//! Nothing in Plugboard compares error *messages*: callers match on variants or codes.
+
+use crate::record::PluginError;
+use std::fmt;
+use std::time::Duration;
+
+/// Stable, machine-readable error codes. The string form never changes once released.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ErrorCode {
+    /// The bytes are not a component, or the component targets no Plugboard world.
+    InvalidComponent,
+    /// The manifest is malformed or disagrees with the component.
+    ManifestInvalid,
+    /// The guest used a capability the operator did not grant.
+    CapabilityDenied,
+    /// The guest ran out of fuel.
+    OutOfFuel,
+    /// The guest ran past its wall-clock deadline.
+    Timeout,
+    /// The guest's memories together grew past the memory budget.
+    MemoryLimit,
+    /// The input batch is larger than the budget allows.
+    InputTooLarge,
+    /// The guest returned more bytes than the budget allows.
+    OutputTooLarge,
+    /// The guest trapped (unreachable, stack overflow, out-of-bounds access, …).
+    GuestTrap,
+    /// The guest returned its own typed error.
+    GuestError,
+    /// The runtime's instance pool is exhausted.
+    Overloaded,
+    /// A fault inside the host (I/O on the artifact cache, a wasmtime internal error).
+    Internal,
+}
+
+impl ErrorCode {
+    /// The code as it appears in the API's `code` field.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ErrorCode::InvalidComponent => "invalid-component",
+            ErrorCode::ManifestInvalid => "manifest-invalid",
+            ErrorCode::CapabilityDenied => "capability-denied",
+            ErrorCode::OutOfFuel => "out-of-fuel",
+            ErrorCode::Timeout => "timeout",
+            ErrorCode::MemoryLimit => "memory-limit",
+            ErrorCode::InputTooLarge => "input-too-large",
+            ErrorCode::OutputTooLarge => "output-too-large",
+            ErrorCode::GuestTrap => "guest-trap",
+            ErrorCode::GuestError => "guest-error",
+            ErrorCode::Overloaded => "overloaded",
+            ErrorCode::Internal => "internal",
+        }
+    }
+}
+
+impl fmt::Display for ErrorCode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// What kind of trap stopped a guest.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, serde::Serialize, serde::Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TrapKind {
+    /// The guest's call stack overflowed (deep or unbounded recursion).
+    StackOverflow,
+    /// The guest executed `unreachable` (a Rust panic ends here).
+    Unreachable,
+    /// An out-of-bounds memory access.
+    MemoryOutOfBounds,
+    /// An integer division by zero or overflow.
+    IntegerArithmetic,
+    /// An indirect call to a null or mistyped function.
+    IndirectCall,
+    /// Any other trap, or a component-model violation by the guest.
+    Other,
+}
+
+impl From<wasmtime::Trap> for TrapKind {
+    fn from(trap: wasmtime::Trap) -> TrapKind {
+        use wasmtime::Trap;
+        match trap {
+            Trap::StackOverflow => TrapKind::StackOverflow,
+            Trap::UnreachableCodeReached => TrapKind::Unreachable,
+            Trap::MemoryOutOfBounds | Trap::HeapMisaligned | Trap::TableOutOfBounds => TrapKind::MemoryOutOfBounds,
+            Trap::IntegerOverflow | Trap::IntegerDivisionByZero | Trap::BadConversionToInteger => {
+                TrapKind::IntegerArithmetic
+            }
+            Trap::IndirectCallToNull | Trap::BadSignature => TrapKind::IndirectCall,
+            _ => TrapKind::Other,
+        }
+    }
+}
+
+/// Every failure of loading or invoking a plugin.
+#[derive(Debug, thiserror::Error)]
+pub enum Error {
+    /// The bytes are not a usable Plugboard component.
+    #[error("invalid component: {reason}")]
+    InvalidComponent {
+        /// What is wrong, for the operator.
+        reason: String,
+    },
+    /// The manifest is malformed or does not fit the component.
+    #[error("invalid manifest: {reason}")]
+    ManifestInvalid {
+        /// What is wrong, for the operator.
+        reason: String,
+    },
+    /// The guest ran out of fuel.
+    #[error("plugin ran out of fuel after {fuel} units")]
+    OutOfFuel {
+        /// The fuel budget it had.
+        fuel: u64,
+    },
+    /// The guest ran past its deadline.
+    #[error("plugin ran past its {}ms deadline", deadline.as_millis())]
+    Timeout {
+        /// The deadline it had.
+        deadline: Duration,
+    },
+    /// The guest's memories grew past the budget.
+    #[error("plugin memory would grow to {requested} bytes, over its {limit}-byte budget")]
+    MemoryLimit {
+        /// The budget, in bytes, over all of the component's memories.
+        limit: u64,
+        /// The total the failed growth asked for.
+        requested: u64,
+    },
+    /// The input is larger than the budget.
+    #[error("input of {size} bytes exceeds the {limit}-byte input budget")]
+    InputTooLarge {
+        /// Input size in bytes (keys, values and headers).
+        size: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// The guest returned more than the budget allows.
+    #[error("output of {size} bytes exceeds the {limit}-byte output budget")]
+    OutputTooLarge {
+        /// Output size in bytes (keys, values and headers).
+        size: u64,
+        /// The budget.
+        limit: u64,
+    },
+    /// The guest trapped.
+    #[error("plugin trapped ({kind:?}): {detail}")]
+    GuestTrap {
+        /// What kind of trap.
+        kind: TrapKind,
+        /// wasmtime's description, with the guest backtrace when available.
+        detail: String,
+    },
+    /// The guest returned its own typed error.
+    #[error("plugin returned an error: {0}")]
+    Guest(PluginError),
+    /// The instance pool is exhausted; retry later.
+    #[error("no free instance slot: {0}")]
+    Overloaded(String),
+    /// A host-side fault.
+    #[error("internal runtime error: {0}")]
+    Internal(String),
+}
+
+impl Error {
+    /// The stable code for this error.
+    pub fn code(&self) -> ErrorCode {
+        match self {
+            Error::InvalidComponent { .. } => ErrorCode::InvalidComponent,
+            Error::ManifestInvalid { .. } => ErrorCode::ManifestInvalid,
+            Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
+            Error::Timeout { .. } => ErrorCode::Timeout,
+            Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
+            Error::InputTooLarge { .. } => ErrorCode::InputTooLarge,
+            Error::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+            Error::GuestTrap { .. } => ErrorCode::GuestTrap,
+            Error::Guest(PluginError::Denied(_)) => ErrorCode::CapabilityDenied,
+            Error::Guest(_) => ErrorCode::GuestError,
+            Error::Overloaded(_) => ErrorCode::Overloaded,
+            Error::Internal(_) => ErrorCode::Internal,
+        }
+    }
+
+    pub(crate) fn invalid_component(reason: impl Into<String>) -> Error {
+        Error::InvalidComponent { reason: reason.into() }
+    }
+
+    pub(crate) fn manifest(reason: impl Into<String>) -> Error {
+        Error::ManifestInvalid { reason: reason.into() }
+    }
+
+    pub(crate) fn internal(err: impl fmt::Display) -> Error {
+        Error::Internal(err.to_string())
+    }
+}
+
+/// Shorthand for results of this crate.
+pub type Result<T, E = Error> = std::result::Result<T, E>;

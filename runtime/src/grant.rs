@@ -1,0 +1,86 @@
+//! Grants: what the operator allows an installation, and the effective capabilities that result.
+//!
+//! A plugin gets exactly the intersection of what its manifest requests and what the operator
+//! grants. Anything outside it is denied *inside* the plugin call (a typed error the guest sees),
+//! never a host failure.
+
+use crate::budget::{Budget, BudgetLimits};
+use crate::host::outbound::HostPattern;
+use crate::manifest::Manifest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// What the operator allows one installation, and its configuration.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Grant {
+    /// Outbound host patterns allowed; each must also be requested by the manifest.
+    #[serde(default)]
+    pub outbound_hosts: Vec<String>,
+    /// Values of plain config keys.
+    #[serde(default)]
+    pub config: BTreeMap<String, String>,
+    /// Values of secret keys.
+    #[serde(default)]
+    pub secrets: BTreeMap<String, String>,
+    /// The operator's budget limits.
+    #[serde(default)]
+    pub budget: BudgetLimits,
+}
+
+/// The capabilities and budget an installation actually runs with.
+#[derive(Debug, Clone)]
+pub struct Effective {
+    /// Outbound hosts both requested and granted.
+    pub outbound_hosts: Vec<HostPattern>,
+    /// Config and secret values both requested and granted, by key.
+    pub config: BTreeMap<String, String>,
+    /// Keys the manifest requests (config and secret), granted a value or not.
+    pub requested_keys: Vec<String>,
+    /// min(host cap, manifest request, grant).
+    pub budget: Budget,
+}
+
+impl Effective {
+    /// Intersects `manifest`'s requests with `grant` under the host's `caps`.
+    ///
+    /// Grants for capabilities the manifest does not request are dropped (and logged): a
+    /// grant can narrow what a signed manifest asks for, never widen it.
+    pub fn new(manifest: &Manifest, grant: &Grant, caps: Budget) -> Effective {
+        let requested = &manifest.capabilities;
+        let outbound_hosts = grant
+            .outbound_hosts
+            .iter()
+            .filter(|host| {
+                let ok = requested.outbound_hosts.contains(host);
+                if !ok {
+                    tracing::warn!(plugin = %manifest.name, %host, "grant names an outbound host the manifest does not request; ignored");
+                }
+                ok
+            })
+            .filter_map(|host| HostPattern::parse(host).ok())
+            .collect();
+        let mut config = BTreeMap::new();
+        for (key, value) in &grant.config {
+            if requested.config_keys.contains(key) {
+                config.insert(key.clone(), value.clone());
+            } else {
+                tracing::warn!(plugin = %manifest.name, %key, "grant sets a config key the manifest does not request; ignored");
+            }
+        }
+        for (key, value) in &grant.secrets {
+            if requested.secret_keys.contains(key) {
+                config.insert(key.clone(), value.clone());
+            } else {
+                tracing::warn!(plugin = %manifest.name, "grant sets a secret the manifest does not request; ignored");
+            }
+        }
+        let requested_keys = requested.config_keys.iter().chain(&requested.secret_keys).cloned().collect();
+        Effective {
+            outbound_hosts,
+            config,
+            requested_keys,
+            budget: caps.constrained_by(&[manifest.budget, grant.budget]),
+        }
+    }
+}

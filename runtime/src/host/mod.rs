@@ -1,0 +1,5 @@
+//! Host implementations of the interfaces a plugin imports, one file per interface.
+
+pub mod config;
+pub mod logs;
+pub mod outbound;

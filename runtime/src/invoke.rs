@@ -1,0 +1,198 @@
+//! Invocation: one fresh Store per call, run under the effective budget, failures classified.
+//!
+//! Every call builds a new Store (a trapped Store is never reused), sets its fuel, epoch deadline
+//! and memory limiter from the plugin's effective budget, instantiates from the plugin's
+//! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
+//! or a typed [`Error`], plus usage and the captured logs, in every case.
+
+use crate::error::{Error, Result, TrapKind};
+use crate::host::logs::Logs;
+use crate::limiter::MemoryLimitExceeded;
+use crate::plugin::{Plugin, Pre};
+use crate::record::{Batch, Page, PluginError, WriteReport, batch_size};
+use crate::state::InvocationState;
+use std::time::{Duration, Instant};
+use wasmtime::Store;
+
+/// Resources one invocation used.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
+pub struct Usage {
+    /// Fuel units consumed.
+    pub fuel_consumed: u64,
+    /// Wall-clock time, instantiation included.
+    pub wall_time: Duration,
+    /// Highest total linear memory, over all memories, in bytes.
+    pub peak_memory_bytes: u64,
+}
+
+/// The result of one invocation: the outcome, with usage and logs either way.
+#[derive(Debug)]
+pub struct Invocation<T> {
+    /// The output, or why there is none.
+    pub outcome: Result<T>,
+    /// What the invocation used.
+    pub usage: Usage,
+    /// What the plugin (and the host, about it) logged.
+    pub logs: Logs,
+}
+
+impl<T> Invocation<T> {
+    /// The outcome alone.
+    ///
+    /// # Errors
+    /// The invocation's error.
+    pub fn into_result(self) -> Result<T> {
+        self.outcome
+    }
+
+    fn rejected(error: Error) -> Invocation<T> {
+        Invocation { outcome: Err(error), usage: Usage::default(), logs: Logs::default() }
+    }
+}
+
+/// Extra time past the budget's deadline before the async guard cancels a guest that is stuck in a
+/// host call (where epoch interruption cannot reach it).
+const DEADLINE_GRACE: Duration = Duration::from_millis(50);
+
+impl Plugin {
+    /// Runs a transformer on `input`.
+    pub async fn transform(&self, input: Batch) -> Invocation<Batch> {
+        let Pre::Transformer(pre) = &self.inner.pre else {
+            return Invocation::rejected(self.wrong_kind("transform"));
+        };
+        let input_size = batch_size(&input);
+        self.invoke(
+            input_size,
+            |out: &Batch| batch_size(out),
+            async |store| {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                plugin.plugboard_plugin_transform().call_transform(&mut *store, &input).await
+            },
+        )
+        .await
+    }
+
+    /// Reads one page from a source, starting at `cursor`.
+    pub async fn read(&self, cursor: Option<String>, max_records: u32) -> Invocation<Page> {
+        let Pre::Source(pre) = &self.inner.pre else {
+            return Invocation::rejected(self.wrong_kind("read"));
+        };
+        let input_size = cursor.as_ref().map_or(0, |c| c.len() as u64);
+        let page_size =
+            |page: &Page| batch_size(&page.records) + page.next_cursor.as_ref().map_or(0, |c| c.len() as u64);
+        self.invoke(input_size, page_size, async |store| {
+            let plugin = pre.instantiate_async(&mut *store).await?;
+            let result =
+                plugin.plugboard_plugin_reader().call_read(&mut *store, cursor.as_deref(), max_records).await?;
+            Ok(result.map(|page| Page { records: page.records, next_cursor: page.next_cursor }))
+        })
+        .await
+    }
+
+    /// Writes `input` to a sink.
+    pub async fn write(&self, input: Batch) -> Invocation<WriteReport> {
+        let Pre::Sink(pre) = &self.inner.pre else {
+            return Invocation::rejected(self.wrong_kind("write"));
+        };
+        let input_size = batch_size(&input);
+        self.invoke(
+            input_size,
+            |_| 0,
+            async |store| {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let result = plugin.plugboard_plugin_writer().call_write(&mut *store, &input).await?;
+                Ok(result.map(|report| WriteReport { accepted: report.accepted, failed: report.failed }))
+            },
+        )
+        .await
+    }
+
+    fn wrong_kind(&self, operation: &str) -> Error {
+        Error::invalid_component(format!(
+            "`{}` is a {}; it has no `{operation}` entry point",
+            self.inner.manifest.name,
+            self.inner.manifest.kind.as_str()
+        ))
+    }
+
+    async fn invoke<T>(
+        &self,
+        input_size: u64,
+        output_size: impl FnOnce(&T) -> u64,
+        call: impl AsyncFnOnce(&mut Store<InvocationState>) -> wasmtime::Result<std::result::Result<T, PluginError>>,
+    ) -> Invocation<T> {
+        let budget = self.inner.effective.budget;
+        if input_size > budget.max_input_bytes {
+            return Invocation::rejected(Error::InputTooLarge { size: input_size, limit: budget.max_input_bytes });
+        }
+        let started = Instant::now();
+        let mut store = match self.new_store() {
+            Ok(store) => store,
+            Err(err) => return Invocation::rejected(err),
+        };
+        let guarded = tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await;
+        let wall_time = started.elapsed();
+        let fuel_left = store.get_fuel().unwrap_or(0);
+        let state = store.data();
+        state.capture_stdio();
+        let usage = Usage {
+            fuel_consumed: budget.fuel.saturating_sub(fuel_left),
+            wall_time,
+            peak_memory_bytes: state.limiter.peak(),
+        };
+        let outcome = match guarded {
+            Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout }),
+            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), budget.fuel, budget.timeout)),
+            Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),
+            Ok(Ok(Ok(output))) => {
+                let size = output_size(&output);
+                if size > budget.max_output_bytes {
+                    Err(Error::OutputTooLarge { size, limit: budget.max_output_bytes })
+                } else {
+                    Ok(output)
+                }
+            }
+        };
+        if let Err(err) = &outcome {
+            tracing::debug!(plugin = %self.inner.manifest.name, code = %err.code(), %err, "invocation failed");
+        }
+        Invocation { outcome, usage, logs: state.logs.take() }
+    }
+
+    fn new_store(&self) -> Result<Store<InvocationState>> {
+        let shared = &self.inner.shared;
+        let budget = self.inner.effective.budget;
+        let state = InvocationState::new(self.inner.effective.clone(), shared.config.outbound);
+        let mut store = Store::new(&shared.engine, state);
+        store.limiter(|state| &mut state.limiter);
+        store.set_fuel(budget.fuel).map_err(Error::internal)?;
+        store.fuel_async_yield_interval(Some(crate::engine::FUEL_YIELD_INTERVAL)).map_err(Error::internal)?;
+        let tick = shared.config.epoch_tick.as_nanos().max(1);
+        let ticks = budget.timeout.as_nanos().div_ceil(tick) + 1;
+        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
+        store.epoch_deadline_trap();
+        Ok(store)
+    }
+}
+
+/// Turns a wasmtime failure into the taxonomy. Order matters: a refused memory growth surfaces as
+/// whatever trap the guest hit next, so the limiter's record wins over the trap code.
+fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, fuel: u64, deadline: Duration) -> Error {
+    if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>().copied().or(exceeded) {
+        return Error::MemoryLimit { limit: exceeded.limit, requested: exceeded.requested };
+    }
+    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
+        return Error::Overloaded(format!("{err}"));
+    }
+    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>().copied() {
+        return match trap {
+            wasmtime::Trap::OutOfFuel => Error::OutOfFuel { fuel },
+            wasmtime::Trap::Interrupt => Error::Timeout { deadline },
+            other => Error::GuestTrap { kind: TrapKind::from(other), detail: format!("{err:?}") },
+        };
+    }
+    if err.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
+        return Error::GuestTrap { kind: TrapKind::Other, detail: format!("{err:?}") };
+    }
+    Error::Internal(format!("{err:#}"))
+}

@@ -1,0 +1,181 @@
+//! Loading: from component bytes plus a manifest and a grant to a ready-to-invoke [`Plugin`].
+//!
+//! The loader takes the manifest and grant from its caller, so signature verification (which
+//! extracts a signed manifest from the file) runs before it and hands it only verified input.
+//! Loading validates the bytes, compiles once (or loads the verified cached artifact), checks that
+//! the component implements the manifest's world and needs no import Plugboard does not provide,
+//! and keeps an `InstancePre` so each invocation only instantiates.
+
+use crate::bindings::{sink::SinkPre, source::SourcePre, transformer::TransformerPre};
+use crate::engine::{Runtime, Shared};
+use crate::error::{Error, Result};
+use crate::grant::{Effective, Grant};
+use crate::manifest::{Kind, Manifest};
+use crate::state::InvocationState;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use wasmtime::component::Component;
+
+/// The version header of a WebAssembly core module and of a component (after `\0asm`).
+const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
+const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
+
+/// The world-specific pre-instantiated component.
+pub(crate) enum Pre {
+    Transformer(TransformerPre<InvocationState>),
+    Source(SourcePre<InvocationState>),
+    Sink(SinkPre<InvocationState>),
+}
+
+/// How a load was satisfied.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum CompileSource {
+    /// Compiled from the component bytes.
+    Compiled,
+    /// Loaded from the verified artifact cache.
+    Cached,
+}
+
+pub(crate) struct PluginInner {
+    pub(crate) shared: Arc<Shared>,
+    pub(crate) manifest: Manifest,
+    pub(crate) digest: String,
+    pub(crate) effective: Arc<Effective>,
+    pub(crate) pre: Pre,
+    pub(crate) compile_source: CompileSource,
+}
+
+/// A loaded plugin, ready to invoke concurrently. Cheap to clone.
+#[derive(Clone)]
+pub struct Plugin {
+    pub(crate) inner: Arc<PluginInner>,
+}
+
+impl std::fmt::Debug for Plugin {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Plugin")
+            .field("name", &self.inner.manifest.name)
+            .field("version", &self.inner.manifest.version.to_string())
+            .field("digest", &self.inner.digest)
+            .finish_non_exhaustive()
+    }
+}
+
+impl Plugin {
+    /// The manifest it was loaded with.
+    pub fn manifest(&self) -> &Manifest {
+        &self.inner.manifest
+    }
+
+    /// Hex SHA-256 of the component bytes.
+    pub fn digest(&self) -> &str {
+        &self.inner.digest
+    }
+
+    /// The capabilities and budget it runs with.
+    pub fn effective(&self) -> &Effective {
+        &self.inner.effective
+    }
+
+    /// Whether this load compiled or came from the artifact cache.
+    pub fn compile_source(&self) -> CompileSource {
+        self.inner.compile_source
+    }
+}
+
+/// Hex SHA-256 of `bytes`.
+pub fn digest(bytes: &[u8]) -> String {
+    hex::encode(Sha256::digest(bytes))
+}
+
+impl Runtime {
+    /// Loads `bytes` as the plugin `manifest` describes, with the operator's `grant`.
+    ///
+    /// Compilation is CPU-heavy; async callers should run this on a blocking thread.
+    ///
+    /// # Errors
+    /// - [`Error::ManifestInvalid`] for a manifest that fails validation;
+    /// - [`Error::InvalidComponent`] for bytes that are not a component (a core module, truncated,
+    ///   invalid), a component that does not export the manifest's world, or one that imports an
+    ///   interface Plugboard does not provide;
+    /// - [`Error::Internal`] when the artifact cache cannot be written.
+    pub fn load(&self, bytes: &[u8], manifest: Manifest, grant: &Grant) -> Result<Plugin> {
+        manifest.validate()?;
+        check_header(bytes)?;
+        let shared = &self.shared;
+        let digest = digest(bytes);
+        let cached = shared.cache.as_ref().and_then(|cache| cache.load(&shared.engine, &digest));
+        let (component, compile_source) = match cached {
+            Some(component) => (component, CompileSource::Cached),
+            None => (self.compile(bytes, &digest)?, CompileSource::Compiled),
+        };
+        let pre = self.pre_instantiate(&component, manifest.kind)?;
+        let effective = Arc::new(Effective::new(&manifest, grant, shared.config.caps));
+        Ok(Plugin {
+            inner: Arc::new(PluginInner { shared: shared.clone(), manifest, digest, effective, pre, compile_source }),
+        })
+    }
+
+    fn compile(&self, bytes: &[u8], digest: &str) -> Result<Component> {
+        let shared = &self.shared;
+        let Some(cache) = &shared.cache else {
+            return Component::new(&shared.engine, bytes).map_err(|err| Error::invalid_component(format!("{err:#}")));
+        };
+        let compiled =
+            shared.engine.precompile_component(bytes).map_err(|err| Error::invalid_component(format!("{err:#}")))?;
+        cache.store(digest, &compiled)?;
+        cache
+            .load(&shared.engine, digest)
+            .ok_or_else(|| Error::internal("compiled artifact did not read back from the cache"))
+    }
+
+    fn pre_instantiate(&self, component: &Component, kind: Kind) -> Result<Pre> {
+        let engine = &self.shared.engine;
+        let exports: Vec<String> =
+            component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
+        let expected = kind.export();
+        if !exports.contains(&expected) {
+            let other = Kind::ALL.into_iter().find(|k| exports.contains(&k.export()));
+            let reason = match other {
+                Some(other) => format!(
+                    "the manifest says `{}` but the component implements the `{}` world",
+                    kind.as_str(),
+                    other.as_str()
+                ),
+                None => format!(
+                    "the component implements no Plugboard world: it does not export `{expected}` (exports: [{}])",
+                    exports.join(", ")
+                ),
+            };
+            return Err(Error::invalid_component(reason));
+        }
+        let instance_pre = self
+            .shared
+            .linker
+            .instantiate_pre(component)
+            .map_err(|err| Error::invalid_component(format!("cannot link: {err:#}")))?;
+        let wrong_shape =
+            |err: wasmtime::Error| Error::invalid_component(format!("export has the wrong shape: {err:#}"));
+        Ok(match kind {
+            Kind::Transformer => Pre::Transformer(TransformerPre::new(instance_pre).map_err(wrong_shape)?),
+            Kind::Source => Pre::Source(SourcePre::new(instance_pre).map_err(wrong_shape)?),
+            Kind::Sink => Pre::Sink(SinkPre::new(instance_pre).map_err(wrong_shape)?),
+        })
+    }
+}
+
+fn check_header(bytes: &[u8]) -> Result<()> {
+    if bytes.is_empty() {
+        return Err(Error::invalid_component("the file is empty"));
+    }
+    if bytes.len() < 8 || &bytes[..4] != b"\0asm" {
+        return Err(Error::invalid_component("not a WebAssembly binary (no `\\0asm` header)"));
+    }
+    match <[u8; 4]>::try_from(&bytes[4..8]) {
+        Ok(CORE_MODULE_VERSION) => Err(Error::invalid_component(
+            "a core WebAssembly module, not a component; build plugins with `cargo build --target wasm32-wasip2`",
+        )),
+        Ok(COMPONENT_VERSION) => Ok(()),
+        _ => Err(Error::invalid_component("unsupported WebAssembly binary version")),
+    }
+}

@@ -1,0 +1,132 @@
+//! Helpers shared by the test modules: runtimes, records, and a real local HTTP server.
+
+use bytes::Bytes;
+use http_body_util::{BodyExt, Full};
+use hyper::service::service_fn;
+use hyper_util::rt::TokioIo;
+use plugboard_runtime::{Batch, Budget, Grant, Record, Runtime, RuntimeConfig};
+use serde_json::Value;
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+/// A runtime with the default caps but a short deadline, so hostile guests end quickly.
+pub fn runtime() -> Runtime {
+    runtime_with(|_| {})
+}
+
+/// A runtime whose config `edit` adjusts.
+pub fn runtime_with(edit: impl FnOnce(&mut RuntimeConfig)) -> Runtime {
+    let mut config = RuntimeConfig {
+        caps: Budget { timeout: Duration::from_secs(5), ..Budget::default() },
+        max_concurrent_instances: 96,
+        ..RuntimeConfig::default()
+    };
+    edit(&mut config);
+    Runtime::new(config).expect("runtime")
+}
+
+/// A batch of JSON records.
+pub fn records(values: &[Value]) -> Batch {
+    values.iter().map(Record::json).collect()
+}
+
+/// The JSON values of a batch.
+pub fn values(batch: &Batch) -> Vec<Value> {
+    batch.iter().map(|r| r.to_json().expect("JSON record")).collect()
+}
+
+/// A grant of plain config values.
+pub fn config(pairs: &[(&str, &str)]) -> Grant {
+    Grant {
+        config: pairs.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect::<BTreeMap<_, _>>(),
+        ..Grant::default()
+    }
+}
+
+/// One request the test server received.
+#[derive(Debug, Clone)]
+pub struct Seen {
+    pub method: String,
+    pub path: String,
+    pub headers: BTreeMap<String, String>,
+    pub body: Vec<u8>,
+}
+
+type Handler = dyn Fn(&Seen) -> (u16, String) + Send + Sync;
+
+/// A real HTTP/1 server on 127.0.0.1:0 that records requests and answers through a closure.
+pub struct TestServer {
+    pub addr: SocketAddr,
+    pub seen: Arc<Mutex<Vec<Seen>>>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl TestServer {
+    pub async fn start(handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> TestServer {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let addr = listener.local_addr().expect("addr");
+        let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
+        let handler: Arc<Handler> = Arc::new(handler);
+        let task = {
+            let seen = seen.clone();
+            tokio::spawn(async move {
+                loop {
+                    let Ok((stream, _)) = listener.accept().await else { return };
+                    let seen = seen.clone();
+                    let handler = handler.clone();
+                    tokio::spawn(async move {
+                        let service = service_fn(move |request: hyper::Request<hyper::body::Incoming>| {
+                            let seen = seen.clone();
+                            let handler = handler.clone();
+                            async move {
+                                let method = request.method().to_string();
+                                let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
+                                let headers = request
+                                    .headers()
+                                    .iter()
+                                    .map(|(k, v)| (k.to_string(), v.to_str().unwrap_or_default().to_string()))
+                                    .collect();
+                                let body = request
+                                    .into_body()
+                                    .collect()
+                                    .await
+                                    .map(|b| b.to_bytes().to_vec())
+                                    .unwrap_or_default();
+                                let request = Seen { method, path, headers, body };
+                                let (status, reply) = handler(&request);
+                                seen.lock().expect("lock").push(request);
+                                Ok::<_, hyper::Error>(
+                                    hyper::Response::builder()
+                                        .status(status)
+                                        .header("content-type", "application/json")
+                                        .body(Full::new(Bytes::from(reply)))
+                                        .expect("response"),
+                                )
+                            }
+                        });
+                        let _ = hyper::server::conn::http1::Builder::new()
+                            .serve_connection(TokioIo::new(stream), service)
+                            .await;
+                    });
+                }
+            })
+        };
+        TestServer { addr, seen, task }
+    }
+
+    pub fn url(&self, path: &str) -> String {
+        format!("http://{}{path}", self.addr)
+    }
+
+    pub fn requests(&self) -> Vec<Seen> {
+        self.seen.lock().expect("lock").clone()
+    }
+}
+
+impl Drop for TestServer {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}

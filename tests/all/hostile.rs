@@ -1,0 +1,242 @@
+//! Hostile guests: each runs into one budget and gets that budget's typed error, the host stays
+//! up, and the next invocation of a good plugin on the same runtime succeeds.
+
+use crate::common::{config, records, runtime, runtime_with, values};
+use plugboard_runtime::{BudgetLimits, Error, ErrorCode, Grant, Plugin, PluginError, Runtime, TrapKind};
+use plugboard_tests::*;
+use serde_json::json;
+
+fn hostile(runtime: &Runtime, mode: &str, budget: BudgetLimits) -> Plugin {
+    let mut grant = config(&[("mode", mode)]);
+    grant.budget = budget;
+    GUEST_HOSTILE.load(runtime, &grant)
+}
+
+/// A good plugin still works on `runtime`.
+async fn assert_runtime_healthy(runtime: &Runtime) {
+    let mapper = JSON_MAPPER.load(runtime, &config(&[("mapping", r#"{"v": "$.a"}"#)]));
+    let out = mapper.transform(records(&[json!({"a": 1})])).await.into_result().expect("healthy runtime");
+    assert_eq!(values(&out), vec![json!({"v": 1})]);
+}
+
+#[tokio::test]
+async fn infinite_loop_hits_the_deadline() {
+    let runtime = runtime_with(|c| c.caps.fuel = u64::MAX / 2);
+    let plugin = hostile(&runtime, "loop", BudgetLimits { timeout_ms: Some(200), ..Default::default() });
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    match invocation.outcome {
+        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 200),
+        ref other => panic!("expected timeout, got {other:?}"),
+    }
+    assert!(invocation.usage.fuel_consumed > 0);
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn infinite_loop_runs_out_of_fuel() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "loop", BudgetLimits { fuel: Some(20_000_000), ..Default::default() });
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    assert!(matches!(invocation.outcome, Err(Error::OutOfFuel { fuel: 20_000_000 })), "{:?}", invocation.outcome);
+    assert_eq!(invocation.usage.fuel_consumed, 20_000_000);
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn unbounded_growth_hits_the_memory_limit() {
+    let runtime = runtime();
+    let limit = 32 << 20;
+    let plugin = hostile(&runtime, "grow", BudgetLimits { memory_bytes: Some(limit), ..Default::default() });
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    match &invocation.outcome {
+        Err(err @ Error::MemoryLimit { limit: l, requested }) => {
+            assert_eq!(*l, limit);
+            assert!(*requested > limit);
+            assert_eq!(err.code(), ErrorCode::MemoryLimit);
+        }
+        other => panic!("expected memory-limit, got {other:?}"),
+    }
+    assert!(invocation.usage.peak_memory_bytes <= limit);
+    assert!(invocation.usage.peak_memory_bytes > limit / 2);
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn deep_recursion_is_a_stack_overflow_trap() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "recurse", BudgetLimits::default());
+    match plugin.transform(records(&[json!(1)])).await.outcome {
+        Err(err @ Error::GuestTrap { kind: TrapKind::StackOverflow, .. }) => {
+            assert_eq!(err.code(), ErrorCode::GuestTrap)
+        }
+        other => panic!("expected a stack-overflow trap, got {other:?}"),
+    }
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn huge_output_is_output_too_large() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "output", BudgetLimits::default());
+    match plugin.transform(records(&[json!(1)])).await.outcome {
+        Err(Error::OutputTooLarge { size, limit }) => {
+            assert_eq!(size, 100 << 20);
+            assert_eq!(limit, runtime.config().caps.max_output_bytes);
+        }
+        other => panic!("expected output-too-large, got {other:?}"),
+    }
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn oversized_input_is_refused_before_the_guest_runs() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "echo", BudgetLimits { max_input_bytes: Some(1000), ..Default::default() });
+    let big = records(&[json!("x".repeat(2000))]);
+    let invocation = plugin.transform(big).await;
+    assert!(
+        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 2002, limit: 1000 })),
+        "{:?}",
+        invocation.outcome
+    );
+    assert_eq!(invocation.usage.fuel_consumed, 0);
+}
+
+#[tokio::test]
+async fn a_panic_is_an_unreachable_trap() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "panic", BudgetLimits::default());
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    assert!(
+        matches!(invocation.outcome, Err(Error::GuestTrap { kind: TrapKind::Unreachable, .. })),
+        "{:?}",
+        invocation.outcome
+    );
+    // The panic message went to stderr, which the host captured into the logs.
+    assert!(
+        invocation.logs.entries.iter().any(|e| e.context == "stderr" && e.message.contains("panics on purpose")),
+        "{:?}",
+        invocation.logs
+    );
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
+async fn logs_are_captured_and_bounded() {
+    let runtime = runtime();
+    let spam = hostile(&runtime, "log-spam", BudgetLimits::default());
+    let invocation = spam.transform(records(&[json!(1)])).await;
+    assert!(invocation.outcome.is_ok());
+    assert_eq!(invocation.logs.entries.len(), plugboard_runtime::host::logs::MAX_LOG_ENTRIES);
+    assert_eq!(invocation.logs.dropped, 10_000 - plugboard_runtime::host::logs::MAX_LOG_ENTRIES as u64);
+    assert_eq!(invocation.logs.entries[0].message, "line 0");
+
+    let stdio = hostile(&runtime, "stdout", BudgetLimits::default());
+    let logs = stdio.transform(records(&[])).await.logs;
+    let lines: Vec<_> = logs.entries.iter().map(|e| (e.context.as_str(), e.message.as_str())).collect();
+    assert_eq!(lines, vec![("stdout", "hello from stdout"), ("stderr", "hello from stderr")]);
+}
+
+#[tokio::test]
+async fn ungranted_config_is_denied_inside_the_call() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "ungranted-config", BudgetLimits::default());
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    match &invocation.outcome {
+        Err(err @ Error::Guest(PluginError::Denied(_))) => assert_eq!(err.code(), ErrorCode::CapabilityDenied),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    assert!(invocation.logs.entries.iter().any(|e| e.context == "host" && e.message.contains("`not-granted`")));
+
+    // Requested but unset reads as none; granted reads its value.
+    let mut grant = config(&[("mode", "echo")]);
+    grant.config.insert("undeclared".into(), "ignored".into());
+    let echo = GUEST_HOSTILE.load(&runtime, &grant);
+    assert_eq!(echo.effective().config.keys().collect::<Vec<_>>(), vec!["mode"]);
+    assert!(echo.transform(records(&[json!(1)])).await.outcome.is_ok());
+}
+
+/// A transformer component with three memories (two in one core module, one in another) that
+/// each grow by `pages` 64 KiB pages when called, then return an empty batch.
+fn multi_memory_component(pages: u32) -> Vec<u8> {
+    let wat = format!(
+        r#"(component
+  (type $types-ty (instance
+    (type (;0;) (list u8))
+    (type (;1;) (record (field "name" string) (field "value" 0)))
+    (export (;2;) "header" (type (eq 1)))
+    (type (;3;) (option 0))
+    (type (;4;) (list 2))
+    (type (;5;) (record (field "key" 3) (field "value" 0) (field "headers" 4)))
+    (export (;6;) "record" (type (eq 5)))
+    (type (;7;) (list 6))
+    (export (;8;) "batch" (type (eq 7)))
+    (type (;9;) (list string))
+    (type (;10;) (record (field "index" u32) (field "reasons" 9)))
+    (export (;11;) "record-issue" (type (eq 10)))
+    (type (;12;) (list 11))
+    (type (;13;) (variant (case "invalid-input" 12) (case "invalid-config" string) (case "retryable" string) (case "denied" string) (case "internal" string)))
+    (export (;14;) "plugin-error" (type (eq 13)))
+  ))
+  (import "plugboard:plugin/types@0.1.0" (instance $types (type $types-ty)))
+  (alias export $types "batch" (type $batch))
+  (alias export $types "plugin-error" (type $plugin-error))
+  (core module $other
+    (memory (export "memory") 1)
+    (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
+  (core instance $other (instantiate $other))
+  (core module $main
+    (import "other" "grow" (func $grow_other (param i32) (result i32)))
+    (memory $first (export "memory") 1)
+    (memory $second 1)
+    (global $bump (mut i32) (i32.const 1024))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $ptr i32)
+      (local.set $ptr
+        (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                 (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $ptr) (local.get 3)))
+      (local.get $ptr))
+    (func (export "transform") (param i32 i32) (result i32)
+      (drop (memory.grow $first (i32.const {pages})))
+      (drop (memory.grow $second (i32.const {pages})))
+      (drop (call $grow_other (i32.const {pages})))
+      (i32.const 16)))
+  (core instance $main (instantiate $main (with "other" (instance $other))))
+  (type $transform-ty (func (param "input" $batch) (result (result $batch (error $plugin-error)))))
+  (func $transform (type $transform-ty)
+    (canon lift (core func $main "transform") (memory (core memory $main "memory")) (realloc (core func $main "realloc"))))
+  (instance $exports (export "transform" (func $transform)))
+  (export "plugboard:plugin/transform@0.1.0" (instance $exports)))"#
+    );
+    wat::parse_str(wat).expect("valid component text")
+}
+
+#[tokio::test]
+async fn several_memories_together_hit_the_memory_limit() {
+    let runtime = runtime();
+    let manifest =
+        plugboard_runtime::Manifest::from_toml("name = \"multi-memory\"\nversion = \"0.1.0\"\nkind = \"transformer\"")
+            .expect("manifest");
+    let limit = 8 << 20;
+    let grant = Grant { budget: BudgetLimits { memory_bytes: Some(limit), ..Default::default() }, ..Grant::default() };
+
+    // Each memory grows to 3 MiB + 64 KiB: each fits the 8 MiB budget alone, the three together do not.
+    let greedy = runtime.load(&multi_memory_component(48), manifest.clone(), &grant).expect("load");
+    let invocation = greedy.transform(records(&[json!(1)])).await;
+    match invocation.outcome {
+        Err(Error::MemoryLimit { limit: l, requested }) => {
+            assert_eq!(l, limit);
+            assert_eq!(requested, 3 * (64 << 10) + 3 * (48 * (64 << 10)));
+        }
+        other => panic!("expected memory-limit, got {other:?}"),
+    }
+    assert_eq!(invocation.usage.peak_memory_bytes, 3 * (64 << 10) + 2 * (48 * (64 << 10)));
+
+    // The same component within budget returns its (empty) batch.
+    let modest = runtime.load(&multi_memory_component(16), manifest, &grant).expect("load");
+    let invocation = modest.transform(records(&[json!(1)])).await;
+    assert_eq!(invocation.outcome.expect("within budget"), vec![]);
+    assert_eq!(invocation.usage.peak_memory_bytes, 3 * (64 << 10) + 3 * (16 * (64 << 10)));
+    assert_runtime_healthy(&runtime).await;
+}

@@ -1,0 +1,9 @@
+//! Plugboard's integration tests: one binary, a module per topic (as wasmtime does), so the sample
+//! plugins are built and linked once.
+
+mod common;
+mod concurrency;
+mod connectors;
+mod hostile;
+mod loading;
+mod samples;
