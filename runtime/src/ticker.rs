@@ -24,11 +24,9 @@ impl EpochTicker {
     pub fn start(engine: Engine, tick: Duration) -> std::io::Result<EpochTicker> {
         let (stop, stopped) = mpsc::channel::<()>();
         let thread = std::thread::Builder::new().name("plugboard-epoch".into()).spawn(move || {
-            loop {
-                match stopped.recv_timeout(tick) {
-                    Err(RecvTimeoutError::Timeout) => engine.increment_epoch(),
-                    Ok(()) | Err(RecvTimeoutError::Disconnected) => break,
-                }
+            // Any message, or the sender dropping, stops the ticker.
+            while let Err(RecvTimeoutError::Timeout) = stopped.recv_timeout(tick) {
+                engine.increment_epoch();
             }
         })?;
         Ok(EpochTicker { stop: Some(stop), thread: Some(thread) })

@@ -10,6 +10,8 @@
 //! Timing: each case warms up, then runs batches until it has spent its time budget; the figure is
 //! the median per-iteration time over the batches. No test asserts on these numbers.
 
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use plugboard_runtime::bindings::config_store;
 use plugboard_runtime::bindings::transformer::TransformerPre;
 use plugboard_runtime::{Budget, Grant, Plugin, Record, Runtime, RuntimeConfig};

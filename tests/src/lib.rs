@@ -1,6 +1,9 @@
 //! Shared pieces of Plugboard's integration tests and benchmarks: the sample plugins built from
 //! source by `build.rs`, and helpers to load them.
 
+// Test support: a missing or broken guest should stop the test with its message.
+#![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
+
 use plugboard_runtime::{Grant, Manifest, Plugin, Runtime};
 
 /// A sample plugin built by `build.rs`.

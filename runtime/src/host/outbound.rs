@@ -45,7 +45,8 @@ impl HostPattern {
             return Err("expected [scheme://]host[:port]".into());
         }
         let (host, port) = split_host_port(rest)?;
-        if host != "*" && host.contains('*') && !(host.starts_with("*.") && !host[2..].contains('*')) {
+        let wildcard_ok = host == "*" || !host.contains('*') || (host.starts_with("*.") && !host[2..].contains('*'));
+        if !wildcard_ok {
             return Err("a wildcard may only be `*` or lead as `*.domain`".into());
         }
         Ok(HostPattern { scheme, host: host.to_ascii_lowercase(), port })

@@ -56,7 +56,7 @@ fn luhn_valid(digits: &[u32]) -> bool {
         .enumerate()
         .map(|(i, &d)| if i % 2 == 1 { if d * 2 > 9 { d * 2 - 9 } else { d * 2 } } else { d })
         .sum();
-    sum % 10 == 0
+    sum.is_multiple_of(10)
 }
 
 /// Masks card numbers: runs of 13-19 digits (spaces or dashes allowed between) passing Luhn.
