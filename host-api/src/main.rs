@@ -1,15 +1,16 @@
 //! `plugboard`: Plugboard's command-line entry point.
 //!
-//! Today it runs the sample plugins as a pipeline (`plugboard demo`) and one plugin locally
-//! (`plugboard run`), which is how a plugin author tries a build before uploading it. The control plane (`plugboard serve`) and the signing commands build on it.
+//! - `plugboard demo` runs the embedded sample plugins as a pipeline on sample data;
+//! - `plugboard run` invokes one plugin locally, as a plugin author tries a build;
+//! - `plugboard keygen | sign | verify | inspect` manage publisher keys and signed plugin files.
+//!
+//! Exit status: 0 on success, 1 when the command fails, 2 when `verify` rejects a file.
 
-use anyhow::{Context, bail};
 use clap::{Parser, Subcommand};
-use plugboard_runtime::{Grant, Manifest, Record, Runtime, RuntimeConfig};
 use std::path::PathBuf;
+use std::process::ExitCode;
 
-mod demo;
-mod samples;
+use plugboard_host_api::{demo, run, sign};
 
 #[derive(Parser)]
 #[command(name = "plugboard", version, about = "A WebAssembly-sandboxed plugin runtime for integrations")]
@@ -39,87 +40,68 @@ enum Command {
         #[arg(long)]
         input: Option<PathBuf>,
     },
+    /// Writes a new publisher key pair: KEY (secret, mode 0600) and KEY.pub.
+    Keygen {
+        /// Where to write the secret key; the public key goes to the same path plus `.pub`.
+        #[arg(long)]
+        out: PathBuf,
+    },
+    /// Embeds a manifest in a component and signs the result.
+    Sign {
+        /// The secret key file from `plugboard keygen`.
+        #[arg(long)]
+        key: PathBuf,
+        /// The plugin's `plugin.toml`.
+        #[arg(long)]
+        manifest: PathBuf,
+        /// The component to sign.
+        input: PathBuf,
+        /// Where to write the signed plugin.
+        #[arg(short, long)]
+        out: PathBuf,
+    },
+    /// Verifies a signed plugin against one public key.
+    Verify {
+        /// The publisher's public key file (`KEY.pub`).
+        #[arg(long)]
+        pubkey: PathBuf,
+        /// The signed plugin.
+        file: PathBuf,
+    },
+    /// Shows a plugin file's manifest, digest, signer key id, world, imports and exports.
+    Inspect {
+        /// The plugin file.
+        file: PathBuf,
+        /// Print JSON instead of text.
+        #[arg(long)]
+        json: bool,
+    },
 }
 
 #[tokio::main]
-async fn main() -> anyhow::Result<()> {
-    match Cli::parse().command {
+async fn main() -> ExitCode {
+    let outcome = match Cli::parse().command {
         Command::Demo => demo::run().await,
         Command::Run { component, manifest, config, allow_hosts, input } => {
-            run(component, manifest, config, allow_hosts, input).await
+            run::run(component, manifest, config, allow_hosts, input).await
         }
-    }
-}
-
-async fn run(
-    component: PathBuf,
-    manifest: PathBuf,
-    config: Vec<String>,
-    allow_hosts: Vec<String>,
-    input: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
-    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let manifest = Manifest::from_toml(&text)?;
-    let mut grant = Grant { outbound_hosts: allow_hosts, ..Grant::default() };
-    for pair in config {
-        let Some((key, value)) = pair.split_once('=') else { bail!("--config expects KEY=VALUE, got `{pair}`") };
-        if manifest.capabilities.secret_keys.iter().any(|k| k == key) {
-            grant.secrets.insert(key.into(), value.into());
-        } else {
-            grant.config.insert(key.into(), value.into());
-        }
-    }
-    let records: Vec<Record> = match input {
-        None => Vec::new(),
-        Some(path) => {
-            let text = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
-            };
-            let values: Vec<serde_json::Value> = serde_json::from_str(&text).context("input must be a JSON array")?;
-            values.iter().map(Record::json).collect()
-        }
+        Command::Keygen { out } => sign::keygen(&out),
+        Command::Sign { key, manifest, input, out } => sign::sign(&key, &manifest, &input, &out),
+        Command::Verify { pubkey, file } => match sign::verify(&pubkey, &file) {
+            Ok(Ok(())) => Ok(()),
+            Ok(Err(rejection)) => {
+                eprintln!("rejected: {rejection}");
+                return ExitCode::from(2);
+            }
+            Err(err) => Err(err),
+        },
+        Command::Inspect { file, json } => sign::inspect(&file, json),
     };
-    let runtime = Runtime::new(RuntimeConfig::default())?;
-    let plugin = runtime.load(&bytes, manifest.clone(), &grant)?;
-    let (output, usage, logs) = match manifest.kind {
-        plugboard_runtime::Kind::Transformer => {
-            let out = plugin.transform(records).await;
-            (out.outcome.map(|batch| json_values(&batch)), out.usage, out.logs)
+    match outcome {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(err) => {
+            eprintln!("error: {err:#}");
+            ExitCode::FAILURE
         }
-        plugboard_runtime::Kind::Source => {
-            let out = plugin.read(None, 100).await;
-            let page = out.outcome.map(
-                |page| serde_json::json!({"records": json_values(&page.records), "next_cursor": page.next_cursor}),
-            );
-            (page, out.usage, out.logs)
-        }
-        plugboard_runtime::Kind::Sink => {
-            let out = plugin.write(records).await;
-            (out.outcome.map(|report| serde_json::json!(report)), out.usage, out.logs)
-        }
-    };
-    for entry in &logs.entries {
-        eprintln!("[{:?} {}] {}", entry.level, entry.context, entry.message);
     }
-    eprintln!(
-        "usage: {} fuel, {:?}, {} bytes peak memory",
-        usage.fuel_consumed, usage.wall_time, usage.peak_memory_bytes
-    );
-    match output {
-        Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value)?);
-            Ok(())
-        }
-        Err(err) => bail!("{} ({})", err, err.code()),
-    }
-}
-
-fn json_values(batch: &[Record]) -> serde_json::Value {
-    batch
-        .iter()
-        .map(|r| r.to_json().unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&r.value).into())))
-        .collect()
 }

@@ -16,6 +16,17 @@ pub enum ErrorCode {
     InvalidComponent,
     /// The manifest is malformed or disagrees with the component.
     ManifestInvalid,
+    /// The component implements another world than its manifest's kind.
+    WorldMismatch,
+    /// The signature check failed (unsigned, unknown-key, revoked-key, bad-signature,
+    /// digest-mismatch); the reason is reported beside the code.
+    Signature,
+    /// A lower version than the highest installed was refused.
+    Rollback,
+    /// The named thing does not exist.
+    NotFound,
+    /// The request conflicts with the current state.
+    Conflict,
     /// The guest used a capability the operator did not grant.
     CapabilityDenied,
     /// The guest ran out of fuel.
@@ -44,6 +55,11 @@ impl ErrorCode {
         match self {
             ErrorCode::InvalidComponent => "invalid-component",
             ErrorCode::ManifestInvalid => "manifest-invalid",
+            ErrorCode::WorldMismatch => "world-mismatch",
+            ErrorCode::Signature => "signature",
+            ErrorCode::Rollback => "rollback",
+            ErrorCode::NotFound => "not-found",
+            ErrorCode::Conflict => "conflict",
             ErrorCode::CapabilityDenied => "capability-denied",
             ErrorCode::OutOfFuel => "out-of-fuel",
             ErrorCode::Timeout => "timeout",
@@ -113,6 +129,33 @@ pub enum Error {
         /// What is wrong, for the operator.
         reason: String,
     },
+    /// The component implements another world than the manifest says.
+    #[error("the manifest says `{}` but the component implements {}", manifest.as_str(), component.map_or_else(|| "no Plugboard world".to_string(), |k| format!("the `{}` world", k.as_str())))]
+    WorldMismatch {
+        /// The manifest's kind.
+        manifest: crate::manifest::Kind,
+        /// The world the component implements, if any.
+        component: Option<crate::manifest::Kind>,
+    },
+    /// The plugin file failed verification.
+    #[error("signature check failed: {0}")]
+    Signature(#[from] crate::signing::SignatureError),
+    /// A lower version than the highest installed.
+    #[error("{name} {version} is older than the installed {highest}; pass the rollback override to install it anyway")]
+    Rollback {
+        /// Plugin name.
+        name: String,
+        /// The refused version.
+        version: semver::Version,
+        /// The highest installed version.
+        highest: semver::Version,
+    },
+    /// Not found.
+    #[error("not found: {0}")]
+    NotFound(String),
+    /// Conflicts with the current state.
+    #[error("conflict: {0}")]
+    Conflict(String),
     /// The guest ran out of fuel.
     #[error("plugin ran out of fuel after {fuel} units")]
     OutOfFuel {
@@ -174,6 +217,11 @@ impl Error {
         match self {
             Error::InvalidComponent { .. } => ErrorCode::InvalidComponent,
             Error::ManifestInvalid { .. } => ErrorCode::ManifestInvalid,
+            Error::WorldMismatch { .. } => ErrorCode::WorldMismatch,
+            Error::Signature(_) => ErrorCode::Signature,
+            Error::Rollback { .. } => ErrorCode::Rollback,
+            Error::NotFound(_) => ErrorCode::NotFound,
+            Error::Conflict(_) => ErrorCode::Conflict,
             Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
             Error::Timeout { .. } => ErrorCode::Timeout,
             Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,

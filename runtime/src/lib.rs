@@ -32,6 +32,7 @@ mod limiter;
 pub mod manifest;
 mod plugin;
 pub mod record;
+pub mod signing;
 mod state;
 mod ticker;
 

@@ -11,6 +11,7 @@ use crate::engine::{Runtime, Shared};
 use crate::error::{Error, Result};
 use crate::grant::{Effective, Grant};
 use crate::manifest::{Kind, Manifest};
+use crate::signing::{self, TrustStore, VerifyOptions};
 use crate::state::InvocationState;
 use sha2::{Digest, Sha256};
 use std::sync::Arc;
@@ -43,6 +44,7 @@ pub(crate) struct PluginInner {
     pub(crate) effective: Arc<Effective>,
     pub(crate) pre: Pre,
     pub(crate) compile_source: CompileSource,
+    pub(crate) signer: Option<String>,
 }
 
 /// A loaded plugin, ready to invoke concurrently. Cheap to clone.
@@ -77,6 +79,11 @@ impl Plugin {
         &self.inner.effective
     }
 
+    /// Id of the publisher key that signed it; `None` when loaded unsigned.
+    pub fn signer(&self) -> Option<&str> {
+        self.inner.signer.as_deref()
+    }
+
     /// Whether this load compiled or came from the artifact cache.
     pub fn compile_source(&self) -> CompileSource {
         self.inner.compile_source
@@ -89,17 +96,47 @@ pub fn digest(bytes: &[u8]) -> String {
 }
 
 impl Runtime {
-    /// Loads `bytes` as the plugin `manifest` describes, with the operator's `grant`.
+    /// Loads `bytes` as the plugin `manifest` describes, with the operator's `grant`, without any
+    /// signature check: for tools and tests that hold a manifest they trust. Hosts load plugins with
+    /// [`Runtime::load_signed`].
     ///
     /// Compilation is CPU-heavy; async callers should run this on a blocking thread.
     ///
     /// # Errors
     /// - [`Error::ManifestInvalid`] for a manifest that fails validation;
     /// - [`Error::InvalidComponent`] for bytes that are not a component (a core module, truncated,
-    ///   invalid), a component that does not export the manifest's world, or one that imports an
-    ///   interface Plugboard does not provide;
+    ///   invalid) or one that imports an interface Plugboard does not provide;
+    /// - [`Error::WorldMismatch`] for a component that does not implement the manifest's world;
     /// - [`Error::Internal`] when the artifact cache cannot be written.
     pub fn load(&self, bytes: &[u8], manifest: Manifest, grant: &Grant) -> Result<Plugin> {
+        self.load_with_signer(bytes, manifest, grant, None)
+    }
+
+    /// Verifies a signed plugin file against `trust`, then loads it with its signed manifest.
+    ///
+    /// This is how plugins are meant to be loaded: nothing runs unless a trusted key signed it
+    /// (or `options` explicitly allows unsigned files, for plugin development).
+    ///
+    /// # Errors
+    /// [`Error::Signature`] when verification fails, and everything [`Runtime::load`] returns.
+    pub fn load_signed(
+        &self,
+        file: &[u8],
+        trust: &TrustStore,
+        grant: &Grant,
+        options: VerifyOptions,
+    ) -> Result<Plugin> {
+        let verified = signing::verify(file, trust, options)?;
+        self.load_with_signer(file, verified.manifest, grant, verified.key_id)
+    }
+
+    fn load_with_signer(
+        &self,
+        bytes: &[u8],
+        manifest: Manifest,
+        grant: &Grant,
+        signer: Option<String>,
+    ) -> Result<Plugin> {
         manifest.validate()?;
         check_header(bytes)?;
         let shared = &self.shared;
@@ -112,7 +149,15 @@ impl Runtime {
         let pre = self.pre_instantiate(&component, manifest.kind)?;
         let effective = Arc::new(Effective::new(&manifest, grant, shared.config.caps));
         Ok(Plugin {
-            inner: Arc::new(PluginInner { shared: shared.clone(), manifest, digest, effective, pre, compile_source }),
+            inner: Arc::new(PluginInner {
+                shared: shared.clone(),
+                manifest,
+                digest,
+                effective,
+                pre,
+                compile_source,
+                signer,
+            }),
         })
     }
 
@@ -133,21 +178,9 @@ impl Runtime {
         let engine = &self.shared.engine;
         let exports: Vec<String> =
             component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
-        let expected = kind.export();
-        if !exports.contains(&expected) {
-            let other = Kind::ALL.into_iter().find(|k| exports.contains(&k.export()));
-            let reason = match other {
-                Some(other) => format!(
-                    "the manifest says `{}` but the component implements the `{}` world",
-                    kind.as_str(),
-                    other.as_str()
-                ),
-                None => format!(
-                    "the component implements no Plugboard world: it does not export `{expected}` (exports: [{}])",
-                    exports.join(", ")
-                ),
-            };
-            return Err(Error::invalid_component(reason));
+        if !exports.contains(&kind.export()) {
+            let component = Kind::ALL.into_iter().find(|k| exports.contains(&k.export()));
+            return Err(Error::WorldMismatch { manifest: kind, component });
         }
         let instance_pre = self
             .shared

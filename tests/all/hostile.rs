@@ -159,7 +159,12 @@ async fn ungranted_config_is_denied_inside_the_call() {
 /// A transformer component with three memories (two in one core module, one in another) that
 /// each grow by `pages` 64 KiB pages when called, then return an empty batch.
 fn multi_memory_component(pages: u32) -> Vec<u8> {
-    let wat = format!(
+    wat::parse_str(multi_memory_wat(pages)).expect("valid component text")
+}
+
+/// The text of [`multi_memory_component`].
+pub fn multi_memory_wat(pages: u32) -> String {
+    format!(
         r#"(component
   (type $types-ty (instance
     (type (;0;) (list u8))
@@ -208,8 +213,7 @@ fn multi_memory_component(pages: u32) -> Vec<u8> {
     (canon lift (core func $main "transform") (memory (core memory $main "memory")) (realloc (core func $main "realloc"))))
   (instance $exports (export "transform" (func $transform)))
   (export "plugboard:plugin/transform@0.1.0" (instance $exports)))"#
-    );
-    wat::parse_str(wat).expect("valid component text")
+    )
 }
 
 #[tokio::test]

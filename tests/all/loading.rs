@@ -27,7 +27,10 @@ fn rejects_what_is_not_a_plugboard_component() {
     let truncated = &good[..good.len() / 2];
     assert!(!invalid_reason(truncated, manifest.clone()).is_empty());
     let empty_component = wat::parse_str("(component)").expect("wat");
-    assert!(invalid_reason(&empty_component, manifest.clone()).contains("implements no Plugboard world"));
+    assert!(matches!(
+        runtime().load(&empty_component, manifest.clone(), &Grant::default()),
+        Err(Error::WorldMismatch { component: None, .. })
+    ));
     let mut flipped = good.clone();
     let middle = flipped.len() / 2;
     flipped[middle] ^= 0xff;
@@ -42,22 +45,31 @@ fn rejects_what_is_not_a_plugboard_component() {
 fn rejects_a_manifest_for_another_world() {
     let mut manifest = JSON_MAPPER.manifest();
     manifest.kind = Kind::Sink;
-    let reason = invalid_reason(&JSON_MAPPER.bytes(), manifest);
-    assert!(
-        reason.contains("the manifest says `sink` but the component implements the `transformer` world"),
-        "{reason}"
-    );
+    match runtime().load(&JSON_MAPPER.bytes(), manifest, &Grant::default()) {
+        Err(err @ Error::WorldMismatch { manifest: Kind::Sink, component: Some(Kind::Transformer) }) => {
+            assert_eq!(err.code(), ErrorCode::WorldMismatch);
+            assert_eq!(
+                err.to_string(),
+                "the manifest says `sink` but the component implements the `transformer` world"
+            );
+        }
+        other => panic!("expected world-mismatch, got {other:?}"),
+    }
 }
 
 #[test]
 fn rejects_imports_plugboard_does_not_provide() {
-    // A component that exports nothing useful but imports an interface no host here offers.
-    let wat = r#"(component
-        (import "evil:backdoor/shell@1.0.0" (instance (export "run" (func))))
-    )"#;
+    // A real transformer that also imports an interface no Plugboard host offers.
+    let wat = crate::hostile::multi_memory_wat(1).replacen(
+        "(component",
+        "(component\n  (import \"evil:backdoor/shell@1.0.0\" (instance (export \"run\" (func))))",
+        1,
+    );
     let bytes = wat::parse_str(wat).expect("wat");
-    let reason = invalid_reason(&bytes, JSON_MAPPER.manifest());
-    assert!(reason.contains("implements no Plugboard world"), "{reason}");
+    let manifest =
+        Manifest::from_toml("name = \"evil\"\nversion = \"0.1.0\"\nkind = \"transformer\"").expect("manifest");
+    let reason = invalid_reason(&bytes, manifest);
+    assert!(reason.contains("cannot link") && reason.contains("evil:backdoor/shell@1.0.0"), "{reason}");
 }
 
 #[test]

@@ -1,9 +1,12 @@
 //! Plugboard's integration tests: one binary, a module per topic (as wasmtime does), so the sample
 //! plugins are built and linked once.
 
+mod cli;
 mod common;
 mod concurrency;
 mod connectors;
 mod hostile;
 mod loading;
+mod manifests;
 mod samples;
+mod signing;

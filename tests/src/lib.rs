@@ -4,7 +4,22 @@
 // Test support: a missing or broken guest should stop the test with its message.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
+use plugboard_runtime::signing::{self, SecretKey, TrustStore, VerifyOptions};
 use plugboard_runtime::{Grant, Manifest, Plugin, Runtime};
+use std::sync::OnceLock;
+
+/// The publisher key the test suite signs every guest with, generated once per test process.
+pub fn test_key() -> &'static SecretKey {
+    static KEY: OnceLock<SecretKey> = OnceLock::new();
+    KEY.get_or_init(|| SecretKey::generate().expect("randomness"))
+}
+
+/// A trust store that trusts [`test_key`].
+pub fn test_trust() -> TrustStore {
+    let mut trust = TrustStore::new();
+    trust.add("test publisher", test_key().public()).expect("fresh store");
+    trust
+}
 
 /// A sample plugin built by `build.rs`.
 #[derive(Debug, Clone, Copy)]
@@ -29,9 +44,18 @@ impl SamplePlugin {
         Manifest::from_toml(&text).unwrap_or_else(|err| panic!("{}: {err}", self.manifest))
     }
 
-    /// Loads it into `runtime` with `grant`.
+    /// The component with its manifest embedded, signed by [`test_key`].
+    pub fn signed(&self) -> Vec<u8> {
+        signing::sign(&self.bytes(), &self.manifest(), test_key())
+            .unwrap_or_else(|err| panic!("signing {}: {err}", self.name))
+    }
+
+    /// Signs it with [`test_key`] and loads it into `runtime` with `grant`, verifying the signature
+    /// as a host does.
     pub fn load(&self, runtime: &Runtime, grant: &Grant) -> Plugin {
-        runtime.load(&self.bytes(), self.manifest(), grant).unwrap_or_else(|err| panic!("loading {}: {err}", self.name))
+        runtime
+            .load_signed(&self.signed(), &test_trust(), grant, VerifyOptions::default())
+            .unwrap_or_else(|err| panic!("loading {}: {err}", self.name))
     }
 }
 
