@@ -23,7 +23,8 @@ fn main() {
     let common = r#"
             "plugboard:plugin/types@0.1.0": ::plugboard_plugin_sdk::bindings::plugboard::plugin::types,
             "wasi:logging/logging@0.1.0-draft": ::plugboard_plugin_sdk::bindings::wasi::logging::logging,
-            "wasi:config/store@0.2.0-rc.1": ::plugboard_plugin_sdk::bindings::wasi::config::store,"#;
+            "wasi:config/store@0.2.0-rc.1": ::plugboard_plugin_sdk::bindings::wasi::config::store,
+            "wasi:keyvalue/store@0.2.0-draft": ::plugboard_plugin_sdk::bindings::wasi::keyvalue::store,"#;
     let http = r#"
             "wasi:http/outgoing-handler@0.2.12": ::plugboard_plugin_sdk::bindings::wasi::http::outgoing_handler,
             "wasi:http/types@0.2.12": ::plugboard_plugin_sdk::bindings::wasi::http::types,

@@ -75,3 +75,60 @@ pub async fn run() -> anyhow::Result<()> {
     println!("Try one yourself: plugboard run COMPONENT.wasm --manifest plugin.toml --config KEY=VALUE --input FILE");
     Ok(())
 }
+
+/// Demo config for each sample plugin, so `serve --demo` answers useful invocations at once.
+fn demo_config(name: &str) -> serde_json::Value {
+    match name {
+        "json-mapper" => {
+            json!({"mapping": {"id": "$.orderId", "customer": {"id": "$.customerId"}, "total": "$.orderTotal"}})
+        }
+        "filter" => json!({"condition": {"field": "$.total", "op": "gt", "value": 100}}),
+        "aggregate" => {
+            json!({"group_by": "$.region", "aggregations": [{"op": "count", "as": "orders"}, {"op": "sum", "field": "$.total", "as": "revenue"}]})
+        }
+        "schema-validator" => {
+            json!({"schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}})
+        }
+        "csv-to-json" => json!({"infer_types": "true"}),
+        _ => json!({}),
+    }
+}
+
+/// Installs, configures and activates every embedded sample plugin, signed by a publisher key
+/// generated for this data directory (`demo-publisher`, trusted on first start).
+///
+/// # Errors
+/// When signing, installing or configuring fails.
+pub async fn install_samples(state: &crate::api::AppState, data_dir: &std::path::Path) -> anyhow::Result<()> {
+    use plugboard_runtime::signing::{self, SecretKey};
+    let registry = &state.registry;
+    let key_path = data_dir.join("demo-publisher");
+    let key = if key_path.exists() {
+        SecretKey::from_file(&key_path)?
+    } else {
+        let key = SecretKey::generate()?;
+        key.write_files(&key_path)?;
+        key
+    };
+    let trust = registry.store.trust()?;
+    if matches!(trust.status(&key.public().key_id()), signing::KeyStatus::Unknown) {
+        registry.add_key("demo publisher", key.public(), "demo").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+    }
+    for sample in samples::SAMPLE_PLUGINS {
+        let manifest = plugboard_runtime::Manifest::from_toml(sample.manifest)?;
+        let signed = signing::sign(sample.component, &manifest, &key)?;
+        registry.install(signed, true, false, "demo").await.map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
+        let config = demo_config(sample.name);
+        if let Some(values) = config.as_object().filter(|v| !v.is_empty()) {
+            let values: std::collections::BTreeMap<String, String> = values
+                .iter()
+                .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
+                .collect();
+            registry
+                .set_grant(sample.name, |grant| grant.config = values, "config", "demo config".into(), "demo")
+                .await
+                .map_err(|e| anyhow::anyhow!("{e}"))?;
+        }
+    }
+    Ok(())
+}

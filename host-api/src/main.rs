@@ -1,5 +1,6 @@
 //! `plugboard`: Plugboard's command-line entry point.
 //!
+//! - `plugboard serve [--demo]` serves the HTTP control plane;
 //! - `plugboard demo` runs the embedded sample plugins as a pipeline on sample data;
 //! - `plugboard run` invokes one plugin locally, as a plugin author tries a build;
 //! - `plugboard keygen | sign | verify | inspect` manage publisher keys and signed plugin files.
@@ -10,7 +11,7 @@ use clap::{Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
-use plugboard_host_api::{demo, run, sign};
+use plugboard_host_api::{demo, run, server, sign};
 
 #[derive(Parser)]
 #[command(name = "plugboard", version, about = "A WebAssembly-sandboxed plugin runtime for integrations")]
@@ -21,6 +22,24 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Serves the HTTP control plane (defaults: 127.0.0.1:8686, ./plugboard-data).
+    Serve {
+        /// Data directory (database, compiled artifacts, admin token).
+        #[arg(long)]
+        data: Option<PathBuf>,
+        /// Address to listen on.
+        #[arg(long)]
+        listen: Option<std::net::SocketAddr>,
+        /// A TOML config file (`data`, `listen`, `admin_token`, `allow_unsigned`).
+        #[arg(long)]
+        config: Option<PathBuf>,
+        /// Install the sample plugins, signed by a local demo publisher key, and print examples.
+        #[arg(long)]
+        demo: bool,
+        /// Accept unsigned plugins. Development only: every such load logs a warning.
+        #[arg(long)]
+        allow_unsigned: bool,
+    },
     /// Runs the built-in sample plugins as a pipeline on sample data.
     Demo,
     /// Runs a plugin component once on JSON input and prints the output, usage and logs.
@@ -78,10 +97,58 @@ enum Command {
     },
 }
 
+async fn serve(
+    data: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    demo: bool,
+    allow_unsigned: bool,
+) -> anyhow::Result<()> {
+    let mut settings = match config {
+        Some(path) => server::ServeConfig::from_file(&path)?,
+        None => server::ServeConfig::default(),
+    };
+    settings.data = data.or(settings.data);
+    settings.listen = listen.or(settings.listen);
+    settings.allow_unsigned |= allow_unsigned;
+    let server = server::start(&settings, Default::default()).await?;
+    let data_dir = settings.data_dir();
+    if demo {
+        demo::install_samples(&server.state, &data_dir).await?;
+    }
+    let base = format!("http://{}", server.addr);
+    println!("plugboard listening on {base} (data: {})", data_dir.display());
+    if let Some(path) = &server.created_token_file {
+        println!("created an admin token: {} (keep it private; shown only on first start)", path.display());
+    }
+    if demo {
+        let token_file = data_dir.join("admin-token");
+        println!("\nsample plugins are installed and active. Try:\n");
+        println!("  TOKEN=$(cat {})", token_file.display());
+        println!("  curl -s -H \"authorization: Bearer $TOKEN\" {base}/v1/plugins");
+        println!(
+            "  curl -s -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"records\": [{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]}}' {base}/v1/plugins/json-mapper/invoke"
+        );
+        println!(
+            "  curl -s -H \"authorization: Bearer $TOKEN\" -H 'content-type: application/json' \\\n    -d '{{\"records\": [{{\"total\": 50}}, {{\"total\": 500}}]}}' {base}/v1/plugins/filter/invoke"
+        );
+        println!("  curl -s {base}/metrics | grep plugboard_");
+        println!("  curl -s -H \"authorization: Bearer $TOKEN\" {base}/v1/audit\n");
+    }
+    server.run(server::shutdown_signal()).await
+}
+
 #[tokio::main]
 async fn main() -> ExitCode {
+    tracing_subscriber::fmt()
+        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_writer(std::io::stderr)
+        .init();
     let outcome = match Cli::parse().command {
         Command::Demo => demo::run().await,
+        Command::Serve { data, listen, config, demo, allow_unsigned } => {
+            serve(data, listen, config, demo, allow_unsigned).await
+        }
         Command::Run { component, manifest, config, allow_hosts, input } => {
             run::run(component, manifest, config, allow_hosts, input).await
         }

@@ -28,6 +28,7 @@
 pub mod config;
 pub mod http;
 pub mod json;
+pub mod kv;
 pub mod log;
 pub mod path;
 mod record;

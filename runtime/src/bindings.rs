@@ -13,6 +13,7 @@ pub mod transformer {
         world: "plugboard:plugin/transformer",
         exports: { default: async },
         additional_derives: [PartialEq, Eq],
+        with: { "wasi:keyvalue/store.bucket": crate::host::keyvalue::Bucket },
     });
 }
 
@@ -25,6 +26,7 @@ pub mod source {
             "plugboard:plugin/types": super::transformer::plugboard::plugin::types,
             "wasi:logging/logging": super::transformer::wasi::logging::logging,
             "wasi:config/store": super::transformer::wasi::config::store,
+            "wasi:keyvalue/store": super::transformer::wasi::keyvalue::store,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -41,6 +43,7 @@ pub mod sink {
             "plugboard:plugin/types": super::transformer::plugboard::plugin::types,
             "wasi:logging/logging": super::transformer::wasi::logging::logging,
             "wasi:config/store": super::transformer::wasi::config::store,
+            "wasi:keyvalue/store": super::transformer::wasi::keyvalue::store,
             "wasi:http": wasmtime_wasi_http::p2::bindings::http,
             "wasi:io": wasmtime_wasi::p2::bindings::io,
             "wasi:clocks": wasmtime_wasi::p2::bindings::clocks,
@@ -50,4 +53,5 @@ pub mod sink {
 
 pub use transformer::plugboard::plugin::types;
 pub use transformer::wasi::config::store as config_store;
+pub use transformer::wasi::keyvalue::store as keyvalue_store;
 pub use transformer::wasi::logging::logging;

@@ -13,6 +13,7 @@
 use crate::budget::Budget;
 use crate::cache::ArtifactCache;
 use crate::error::{Error, Result};
+use crate::host::keyvalue::{KeyValueStore, MemoryKeyValue};
 use crate::host::outbound::OutboundLimits;
 use crate::state::InvocationState;
 use std::path::PathBuf;
@@ -41,6 +42,8 @@ pub struct RuntimeConfig {
     pub max_wasm_stack: usize,
     /// Bounds on outbound HTTP.
     pub outbound: OutboundLimits,
+    /// Where plugins' key-value buckets live.
+    pub key_value: Arc<dyn KeyValueStore>,
 }
 
 impl Default for RuntimeConfig {
@@ -53,6 +56,7 @@ impl Default for RuntimeConfig {
             epoch_tick: Duration::from_millis(5),
             max_wasm_stack: 512 * 1024,
             outbound: OutboundLimits::default(),
+            key_value: Arc::new(MemoryKeyValue::default()),
         }
     }
 }
@@ -142,5 +146,6 @@ fn add_host_interfaces(linker: &mut Linker<InvocationState>) -> wasmtime::Result
     wasmtime_wasi_http::p2::add_only_http_to_linker_async(linker)?;
     crate::bindings::logging::add_to_linker::<_, HasSelf<InvocationState>>(linker, |state| state)?;
     crate::bindings::config_store::add_to_linker::<_, HasSelf<InvocationState>>(linker, |state| state)?;
+    crate::bindings::keyvalue_store::add_to_linker::<_, HasSelf<InvocationState>>(linker, |state| state)?;
     Ok(())
 }

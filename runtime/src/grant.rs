@@ -23,6 +23,9 @@ pub struct Grant {
     /// Values of secret keys.
     #[serde(default)]
     pub secrets: BTreeMap<String, String>,
+    /// Key-value buckets allowed; each must also be requested by the manifest.
+    #[serde(default)]
+    pub key_value: Vec<String>,
     /// The operator's budget limits.
     #[serde(default)]
     pub budget: BudgetLimits,
@@ -31,12 +34,16 @@ pub struct Grant {
 /// The capabilities and budget an installation actually runs with.
 #[derive(Debug, Clone)]
 pub struct Effective {
-    /// Outbound hosts both requested and granted.
-    pub outbound_hosts: Vec<HostPattern>,
+    /// Outbound hosts both requested and granted (shared by every invocation).
+    pub outbound_hosts: std::sync::Arc<[HostPattern]>,
     /// Config and secret values both requested and granted, by key.
     pub config: BTreeMap<String, String>,
     /// Keys the manifest requests (config and secret), granted a value or not.
     pub requested_keys: Vec<String>,
+    /// Key-value buckets both requested and granted.
+    pub key_value: Vec<String>,
+    /// The key-value namespace: the plugin's name.
+    pub namespace: String,
     /// min(host cap, manifest request, grant).
     pub budget: Budget,
 }
@@ -76,10 +83,24 @@ impl Effective {
             }
         }
         let requested_keys = requested.config_keys.iter().chain(&requested.secret_keys).cloned().collect();
+        let key_value = grant
+            .key_value
+            .iter()
+            .filter(|bucket| {
+                let ok = requested.key_value.contains(bucket);
+                if !ok {
+                    tracing::warn!(plugin = %manifest.name, %bucket, "grant names a key-value bucket the manifest does not request; ignored");
+                }
+                ok
+            })
+            .cloned()
+            .collect();
         Effective {
             outbound_hosts,
             config,
             requested_keys,
+            key_value,
+            namespace: manifest.name.clone(),
             budget: caps.constrained_by(&[manifest.budget, grant.budget]),
         }
     }

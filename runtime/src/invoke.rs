@@ -130,7 +130,14 @@ impl Plugin {
             Ok(store) => store,
             Err(err) => return Invocation::rejected(err),
         };
-        let guarded = tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await;
+        // Epoch interruption stops guest code at the deadline. A transformer's host calls never
+        // block, so that suffices; connectors can wait inside an HTTP call, where only an async
+        // deadline reaches them.
+        let guarded = if self.inner.manifest.kind == crate::manifest::Kind::Transformer {
+            Ok(call(&mut store).await)
+        } else {
+            tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await
+        };
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
@@ -162,7 +169,8 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<InvocationState>> {
         let shared = &self.inner.shared;
         let budget = self.inner.effective.budget;
-        let state = InvocationState::new(self.inner.effective.clone(), shared.config.outbound);
+        let state =
+            InvocationState::new(self.inner.effective.clone(), shared.config.outbound, shared.config.key_value.clone());
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;

@@ -41,6 +41,7 @@ pub use cache::ArtifactCache;
 pub use engine::{FUEL_YIELD_INTERVAL, Runtime, RuntimeConfig};
 pub use error::{Error, ErrorCode, Result, TrapKind};
 pub use grant::{Effective, Grant};
+pub use host::keyvalue::{KeyValueStore, MemoryKeyValue};
 pub use host::logs::{LogEntry, LogLevel, Logs};
 pub use host::outbound::{HostPattern, OutboundLimits};
 pub use invoke::{Invocation, Usage};

@@ -65,7 +65,7 @@ pub struct Capabilities {
     /// Secret configuration keys (never echoed back by the host).
     #[serde(default)]
     pub secret_keys: Vec<String>,
-    /// Key-value buckets the plugin uses (reserved; no key-value host interface yet).
+    /// Key-value buckets the plugin uses through `wasi:keyvalue/store`.
     #[serde(default)]
     pub key_value: Vec<String>,
 }

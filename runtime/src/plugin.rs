@@ -22,6 +22,7 @@ const CORE_MODULE_VERSION: [u8; 4] = [1, 0, 0, 0];
 const COMPONENT_VERSION: [u8; 4] = [0x0d, 0, 1, 0];
 
 /// The world-specific pre-instantiated component.
+#[derive(Clone)]
 pub(crate) enum Pre {
     Transformer(TransformerPre<InvocationState>),
     Source(SourcePre<InvocationState>),
@@ -77,6 +78,24 @@ impl Plugin {
     /// The capabilities and budget it runs with.
     pub fn effective(&self) -> &Effective {
         &self.inner.effective
+    }
+
+    /// The same compiled plugin under another grant (new capabilities, config and budget); cheap,
+    /// nothing is recompiled. Invocations already running keep the grant they started with.
+    pub fn regrant(&self, grant: &Grant) -> Plugin {
+        let inner = &self.inner;
+        let effective = Arc::new(Effective::new(&inner.manifest, grant, inner.shared.config.caps));
+        Plugin {
+            inner: Arc::new(PluginInner {
+                shared: inner.shared.clone(),
+                manifest: inner.manifest.clone(),
+                digest: inner.digest.clone(),
+                effective,
+                pre: inner.pre.clone(),
+                compile_source: inner.compile_source,
+                signer: inner.signer.clone(),
+            }),
+        }
     }
 
     /// Id of the publisher key that signed it; `None` when loaded unsigned.

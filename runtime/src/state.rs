@@ -4,6 +4,7 @@
 //! invocation is ever reused.
 
 use crate::grant::Effective;
+use crate::host::keyvalue::KeyValueStore;
 use crate::host::logs::LogSink;
 use crate::host::outbound::{OutboundLimits, OutboundPolicy};
 use crate::limiter::MemoryLimiter;
@@ -25,12 +26,17 @@ pub struct InvocationState {
     pub(crate) limiter: MemoryLimiter,
     pub(crate) logs: LogSink,
     pub(crate) grant: Arc<Effective>,
+    pub(crate) key_value: Arc<dyn KeyValueStore>,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
 
 impl InvocationState {
-    pub(crate) fn new(grant: Arc<Effective>, outbound: OutboundLimits) -> InvocationState {
+    pub(crate) fn new(
+        grant: Arc<Effective>,
+        outbound: OutboundLimits,
+        key_value: Arc<dyn KeyValueStore>,
+    ) -> InvocationState {
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         // No preopened directories, no environment, no arguments and no sockets: a plugin reaches
@@ -51,6 +57,7 @@ impl InvocationState {
             limiter: MemoryLimiter::new(grant.budget.memory_bytes),
             logs,
             grant,
+            key_value,
             stdout,
             stderr,
         }

@@ -244,3 +244,28 @@ async fn several_memories_together_hit_the_memory_limit() {
     assert_eq!(invocation.usage.peak_memory_bytes, 3 * (64 << 10) + 3 * (16 * (64 << 10)));
     assert_runtime_healthy(&runtime).await;
 }
+
+#[tokio::test]
+async fn key_value_state_persists_in_granted_buckets_only() {
+    let runtime = runtime();
+    let mut grant = config(&[("mode", "kv-count")]);
+    grant.key_value = vec!["counters".into(), "not-requested".into()];
+    let counter = GUEST_HOSTILE.load(&runtime, &grant);
+    assert_eq!(counter.effective().key_value, vec!["counters".to_string()], "a grant cannot add a bucket");
+    for expected in 1..=3 {
+        let out = counter.transform(records(&[])).await.into_result().expect("counts");
+        assert_eq!(values(&out), vec![json!(expected)]);
+    }
+    // Not granted (even though requested): a denial inside the call.
+    let ungranted = GUEST_HOSTILE.load(&runtime, &config(&[("mode", "kv-count")]));
+    let invocation = ungranted.transform(records(&[])).await;
+    assert!(matches!(invocation.outcome, Err(Error::Guest(PluginError::Denied(_)))), "{:?}", invocation.outcome);
+    assert!(invocation.logs.entries.iter().any(|e| e.context == "host" && e.message.contains("`counters`")));
+    let mut grant = config(&[("mode", "kv-other-bucket")]);
+    grant.key_value = vec!["counters".into()];
+    let other = GUEST_HOSTILE.load(&runtime, &grant);
+    assert!(matches!(other.transform(records(&[])).await.outcome, Err(Error::Guest(PluginError::Denied(_)))));
+    // The count survived the denied calls.
+    let out = counter.transform(records(&[])).await.into_result().expect("counts");
+    assert_eq!(values(&out), vec![json!(4)]);
+}

@@ -130,7 +130,7 @@ impl Default for OutboundLimits {
 
 /// The `wasi:http` hooks for one invocation: the allow-list, bounds, and a log of denials.
 pub struct OutboundPolicy {
-    pub(crate) allowed: Vec<HostPattern>,
+    pub(crate) allowed: std::sync::Arc<[HostPattern]>,
     pub(crate) limits: OutboundLimits,
     pub(crate) log: LogSink,
 }

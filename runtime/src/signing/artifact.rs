@@ -279,6 +279,9 @@ pub fn inspect(file: &[u8]) -> Result<Inspection> {
     if file.is_empty() {
         return Err(Error::invalid_component("the file is empty"));
     }
+    if file.len() < 8 || &file[..4] != b"\0asm" {
+        return Err(Error::invalid_component("not a WebAssembly binary (no `\\0asm` header)"));
+    }
     let mut imports = Vec::new();
     let mut exports = Vec::new();
     let mut is_component = false;

@@ -1,8 +1,9 @@
 //! A transformer that misbehaves on purpose, chosen by config `mode`:
 //! `echo` (identity), `loop`, `grow`, `recurse`, `output` (a 100 MiB record), `panic`,
-//! `log-spam`, `ungranted-config`, `stdout`.
+//! `log-spam`, `ungranted-config`, `stdout`, `kv-count` (counts calls in bucket `counters`),
+//! `kv-other-bucket`.
 
-use plugboard_plugin_sdk::{Batch, PluginError, Record, Transformer, config, log};
+use plugboard_plugin_sdk::{Batch, PluginError, Record, Transformer, config, kv, log};
 use std::hint::black_box;
 
 fn recurse(depth: u64, trail: &mut [u64; 16]) -> u64 {
@@ -51,6 +52,13 @@ impl Transformer for Hostile {
                 eprintln!("hello from stderr");
                 Ok(input)
             }
+            "kv-count" => {
+                let bucket = kv::open("counters")?;
+                let count = bucket.get("n")?.map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap_or_default())) + 1;
+                bucket.set("n", &count.to_le_bytes())?;
+                Ok(vec![Record::from_json(&count)?])
+            }
+            "kv-other-bucket" => kv::open("not-granted").map(|_| input),
             other => Err(PluginError::InvalidConfig(format!("unknown mode `{other}`"))),
         }
     }

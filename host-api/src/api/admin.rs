@@ -1,0 +1,122 @@
+//! Trust store (`/v1/keys`), API tokens (`/v1/tokens`), the audit log (`/v1/audit`), and the
+//! liveness/readiness probes.
+
+use super::AppState;
+use super::auth::{Caller, Role, new_token, token_hash};
+use super::error::ApiError;
+use crate::store::TokenRecord;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use plugboard_runtime::signing::PublicKey;
+use serde::Deserialize;
+use serde_json::{Value, json};
+
+fn key_json(key: &plugboard_runtime::signing::TrustedKey) -> Value {
+    json!({
+        "key_id": key.key_id,
+        "name": key.name,
+        "public_key": hex::encode(key.key.to_bytes()),
+        "added_at": key.added_at,
+        "revoked_at": key.revoked_at,
+    })
+}
+
+/// `GET /v1/keys`.
+pub async fn keys_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage keys")?;
+    let trust = state.registry.store.trust()?;
+    Ok(Json(json!({"keys": trust.list().map(key_json).collect::<Vec<_>>()})))
+}
+
+/// Body of `POST /v1/keys`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AddKey {
+    /// A name for the key.
+    name: String,
+    /// The public key file's bytes, hex (`0x01 ‖ 32 bytes`, as `plugboard keygen` writes them).
+    public_key: String,
+}
+
+/// `POST /v1/keys`.
+pub async fn keys_add(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(&[], "manage keys")?;
+    let body: AddKey =
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    let bytes = hex::decode(body.public_key.trim()).map_err(|_| ApiError::invalid("public_key must be hex"))?;
+    let key = PublicKey::from_bytes(&bytes).map_err(|err| ApiError::invalid(err.to_string()))?;
+    let added = state.registry.add_key(&body.name, key, &caller.name).await?;
+    Ok((StatusCode::CREATED, Json(key_json(&added))))
+}
+
+/// `POST /v1/keys/{id}/revoke`: also unloads every active plugin the key signed.
+pub async fn keys_revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(id): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage keys")?;
+    let revoked = state.registry.revoke_key(&id, &caller.name).await?;
+    Ok(Json(key_json(&revoked)))
+}
+
+/// Body of `POST /v1/tokens`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct CreateToken {
+    /// A name for the audit log.
+    name: String,
+    /// The role.
+    role: Role,
+}
+
+/// `POST /v1/tokens`: creates a token; its value is answered once and never stored.
+pub async fn tokens_create(
+    State(state): State<AppState>,
+    caller: Caller,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(&[], "create tokens")?;
+    let body: CreateToken =
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    let token = new_token()?;
+    let store = &state.registry.store;
+    let mut tokens = store.tokens()?;
+    tokens.push(TokenRecord { name: body.name.clone(), role: body.role, hash: token_hash(&token) });
+    store.put_tokens(&tokens)?;
+    store.audit(crate::store::AuditEntry {
+        id: 0,
+        at: crate::registry::now(),
+        actor: caller.name,
+        action: "token-create".into(),
+        target: body.name.clone(),
+        key_id: None,
+        detail: format!("role {:?}", body.role),
+    })?;
+    store.flush().await?;
+    Ok((StatusCode::CREATED, Json(json!({"name": body.name, "role": body.role, "token": token}))))
+}
+
+/// `GET /v1/audit`.
+pub async fn audit_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "read the audit log")?;
+    Ok(Json(json!({"entries": state.registry.store.audit_log()?})))
+}
+
+/// `GET /healthz`: the process is up.
+pub async fn healthz() -> Json<Value> {
+    Json(json!({"status": "ok"}))
+}
+
+/// `GET /readyz`: the database answers and active plugins are loaded.
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+    state.registry.store.tokens()?;
+    Ok(Json(json!({"status": "ready", "plugins_loaded": state.registry.loaded()})))
+}

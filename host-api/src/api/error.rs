@@ -1,0 +1,120 @@
+//! API errors: one JSON shape, `{"code", "reason"?, "message"}`, with a fitting status.
+//!
+//! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
+//! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`). Internal
+//! failures answer a generic message; the detail goes to the log only.
+
+use axum::Json;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use plugboard_runtime::{Error, ErrorCode};
+
+/// An error answered by the API.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    code: &'static str,
+    reason: Option<&'static str>,
+    message: String,
+}
+
+impl ApiError {
+    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+        ApiError { status, code, reason: None, message: message.into() }
+    }
+
+    /// 401: missing or unknown token.
+    pub fn unauthorized() -> ApiError {
+        ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "unauthorized",
+            "a valid API token is required (Authorization: Bearer …)",
+        )
+    }
+
+    /// 403: the token's role may not do this.
+    pub fn forbidden(what: &str) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token's role may not {what}"))
+    }
+
+    /// 400: the request itself is malformed.
+    pub fn invalid(message: impl Into<String>) -> ApiError {
+        ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", message)
+    }
+
+    /// 429: too many requests in flight.
+    pub fn overloaded() -> ApiError {
+        ApiError::new(
+            StatusCode::TOO_MANY_REQUESTS,
+            "overloaded",
+            "the server is at its concurrency limit; retry shortly",
+        )
+    }
+
+    /// 500 with a generic message; `detail` is logged, never answered.
+    pub fn internal(detail: impl std::fmt::Display) -> ApiError {
+        tracing::error!(%detail, "internal error");
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+    }
+
+    /// The stable code.
+    pub fn code(&self) -> &'static str {
+        self.code
+    }
+}
+
+impl std::fmt::Display for ApiError {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+fn status_for(code: ErrorCode) -> StatusCode {
+    match code {
+        ErrorCode::InvalidComponent | ErrorCode::ManifestInvalid | ErrorCode::WorldMismatch | ErrorCode::Signature => {
+            StatusCode::UNPROCESSABLE_ENTITY
+        }
+        ErrorCode::Rollback | ErrorCode::Conflict => StatusCode::CONFLICT,
+        ErrorCode::NotFound => StatusCode::NOT_FOUND,
+        ErrorCode::InputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,
+        ErrorCode::Timeout => StatusCode::GATEWAY_TIMEOUT,
+        ErrorCode::Overloaded => StatusCode::TOO_MANY_REQUESTS,
+        ErrorCode::CapabilityDenied
+        | ErrorCode::OutOfFuel
+        | ErrorCode::MemoryLimit
+        | ErrorCode::OutputTooLarge
+        | ErrorCode::GuestTrap
+        | ErrorCode::GuestError => StatusCode::UNPROCESSABLE_ENTITY,
+        ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
+    }
+}
+
+impl From<Error> for ApiError {
+    fn from(err: Error) -> ApiError {
+        if let Error::Internal(detail) = &err {
+            return ApiError::internal(detail);
+        }
+        let code = err.code();
+        let reason = match &err {
+            Error::Signature(signature) => Some(signature.reason()),
+            _ => None,
+        };
+        ApiError { status: status_for(code), code: code.as_str(), reason, message: err.to_string() }
+    }
+}
+
+impl From<crate::store::StoreError> for ApiError {
+    fn from(err: crate::store::StoreError) -> ApiError {
+        ApiError::internal(err)
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut body = serde_json::json!({"code": self.code, "message": self.message});
+        if let Some(reason) = self.reason {
+            body["reason"] = reason.into();
+        }
+        (self.status, Json(body)).into_response()
+    }
+}

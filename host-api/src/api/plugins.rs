@@ -1,0 +1,360 @@
+//! `/v1/plugins`: upload, list, inspect, activate, deactivate, delete, grants, config, invoke.
+
+use super::AppState;
+use super::auth::{Caller, Role};
+use super::error::ApiError;
+use crate::store::VersionRecord;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, Query, State};
+use axum::http::StatusCode;
+use axum::response::IntoResponse;
+use plugboard_runtime::{BudgetLimits, Kind, LogEntry, Record, Usage};
+use serde::Deserialize;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+
+fn version(text: &str) -> Result<semver::Version, ApiError> {
+    semver::Version::parse(text).map_err(|err| ApiError::invalid(format!("`{text}` is not a semantic version: {err}")))
+}
+
+fn version_json(record: &VersionRecord) -> Value {
+    json!({
+        "name": record.name,
+        "version": record.version.to_string(),
+        "digest": record.digest,
+        "key_id": record.key_id,
+        "kind": record.manifest.kind,
+        "uploaded_at": record.uploaded_at,
+    })
+}
+
+#[derive(Deserialize)]
+pub struct UploadQuery {
+    #[serde(default)]
+    activate: bool,
+    #[serde(default)]
+    allow_rollback: bool,
+}
+
+/// `POST /v1/plugins` with an `application/wasm` body.
+pub async fn plugins_upload(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(query): Query<UploadQuery>,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    caller.require(&[Role::Publisher], "upload plugins")?;
+    if (query.activate || query.allow_rollback) && caller.role != Role::Admin {
+        caller.require(&[], "activate or override rollback protection")?;
+    }
+    if body.is_empty() {
+        return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
+    }
+    let installed = state.registry.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
+    let mut body = version_json(&installed.record);
+    body["status"] = if installed.active { "active" } else { "inactive" }.into();
+    let status = if installed.existed { StatusCode::OK } else { StatusCode::CREATED };
+    Ok((status, Json(body)))
+}
+
+/// `GET /v1/plugins`.
+pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Invoker], "list plugins")?;
+    let mut by_name: BTreeMap<String, Vec<VersionRecord>> = BTreeMap::new();
+    for record in state.registry.store.all_versions()? {
+        by_name.entry(record.name.clone()).or_default().push(record);
+    }
+    let mut plugins = Vec::new();
+    for (name, mut versions) in by_name {
+        versions.sort_by(|a, b| a.version.cmp(&b.version));
+        let active = state.registry.store.active(&name)?;
+        plugins.push(json!({
+            "name": name,
+            "kind": versions.last().map(|v| v.manifest.kind),
+            "active_version": active.map(|v| v.to_string()),
+            "versions": versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>(),
+        }));
+    }
+    Ok(Json(json!({ "plugins": plugins })))
+}
+
+/// `GET /v1/plugins/{name}`: versions, active version, manifest, grants (no secret values), health,
+/// usage.
+pub async fn plugins_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Invoker], "read plugins")?;
+    let versions = state.registry.versions(&name)?;
+    if versions.is_empty() {
+        return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
+    }
+    let active = state.registry.store.active(&name)?;
+    let manifest =
+        versions.iter().find(|v| Some(&v.version) == active.as_ref()).or(versions.last()).map(|v| v.manifest.clone());
+    let grant = state.registry.store.grant(&name)?;
+    Ok(Json(json!({
+        "name": name,
+        "active_version": active.map(|v| v.to_string()),
+        "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
+        "manifest": manifest,
+        "grants": {
+            "outbound_hosts": grant.outbound_hosts,
+            "key_value": grant.key_value,
+            "budget": grant.budget,
+            "config": grant.config,
+            "secrets": grant.secrets.keys().collect::<Vec<_>>(),
+        },
+        "health": health(&state, &name),
+        "usage": state.registry.store.usage(&name)?,
+    })))
+}
+
+fn health(state: &AppState, name: &str) -> Value {
+    match (state.registry.active(name), state.registry.load_error(name)) {
+        (Some(plugin), _) => json!({"status": "ready", "version": plugin.manifest().version.to_string()}),
+        (None, Some(error)) => json!({"status": "failed", "error": error}),
+        (None, None) => json!({"status": "inactive"}),
+    }
+}
+
+/// `GET /v1/plugins/{name}/health`.
+pub async fn plugins_health(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Invoker], "read plugins")?;
+    if state.registry.versions(&name)?.is_empty() {
+        return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
+    }
+    Ok(Json(health(&state, &name)))
+}
+
+/// `POST /v1/plugins/{name}/versions/{version}/activate`.
+pub async fn plugins_activate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, text)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "activate plugins")?;
+    let version = version(&text)?;
+    state.registry.activate(&name, &version, &caller.name).await?;
+    Ok(Json(json!({"name": name, "active_version": version.to_string()})))
+}
+
+/// `POST /v1/plugins/{name}/deactivate`.
+pub async fn plugins_deactivate(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "deactivate plugins")?;
+    state.registry.deactivate(&name, &caller.name).await?;
+    Ok(Json(json!({"name": name, "active_version": null})))
+}
+
+/// `DELETE /v1/plugins/{name}`.
+pub async fn plugins_delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[], "delete plugins")?;
+    state.registry.delete(&name, None, &caller.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `DELETE /v1/plugins/{name}/versions/{version}`.
+pub async fn plugins_delete_version(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, text)): Path<(String, String)>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[], "delete plugins")?;
+    state.registry.delete(&name, Some(&version(&text)?), &caller.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// Body of `PUT /v1/plugins/{name}/grants`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct GrantsBody {
+    #[serde(default)]
+    outbound_hosts: Vec<String>,
+    #[serde(default)]
+    key_value: Vec<String>,
+    #[serde(default)]
+    budget: BudgetLimits,
+}
+
+fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
+    serde_json::from_slice(body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))
+}
+
+/// `PUT /v1/plugins/{name}/grants`: capabilities and budget.
+pub async fn plugins_grants(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "change grants")?;
+    let body: GrantsBody = json_body(&body)?;
+    for host in &body.outbound_hosts {
+        plugboard_runtime::HostPattern::parse(host)
+            .map_err(|reason| ApiError::invalid(format!("outbound host `{host}`: {reason}")))?;
+    }
+    let detail = format!("hosts {:?}, buckets {:?}, budget {:?}", body.outbound_hosts, body.key_value, body.budget);
+    let grant = state
+        .registry
+        .set_grant(
+            &name,
+            |grant| {
+                grant.outbound_hosts = body.outbound_hosts;
+                grant.key_value = body.key_value;
+                grant.budget = body.budget;
+            },
+            "grants",
+            detail,
+            &caller.name,
+        )
+        .await?;
+    Ok(Json(json!({"outbound_hosts": grant.outbound_hosts, "key_value": grant.key_value, "budget": grant.budget})))
+}
+
+/// Body of `PUT /v1/plugins/{name}/config`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ConfigBody {
+    #[serde(default)]
+    values: BTreeMap<String, Value>,
+    #[serde(default)]
+    secrets: BTreeMap<String, String>,
+}
+
+/// `PUT /v1/plugins/{name}/config`: replaces config values and secrets. Secrets are write-only:
+/// the answer and the audit log name the keys, never the values. Non-string values are stored as
+/// their JSON text.
+pub async fn plugins_config(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "change config")?;
+    let body: ConfigBody = json_body(&body)?;
+    let values: BTreeMap<String, String> =
+        body.values.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
+    let detail = format!(
+        "values {:?}, secrets {:?}",
+        values.keys().collect::<Vec<_>>(),
+        body.secrets.keys().collect::<Vec<_>>()
+    );
+    let grant = state
+        .registry
+        .set_grant(
+            &name,
+            |grant| {
+                grant.config = values;
+                grant.secrets = body.secrets;
+            },
+            "config",
+            detail,
+            &caller.name,
+        )
+        .await?;
+    Ok(Json(json!({"values": grant.config, "secrets": grant.secrets.keys().collect::<Vec<_>>()})))
+}
+
+/// Body of `POST /v1/plugins/{name}/invoke`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct InvokeBody {
+    /// Records as JSON values (transformers and sinks).
+    #[serde(default)]
+    records: Vec<Value>,
+    /// Where to start reading (sources).
+    #[serde(default)]
+    cursor: Option<String>,
+    /// Most records to read (sources); default 100.
+    #[serde(default)]
+    max_records: Option<u32>,
+}
+
+fn records_json(batch: &[Record]) -> Vec<Value> {
+    batch
+        .iter()
+        .map(|r| r.to_json().unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.value).into_owned())))
+        .collect()
+}
+
+/// `POST /v1/plugins/{name}/invoke`: runs the active version; answers the output with usage and
+/// logs, or the typed error (with usage and logs too).
+pub async fn plugins_invoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<axum::response::Response, ApiError> {
+    caller.require(&[Role::Invoker], "invoke plugins")?;
+    let body: InvokeBody = json_body(&body)?;
+    let plugin = state.registry.active(&name).ok_or_else(|| {
+        let reason = state
+            .registry
+            .load_error(&name)
+            .map_or_else(|| "has no active version".to_string(), |e| format!("is not loaded: {e}"));
+        plugboard_runtime::Error::NotFound(format!("plugin {name} {reason}"))
+    })?;
+    let records: Vec<Record> = body.records.iter().map(Record::json).collect();
+    let (outcome, usage, logs): (Result<Value, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
+        match plugin.manifest().kind {
+            Kind::Transformer => {
+                let out = plugin.transform(records).await;
+                (out.outcome.map(|b| json!({"records": records_json(&b)})), out.usage, out.logs.entries)
+            }
+            Kind::Source => {
+                let out = plugin.read(body.cursor, body.max_records.unwrap_or(100)).await;
+                let page =
+                    out.outcome.map(|p| json!({"records": records_json(&p.records), "next_cursor": p.next_cursor}));
+                (page, out.usage, out.logs.entries)
+            }
+            Kind::Sink => {
+                let out = plugin.write(records).await;
+                (out.outcome.map(|r| json!({"report": r})), out.usage, out.logs.entries)
+            }
+        };
+    let code = outcome.as_ref().err().map(|e| e.code().as_str());
+    state.metrics.observe(&name, &usage, code);
+    state.registry.record_usage(&name, usage.fuel_consumed, code.is_some());
+    let usage_json = json!({
+        "fuel": usage.fuel_consumed,
+        "wall_time_ms": usage.wall_time.as_secs_f64() * 1000.0,
+        "peak_memory_bytes": usage.peak_memory_bytes,
+    });
+    match outcome {
+        Ok(mut value) => {
+            value["usage"] = usage_json;
+            value["logs"] = json!(logs);
+            Ok(Json(value).into_response())
+        }
+        Err(err) => {
+            let guest = match &err {
+                plugboard_runtime::Error::Guest(plugin_error) => Some(format!("{plugin_error:?}")),
+                _ => None,
+            };
+            let mut response = ApiError::from(err).into_response();
+            let status = response.status();
+            let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20).await.unwrap_or_default();
+            let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
+            value["usage"] = usage_json;
+            value["logs"] = json!(logs);
+            if let Some(guest) = guest {
+                value["plugin_error"] = guest.into();
+            }
+            Ok((status, Json(value)).into_response())
+        }
+    }
+}
