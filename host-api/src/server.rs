@@ -30,6 +30,10 @@ pub struct ServeConfig {
     /// Accept unsigned plugins (development only; logs a warning on every load).
     #[serde(default)]
     pub allow_unsigned: bool,
+    /// Host caps (`[caps]`: `fuel`, `timeout_ms`, `memory_bytes`, `max_input_bytes`,
+    /// `max_output_bytes`): no manifest or grant gets more. Unset fields keep the defaults.
+    #[serde(default)]
+    pub caps: plugboard_runtime::BudgetLimits,
 }
 
 impl ServeConfig {
@@ -75,6 +79,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     let store = Store::open(&data.join("db"))
         .context("cannot open the database (is another server using this data directory?)")?;
     let runtime = Runtime::new(RuntimeConfig {
+        caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
         cache_dir: Some(data.join("compiled")),
         key_value: Arc::new(store.clone()),
         ..RuntimeConfig::default()

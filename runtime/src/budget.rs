@@ -27,7 +27,7 @@ impl Default for Budget {
     /// The host caps `plugboard` uses unless configured otherwise.
     fn default() -> Budget {
         Budget {
-            fuel: 2_000_000_000,
+            fuel: 10_000_000_000,
             timeout: Duration::from_secs(10),
             memory_bytes: 256 << 20,
             max_input_bytes: 16 << 20,
@@ -58,6 +58,18 @@ pub struct BudgetLimits {
 }
 
 impl Budget {
+    /// This budget with every limit set in `limits` replaced (raised or lowered): how an operator
+    /// configures the host caps.
+    pub fn with_overrides(self, limits: &BudgetLimits) -> Budget {
+        Budget {
+            fuel: limits.fuel.unwrap_or(self.fuel),
+            timeout: limits.timeout_ms.map_or(self.timeout, Duration::from_millis),
+            memory_bytes: limits.memory_bytes.unwrap_or(self.memory_bytes),
+            max_input_bytes: limits.max_input_bytes.unwrap_or(self.max_input_bytes),
+            max_output_bytes: limits.max_output_bytes.unwrap_or(self.max_output_bytes),
+        }
+    }
+
     /// This budget lowered, field by field, to every limit in `limits`.
     pub fn constrained_by(self, limits: &[BudgetLimits]) -> Budget {
         let min = |cap: u64, pick: fn(&BudgetLimits) -> Option<u64>| limits.iter().filter_map(pick).fold(cap, u64::min);

@@ -114,7 +114,14 @@ pub async fn plugins_get(
 
 fn health(state: &AppState, name: &str) -> Value {
     match (state.registry.active(name), state.registry.load_error(name)) {
-        (Some(plugin), _) => json!({"status": "ready", "version": plugin.manifest().version.to_string()}),
+        (Some(plugin), _) => json!({
+            "status": "ready",
+            "version": plugin.manifest().version.to_string(),
+            "compiled": match plugin.compile_source() {
+                plugboard_runtime::CompileSource::Cached => "cached",
+                plugboard_runtime::CompileSource::Compiled => "compiled",
+            },
+        }),
         (None, Some(error)) => json!({"status": "failed", "error": error}),
         (None, None) => json!({"status": "inactive"}),
     }
