@@ -2,6 +2,7 @@
 //! the `plugboard` command, as a library so the integration tests drive them directly.
 
 pub mod api;
+pub mod client;
 pub mod demo;
 pub mod registry;
 pub mod run;

@@ -3,14 +3,16 @@
 //! - `plugboard serve [--demo]` serves the HTTP control plane;
 //! - `plugboard demo` runs the embedded sample plugins as a pipeline on sample data;
 //! - `plugboard run` invokes one plugin locally, as a plugin author tries a build;
-//! - `plugboard keygen | sign | verify | inspect` manage publisher keys and signed plugin files.
+//! - `plugboard keygen | sign | verify | inspect` manage publisher keys and signed plugin files;
+//! - `plugboard push | ls | activate | invoke | keys | audit` talk to a server.
 //!
 //! Exit status: 0 on success, 1 when the command fails, 2 when `verify` rejects a file.
 
-use clap::{Parser, Subcommand};
+use clap::{Args, Parser, Subcommand};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use plugboard_host_api::client::{self, ApiClient};
 use plugboard_host_api::{demo, run, server, sign};
 
 #[derive(Parser)]
@@ -20,8 +22,108 @@ struct Cli {
     command: Command,
 }
 
+/// Where the client commands connect.
+#[derive(Args)]
+struct Connection {
+    /// Server URL.
+    #[arg(long, env = "PLUGBOARD_SERVER", default_value = "http://127.0.0.1:8686")]
+    server: String,
+    /// API token; defaults to ./plugboard-data/admin-token when that file exists.
+    #[arg(long, env = "PLUGBOARD_TOKEN", hide_env_values = true)]
+    token: Option<String>,
+    /// Print the server's JSON instead of a table.
+    #[arg(long)]
+    json: bool,
+}
+
+impl Connection {
+    fn client(&self) -> anyhow::Result<ApiClient> {
+        let token = match &self.token {
+            Some(token) => token.clone(),
+            None => std::fs::read_to_string("plugboard-data/admin-token")
+                .map(|t| t.trim().to_string())
+                .map_err(|_| anyhow::anyhow!("no token: pass --token or set PLUGBOARD_TOKEN"))?,
+        };
+        Ok(ApiClient::new(&self.server, &token))
+    }
+
+    fn print(&self, answer: &serde_json::Value, render: fn(&serde_json::Value) -> String) -> anyhow::Result<()> {
+        if self.json {
+            println!("{}", serde_json::to_string_pretty(answer)?);
+        } else {
+            println!("{}", render(answer));
+        }
+        Ok(())
+    }
+}
+
+#[derive(Subcommand)]
+enum KeysCommand {
+    /// Trusts a publisher's public key file.
+    Add {
+        /// The `.pub` file from `plugboard keygen`.
+        public_key: PathBuf,
+        /// A name for the key.
+        #[arg(long, default_value = "publisher")]
+        name: String,
+    },
+    /// Lists trusted and revoked keys.
+    Ls,
+    /// Revokes a key (unloads every active plugin it signed).
+    Revoke {
+        /// The key id.
+        id: String,
+    },
+}
+
 #[derive(Subcommand)]
 enum Command {
+    /// Uploads a signed plugin to a server.
+    Push {
+        /// The signed plugin file.
+        file: PathBuf,
+        /// Make it the active version.
+        #[arg(long)]
+        activate: bool,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Lists a server's plugins.
+    Ls {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Activates a plugin version on a server.
+    Activate {
+        /// Plugin name.
+        name: String,
+        /// Version to activate.
+        version: String,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Invokes a plugin on a server with a JSON array of records.
+    Invoke {
+        /// Plugin name.
+        name: String,
+        /// File with a JSON array of records; `-` reads stdin.
+        #[arg(long)]
+        input: PathBuf,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Manages a server's trusted publisher keys.
+    Keys {
+        #[command(subcommand)]
+        command: KeysCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Shows a server's audit log.
+    Audit {
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Serves the HTTP control plane (defaults: 127.0.0.1:8686, ./plugboard-data).
     Serve {
         /// Data directory (database, compiled artifacts, admin token).
@@ -97,6 +199,16 @@ enum Command {
     },
 }
 
+async fn client_command(
+    connection: &Connection,
+    call: impl AsyncFnOnce(&ApiClient) -> Result<serde_json::Value, client::ClientError>,
+    render: fn(&serde_json::Value) -> String,
+) -> anyhow::Result<()> {
+    let client = connection.client()?;
+    let answer = call(&client).await?;
+    connection.print(&answer, render)
+}
+
 async fn serve(
     data: Option<PathBuf>,
     listen: Option<std::net::SocketAddr>,
@@ -163,6 +275,76 @@ async fn main() -> ExitCode {
             Err(err) => Err(err),
         },
         Command::Inspect { file, json } => sign::inspect(&file, json),
+        Command::Push { file, activate, connection } => {
+            client_command(
+                &connection,
+                async |c| c.push(&file, activate).await,
+                |a| {
+                    format!(
+                        "{} {} uploaded ({}), digest {}",
+                        client::text(&a["name"]),
+                        client::text(&a["version"]),
+                        client::text(&a["status"]),
+                        client::text(&a["digest"])
+                    )
+                },
+            )
+            .await
+        }
+        Command::Ls { connection } => {
+            client_command(&connection, async |c| c.list().await, client::render_plugins).await
+        }
+        Command::Activate { name, version, connection } => {
+            client_command(
+                &connection,
+                async |c| c.activate(&name, &version).await,
+                |a| format!("{} now runs {}", client::text(&a["name"]), client::text(&a["active_version"])),
+            )
+            .await
+        }
+        Command::Invoke { name, input, connection } => {
+            let text = if input.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(&input)
+            };
+            match text
+                .map_err(anyhow::Error::from)
+                .and_then(|t| serde_json::from_str::<serde_json::Value>(&t).map_err(Into::into))
+            {
+                Ok(records) => {
+                    client_command(
+                        &connection,
+                        async |c| c.invoke(&name, records).await,
+                        |a| serde_json::to_string_pretty(a).unwrap_or_default(),
+                    )
+                    .await
+                }
+                Err(err) => Err(anyhow::anyhow!("input must be a JSON array of records: {err}")),
+            }
+        }
+        Command::Keys { command, connection } => match command {
+            KeysCommand::Add { public_key, name } => {
+                client_command(
+                    &connection,
+                    async |c| c.keys_add(&public_key, &name).await,
+                    |a| format!("trusted key {} ({})", client::text(&a["key_id"]), client::text(&a["name"])),
+                )
+                .await
+            }
+            KeysCommand::Ls => client_command(&connection, async |c| c.keys_list().await, client::render_keys).await,
+            KeysCommand::Revoke { id } => {
+                client_command(
+                    &connection,
+                    async |c| c.keys_revoke(&id).await,
+                    |a| format!("revoked key {}", client::text(&a["key_id"])),
+                )
+                .await
+            }
+        },
+        Command::Audit { connection } => {
+            client_command(&connection, async |c| c.audit().await, client::render_audit).await
+        }
     };
     match outcome {
         Ok(()) => ExitCode::SUCCESS,

@@ -536,3 +536,66 @@ async fn revoking_a_key_unloads_what_it_signed() {
     assert_eq!((status, body["reason"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("revoked-key")));
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_client_commands_drive_a_server() {
+    use plugboard_host_api::client::{self, ApiClient, ClientError};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let client = ApiClient::new(&api.base, ADMIN);
+    let public = dir.path().join("tests.pub");
+    std::fs::write(&public, test_key().public().to_bytes()).expect("write key");
+    let added = client.keys_add(&public, "tests").await.expect("keys add");
+    assert_eq!(added["key_id"], test_key().public().key_id());
+    assert!(client::render_keys(&client.keys_list().await.expect("keys ls")).contains("tests"));
+
+    let file = dir.path().join("mapper.wasm");
+    std::fs::write(&file, JSON_MAPPER.signed()).expect("write plugin");
+    let pushed = client.push(&file, false).await.expect("push");
+    assert_eq!(pushed["status"], "inactive");
+    client.activate("json-mapper", "0.1.0").await.expect("activate");
+    let listing = client::render_plugins(&client.list().await.expect("ls"));
+    assert_eq!(listing.lines().nth(1), Some("json-mapper  transformer  0.1.0   0.1.0"), "{listing}");
+    match client.invoke("json-mapper", json!([{}])).await {
+        Err(ClientError::Api { status: 422, code, .. }) => assert_eq!(code, "guest-error"),
+        other => panic!("an unconfigured mapper is invalid-config: {other:?}"),
+    }
+    let audit = client::render_audit(&client.audit().await.expect("audit"));
+    assert!(audit.contains("upload") && audit.contains("activate") && audit.contains("key-add"), "{audit}");
+    match ApiClient::new(&api.base, "wrong").list().await {
+        Err(ClientError::Api { status: 401, code, .. }) => assert_eq!(code, "unauthorized"),
+        other => panic!("expected 401, got {other:?}"),
+    }
+    let revoked = client.keys_revoke(&test_key().public().key_id()).await.expect("revoke");
+    assert!(revoked["revoked_at"].is_u64());
+    api.stop().await;
+    match client.list().await {
+        Err(ClientError::Transport(_)) => {}
+        other => panic!("a stopped server is a transport error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_openapi_document_covers_every_route_and_every_route_answers() {
+    use plugboard_host_api::api::routes::ROUTES;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let (status, doc) = api.call(reqwest::Method::GET, "/openapi.json", None, None).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(doc["openapi"], "3.1.0");
+    assert_eq!(ROUTES.len(), 20);
+    for route in ROUTES {
+        let operation = &doc["paths"][route.path][route.method];
+        assert_eq!(operation["summary"], route.summary, "{} {}", route.method, route.path);
+        assert_eq!(operation["x-plugboard-role"], route.role);
+        // Every documented route is served: never a bare 404 or a 405 from the router.
+        let path = route.path.replace("{name}", "nope").replace("{version}", "1.0.0").replace("{id}", "nope");
+        let method = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).expect("method");
+        let response = api.client.request(method, api.url(&path)).bearer_auth(ADMIN).send().await.expect("send");
+        let status = response.status();
+        let body = response.text().await.unwrap_or_default();
+        assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{} {path}", route.method);
+        assert!(!(status == StatusCode::NOT_FOUND && body.is_empty()), "{} {path} is not routed", route.method);
+    }
+    api.stop().await;
+}

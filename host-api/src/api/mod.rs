@@ -8,14 +8,15 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod metrics;
+pub mod openapi;
 pub mod plugins;
+pub mod routes;
 
 use crate::registry::Registry;
 use axum::Router;
-use axum::extract::{DefaultBodyLimit, Request, State};
+use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
 use axum::response::{IntoResponse, Response};
-use axum::routing::{get, post, put};
 use std::sync::Arc;
 use std::time::Duration;
 use tokio::sync::Semaphore;
@@ -76,31 +77,9 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     error::ApiError::internal("a handler panicked").into_response()
 }
 
-/// The whole API.
+/// The whole API: the route table's router inside the hardening layers.
 pub fn app(state: AppState, limits: ServerLimits) -> Router {
-    let uploads = Router::new()
-        .route("/v1/plugins", post(plugins::plugins_upload).get(plugins::plugins_list))
-        .layer(DefaultBodyLimit::max(limits.max_upload_bytes));
-    let api = Router::new()
-        .route("/v1/plugins/{name}", get(plugins::plugins_get).delete(plugins::plugins_delete))
-        .route("/v1/plugins/{name}/versions/{version}", axum::routing::delete(plugins::plugins_delete_version))
-        .route("/v1/plugins/{name}/versions/{version}/activate", post(plugins::plugins_activate))
-        .route("/v1/plugins/{name}/deactivate", post(plugins::plugins_deactivate))
-        .route("/v1/plugins/{name}/grants", put(plugins::plugins_grants))
-        .route("/v1/plugins/{name}/config", put(plugins::plugins_config))
-        .route("/v1/plugins/{name}/invoke", post(plugins::plugins_invoke))
-        .route("/v1/plugins/{name}/health", get(plugins::plugins_health))
-        .route("/v1/keys", get(admin::keys_list).post(admin::keys_add))
-        .route("/v1/keys/{id}/revoke", post(admin::keys_revoke))
-        .route("/v1/tokens", post(admin::tokens_create))
-        .route("/v1/audit", get(admin::audit_list))
-        .layer(DefaultBodyLimit::max(limits.max_body_bytes));
-    Router::new()
-        .merge(uploads)
-        .merge(api)
-        .route("/healthz", get(admin::healthz))
-        .route("/readyz", get(admin::readyz))
-        .route("/metrics", get(metrics::metrics_get))
+    routes::router(limits.max_upload_bytes, limits.max_body_bytes)
         .layer(middleware::from_fn_with_state(state.clone(), limit_in_flight))
         .layer(tower_http::timeout::TimeoutLayer::with_status_code(
             axum::http::StatusCode::REQUEST_TIMEOUT,

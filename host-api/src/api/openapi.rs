@@ -1,0 +1,64 @@
+//! `GET /openapi.json`: an OpenAPI 3.1 document built from the route table in [`super::routes`].
+
+use super::routes::{ROUTES, RouteDoc};
+use axum::Json;
+use serde_json::{Map, Value, json};
+
+fn operation(route: &RouteDoc) -> Value {
+    let parameters: Vec<Value> = route
+        .path
+        .split('/')
+        .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
+        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .collect();
+    let mut op = json!({
+        "summary": route.summary,
+        "operationId": format!("{}_{}", route.method, route.path.trim_matches('/').replace(['/', '{', '}', '.'], "_")),
+        "parameters": parameters,
+        "responses": {
+            route.success.to_string(): {"description": "success", "content": {"application/json": {}}},
+            "default": {"description": "a typed error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
+        },
+        "x-plugboard-role": route.role,
+    });
+    if route.role != "none" {
+        op["security"] = json!([{"bearer": []}]);
+    }
+    if let Some(media) = route.body {
+        op["requestBody"] = json!({"required": true, "content": {media: {}}});
+    }
+    op
+}
+
+/// The document.
+pub fn document() -> Value {
+    let mut paths = Map::new();
+    for route in ROUTES {
+        let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
+        entry[route.method] = operation(route);
+    }
+    json!({
+        "openapi": "3.1.0",
+        "info": {"title": "Plugboard control plane", "version": env!("CARGO_PKG_VERSION")},
+        "paths": paths,
+        "components": {
+            "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
+            "schemas": {
+                "Error": {
+                    "type": "object",
+                    "required": ["code", "message"],
+                    "properties": {
+                        "code": {"type": "string", "description": "stable error code, e.g. `signature`, `out-of-fuel`"},
+                        "reason": {"type": "string", "description": "sub-code for `signature` errors"},
+                        "message": {"type": "string"}
+                    }
+                }
+            }
+        }
+    })
+}
+
+/// `GET /openapi.json`.
+pub async fn openapi_get() -> Json<Value> {
+    Json(document())
+}

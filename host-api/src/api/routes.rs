@@ -1,0 +1,88 @@
+//! The route table: one macro call declares every route's method, path, handler, role and summary,
+//! and from it come both the axum router and the OpenAPI document, so the two cannot drift apart.
+
+use super::{AppState, admin, metrics, plugins};
+use axum::Router;
+use axum::extract::DefaultBodyLimit;
+
+/// One documented route.
+#[derive(Debug, Clone, Copy)]
+pub struct RouteDoc {
+    /// HTTP method, lower case.
+    pub method: &'static str,
+    /// Path with `{param}` segments.
+    pub path: &'static str,
+    /// Role required: `admin`, `publisher`, `invoker` or `none`.
+    pub role: &'static str,
+    /// One line on what it does.
+    pub summary: &'static str,
+    /// The request body's media type, if it takes one.
+    pub body: Option<&'static str>,
+    /// Status of a successful answer.
+    pub success: u16,
+}
+
+macro_rules! routes {
+    ($( $method:ident $path:literal => $handler:path, role = $role:literal, body = $body:expr, ok = $ok:literal, upload = $upload:literal, $summary:literal; )*) => {
+        /// Every route, as documented.
+        pub const ROUTES: &[RouteDoc] = &[
+            $( RouteDoc { method: stringify!($method), path: $path, role: $role, summary: $summary, body: $body, success: $ok } ),*
+        ];
+
+        /// The router for every route; uploads get `upload_limit`, other bodies `body_limit`.
+        pub fn router(upload_limit: usize, body_limit: usize) -> Router<AppState> {
+            let mut router = Router::new();
+            $(
+                let limit = if $upload { upload_limit } else { body_limit };
+                router = router.route($path, axum::routing::$method($handler).layer(DefaultBodyLimit::max(limit)));
+            )*
+            router
+        }
+    };
+}
+
+const JSON: Option<&str> = Some("application/json");
+const WASM: Option<&str> = Some("application/wasm");
+
+routes! {
+    post "/v1/plugins" => plugins::plugins_upload, role = "publisher", body = WASM, ok = 201, upload = true,
+        "Upload a signed plugin: verify, compile, store (`?activate=true`, `?allow_rollback=true` need admin).";
+    get "/v1/plugins" => plugins::plugins_list, role = "invoker", body = None, ok = 200, upload = false,
+        "List plugins with their versions and active version.";
+    get "/v1/plugins/{name}" => plugins::plugins_get, role = "invoker", body = None, ok = 200, upload = false,
+        "A plugin's versions, active version, manifest, grants (secret keys only), health and usage.";
+    delete "/v1/plugins/{name}" => plugins::plugins_delete, role = "admin", body = None, ok = 204, upload = false,
+        "Delete every version of an inactive plugin.";
+    delete "/v1/plugins/{name}/versions/{version}" => plugins::plugins_delete_version, role = "admin", body = None, ok = 204, upload = false,
+        "Delete one inactive version.";
+    post "/v1/plugins/{name}/versions/{version}/activate" => plugins::plugins_activate, role = "admin", body = None, ok = 200, upload = false,
+        "Make a version the active one, atomically.";
+    post "/v1/plugins/{name}/deactivate" => plugins::plugins_deactivate, role = "admin", body = None, ok = 200, upload = false,
+        "Deactivate a plugin; in-flight invocations finish.";
+    put "/v1/plugins/{name}/grants" => plugins::plugins_grants, role = "admin", body = JSON, ok = 200, upload = false,
+        "Set granted outbound hosts, key-value buckets and budget.";
+    put "/v1/plugins/{name}/config" => plugins::plugins_config, role = "admin", body = JSON, ok = 200, upload = false,
+        "Set config values and write-only secrets.";
+    post "/v1/plugins/{name}/invoke" => plugins::plugins_invoke, role = "invoker", body = JSON, ok = 200, upload = false,
+        "Invoke the active version: records in, records (or page, or write report) out, with usage and logs.";
+    get "/v1/plugins/{name}/health" => plugins::plugins_health, role = "invoker", body = None, ok = 200, upload = false,
+        "Whether the active version is loaded (and from the cache), inactive or failed.";
+    get "/v1/keys" => admin::keys_list, role = "admin", body = None, ok = 200, upload = false,
+        "List trusted and revoked publisher keys.";
+    post "/v1/keys" => admin::keys_add, role = "admin", body = JSON, ok = 201, upload = false,
+        "Trust a publisher key.";
+    post "/v1/keys/{id}/revoke" => admin::keys_revoke, role = "admin", body = None, ok = 200, upload = false,
+        "Revoke a key permanently; unloads every active plugin it signed.";
+    post "/v1/tokens" => admin::tokens_create, role = "admin", body = JSON, ok = 201, upload = false,
+        "Create an API token with a role; its value is answered once.";
+    get "/v1/audit" => admin::audit_list, role = "admin", body = None, ok = 200, upload = false,
+        "The append-only audit log.";
+    get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
+        "Liveness.";
+    get "/readyz" => admin::readyz, role = "none", body = None, ok = 200, upload = false,
+        "Readiness: the database answers.";
+    get "/metrics" => metrics::metrics_get, role = "none", body = None, ok = 200, upload = false,
+        "Prometheus metrics.";
+    get "/openapi.json" => super::openapi::openapi_get, role = "none", body = None, ok = 200, upload = false,
+        "This OpenAPI document.";
+}
