@@ -84,6 +84,19 @@ impl Api {
         self.call(reqwest::Method::POST, path, Some(token), Some(body)).await
     }
 
+    /// `PUT` as admin.
+    pub async fn put(&self, path: &str, body: Value) -> (StatusCode, Value) {
+        self.call(reqwest::Method::PUT, path, Some(ADMIN), Some(body)).await
+    }
+
+    /// Installs json-mapper, active, mapping `{"v": "$.a"}`.
+    pub async fn install_mapper(&self) {
+        install(self, JSON_MAPPER).await;
+        let (status, body) =
+            self.put("/v1/plugins/json-mapper/config", json!({"values": {"mapping": {"v": "$.a"}}})).await;
+        assert_eq!(status, StatusCode::OK, "{body}");
+    }
+
     pub async fn upload(&self, file: Vec<u8>, query: &str, token: &str) -> (StatusCode, Value) {
         let response = self
             .client
@@ -137,14 +150,8 @@ async fn upload_activate_invoke_every_kind() {
     assert_eq!(status, StatusCode::NOT_FOUND, "inactive plugins are not invocable");
     let (status, body) = api.post("/v1/plugins/json-mapper/versions/0.1.0/activate", ADMIN, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = api
-        .call(
-            reqwest::Method::PUT,
-            "/v1/plugins/json-mapper/config",
-            Some(ADMIN),
-            Some(json!({"values": {"mapping": {"id": "$.orderId"}}})),
-        )
-        .await;
+    let (status, body) =
+        api.put("/v1/plugins/json-mapper/config", json!({"values": {"mapping": {"id": "$.orderId"}}})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) =
         api.post("/v1/plugins/json-mapper/invoke", ADMIN, json!({"records": [{"orderId": "A1"}, {"x": 1}]})).await;
@@ -162,23 +169,11 @@ async fn upload_activate_invoke_every_kind() {
     .await;
     for (plugin, path) in [(HTTP_SOURCE, "/orders"), (HTTP_SINK, "/in")] {
         install(&api, plugin).await;
-        let (status, body) = api
-            .call(
-                reqwest::Method::PUT,
-                &format!("/v1/plugins/{}/grants", plugin.name),
-                Some(ADMIN),
-                Some(json!({"outbound_hosts": ["127.0.0.1"]})),
-            )
-            .await;
+        let (status, body) =
+            api.put(&format!("/v1/plugins/{}/grants", plugin.name), json!({"outbound_hosts": ["127.0.0.1"]})).await;
         assert_eq!(status, StatusCode::OK, "{body}");
-        let (status, body) = api
-            .call(
-                reqwest::Method::PUT,
-                &format!("/v1/plugins/{}/config", plugin.name),
-                Some(ADMIN),
-                Some(json!({"values": {"url": outside.url(path)}, "secrets": {"auth_header": "Bearer hush"}})),
-            )
-            .await;
+        let config = json!({"values": {"url": outside.url(path)}, "secrets": {"auth_header": "Bearer hush"}});
+        let (status, body) = api.put(&format!("/v1/plugins/{}/config", plugin.name), config).await;
         assert_eq!(status, StatusCode::OK, "{body}");
         assert_eq!(body["secrets"], json!(["auth_header"]), "secret values are never answered");
     }
@@ -232,9 +227,9 @@ fn hostile_grant(mode: &str, budget: Value) -> (Value, Value) {
 async fn install_hostile(api: &Api, mode: &str, budget: Value) {
     install(api, GUEST_HOSTILE).await;
     let (grants, config) = hostile_grant(mode, budget);
-    let (status, body) = api.call(reqwest::Method::PUT, "/v1/plugins/hostile/grants", Some(ADMIN), Some(grants)).await;
+    let (status, body) = api.put("/v1/plugins/hostile/grants", grants).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (status, body) = api.call(reqwest::Method::PUT, "/v1/plugins/hostile/config", Some(ADMIN), Some(config)).await;
+    let (status, body) = api.put("/v1/plugins/hostile/config", config).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
@@ -311,13 +306,13 @@ async fn hostile_requests_get_typed_errors_and_the_server_stays_up() {
     assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "guest-trap".into()));
     assert!(body["logs"].to_string().contains("panics on purpose"));
     let (grants, config) = hostile_grant("loop", json!({"fuel": 5_000_000}));
-    api.call(reqwest::Method::PUT, "/v1/plugins/hostile/grants", Some(ADMIN), Some(grants)).await;
-    api.call(reqwest::Method::PUT, "/v1/plugins/hostile/config", Some(ADMIN), Some(config)).await;
+    api.put("/v1/plugins/hostile/grants", grants).await;
+    api.put("/v1/plugins/hostile/config", config).await;
     let (status, body) = api.post("/v1/plugins/hostile/invoke", ADMIN, json!({})).await;
     assert_eq!((status, code(&body)), (StatusCode::UNPROCESSABLE_ENTITY, "out-of-fuel".into()));
     assert_eq!(body["usage"]["fuel"], 5_000_000);
     let (grants, _) = hostile_grant("loop", json!({"timeout_ms": 200}));
-    api.call(reqwest::Method::PUT, "/v1/plugins/hostile/grants", Some(ADMIN), Some(grants)).await;
+    api.put("/v1/plugins/hostile/grants", grants).await;
     let (status, body) = api.post("/v1/plugins/hostile/invoke", ADMIN, json!({})).await;
     // Fuel may end the loop first on a fast machine; either way the budget stops it.
     assert!(
@@ -406,17 +401,9 @@ async fn a_restart_keeps_everything_and_recompiles_nothing() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
     api.trust_test_key().await;
-    install(&api, JSON_MAPPER).await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/plugins/json-mapper/config",
-        Some(ADMIN),
-        Some(json!({"values": {"mapping": {"v": "$.a"}}})),
-    )
-    .await;
+    api.install_mapper().await;
     install_hostile(&api, "kv-count", json!({})).await;
-    api.call(reqwest::Method::PUT, "/v1/plugins/hostile/grants", Some(ADMIN), Some(json!({"key_value": ["counters"]})))
-        .await;
+    api.put("/v1/plugins/hostile/grants", json!({"key_value": ["counters"]})).await;
     let (_, body) = api.post("/v1/plugins/hostile/invoke", ADMIN, json!({})).await;
     assert_eq!(body["records"], json!([1]));
     let (_, before) = api.get("/v1/plugins", ADMIN).await;
@@ -483,14 +470,7 @@ async fn a_looping_plugin_does_not_stall_other_invocations() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
     api.trust_test_key().await;
-    install(&api, JSON_MAPPER).await;
-    api.call(
-        reqwest::Method::PUT,
-        "/v1/plugins/json-mapper/config",
-        Some(ADMIN),
-        Some(json!({"values": {"mapping": {"v": "$.a"}}})),
-    )
-    .await;
+    api.install_mapper().await;
     install_hostile(&api, "loop", json!({"timeout_ms": 2000, "fuel": 100_000_000_000u64})).await;
     let loops: Vec<_> = (0..3)
         .map(|_| {

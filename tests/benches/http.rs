@@ -96,18 +96,25 @@ async fn plugboard_server(data: &std::path::Path, limits: ServerLimits) -> (Stri
     (base, stop)
 }
 
-async fn http_invoke(budget: Duration) {
-    let dir = std::env::temp_dir().join(format!("plugboard-bench-http-{}", std::process::id()));
-    let (base, stop) = plugboard_server(&dir, ServerLimits::default()).await;
+/// A client, after trusting the test publisher key on the server at `base`.
+async fn trusting_client(base: &str) -> reqwest::Client {
     let client = reqwest::Client::new();
     let public: String = test_key().public().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    client
+    let response = client
         .post(format!("{base}/v1/keys"))
         .bearer_auth(ADMIN)
         .json(&json!({"name": "bench", "public_key": public}))
         .send()
         .await
         .unwrap();
+    assert!(response.status().is_success(), "{}", response.status());
+    client
+}
+
+async fn http_invoke(budget: Duration) {
+    let dir = std::env::temp_dir().join(format!("plugboard-bench-http-{}", std::process::id()));
+    let (base, stop) = plugboard_server(&dir, ServerLimits::default()).await;
+    let client = trusting_client(&base).await;
     let upload = client
         .post(format!("{base}/v1/plugins?activate=true"))
         .bearer_auth(ADMIN)
@@ -158,15 +165,7 @@ async fn http_invoke(budget: Duration) {
 async fn restart(plugins: usize) {
     let dir = std::env::temp_dir().join(format!("plugboard-bench-restart-{}", std::process::id()));
     let (base, stop) = plugboard_server(&dir, ServerLimits::default()).await;
-    let client = reqwest::Client::new();
-    let public: String = test_key().public().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    client
-        .post(format!("{base}/v1/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "bench", "public_key": public}))
-        .send()
-        .await
-        .unwrap();
+    let client = trusting_client(&base).await;
     let bytes = JSON_MAPPER.bytes();
     let installing = Instant::now();
     for n in 0..plugins {
