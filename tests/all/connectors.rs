@@ -61,3 +61,25 @@ async fn a_missing_url_is_invalid_config() {
     let plugin = HTTP_SOURCE.load(&runtime(), &grant);
     assert!(matches!(plugin.read(None, 1).await.outcome, Err(Error::Guest(PluginError::InvalidConfig(_)))));
 }
+
+#[tokio::test]
+async fn outbound_bodies_are_bounded() {
+    // A response larger than the host allows never reaches the plugin whole: a typed failure.
+    let server = TestServer::start(|_| (200, format!("[\"{}\"]", "x".repeat(64 * 1024)))).await;
+    let runtime = crate::common::runtime_with(|c| {
+        c.outbound = plugboard_runtime::OutboundLimits { max_response_body: 16 * 1024, ..Default::default() }
+    });
+    let plugin = HTTP_SOURCE.load(&runtime, &connector_grant(&server.url("/")));
+    let outcome = plugin.read(None, 10).await.outcome;
+    assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
+
+    // A request body larger than allowed is refused before anything is sent.
+    let runtime = crate::common::runtime_with(|c| {
+        c.outbound = plugboard_runtime::OutboundLimits { max_request_body: 1024, ..Default::default() }
+    });
+    let sink = HTTP_SINK.load(&runtime, &connector_grant(&server.url("/in")));
+    let big = crate::common::records(&[serde_json::json!("y".repeat(4096))]);
+    let outcome = sink.write(big).await.outcome;
+    assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
+    assert!(server.requests().iter().all(|r| r.body.len() <= 1024), "no oversized body was delivered");
+}
