@@ -4,6 +4,7 @@
 pub mod api;
 pub mod client;
 pub mod demo;
+pub mod flows;
 pub mod registry;
 pub mod run;
 pub mod samples;

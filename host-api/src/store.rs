@@ -3,7 +3,9 @@
 //! Trees: `blobs` (digest → signed plugin file), `versions` (`name\0version` → [`VersionRecord`]),
 //! `active` (name → version), `grants` (name → [`Grant`] without secret values), `secrets`
 //! (name → secret values, never returned by the API), `meta` (trust store, version floor, tokens),
-//! `audit` (sequence → [`AuditEntry`]), `kv` (plugin key-value data), `usage` (name → [`UsageTotals`]).
+//! `audit` (sequence → [`AuditEntry`]), `kv` (plugin key-value data), `usage` (name → [`UsageTotals`]),
+//! `flows` (name → definition), `executions` (sequence → [`ExecutionRecord`]) and `dlq`
+//! (`flow\0sequence` → [`DeadLetterRecord`]).
 //!
 //! Durability rules: blobs are written before the records that point at them, digests are
 //! checked when blobs are read back, and [`Store::flush`] runs before any 2xx answer, so nothing
@@ -108,6 +110,9 @@ pub struct Store {
     audit: sled::Tree,
     kv: sled::Tree,
     usage: sled::Tree,
+    flows: sled::Tree,
+    executions: sled::Tree,
+    dlq: sled::Tree,
 }
 
 fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
@@ -139,6 +144,9 @@ impl Store {
             audit: db.open_tree("audit")?,
             kv: db.open_tree("kv")?,
             usage: db.open_tree("usage")?,
+            flows: db.open_tree("flows")?,
+            executions: db.open_tree("executions")?,
+            dlq: db.open_tree("dlq")?,
             db,
         })
     }
@@ -302,6 +310,115 @@ impl Store {
     /// Usage totals of `name`.
     pub fn usage(&self, name: &str) -> Result<UsageTotals> {
         self.usage.get(name)?.map_or_else(|| Ok(UsageTotals::default()), |b| decode("usage", &b))
+    }
+}
+
+/// One execution of a flow, as stored and answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// `running`, `succeeded`, `completed-with-dead-letters` or `failed`.
+    pub status: String,
+    /// What started it: `manual`, or `replay`.
+    pub trigger: String,
+    /// Start and end, seconds since the Unix epoch.
+    pub started_at: u64,
+    /// End.
+    pub finished_at: Option<u64>,
+    /// Plugin versions pinned at start.
+    pub plugin_versions: BTreeMap<String, String>,
+    /// Records in.
+    pub records_in: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: plugboard_runtime::flow::RunOutcome,
+}
+
+/// A dead letter in the queue of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// The execution that produced it.
+    pub execution: u64,
+    /// When, seconds since the Unix epoch.
+    pub at: u64,
+    /// The record, step, error and attempts.
+    #[serde(flatten)]
+    pub letter: plugboard_runtime::flow::DeadLetter,
+}
+
+fn dlq_key(flow: &str, id: u64) -> Vec<u8> {
+    let mut key = format!("{flow}\0").into_bytes();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+impl Store {
+    /// A fresh sequence number.
+    pub fn next_id(&self) -> Result<u64> {
+        Ok(self.db.generate_id()?)
+    }
+
+    /// A flow definition.
+    pub fn flow(&self, name: &str) -> Result<Option<plugboard_runtime::flow::FlowDefinition>> {
+        self.flows.get(name)?.map(|b| decode("flows", &b)).transpose()
+    }
+
+    /// Every flow definition.
+    pub fn all_flows(&self) -> Result<Vec<plugboard_runtime::flow::FlowDefinition>> {
+        self.flows.iter().values().map(|v| decode("flows", &v?)).collect()
+    }
+
+    /// Saves a flow definition.
+    pub fn put_flow(&self, flow: &plugboard_runtime::flow::FlowDefinition) -> Result<()> {
+        self.flows.insert(flow.name.as_str(), encode(flow))?;
+        Ok(())
+    }
+
+    /// Removes a flow definition (its executions and dead letters stay for inspection).
+    pub fn remove_flow(&self, name: &str) -> Result<bool> {
+        Ok(self.flows.remove(name)?.is_some())
+    }
+
+    /// Saves an execution.
+    pub fn put_execution(&self, execution: &ExecutionRecord) -> Result<()> {
+        self.executions.insert(execution.id.to_be_bytes(), encode(execution))?;
+        Ok(())
+    }
+
+    /// An execution.
+    pub fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>> {
+        self.executions.get(id.to_be_bytes())?.map(|b| decode("executions", &b)).transpose()
+    }
+
+    /// Executions of `flow`, oldest first.
+    pub fn executions(&self, flow: &str) -> Result<Vec<ExecutionRecord>> {
+        let all: Vec<ExecutionRecord> =
+            self.executions.iter().values().map(|v| decode("executions", &v?)).collect::<Result<_>>()?;
+        Ok(all.into_iter().filter(|e| e.flow == flow).collect())
+    }
+
+    /// Adds a dead letter.
+    pub fn put_dead_letter(&self, letter: &DeadLetterRecord) -> Result<()> {
+        self.dlq.insert(dlq_key(&letter.flow, letter.id), encode(letter))?;
+        Ok(())
+    }
+
+    /// The dead letters of `flow`, oldest first.
+    pub fn dead_letters(&self, flow: &str) -> Result<Vec<DeadLetterRecord>> {
+        let prefix = format!("{flow}\0");
+        self.dlq.scan_prefix(prefix.as_bytes()).values().map(|v| decode("dlq", &v?)).collect()
+    }
+
+    /// Removes a dead letter; whether it existed.
+    pub fn remove_dead_letter(&self, flow: &str, id: u64) -> Result<bool> {
+        Ok(self.dlq.remove(dlq_key(flow, id))?.is_some())
     }
 }
 

@@ -27,6 +27,8 @@ pub enum ErrorCode {
     NotFound,
     /// The request conflicts with the current state.
     Conflict,
+    /// A flow definition is invalid.
+    FlowInvalid,
     /// The guest used a capability the operator did not grant.
     CapabilityDenied,
     /// The guest ran out of fuel.
@@ -60,6 +62,7 @@ impl ErrorCode {
             ErrorCode::Rollback => "rollback",
             ErrorCode::NotFound => "not-found",
             ErrorCode::Conflict => "conflict",
+            ErrorCode::FlowInvalid => "flow-invalid",
             ErrorCode::CapabilityDenied => "capability-denied",
             ErrorCode::OutOfFuel => "out-of-fuel",
             ErrorCode::Timeout => "timeout",
@@ -156,6 +159,12 @@ pub enum Error {
     /// Conflicts with the current state.
     #[error("conflict: {0}")]
     Conflict(String),
+    /// A flow definition is invalid.
+    #[error("invalid flow: {reason}")]
+    FlowInvalid {
+        /// What is wrong, naming the step or branch.
+        reason: String,
+    },
     /// The guest ran out of fuel.
     #[error("plugin ran out of fuel after {fuel} units")]
     OutOfFuel {
@@ -222,6 +231,7 @@ impl Error {
             Error::Rollback { .. } => ErrorCode::Rollback,
             Error::NotFound(_) => ErrorCode::NotFound,
             Error::Conflict(_) => ErrorCode::Conflict,
+            Error::FlowInvalid { .. } => ErrorCode::FlowInvalid,
             Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
             Error::Timeout { .. } => ErrorCode::Timeout,
             Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,

@@ -25,6 +25,7 @@ pub mod budget;
 mod cache;
 mod engine;
 pub mod error;
+pub mod flow;
 pub mod grant;
 pub mod host;
 mod invoke;

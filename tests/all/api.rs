@@ -9,7 +9,7 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
 
-const ADMIN: &str = "test-admin-token";
+pub const ADMIN: &str = "test-admin-token";
 
 /// A running server and a client for it.
 pub struct Api {
@@ -129,7 +129,7 @@ fn hex_bytes(bytes: &[u8]) -> String {
     bytes.iter().map(|b| format!("{b:02x}")).collect()
 }
 
-async fn install(api: &Api, plugin: SamplePlugin) {
+pub async fn install(api: &Api, plugin: SamplePlugin) {
     let (status, body) = api.upload(plugin.signed(), "?activate=true", ADMIN).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     assert_eq!(body["status"], "active");
@@ -214,7 +214,7 @@ async fn upload_activate_invoke_every_kind() {
 }
 
 /// `plugin` signed as `version` (same component, manifest version changed).
-fn signed_as(plugin: SamplePlugin, version: &str) -> Vec<u8> {
+pub fn signed_as(plugin: SamplePlugin, version: &str) -> Vec<u8> {
     let manifest =
         plugboard_runtime::Manifest { version: semver::Version::parse(version).expect("semver"), ..plugin.manifest() };
     plugboard_runtime::signing::sign(&plugin.bytes(), &manifest, test_key()).expect("sign")
@@ -563,13 +563,13 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
     let (status, doc) = api.call(reqwest::Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(ROUTES.len(), 20);
+    assert_eq!(ROUTES.len(), 31);
     for route in ROUTES {
         let operation = &doc["paths"][route.path][route.method];
         assert_eq!(operation["summary"], route.summary, "{} {}", route.method, route.path);
         assert_eq!(operation["x-plugboard-role"], route.role);
         // Every documented route is served: never a bare 404 or a 405 from the router.
-        let path = route.path.replace("{name}", "nope").replace("{version}", "1.0.0").replace("{id}", "nope");
+        let path = route.path.replace("{name}", "nope").replace("{version}", "1.0.0").replace("{id}", "1");
         let method = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).expect("method");
         let response = api.client.request(method, api.url(&path)).bearer_auth(ADMIN).send().await.expect("send");
         let status = response.status();

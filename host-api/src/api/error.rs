@@ -71,9 +71,11 @@ impl std::fmt::Display for ApiError {
 
 fn status_for(code: ErrorCode) -> StatusCode {
     match code {
-        ErrorCode::InvalidComponent | ErrorCode::ManifestInvalid | ErrorCode::WorldMismatch | ErrorCode::Signature => {
-            StatusCode::UNPROCESSABLE_ENTITY
-        }
+        ErrorCode::InvalidComponent
+        | ErrorCode::ManifestInvalid
+        | ErrorCode::WorldMismatch
+        | ErrorCode::Signature
+        | ErrorCode::FlowInvalid => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Rollback | ErrorCode::Conflict => StatusCode::CONFLICT,
         ErrorCode::NotFound => StatusCode::NOT_FOUND,
         ErrorCode::InputTooLarge => StatusCode::PAYLOAD_TOO_LARGE,

@@ -7,6 +7,7 @@
 pub mod admin;
 pub mod auth;
 pub mod error;
+pub mod flows;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;

@@ -1,7 +1,7 @@
 //! The route table: one macro call declares every route's method, path, handler, role and summary,
 //! and from it come both the axum router and the OpenAPI document, so the two cannot drift apart.
 
-use super::{AppState, admin, metrics, plugins};
+use super::{AppState, admin, flows, metrics, plugins};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 
@@ -77,6 +77,28 @@ routes! {
         "Create an API token with a role; its value is answered once.";
     get "/v1/audit" => admin::audit_list, role = "admin", body = None, ok = 200, upload = false,
         "The append-only audit log.";
+    post "/v1/flows" => flows::flows_create, role = "admin", body = JSON, ok = 201, upload = false,
+        "Define a flow; validated against the installed plugins.";
+    get "/v1/flows" => flows::flows_list, role = "invoker", body = None, ok = 200, upload = false,
+        "List flows.";
+    get "/v1/flows/{name}" => flows::flows_get, role = "invoker", body = None, ok = 200, upload = false,
+        "A flow's definition.";
+    put "/v1/flows/{name}" => flows::flows_update, role = "admin", body = JSON, ok = 200, upload = false,
+        "Replace a flow's definition.";
+    delete "/v1/flows/{name}" => flows::flows_delete, role = "admin", body = None, ok = 204, upload = false,
+        "Delete a flow (its executions and dead letters stay).";
+    post "/v1/flows/{name}/run" => flows::flows_run, role = "invoker", body = JSON, ok = 200, upload = false,
+        "Run a flow now on optional input records; answers the execution.";
+    get "/v1/flows/{name}/executions" => flows::flows_executions, role = "invoker", body = None, ok = 200, upload = false,
+        "A flow's executions.";
+    get "/v1/executions/{id}" => flows::executions_get, role = "invoker", body = None, ok = 200, upload = false,
+        "One execution: status, per-step timings, records in and out, usage, errors.";
+    get "/v1/flows/{name}/dlq" => flows::dlq_list, role = "invoker", body = None, ok = 200, upload = false,
+        "A flow's dead letters.";
+    post "/v1/flows/{name}/dlq/replay" => flows::dlq_replay, role = "admin", body = JSON, ok = 200, upload = false,
+        "Replay all or selected dead letters from the step they failed at.";
+    delete "/v1/flows/{name}/dlq/{id}" => flows::dlq_delete, role = "admin", body = None, ok = 204, upload = false,
+        "Delete a dead letter.";
     get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
         "Liveness.";
     get "/readyz" => admin::readyz, role = "none", body = None, ok = 200, upload = false,

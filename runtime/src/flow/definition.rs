@@ -1,0 +1,308 @@
+//! Flow definitions: a named pipeline of plugins, and its validation.
+//!
+//! ```json
+//! {"name": "order-sync",
+//!  "steps": [
+//!    {"type": "transform", "id": "map", "plugin": "json-mapper"},
+//!    {"type": "validate", "id": "check", "plugin": "schema-validator", "on_invalid": "dead-letter"},
+//!    {"type": "route", "id": "by-size", "routes": [{"when": {"field": "$.total", "op": "gte", "value": 1000}, "to": "big"}], "default": "small"}],
+//!  "branches": {
+//!    "big": {"sinks": [{"plugin": "http-sink", "id": "crm"}]},
+//!    "small": {"sinks": [{"plugin": "http-sink-2", "id": "mail"}]}}}
+//! ```
+//!
+//! The main pipeline is `steps` then `sinks`. A `route` step sends each record to the first branch
+//! whose condition holds (or to `default`; unrouted records are dropped and counted); a `fan-out` step
+//! copies every record to each named branch. Either ends the pipeline it is in. Branches have their
+//! own steps and sinks and may route further, but never back: validation rejects cycles.
+
+use super::condition::Condition;
+use crate::error::{Error, Result};
+use crate::manifest::Kind;
+use serde::{Deserialize, Serialize};
+use std::collections::{BTreeMap, BTreeSet};
+
+/// When a step's retryable failure is retried.
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RetryPolicy {
+    /// Attempts in all, the first included.
+    #[serde(default = "default_attempts")]
+    pub max_attempts: u32,
+    /// Wait before the second attempt.
+    #[serde(default = "default_initial_ms")]
+    pub initial_backoff_ms: u64,
+    /// Longest wait between attempts.
+    #[serde(default = "default_max_ms")]
+    pub max_backoff_ms: u64,
+}
+
+fn default_attempts() -> u32 {
+    3
+}
+fn default_initial_ms() -> u64 {
+    100
+}
+fn default_max_ms() -> u64 {
+    5_000
+}
+
+impl Default for RetryPolicy {
+    fn default() -> RetryPolicy {
+        RetryPolicy {
+            max_attempts: default_attempts(),
+            initial_backoff_ms: default_initial_ms(),
+            max_backoff_ms: default_max_ms(),
+        }
+    }
+}
+
+impl RetryPolicy {
+    /// The wait before attempt `attempt` (2, 3, …): exponential, capped, with full jitter drawn
+    /// from `jitter` in `[0, 1)`.
+    pub fn backoff(&self, attempt: u32, jitter: f64) -> std::time::Duration {
+        let exponent = attempt.saturating_sub(2).min(30);
+        let ceiling = self.initial_backoff_ms.saturating_mul(1 << exponent).min(self.max_backoff_ms);
+        std::time::Duration::from_millis((ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64)
+    }
+}
+
+/// What a validate step does with invalid records.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum OnInvalid {
+    /// Invalid records go to the dead-letter queue with their reasons; valid ones continue.
+    #[default]
+    DeadLetter,
+    /// Any invalid record fails the execution.
+    Fail,
+}
+
+/// One routing rule.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteRule {
+    /// The condition on the record.
+    pub when: Condition,
+    /// The branch records matching it go to.
+    pub to: String,
+}
+
+/// A step of a pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Step {
+    /// A transformer plugin.
+    Transform {
+        /// Step id, unique in the flow.
+        id: String,
+        /// Plugin name.
+        plugin: String,
+        /// Retry policy for retryable failures.
+        #[serde(default)]
+        retry: RetryPolicy,
+    },
+    /// A transformer plugin that checks records (its `invalid-input` errors name the bad ones).
+    Validate {
+        /// Step id.
+        id: String,
+        /// Plugin name.
+        plugin: String,
+        /// What to do with invalid records.
+        #[serde(default)]
+        on_invalid: OnInvalid,
+    },
+    /// Conditions on record fields or headers choose a branch per record.
+    Route {
+        /// Step id.
+        id: String,
+        /// Rules, first match wins.
+        routes: Vec<RouteRule>,
+        /// Branch for records no rule matches; without it they are dropped.
+        #[serde(default)]
+        default: Option<String>,
+    },
+    /// Every record goes to every named branch.
+    FanOut {
+        /// Step id.
+        id: String,
+        /// Branches.
+        to: Vec<String>,
+    },
+}
+
+impl Step {
+    /// The step id.
+    pub fn id(&self) -> &str {
+        match self {
+            Step::Transform { id, .. }
+            | Step::Validate { id, .. }
+            | Step::Route { id, .. }
+            | Step::FanOut { id, .. } => id,
+        }
+    }
+
+    fn targets(&self) -> Vec<&str> {
+        match self {
+            Step::Route { routes, default, .. } => {
+                routes.iter().map(|r| r.to.as_str()).chain(default.as_deref()).collect()
+            }
+            Step::FanOut { to, .. } => to.iter().map(String::as_str).collect(),
+            _ => Vec::new(),
+        }
+    }
+}
+
+/// A sink of a pipeline.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SinkStep {
+    /// Step id.
+    pub id: String,
+    /// Sink plugin name.
+    pub plugin: String,
+    /// Retry policy for retryable failures.
+    #[serde(default)]
+    pub retry: RetryPolicy,
+}
+
+/// A pipeline: steps, then sinks.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct Pipeline {
+    /// Steps in order.
+    #[serde(default)]
+    pub steps: Vec<Step>,
+    /// Sinks every record reaching the end is written to.
+    #[serde(default)]
+    pub sinks: Vec<SinkStep>,
+}
+
+/// A flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct FlowDefinition {
+    /// Lower-case letters, digits and dashes.
+    pub name: String,
+    /// The main pipeline.
+    #[serde(flatten)]
+    pub main: Pipeline,
+    /// Named branches that route and fan-out steps send records to.
+    #[serde(default)]
+    pub branches: BTreeMap<String, Pipeline>,
+}
+
+impl FlowDefinition {
+    /// Checks the definition against the installed plugins (`kind_of` answers a plugin's kind, or
+    /// `None` when no such plugin is installed).
+    ///
+    /// # Errors
+    /// [`Error::FlowInvalid`] naming the offending step or branch.
+    pub fn validate(&self, kind_of: impl Fn(&str) -> Option<Kind>) -> Result<()> {
+        let invalid = |reason: String| Err(Error::FlowInvalid { reason });
+        let name_ok = !self.name.is_empty()
+            && self.name.len() <= 64
+            && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
+        if !name_ok {
+            return invalid(format!("flow name `{}` must be 1-64 lower-case letters, digits or dashes", self.name));
+        }
+        let mut ids = BTreeSet::new();
+        let pipelines = std::iter::once(("main", &self.main)).chain(self.branches.iter().map(|(n, p)| (n.as_str(), p)));
+        for (branch, pipeline) in pipelines {
+            if pipeline.steps.is_empty() && pipeline.sinks.is_empty() {
+                return invalid(format!("branch `{branch}` has no steps and no sinks"));
+            }
+            for (index, step) in pipeline.steps.iter().enumerate() {
+                if !ids.insert(step.id().to_string()) {
+                    return invalid(format!("step id `{}` is used twice", step.id()));
+                }
+                let ends = matches!(step, Step::Route { .. } | Step::FanOut { .. });
+                if ends && (index + 1 < pipeline.steps.len() || !pipeline.sinks.is_empty()) {
+                    return invalid(format!(
+                        "step `{}` hands records to branches, so it must end `{branch}`",
+                        step.id()
+                    ));
+                }
+                if let Step::Transform { plugin, .. } | Step::Validate { plugin, .. } = step {
+                    check_plugin(&kind_of, step.id(), plugin, Kind::Transformer)?;
+                }
+                for target in step.targets() {
+                    if !self.branches.contains_key(target) {
+                        return invalid(format!(
+                            "step `{}` sends records to branch `{target}`, which does not exist",
+                            step.id()
+                        ));
+                    }
+                }
+                if let Step::FanOut { to, .. } = step
+                    && to.is_empty()
+                {
+                    return invalid(format!("fan-out step `{}` names no branch", step.id()));
+                }
+            }
+            for sink in &pipeline.sinks {
+                if !ids.insert(sink.id.clone()) {
+                    return invalid(format!("step id `{}` is used twice", sink.id));
+                }
+                check_plugin(&kind_of, &sink.id, &sink.plugin, Kind::Sink)?;
+            }
+        }
+        self.check_cycles()
+    }
+
+    /// Branches a pipeline hands records to.
+    fn edges(pipeline: &Pipeline) -> Vec<&str> {
+        pipeline.steps.iter().flat_map(Step::targets).collect()
+    }
+
+    fn check_cycles(&self) -> Result<()> {
+        // Depth-first search from the main pipeline; a branch met again on the current path is a cycle.
+        fn visit<'a>(flow: &'a FlowDefinition, branch: &'a str, path: &mut Vec<&'a str>) -> Result<()> {
+            if let Some(start) = path.iter().position(|b| *b == branch) {
+                let mut cycle: Vec<&str> = path[start..].to_vec();
+                cycle.push(branch);
+                return Err(Error::FlowInvalid { reason: format!("branches form a cycle: {}", cycle.join(" -> ")) });
+            }
+            let Some(pipeline) = flow.branches.get(branch) else { return Ok(()) };
+            path.push(branch);
+            for next in FlowDefinition::edges(pipeline) {
+                visit(flow, next, path)?;
+            }
+            path.pop();
+            Ok(())
+        }
+        for start in FlowDefinition::edges(&self.main) {
+            visit(self, start, &mut Vec::new())?;
+        }
+        for branch in self.branches.keys() {
+            visit(self, branch, &mut Vec::new())?;
+        }
+        Ok(())
+    }
+
+    /// Every plugin the flow uses.
+    pub fn plugins(&self) -> BTreeSet<String> {
+        let mut names = BTreeSet::new();
+        for pipeline in std::iter::once(&self.main).chain(self.branches.values()) {
+            for step in &pipeline.steps {
+                if let Step::Transform { plugin, .. } | Step::Validate { plugin, .. } = step {
+                    names.insert(plugin.clone());
+                }
+            }
+            names.extend(pipeline.sinks.iter().map(|s| s.plugin.clone()));
+        }
+        names
+    }
+}
+
+fn check_plugin(kind_of: &impl Fn(&str) -> Option<Kind>, step: &str, plugin: &str, expected: Kind) -> Result<()> {
+    match kind_of(plugin) {
+        None => {
+            Err(Error::FlowInvalid { reason: format!("step `{step}` uses plugin `{plugin}`, which is not installed") })
+        }
+        Some(kind) if kind != expected => Err(Error::FlowInvalid {
+            reason: format!("step `{step}` needs a {}, but `{plugin}` is a {}", expected.as_str(), kind.as_str()),
+        }),
+        Some(_) => Ok(()),
+    }
+}

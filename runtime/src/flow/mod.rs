@@ -1,0 +1,11 @@
+//! Flows: named pipelines of plugins (source → transformers → routes and fan-outs → sinks), with
+//! per-step retries and a dead-letter queue. This module defines, validates and runs them; the
+//! control plane persists definitions, executions and dead letters and triggers runs.
+
+pub mod condition;
+pub mod definition;
+pub mod engine;
+
+pub use condition::{Condition, Op};
+pub use definition::{FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, Step};
+pub use engine::{DeadLetter, ErrorReport, FlowRun, RunOutcome, StepReport, StoredRecord};

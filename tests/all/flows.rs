@@ -1,0 +1,214 @@
+//! Flows end to end: a real server, real plugins, real local HTTP servers as the outside systems.
+
+use crate::api::{ADMIN, Api, install};
+use crate::common::TestServer;
+use plugboard_tests::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+/// Installs http-sink under `name`, pointed at `url`.
+async fn install_sink(api: &Api, name: &str, url: &str) {
+    let manifest = plugboard_runtime::Manifest { name: name.into(), ..HTTP_SINK.manifest() };
+    let file = plugboard_runtime::signing::sign(&HTTP_SINK.bytes(), &manifest, test_key()).expect("sign");
+    let (status, body) = api.upload(file, "?activate=true", ADMIN).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = api.put(&format!("/v1/plugins/{name}/grants"), json!({"outbound_hosts": ["127.0.0.1"]})).await;
+    assert_eq!(status, StatusCode::OK);
+    let (status, _) = api.put(&format!("/v1/plugins/{name}/config"), json!({"values": {"url": url}})).await;
+    assert_eq!(status, StatusCode::OK);
+}
+
+fn posted(server: &TestServer) -> Vec<Value> {
+    server.requests().iter().flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap_or_default()).collect()
+}
+
+async fn order_sync_setup(api: &Api) -> (TestServer, TestServer) {
+    api.trust_test_key().await;
+    install(api, JSON_MAPPER).await;
+    api.put(
+        "/v1/plugins/json-mapper/config",
+        json!({"values": {"mapping": {"id": "$.orderId", "total": "$.orderTotal"}}}),
+    )
+    .await;
+    install(api, SCHEMA_VALIDATOR).await;
+    let schema = json!({"type": "object", "required": ["id", "total"], "properties": {"id": {"type": "string"}, "total": {"type": "number", "minimum": 0}}});
+    api.put("/v1/plugins/schema-validator/config", json!({"values": {"schema": schema}})).await;
+    let big = TestServer::start(|_| (200, "{}".into())).await;
+    let small = TestServer::start(|_| (200, "{}".into())).await;
+    install_sink(api, "crm-sink", &big.url("/big")).await;
+    install_sink(api, "mail-sink", &small.url("/small")).await;
+    (big, small)
+}
+
+fn order_sync() -> Value {
+    json!({
+        "name": "order-sync",
+        "steps": [
+            {"type": "transform", "id": "map", "plugin": "json-mapper"},
+            {"type": "validate", "id": "check", "plugin": "schema-validator"},
+            {"type": "route", "id": "by-total", "routes": [{"when": {"field": "$.total", "op": "gte", "value": 1000}, "to": "big"}], "default": "small"}
+        ],
+        "branches": {
+            "big": {"sinks": [{"id": "crm", "plugin": "crm-sink"}]},
+            "small": {"sinks": [{"id": "mail", "plugin": "mail-sink"}]}
+        }
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn order_sync_routes_records_and_dead_letters_invalid_ones() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let (big, small) = order_sync_setup(&api).await;
+    let (status, body) = api.post("/v1/flows", ADMIN, order_sync()).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let input = json!({"records": [
+        {"orderId": "A1", "orderTotal": 1500},
+        {"orderId": "A2", "orderTotal": 20},
+        {"orderTotal": 99},
+        {"orderId": "A4", "orderTotal": 1000}
+    ]});
+    let (status, execution) = api.post("/v1/flows/order-sync/run", ADMIN, input).await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    assert_eq!(posted(&big), vec![json!({"id": "A1", "total": 1500}), json!({"id": "A4", "total": 1000})]);
+    assert_eq!(posted(&small), vec![json!({"id": "A2", "total": 20})]);
+    assert_eq!(execution["status"], "completed-with-dead-letters");
+    assert_eq!(execution["records_in"], 4);
+    assert_eq!(execution["delivered"], 3);
+    let steps: Vec<(&str, u64, u64)> = execution["steps"]
+        .as_array()
+        .expect("steps")
+        .iter()
+        .map(|s| {
+            (
+                s["step"].as_str().unwrap_or(""),
+                s["records_in"].as_u64().unwrap_or(0),
+                s["records_out"].as_u64().unwrap_or(0),
+            )
+        })
+        .collect();
+    assert_eq!(steps, vec![("map", 4, 4), ("check", 4, 3), ("by-total", 3, 3), ("crm", 2, 2), ("mail", 1, 1)]);
+    assert_eq!(execution["plugin_versions"]["json-mapper"], "0.1.0");
+
+    let (_, dlq) = api.get("/v1/flows/order-sync/dlq", ADMIN).await;
+    let letters = dlq["dead_letters"].as_array().expect("letters");
+    assert_eq!(letters.len(), 1);
+    assert_eq!(letters[0]["step"], "check");
+    assert_eq!(letters[0]["record"]["value"], json!({"id": null, "total": 99}));
+    assert_eq!(letters[0]["reasons"], json!(["/id: expected string, found null"]));
+
+    let id = execution["id"].as_u64().expect("id");
+    let (status, stored) = api.get(&format!("/v1/executions/{id}"), ADMIN).await;
+    assert_eq!((status, stored["status"].clone()), (StatusCode::OK, json!("completed-with-dead-letters")));
+    let (_, executions) = api.get("/v1/flows/order-sync/executions", ADMIN).await;
+    assert_eq!(executions["executions"].as_array().map(Vec::len), Some(1));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn retries_dead_letters_and_replay_deliver_every_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    // Fails twice, then accepts.
+    let calls = Arc::new(AtomicUsize::new(0));
+    let flaky = {
+        let calls = calls.clone();
+        TestServer::start(move |_| {
+            if calls.fetch_add(1, Ordering::SeqCst) < 2 { (503, "{}".into()) } else { (200, "{}".into()) }
+        })
+        .await
+    };
+    // Down until `up` is set.
+    let up = Arc::new(AtomicUsize::new(0));
+    let outage = {
+        let up = up.clone();
+        TestServer::start(move |_| if up.load(Ordering::SeqCst) == 0 { (503, "{}".into()) } else { (200, "{}".into()) })
+            .await
+    };
+    install_sink(&api, "flaky-sink", &flaky.url("/in")).await;
+    install_sink(&api, "down-sink", &outage.url("/in")).await;
+    let retry = json!({"max_attempts": 3, "initial_backoff_ms": 10, "max_backoff_ms": 50});
+    for (name, sink) in [("flaky", "flaky-sink"), ("outage", "down-sink")] {
+        let flow = json!({"name": name, "sinks": [{"id": "deliver", "plugin": sink, "retry": retry}]});
+        let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+        assert_eq!(status, StatusCode::CREATED, "{body}");
+    }
+    let records = json!({"records": [{"n": 1}, {"n": 2}]});
+
+    let (_, execution) = api.post("/v1/flows/flaky/run", ADMIN, records.clone()).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(execution["steps"][0]["attempts"], 3);
+    assert_eq!(execution["delivered"], 2);
+    let attempts = flaky.requests();
+    assert_eq!(attempts.len(), 3, "two 503s, then accepted");
+    let accepted: Vec<Value> = serde_json::from_slice(&attempts[2].body).expect("JSON");
+    assert_eq!(accepted, vec![json!({"n": 1}), json!({"n": 2})]);
+
+    let (_, execution) = api.post("/v1/flows/outage/run", ADMIN, records).await;
+    assert_eq!(execution["status"], "completed-with-dead-letters");
+    assert_eq!(execution["steps"][0]["error"]["code"], "guest-error");
+    let (_, dlq) = api.get("/v1/flows/outage/dlq", ADMIN).await;
+    let letters = dlq["dead_letters"].as_array().expect("letters").clone();
+    assert_eq!(letters.len(), 2);
+    assert!(letters.iter().all(|l| l["attempts"] == 3 && l["step"] == "deliver"));
+    let refused = outage.requests().len();
+    assert_eq!(refused, 3, "three attempts, all refused");
+
+    // The outside system recovers; replay delivers and empties the queue.
+    up.store(1, Ordering::SeqCst);
+    let (status, replay) = api.post("/v1/flows/outage/dlq/replay", ADMIN, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{replay}");
+    assert_eq!(replay["executions"][0]["status"], "succeeded");
+    assert_eq!(replay["executions"][0]["trigger"], "replay");
+    let after: Vec<Value> = outage.requests()[refused..]
+        .iter()
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap_or_default())
+        .collect();
+    assert_eq!(after, vec![json!({"n": 1}), json!({"n": 2})]);
+    let (_, dlq) = api.get("/v1/flows/outage/dlq", ADMIN).await;
+    assert_eq!(dlq["dead_letters"], json!([]));
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let (big, small) = order_sync_setup(&api).await;
+    let mut missing = order_sync();
+    missing["steps"][0]["plugin"] = json!("no-such-plugin");
+    let mut sink_as_transform = order_sync();
+    sink_as_transform["steps"][0]["plugin"] = json!("crm-sink");
+    let mut cycle = order_sync();
+    cycle["branches"]["big"] = json!({"steps": [{"type": "fan-out", "id": "loop", "to": ["small"]}]});
+    cycle["branches"]["small"] = json!({"steps": [{"type": "route", "id": "back", "routes": [], "default": "big"}]});
+    let mut bad_condition = order_sync();
+    bad_condition["steps"][2]["routes"][0]["when"]["field"] = json!("total");
+    let mut unknown_field = order_sync();
+    unknown_field["retries"] = json!(3);
+    let mut missing_branch = order_sync();
+    missing_branch["steps"][2]["default"] = json!("nowhere");
+    let cases = [
+        (missing, "step `map` uses plugin `no-such-plugin`, which is not installed"),
+        (sink_as_transform, "step `map` needs a transformer, but `crm-sink` is a sink"),
+        (cycle, "branches form a cycle: big -> small -> big"),
+        (bad_condition, "step `by-total`: field `total` must be `$.path` or `header:NAME`"),
+        (unknown_field, "unknown field `retries`"),
+        (missing_branch, "step `by-total` sends records to branch `nowhere`, which does not exist"),
+    ];
+    for (flow, expected) in cases {
+        let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+        assert_eq!((status, body["code"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("flow-invalid")), "{body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(expected), "{body} should say {expected}");
+    }
+    let (_, flows) = api.get("/v1/flows", ADMIN).await;
+    assert_eq!(flows["flows"], json!([]));
+    let (status, _) = api.post("/v1/flows/order-sync/run", ADMIN, json!({})).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    assert!(big.requests().is_empty() && small.requests().is_empty(), "nothing ran");
+    api.stop().await;
+}
