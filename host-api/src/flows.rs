@@ -7,10 +7,13 @@
 
 use crate::api::error::ApiError;
 use crate::registry::{Registry, now};
-use crate::store::{DeadLetterRecord, ExecutionRecord};
+use crate::store::{DeadLetterRecord, ExecutionRecord, QueuedRun};
+use hmac::{Hmac, Mac};
 use plugboard_runtime::flow::{FlowDefinition, FlowRun, RunOutcome};
 use plugboard_runtime::{Batch, Error, Kind, Plugin, Record};
+use sha2::Sha256;
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 impl Registry {
     fn kind_of(&self, name: &str) -> Option<Kind> {
@@ -139,4 +142,102 @@ impl Registry {
         }
         Ok(executions)
     }
+}
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookRefusal {
+    /// No such flow, or it has no webhook trigger.
+    NoHook,
+    /// The flow has no webhook secret yet.
+    NoSecret,
+    /// Signature or timestamp header missing or malformed.
+    Missing,
+    /// The timestamp is outside the tolerance (a replay, or a wrong clock).
+    Stale,
+    /// The signature does not match.
+    BadSignature,
+}
+
+/// Checks `signature` (`sha256=HEX`) over `"{timestamp}.{body}"` under `secret`, in constant time.
+pub fn verify_hook(
+    secret: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    tolerance: u64,
+) -> Result<(), HookRefusal> {
+    let sent: u64 = timestamp.trim().parse().map_err(|_| HookRefusal::Missing)?;
+    if now().abs_diff(sent) > tolerance {
+        return Err(HookRefusal::Stale);
+    }
+    let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
+    let expected = hex::decode(hex_signature).map_err(|_| HookRefusal::Missing)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| HookRefusal::NoSecret)?;
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&expected).map_err(|_| HookRefusal::BadSignature)
+}
+
+/// `sha256=HEX` for a webhook body, as senders compute it.
+pub fn sign_hook(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+impl Registry {
+    /// Queues a verified webhook delivery durably; returns the queue id once it is flushed.
+    pub async fn enqueue(&self, flow: &str, records: Vec<serde_json::Value>, trigger: &str) -> Result<u64, ApiError> {
+        let run = QueuedRun {
+            id: self.store.next_id()?,
+            flow: flow.into(),
+            records,
+            trigger: trigger.into(),
+            received_at: now(),
+        };
+        self.store.enqueue(&run)?;
+        self.store.flush().await?;
+        self.queue_signal.notify_one();
+        Ok(run.id)
+    }
+
+    /// Runs queued work until none is left. Work is removed only after its execution is stored, so
+    /// a crash in between runs it again (at least once).
+    pub async fn drain_queue(&self) -> Result<usize, ApiError> {
+        let mut done = 0;
+        for run in self.store.queued()? {
+            let input = run.records.iter().map(Record::json).collect();
+            match self.run_flow(&run.flow, input, None, &run.trigger).await {
+                Ok(_) => {}
+                Err(err) => {
+                    tracing::error!(flow = %run.flow, queued = run.id, %err, "queued flow run failed to start; it is dropped")
+                }
+            }
+            self.store.dequeue(run.id)?;
+            self.store.flush().await?;
+            done += 1;
+        }
+        Ok(done)
+    }
+}
+
+/// Starts the background worker: drains queued flow work now (work acknowledged before a crash)
+/// and whenever more arrives, and persists pending usage counters every second.
+pub fn start_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
+    tokio::spawn(async move {
+        loop {
+            registry.persist_usage();
+            if let Err(err) = registry.drain_queue().await {
+                tracing::error!(%err, "flow worker");
+            }
+            tokio::select! {
+                () = registry.queue_signal.notified() => {},
+                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {},
+            }
+        }
+    })
 }

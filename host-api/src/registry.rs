@@ -28,6 +28,13 @@ pub struct Registry {
     write: Mutex<()>,
     compiles: Semaphore,
     verify: VerifyOptions,
+    /// Woken when work is queued for the flow worker.
+    pub(crate) queue_signal: tokio::sync::Notify,
+    /// API tokens, cached: every request authenticates, and sled is the source of truth.
+    tokens: RwLock<Vec<crate::store::TokenRecord>>,
+    /// Usage not yet written to sled; the worker persists it every second and at shutdown, so the
+    /// invoke path does no database write.
+    pending_usage: std::sync::Mutex<BTreeMap<String, crate::store::UsageTotals>>,
 }
 
 pub(crate) fn now() -> u64 {
@@ -50,6 +57,7 @@ impl Registry {
     /// # Errors
     /// When the store cannot be read.
     pub async fn open(runtime: Runtime, store: Store, verify: VerifyOptions) -> Result<Arc<Registry>, ApiError> {
+        let store_tokens = store.tokens()?;
         let registry = Arc::new(Registry {
             runtime,
             store,
@@ -58,7 +66,14 @@ impl Registry {
             write: Mutex::new(()),
             compiles: Semaphore::new(MAX_CONCURRENT_COMPILES),
             verify,
+            queue_signal: tokio::sync::Notify::new(),
+            tokens: RwLock::new(store_tokens),
+            pending_usage: std::sync::Mutex::default(),
         });
+        let interrupted = registry.store.mark_interrupted()?;
+        if interrupted > 0 {
+            tracing::warn!(interrupted, "flow executions were interrupted by a crash; their queued work runs again");
+        }
         let names: Vec<String> = registry.store.all_versions()?.into_iter().map(|v| v.name).collect();
         for name in names {
             let Some(version) = registry.store.active(&name)? else { continue };
@@ -363,10 +378,49 @@ impl Registry {
         Ok(revoked)
     }
 
-    /// Records an invocation's usage.
+    /// Records an invocation's usage (in memory; see [`Registry::persist_usage`]).
     pub fn record_usage(&self, name: &str, fuel: u64, failed: bool) {
-        if let Err(err) = self.store.add_usage(name, fuel, failed) {
-            tracing::warn!(plugin = name, %err, "could not record usage");
+        let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let totals = pending.entry(name.to_string()).or_default();
+        totals.invocations += 1;
+        totals.errors += u64::from(failed);
+        totals.fuel = totals.fuel.saturating_add(fuel);
+    }
+
+    /// Writes pending usage to sled.
+    pub fn persist_usage(&self) {
+        let pending = std::mem::take(&mut *self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner));
+        for (name, delta) in pending {
+            if let Err(err) = self.store.add_usage(&name, &delta) {
+                tracing::warn!(plugin = %name, %err, "could not record usage");
+            }
         }
+    }
+
+    /// Usage totals of `name`, pending ones included.
+    pub fn usage(&self, name: &str) -> Result<crate::store::UsageTotals, ApiError> {
+        let mut totals = self.store.usage(name)?;
+        if let Some(delta) = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner).get(name) {
+            totals.invocations += delta.invocations;
+            totals.errors += delta.errors;
+            totals.fuel = totals.fuel.saturating_add(delta.fuel);
+        }
+        Ok(totals)
+    }
+
+    /// The API tokens (cached).
+    pub fn tokens(&self) -> Vec<crate::store::TokenRecord> {
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Adds an API token, durably.
+    pub async fn add_token(&self, record: crate::store::TokenRecord) -> Result<(), ApiError> {
+        let _write = self.write.lock().await;
+        let mut tokens = self.store.tokens()?;
+        tokens.push(record);
+        self.store.put_tokens(&tokens)?;
+        self.store.flush().await?;
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+        Ok(())
     }
 }

@@ -67,6 +67,7 @@ pub struct Server {
     pub created_token_file: Option<PathBuf>,
     listener: tokio::net::TcpListener,
     limits: ServerLimits,
+    worker: tokio::task::JoinHandle<()>,
 }
 
 /// Opens the data directory and binds the listener.
@@ -90,11 +91,12 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
         tracing::warn!("UNSIGNED PLUGINS ARE ACCEPTED (--allow-unsigned): never do this in production");
     }
     let registry = Registry::open(runtime, store, verify).await.map_err(|e| anyhow::anyhow!("{}", e.code()))?;
+    let worker = crate::flows::start_worker(registry.clone());
     let state = AppState::new(registry, limits);
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
-    Ok(Server { addr: listener.local_addr()?, state, created_token_file, listener, limits })
+    Ok(Server { addr: listener.local_addr()?, state, created_token_file, listener, limits, worker })
 }
 
 impl Server {
@@ -103,9 +105,15 @@ impl Server {
     /// # Errors
     /// When serving or the final flush fails.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let store = self.state.registry.store.clone();
+        let registry = self.state.registry.clone();
+        let store = registry.store.clone();
         let router = app(self.state, self.limits);
-        axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await?;
+        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
+        // Queued work not yet run stays queued (durably) and runs after the next start.
+        self.worker.abort();
+        let _ = self.worker.await;
+        served?;
+        registry.persist_usage();
         store.flush().await?;
         Ok(())
     }

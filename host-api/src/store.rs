@@ -113,6 +113,7 @@ pub struct Store {
     flows: sled::Tree,
     executions: sled::Tree,
     dlq: sled::Tree,
+    queue: sled::Tree,
 }
 
 fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
@@ -147,6 +148,7 @@ impl Store {
             flows: db.open_tree("flows")?,
             executions: db.open_tree("executions")?,
             dlq: db.open_tree("dlq")?,
+            queue: db.open_tree("queue")?,
             db,
         })
     }
@@ -295,13 +297,13 @@ impl Store {
         self.audit.iter().values().map(|v| decode("audit", &v?)).collect()
     }
 
-    /// Adds an invocation's usage to the totals of `name`.
-    pub fn add_usage(&self, name: &str, fuel: u64, failed: bool) -> Result<()> {
+    /// Adds `delta` to the usage totals of `name`.
+    pub fn add_usage(&self, name: &str, delta: &UsageTotals) -> Result<()> {
         self.usage.fetch_and_update(name, |old| {
             let mut totals: UsageTotals = old.and_then(|b| serde_json::from_slice(b).ok()).unwrap_or_default();
-            totals.invocations += 1;
-            totals.errors += u64::from(failed);
-            totals.fuel = totals.fuel.saturating_add(fuel);
+            totals.invocations += delta.invocations;
+            totals.errors += delta.errors;
+            totals.fuel = totals.fuel.saturating_add(delta.fuel);
             Some(encode(&totals))
         })?;
         Ok(())
@@ -419,6 +421,65 @@ impl Store {
     /// Removes a dead letter; whether it existed.
     pub fn remove_dead_letter(&self, flow: &str, id: u64) -> Result<bool> {
         Ok(self.dlq.remove(dlq_key(flow, id))?.is_some())
+    }
+}
+
+/// Work acknowledged to a trigger (a webhook caller) and not yet run to completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    /// Sequence number.
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// Input records.
+    pub records: Vec<serde_json::Value>,
+    /// `webhook`.
+    pub trigger: String,
+    /// When it was acknowledged, seconds since the Unix epoch.
+    pub received_at: u64,
+}
+
+impl Store {
+    /// Queues work; call [`Store::flush`] before acknowledging it.
+    pub fn enqueue(&self, run: &QueuedRun) -> Result<()> {
+        self.queue.insert(run.id.to_be_bytes(), encode(run))?;
+        Ok(())
+    }
+
+    /// Queued work, oldest first.
+    pub fn queued(&self) -> Result<Vec<QueuedRun>> {
+        self.queue.iter().values().map(|v| decode("queue", &v?)).collect()
+    }
+
+    /// Removes finished work.
+    pub fn dequeue(&self, id: u64) -> Result<()> {
+        self.queue.remove(id.to_be_bytes())?;
+        Ok(())
+    }
+
+    /// The webhook secret of `flow`.
+    pub fn webhook_secret(&self, flow: &str) -> Result<Option<String>> {
+        Ok(self.secrets.get(format!("flow\0{flow}"))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Sets the webhook secret of `flow`.
+    pub fn put_webhook_secret(&self, flow: &str, secret: &str) -> Result<()> {
+        self.secrets.insert(format!("flow\0{flow}"), secret.as_bytes())?;
+        Ok(())
+    }
+
+    /// Marks executions left `running` by a crash as `interrupted`; returns how many.
+    pub fn mark_interrupted(&self) -> Result<usize> {
+        let mut count = 0;
+        for value in self.executions.iter().values() {
+            let mut execution: ExecutionRecord = decode("executions", &value?)?;
+            if execution.status == "running" {
+                execution.status = "interrupted".into();
+                self.put_execution(&execution)?;
+                count += 1;
+            }
+        }
+        Ok(count)
     }
 }
 

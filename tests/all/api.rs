@@ -264,8 +264,9 @@ async fn hostile_requests_get_typed_errors_and_the_server_stays_up() {
     let (status, body) = api.upload(Vec::new(), "", ADMIN).await;
     assert_eq!((status, code(&body)), (StatusCode::BAD_REQUEST, "invalid-request".into()));
     // 413: larger than the upload limit.
-    let (status, _) = api.upload(vec![0u8; 5 << 20], "", ADMIN).await;
-    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE);
+    // (On its own connection: the server answers before reading the whole body, then closes it.)
+    let oversized = Client::new().post(api.url("/v1/plugins")).bearer_auth(ADMIN).body(vec![0u8; 5 << 20]).send().await;
+    assert_eq!(oversized.expect("answered").status(), StatusCode::PAYLOAD_TOO_LARGE);
 
     // 409: rollback, a changed file under an existing version, deleting the active version.
     let (status, _) = api.upload(signed_as(FILTER, "0.2.0"), "?activate=true", ADMIN).await;
@@ -563,7 +564,7 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
     let (status, doc) = api.call(reqwest::Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(ROUTES.len(), 31);
+    assert_eq!(ROUTES.len(), 33);
     for route in ROUTES {
         let operation = &doc["paths"][route.path][route.method];
         assert_eq!(operation["summary"], route.summary, "{} {}", route.method, route.path);

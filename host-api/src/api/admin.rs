@@ -87,10 +87,11 @@ pub async fn tokens_create(
     let body: CreateToken =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let token = new_token()?;
+    state
+        .registry
+        .add_token(TokenRecord { name: body.name.clone(), role: body.role, hash: token_hash(&token) })
+        .await?;
     let store = &state.registry.store;
-    let mut tokens = store.tokens()?;
-    tokens.push(TokenRecord { name: body.name.clone(), role: body.role, hash: token_hash(&token) });
-    store.put_tokens(&tokens)?;
     store.audit(crate::store::AuditEntry {
         id: 0,
         at: crate::registry::now(),

@@ -63,7 +63,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthorized)?;
         let presented = Sha256::digest(token.trim().as_bytes());
-        let tokens = state.registry.store.tokens()?;
+        let tokens = state.registry.tokens();
         let mut found = None;
         for record in &tokens {
             let stored = hex::decode(&record.hash).unwrap_or_default();

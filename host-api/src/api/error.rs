@@ -32,6 +32,11 @@ impl ApiError {
         )
     }
 
+    /// 401 with a specific message (webhook signatures).
+    pub fn unauthorized_because(message: &str) -> ApiError {
+        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+    }
+
     /// 403: the token's role may not do this.
     pub fn forbidden(what: &str) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token's role may not {what}"))

@@ -175,3 +175,93 @@ pub async fn dlq_delete(
     state.registry.store.flush().await?;
     Ok(StatusCode::NO_CONTENT)
 }
+
+/// Body of `PUT /v1/flows/{name}/webhook-secret`.
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SecretBody {
+    secret: String,
+}
+
+/// `PUT /v1/flows/{name}/webhook-secret`: sets the HMAC secret webhook senders sign with
+/// (write-only: never answered, never logged).
+pub async fn flows_webhook_secret(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[], "set webhook secrets")?;
+    let body: SecretBody =
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    if body.secret.len() < 16 {
+        return Err(ApiError::invalid("webhook secrets are at least 16 characters"));
+    }
+    state.registry.store.flow(&name)?.ok_or_else(|| Error::NotFound(format!("flow {name}")))?;
+    state.registry.store.put_webhook_secret(&name, &body.secret)?;
+    state.registry.store.audit(crate::store::AuditEntry {
+        id: 0,
+        at: crate::registry::now(),
+        actor: caller.name,
+        action: "webhook-secret".into(),
+        target: name,
+        key_id: None,
+        detail: String::new(),
+    })?;
+    state.registry.store.flush().await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/hooks/{flow}`: a webhook delivery, authenticated by `X-Plugboard-Signature:
+/// sha256=HEX` (HMAC-SHA256 of `"{timestamp}.{body}"` under the flow's secret) and
+/// `X-Plugboard-Timestamp` (Unix seconds, within the trigger's tolerance). The body is
+/// `{"records": [...]}` or a JSON array. Answers 202 only once the input is durably queued; a bad or
+/// missing signature is 401 and nothing runs.
+pub async fn hooks_deliver(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+    headers: axum::http::HeaderMap,
+    body: Bytes,
+) -> Result<impl IntoResponse, ApiError> {
+    use crate::flows::{HookRefusal, verify_hook};
+    let header = |key: &str| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
+    let flow = state.registry.store.flow(&name)?;
+    let refusal = match flow.as_ref().and_then(FlowDefinition::webhook_tolerance) {
+        None => Err(HookRefusal::NoHook),
+        Some(tolerance) => match state.registry.store.webhook_secret(&name)? {
+            None => Err(HookRefusal::NoSecret),
+            Some(secret) => verify_hook(
+                &secret,
+                &header("x-plugboard-timestamp"),
+                &header("x-plugboard-signature"),
+                &body,
+                tolerance,
+            ),
+        },
+    };
+    match refusal {
+        Ok(()) => {}
+        Err(HookRefusal::NoHook) => return Err(Error::NotFound(format!("webhook for flow {name}")).into()),
+        Err(reason) => {
+            tracing::warn!(flow = %name, ?reason, "webhook refused");
+            return Err(ApiError::unauthorized_because(match reason {
+                HookRefusal::Stale => "the X-Plugboard-Timestamp is outside the allowed window",
+                HookRefusal::NoSecret => "this flow has no webhook secret yet",
+                _ => "a valid X-Plugboard-Signature is required",
+            }));
+        }
+    }
+    let value: Value =
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
+    let records = match value {
+        Value::Array(records) => records,
+        Value::Object(mut object) => match object.remove("records") {
+            Some(Value::Array(records)) => records,
+            _ => return Err(ApiError::invalid("expected {\"records\": [...]} or a JSON array")),
+        },
+        _ => return Err(ApiError::invalid("expected {\"records\": [...]} or a JSON array")),
+    };
+    let count = records.len();
+    let queued = state.registry.enqueue(&name, records, "webhook").await?;
+    Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued, "records": count}))))
+}

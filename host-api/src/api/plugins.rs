@@ -108,7 +108,7 @@ pub async fn plugins_get(
             "secrets": grant.secrets.keys().collect::<Vec<_>>(),
         },
         "health": health(&state, &name),
-        "usage": state.registry.store.usage(&name)?,
+        "usage": state.registry.usage(&name)?,
     })))
 }
 

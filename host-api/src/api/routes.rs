@@ -99,6 +99,10 @@ routes! {
         "Replay all or selected dead letters from the step they failed at.";
     delete "/v1/flows/{name}/dlq/{id}" => flows::dlq_delete, role = "admin", body = None, ok = 204, upload = false,
         "Delete a dead letter.";
+    put "/v1/flows/{name}/webhook-secret" => flows::flows_webhook_secret, role = "admin", body = JSON, ok = 204, upload = false,
+        "Set a flow's webhook HMAC secret (write-only).";
+    post "/v1/hooks/{name}" => flows::hooks_deliver, role = "none", body = JSON, ok = 202, upload = false,
+        "Webhook trigger: HMAC-signed input, answered 202 once durably queued.";
     get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
         "Liveness.";
     get "/readyz" => admin::readyz, role = "none", body = None, ok = 200, upload = false,

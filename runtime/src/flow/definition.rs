@@ -178,12 +178,31 @@ pub struct Pipeline {
     pub sinks: Vec<SinkStep>,
 }
 
+/// What starts a flow besides a manual run.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
+pub enum Trigger {
+    /// `POST /v1/hooks/{flow}` signed with HMAC-SHA256 under the flow's webhook secret.
+    Webhook {
+        /// Largest accepted difference between the request's timestamp and now, in seconds.
+        #[serde(default = "default_tolerance")]
+        tolerance_secs: u64,
+    },
+}
+
+fn default_tolerance() -> u64 {
+    300
+}
+
 /// A flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct FlowDefinition {
     /// Lower-case letters, digits and dashes.
     pub name: String,
+    /// Triggers besides manual runs (always allowed).
+    #[serde(default)]
+    pub triggers: Vec<Trigger>,
     /// The main pipeline.
     #[serde(flatten)]
     pub main: Pipeline,
@@ -278,6 +297,11 @@ impl FlowDefinition {
             visit(self, branch, &mut Vec::new())?;
         }
         Ok(())
+    }
+
+    /// The webhook trigger's timestamp tolerance, if the flow has a webhook trigger.
+    pub fn webhook_tolerance(&self) -> Option<u64> {
+        self.triggers.iter().map(|Trigger::Webhook { tolerance_secs }| *tolerance_secs).next()
     }
 
     /// Every plugin the flow uses.
