@@ -49,6 +49,20 @@ pub struct StepReport {
     pub error: Option<ErrorReport>,
 }
 
+impl StepReport {
+    fn new(step: &str, records_in: usize, attempts: u32, started: Instant, fuel: u64) -> StepReport {
+        StepReport {
+            step: step.to_string(),
+            records_in: records_in as u64,
+            records_out: 0,
+            attempts,
+            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
+            fuel,
+            error: None,
+        }
+    }
+}
+
 /// A record that could not be processed, kept for inspection and replay.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct DeadLetter {
@@ -202,7 +216,7 @@ impl<'a> FlowRun<'a> {
                     }
                     Step::Route { id, routes, default } => {
                         let mut groups: BTreeMap<&str, Batch> = BTreeMap::new();
-                        let records_in = batch.len() as u64;
+                        let records_in = batch.len();
                         let started = Instant::now();
                         for record in batch {
                             let json = record.to_json().unwrap_or(serde_json::Value::Null);
@@ -216,15 +230,9 @@ impl<'a> FlowRun<'a> {
                                 None => outcome.dropped += 1,
                             }
                         }
-                        outcome.steps.push(StepReport {
-                            step: id.clone(),
-                            records_in,
-                            records_out: groups.values().map(|b| b.len() as u64).sum(),
-                            attempts: 1,
-                            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-                            fuel: 0,
-                            error: None,
-                        });
+                        let mut report = StepReport::new(id, records_in, 1, started, 0);
+                        report.records_out = groups.values().map(|b| b.len() as u64).sum();
+                        outcome.steps.push(report);
                         for (branch, records) in groups {
                             if let Some(next) = self.flow.branches.get(branch) {
                                 self.pipeline(next, records, 0, outcome).await;
@@ -233,15 +241,9 @@ impl<'a> FlowRun<'a> {
                         return;
                     }
                     Step::FanOut { id, to } => {
-                        outcome.steps.push(StepReport {
-                            step: id.clone(),
-                            records_in: batch.len() as u64,
-                            records_out: (batch.len() * to.len()) as u64,
-                            attempts: 1,
-                            duration_ms: 0.0,
-                            fuel: 0,
-                            error: None,
-                        });
+                        let mut report = StepReport::new(id, batch.len(), 1, Instant::now(), 0);
+                        report.records_out = (batch.len() * to.len()) as u64;
+                        outcome.steps.push(report);
                         for branch in to {
                             if let Some(next) = self.flow.branches.get(branch) {
                                 self.pipeline(next, batch.clone(), 0, outcome).await;
@@ -305,15 +307,7 @@ impl<'a> FlowRun<'a> {
             Ok(p) => self.with_retry(retry, || p.transform(batch.clone())).await,
             Err(err) => (Err(err), 1, 0),
         };
-        let mut report = StepReport {
-            step: id.to_string(),
-            records_in: batch.len() as u64,
-            records_out: 0,
-            attempts,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            fuel,
-            error: None,
-        };
+        let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);
         match result {
             Ok(out) => {
                 report.records_out = out.len() as u64;
@@ -344,15 +338,7 @@ impl<'a> FlowRun<'a> {
                 crate::invoke::Invocation { outcome: Err(err), usage: Default::default(), logs: Default::default() }
             }
         };
-        let mut report = StepReport {
-            step: id.to_string(),
-            records_in: batch.len() as u64,
-            records_out: 0,
-            attempts: 1,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            fuel: invocation.usage.fuel_consumed,
-            error: None,
-        };
+        let mut report = StepReport::new(id, batch.len(), 1, started, invocation.usage.fuel_consumed);
         match invocation.outcome {
             Ok(out) => {
                 report.records_out = out.len() as u64;
@@ -400,15 +386,7 @@ impl<'a> FlowRun<'a> {
             Ok(p) => self.with_retry(retry, || p.write(batch.clone())).await,
             Err(err) => (Err(err), 1, 0),
         };
-        let mut report = StepReport {
-            step: id.to_string(),
-            records_in: batch.len() as u64,
-            records_out: 0,
-            attempts,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            fuel,
-            error: None,
-        };
+        let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);
         match result {
             Ok(written) => {
                 report.records_out = u64::from(written.accepted);
