@@ -80,6 +80,9 @@ pub struct DeadLetter {
 }
 
 /// A record in a storable form: JSON value (or text, for a value that is not JSON), key, headers.
+///
+/// Records are JSON by convention; a value that is not JSON is kept as text and replayed as a JSON
+/// string, so replay is exact only for JSON records (and UTF-8 keys and headers).
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub struct StoredRecord {
     /// Key, as text.
