@@ -99,7 +99,17 @@ impl Registry {
         self.store.put_execution(&execution)?;
         let run = FlowRun::new(&flow, &plugins);
         execution.outcome = match from {
-            Some(step) => run.run_from(step, input).await?,
+            Some(step) => match run.run_from(step, input).await {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    execution.status = "failed".into();
+                    execution.finished_at = Some(now());
+                    execution.outcome.failure = Some((&err).into());
+                    self.store.put_execution(&execution)?;
+                    self.store.flush().await?;
+                    return Err(err.into());
+                }
+            },
             None => run.run(input).await,
         };
         execution.finished_at = Some(now());
@@ -135,10 +145,16 @@ impl Registry {
         let mut executions = Vec::new();
         for (step, letters) in by_step {
             let batch: Batch = letters.iter().map(|l| Record::from(&l.letter.record)).collect();
+            // An empty step means the work never started (see `drain_queue`): replay it whole.
+            let from = (!step.is_empty()).then_some(step.as_str());
+            // Letters leave the queue only once the replay ran; records failing again come back as
+            // new letters of that execution.
+            let execution = self.run_flow(flow, batch, from, "replay").await?;
             for letter in &letters {
                 self.store.remove_dead_letter(flow, letter.id)?;
             }
-            executions.push(self.run_flow(flow, batch, Some(&step), "replay").await?);
+            self.store.flush().await?;
+            executions.push(execution);
         }
         Ok(executions)
     }
@@ -211,10 +227,31 @@ impl Registry {
         let mut done = 0;
         for run in self.store.queued()? {
             let input = run.records.iter().map(Record::json).collect();
-            match self.run_flow(&run.flow, input, None, &run.trigger).await {
-                Ok(_) => {}
-                Err(err) => {
-                    tracing::error!(flow = %run.flow, queued = run.id, %err, "queued flow run failed to start; it is dropped")
+            if let Err(err) = self.run_flow(&run.flow, input, None, &run.trigger).await {
+                if err.code() == "conflict" {
+                    // A plugin of the flow has no active version right now: keep the work queued.
+                    tracing::warn!(flow = %run.flow, queued = run.id, %err, "queued flow run waits for its plugins");
+                    continue;
+                }
+                // It cannot run at all (the flow is gone): keep its records as dead letters.
+                tracing::error!(flow = %run.flow, queued = run.id, %err, "queued flow run could not start; dead-lettered");
+                for record in &run.records {
+                    self.store.put_dead_letter(&DeadLetterRecord {
+                        id: self.store.next_id()?,
+                        flow: run.flow.clone(),
+                        execution: 0,
+                        at: now(),
+                        letter: plugboard_runtime::flow::DeadLetter {
+                            step: String::new(),
+                            attempts: 1,
+                            error: plugboard_runtime::flow::ErrorReport {
+                                code: err.code().into(),
+                                message: err.to_string(),
+                            },
+                            reasons: Vec::new(),
+                            record: plugboard_runtime::flow::StoredRecord::from(&Record::json(record)),
+                        },
+                    })?;
                 }
             }
             self.store.dequeue(run.id)?;

@@ -176,11 +176,22 @@ impl Registry {
         allow_rollback: bool,
         actor: &str,
     ) -> Result<Installed, ApiError> {
+        // Verify under the write lock, against the trust store as it is now: a key revoked while
+        // this upload waited cannot slip through.
+        let _write = self.write.lock().await;
         let trust = self.store.trust()?;
         let verified = signing::verify(&bytes, &trust, self.verify)?;
         let manifest = verified.manifest.clone();
         let name = manifest.name.clone();
-        let _write = self.write.lock().await;
+        // A name belongs to the key that first published it; another publisher cannot squat it.
+        if let Some(owner) = self.versions(&name)?.first().and_then(|v| v.key_id.clone())
+            && verified.key_id.as_ref().is_some_and(|key| *key != owner)
+        {
+            return Err(Error::Conflict(format!(
+                "plugin {name} is published by key {owner}; this file is signed by another key"
+            ))
+            .into());
+        }
         if let Ok(existing) = self.record(&name, &manifest.version) {
             if existing.digest != verified.digest {
                 return Err(Error::Conflict(format!(
@@ -190,6 +201,7 @@ impl Registry {
                 .into());
             }
             let active = if activate { self.activate_locked(&name, &manifest.version, actor).await? } else { false };
+            self.store.flush().await?;
             return Ok(Installed {
                 active: active || self.store.active(&name)?.as_ref() == Some(&manifest.version),
                 record: existing,

@@ -276,12 +276,16 @@ impl Store {
         Ok(())
     }
 
-    /// Forgets everything about plugin `name` but its audit trail and version floor.
+    /// Forgets everything about plugin `name` (key-value data included) but its audit trail and
+    /// version floor, so a later plugin of that name starts clean.
     pub fn remove_plugin(&self, name: &str) -> Result<()> {
         self.active.remove(name)?;
         self.grants.remove(name)?;
         self.secrets.remove(name)?;
         self.usage.remove(name)?;
+        for key in self.kv.scan_prefix(format!("{name}\0").as_bytes()).keys() {
+            self.kv.remove(key?)?;
+        }
         Ok(())
     }
 
@@ -383,8 +387,10 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a flow definition (its executions and dead letters stay for inspection).
+    /// Removes a flow definition and its webhook secret (executions and dead letters stay for
+    /// inspection).
     pub fn remove_flow(&self, name: &str) -> Result<bool> {
+        self.secrets.remove(format!("flow\0{name}"))?;
         Ok(self.flows.remove(name)?.is_some())
     }
 

@@ -130,14 +130,9 @@ impl Plugin {
             Ok(store) => store,
             Err(err) => return Invocation::rejected(err),
         };
-        // Epoch interruption stops guest code at the deadline. A transformer's host calls never
-        // block, so that suffices; connectors can wait inside an HTTP call, where only an async
-        // deadline reaches them.
-        let guarded = if self.inner.manifest.kind == crate::manifest::Kind::Transformer {
-            Ok(call(&mut store).await)
-        } else {
-            tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await
-        };
+        // Epoch interruption stops guest code at the deadline; the async deadline also reaches a
+        // guest waiting inside a host call (an HTTP exchange, a clock poll), where epochs cannot.
+        let guarded = tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await;
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();

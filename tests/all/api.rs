@@ -33,7 +33,19 @@ impl Api {
             // Fuel high enough that deadlines, not fuel, stop the looping test guests.
             caps: plugboard_runtime::BudgetLimits { fuel: Some(u64::MAX / 2), ..Default::default() },
         };
-        let server = server::start(&config, limits).await.expect("server starts");
+        // A server stopped a moment ago may still hold the database lock (sled's flusher thread).
+        let mut attempts = 0;
+        let server = loop {
+            match server::start(&config, limits).await {
+                Ok(server) => break server,
+                Err(err) if attempts < 50 => {
+                    attempts += 1;
+                    let _ = err;
+                    tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+                }
+                Err(err) => panic!("server does not start: {err:#}"),
+            }
+        };
         let base = format!("http://{}", server.addr);
         let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
         let task = tokio::spawn(server.run(async move {
@@ -335,12 +347,12 @@ async fn saturation_and_slow_requests_are_bounded() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = ServerLimits {
         max_in_flight: 1,
-        request_timeout: std::time::Duration::from_millis(700),
+        request_timeout: std::time::Duration::from_millis(2000),
         ..ServerLimits::default()
     };
     let api = Api::start_with(dir.path(), limits).await;
     api.trust_test_key().await;
-    install_hostile(&api, "loop", json!({"timeout_ms": 1500, "fuel": 100_000_000_000u64})).await;
+    install_hostile(&api, "loop", json!({"timeout_ms": 5000, "fuel": 100_000_000_000u64})).await;
     let slow = {
         let client = api.client.clone();
         let url = api.url("/v1/plugins/hostile/invoke");
@@ -348,14 +360,29 @@ async fn saturation_and_slow_requests_are_bounded() {
             async move { client.post(url).bearer_auth(ADMIN).json(&json!({})).send().await.map(|r| r.status()) },
         )
     };
-    tokio::time::sleep(std::time::Duration::from_millis(200)).await;
-    let (status, body) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
-    assert_eq!((status, body["code"].clone()), (StatusCode::TOO_MANY_REQUESTS, json!("overloaded")));
+    // While the slow request holds the only slot, others are refused with 429.
+    let mut refused = None;
+    for _ in 0..30 {
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        let (status, body) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
+        if status == StatusCode::TOO_MANY_REQUESTS {
+            refused = Some(body);
+            break;
+        }
+    }
+    assert_eq!(refused.map(|body| body["code"].clone()), Some(json!("overloaded")));
     // The slow request hits the request deadline (408) before the plugin's own.
     assert_eq!(slow.await.expect("task").expect("response"), StatusCode::REQUEST_TIMEOUT);
-    tokio::time::sleep(std::time::Duration::from_millis(1000)).await;
-    let (status, _) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
-    assert_eq!(status, StatusCode::OK, "capacity is released");
+    let mut released = false;
+    for _ in 0..60 {
+        let (status, _) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
+        if status == StatusCode::OK {
+            released = true;
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert!(released, "capacity is released");
     api.stop().await;
 }
 
@@ -455,7 +482,7 @@ async fn concurrent_uploads_and_deletes_end_consistent() {
     api.stop().await;
 
     // Every stored blob belongs to a listed version, and every version has its blob.
-    let store = plugboard_host_api::store::Store::open(&dir.path().join("db")).expect("reopen");
+    let store = reopen(&dir.path().join("db")).await;
     let mut blobs = store.blob_digests().expect("blobs");
     let mut versions: Vec<String> = store.all_versions().expect("versions").into_iter().map(|v| v.digest).collect();
     blobs.sort();
@@ -515,6 +542,14 @@ async fn revoking_a_key_unloads_what_it_signed() {
     assert_eq!(health["status"], "failed");
     let (status, body) = api.upload(signed_as(FILTER, "0.3.0"), "", ADMIN).await;
     assert_eq!((status, body["reason"].clone()), (StatusCode::UNPROCESSABLE_ENTITY, json!("revoked-key")));
+    // A new key may not take over the name the revoked key published under.
+    let other = plugboard_runtime::signing::SecretKey::generate().expect("key");
+    let public: String = other.public().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
+    api.post("/v1/keys", ADMIN, json!({"name": "other", "public_key": public})).await;
+    let manifest = plugboard_runtime::Manifest { version: semver::Version::new(0, 4, 0), ..FILTER.manifest() };
+    let squat = plugboard_runtime::signing::sign(&FILTER.bytes(), &manifest, &other).expect("sign");
+    let (status, body) = api.upload(squat, "", ADMIN).await;
+    assert_eq!((status, body["code"].clone()), (StatusCode::CONFLICT, json!("conflict")), "{body}");
     api.stop().await;
 }
 
@@ -579,4 +614,16 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
         assert!(!(status == StatusCode::NOT_FOUND && body.is_empty()), "{} {path} is not routed", route.method);
     }
     api.stop().await;
+}
+
+/// Opens a stopped server's database; sled's flusher thread may hold its lock for a moment after
+/// the server stopped.
+pub async fn reopen(path: &Path) -> plugboard_host_api::store::Store {
+    for _ in 0..50 {
+        if let Ok(store) = plugboard_host_api::store::Store::open(path) {
+            return store;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(100)).await;
+    }
+    plugboard_host_api::store::Store::open(path).expect("reopen")
 }

@@ -308,7 +308,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
     api.stop().await;
 
     // Work acknowledged but not yet run when the server went down: it sits in the durable queue.
-    let store = plugboard_host_api::store::Store::open(&dir.path().join("db")).expect("open");
+    let store = crate::api::reopen(&dir.path().join("db")).await;
     let queued = plugboard_host_api::store::QueuedRun {
         id: store.next_id().expect("id"),
         flow: "hooked".into(),

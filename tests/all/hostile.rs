@@ -269,3 +269,14 @@ async fn key_value_state_persists_in_granted_buckets_only() {
     let out = counter.transform(records(&[])).await.into_result().expect("counts");
     assert_eq!(values(&out), vec![json!(4)]);
 }
+
+#[tokio::test]
+async fn a_guest_blocked_in_a_host_call_still_meets_its_deadline() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "sleep", BudgetLimits { timeout_ms: Some(300), ..Default::default() });
+    match plugin.transform(records(&[json!(1)])).await.outcome {
+        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 300),
+        other => panic!("expected timeout, got {other:?}"),
+    }
+    assert_runtime_healthy(&runtime).await;
+}

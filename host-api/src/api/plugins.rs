@@ -334,6 +334,10 @@ pub async fn plugins_invoke(
             }
         };
     let code = outcome.as_ref().err().map(|e| e.code().as_str());
+    if !plugin.effective().key_value.is_empty() {
+        // The plugin may have written key-value data: make it durable before answering.
+        state.registry.store.flush().await?;
+    }
     state.metrics.observe(&name, &usage, code);
     state.registry.record_usage(&name, usage.fuel_consumed, code.is_some());
     let usage_json = json!({

@@ -25,8 +25,16 @@ pub struct ErrorReport {
 }
 
 impl From<&Error> for ErrorReport {
+    /// Internal errors keep their detail out of reports (which API callers read); it is logged.
     fn from(err: &Error) -> ErrorReport {
-        ErrorReport { code: err.code().as_str().to_string(), message: err.to_string() }
+        let message = match err {
+            Error::Internal(detail) => {
+                tracing::error!(%detail, "internal error in a flow step");
+                "internal error; see the server log".to_string()
+            }
+            other => other.to_string(),
+        };
+        ErrorReport { code: err.code().as_str().to_string(), message }
     }
 }
 
@@ -394,6 +402,22 @@ impl<'a> FlowRun<'a> {
             Ok(written) => {
                 report.records_out = u64::from(written.accepted);
                 outcome.delivered += u64::from(written.accepted);
+                if written.failed > 0 {
+                    // The sink cannot say which records it rejected: keep the whole batch (at least
+                    // once; the accepted ones may be delivered again on replay).
+                    let error = ErrorReport {
+                        code: crate::error::ErrorCode::GuestError.as_str().to_string(),
+                        message: format!("the sink rejected {} of {} records", written.failed, batch.len()),
+                    };
+                    report.error = Some(error.clone());
+                    outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
+                        step: id.to_string(),
+                        attempts,
+                        error: error.clone(),
+                        reasons: Vec::new(),
+                        record: StoredRecord::from(record),
+                    }));
+                }
             }
             Err(err) => {
                 report.error = Some(ErrorReport::from(&err));

@@ -90,19 +90,26 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
 fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => {
+            let [a, b, ..] = v4.octets();
             v4.is_loopback()
                 || v4.is_private()
                 || v4.is_link_local()
-                || v4.is_unspecified()
                 || v4.is_broadcast()
-                || v4.octets()[0] == 100 && (v4.octets()[1] & 0xc0) == 64 // carrier-grade NAT
+                || v4.is_multicast()
+                || a == 0 // "this network", 0.0.0.0/8
+                || (a == 100 && (b & 0xc0) == 64) // carrier-grade NAT
         }
         IpAddr::V6(v6) => {
+            let s = v6.segments();
+            let embedded = |high: u16, low: u16| std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
             v6.is_loopback()
                 || v6.is_unspecified()
-                || (v6.segments()[0] & 0xfe00) == 0xfc00 // unique local
-                || (v6.segments()[0] & 0xffc0) == 0xfe80 // link local
+                || v6.is_multicast()
+                || (s[0] & 0xfe00) == 0xfc00 // unique local
+                || (s[0] & 0xffc0) == 0xfe80 // link local
                 || v6.to_ipv4_mapped().is_some_and(|v4| is_non_public(IpAddr::V4(v4)))
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_non_public(IpAddr::V4(embedded(s[6], s[7])))) // NAT64
+                || (s[0] == 0x2002 && is_non_public(IpAddr::V4(embedded(s[1], s[2])))) // 6to4
         }
     }
 }
@@ -249,5 +256,13 @@ mod tests {
         assert!(refusal(&allowed(&["*"]), "http", "localhost", 80).await.is_some());
         assert!(refusal(&allowed(&["localhost"]), "http", "localhost", 80).await.is_none());
         assert!(refusal(&allowed(&["*"]), "http", "[::1]", 80).await.is_some());
+        for hidden in ["0.1.2.3", "224.0.0.1", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::ffff:10.0.0.1]", "[ff02::1]"]
+        {
+            assert!(refusal(&allowed(&["*"]), "http", hidden, 80).await.is_some(), "{hidden} must count as private");
+        }
+        assert!(
+            refusal(&allowed(&["*"]), "http", "[64:ff9b::808:808]", 80).await.is_none(),
+            "NAT64 of a public address"
+        );
     }
 }

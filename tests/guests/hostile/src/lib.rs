@@ -1,7 +1,7 @@
 //! A transformer that misbehaves on purpose, chosen by config `mode`:
 //! `echo` (identity), `loop`, `grow`, `recurse`, `output` (a 100 MiB record), `panic`,
 //! `log-spam`, `ungranted-config`, `stdout`, `kv-count` (counts calls in bucket `counters`),
-//! `kv-other-bucket`.
+//! `kv-other-bucket`, `sleep` (an hour, in a host call).
 
 use plugboard_plugin_sdk::{Batch, PluginError, Record, Transformer, config, kv, log};
 use std::hint::black_box;
@@ -57,6 +57,11 @@ impl Transformer for Hostile {
                 let count = bucket.get("n")?.map_or(0, |v| u64::from_le_bytes(v.try_into().unwrap_or_default())) + 1;
                 bucket.set("n", &count.to_le_bytes())?;
                 Ok(vec![Record::from_json(&count)?])
+            }
+            "sleep" => {
+                // Blocks inside a host call (a clock poll), where epoch interruption cannot reach.
+                std::thread::sleep(std::time::Duration::from_secs(3600));
+                Ok(input)
             }
             "kv-other-bucket" => kv::open("not-granted").map(|_| input),
             other => Err(PluginError::InvalidConfig(format!("unknown mode `{other}`"))),
