@@ -98,6 +98,21 @@ impl Registry {
         };
         self.store.put_execution(&execution)?;
         let run = FlowRun::new(&flow, &plugins);
+        // A run that brings no records reads them from the flow's source, if it has one; its cursor
+        // advances only after the execution is stored (below), so sinks have acknowledged.
+        let mut next_cursor = None;
+        if from.is_none() && input.is_empty() && flow.source.is_some() {
+            let cursor = self.store.cursor(&flow.name)?;
+            match run.run_source(cursor).await {
+                Ok((outcome, cursor)) => {
+                    execution.records_in = outcome.steps.first().map_or(0, |s| s.records_out);
+                    execution.outcome = outcome;
+                    next_cursor = Some(cursor);
+                }
+                Err(err) => execution.outcome.failure = Some((&err).into()),
+            }
+            return self.finish(execution, next_cursor).await;
+        }
         execution.outcome = match from {
             Some(step) => match run.run_from(step, input).await {
                 Ok(outcome) => outcome,
@@ -112,6 +127,16 @@ impl Registry {
             },
             None => run.run(input).await,
         };
+        self.finish(execution, None).await
+    }
+
+    /// Settles an execution's status, stores it with its dead letters (and the source's next
+    /// cursor), and flushes.
+    async fn finish(
+        &self,
+        mut execution: ExecutionRecord,
+        next_cursor: Option<Option<String>>,
+    ) -> Result<ExecutionRecord, ApiError> {
         execution.finished_at = Some(now());
         execution.status = match (&execution.outcome.failure, execution.outcome.dead_letters.is_empty()) {
             (Some(_), _) => "failed",
@@ -122,13 +147,20 @@ impl Registry {
         for letter in &execution.outcome.dead_letters {
             self.store.put_dead_letter(&DeadLetterRecord {
                 id: self.store.next_id()?,
-                flow: flow.name.clone(),
+                flow: execution.flow.clone(),
                 execution: execution.id,
                 at: now(),
                 letter: letter.clone(),
             })?;
         }
         self.store.put_execution(&execution)?;
+        // A source that says "nothing further for now" (no next cursor) is read again from the same
+        // place next time, which is how append-only paged sources pick up new records.
+        if let Some(Some(cursor)) = next_cursor
+            && execution.outcome.failure.is_none()
+        {
+            self.store.put_cursor(&execution.flow, Some(&cursor))?;
+        }
         self.store.flush().await?;
         Ok(execution)
     }

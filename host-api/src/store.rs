@@ -474,6 +474,20 @@ impl Store {
         Ok(())
     }
 
+    /// Where the source of `flow` resumes.
+    pub fn cursor(&self, flow: &str) -> Result<Option<String>> {
+        Ok(self.meta.get(format!("cursor\0{flow}"))?.map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    /// Sets (or, with `None`, clears) where the source of `flow` resumes.
+    pub fn put_cursor(&self, flow: &str, cursor: Option<&str>) -> Result<()> {
+        match cursor {
+            Some(cursor) => self.meta.insert(format!("cursor\0{flow}"), cursor.as_bytes())?,
+            None => self.meta.remove(format!("cursor\0{flow}"))?,
+        };
+        Ok(())
+    }
+
     /// Marks executions left `running` by a crash as `interrupted`; returns how many.
     pub fn mark_interrupted(&self) -> Result<usize> {
         let mut count = 0;

@@ -190,6 +190,8 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
     bad_condition["steps"][2]["routes"][0]["when"]["field"] = json!("total");
     let mut unknown_field = order_sync();
     unknown_field["retries"] = json!(3);
+    let mut sink_as_source = order_sync();
+    sink_as_source["source"] = json!({"id": "pull", "plugin": "crm-sink"});
     let mut missing_branch = order_sync();
     missing_branch["steps"][2]["default"] = json!("nowhere");
     let cases = [
@@ -199,6 +201,7 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
         (bad_condition, "step `by-total`: field `total` must be `$.path` or `header:NAME`"),
         (unknown_field, "unknown field `retries`"),
         (missing_branch, "step `by-total` sends records to branch `nowhere`, which does not exist"),
+        (sink_as_source, "step `pull` needs a source, but `crm-sink` is a sink"),
     ];
     for (flow, expected) in cases {
         let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
@@ -337,5 +340,50 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
     assert_eq!(posted(&sink), vec![json!({"order": 7})]);
     let (_, old) = api.get(&format!("/v1/executions/{}", interrupted.id), ADMIN).await;
     assert_eq!(old["status"], "interrupted");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_source_feeds_the_flow_and_its_cursor_advances_after_delivery() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    let outside = TestServer::start(|request| match request.path.as_str() {
+        "/orders" => (200, json!({"data": [{"id": 1}, {"id": 2}], "next": "/orders?page=2"}).to_string()),
+        "/orders?page=2" => (200, json!({"data": [{"id": 3}], "next": null}).to_string()),
+        _ => (404, "{}".into()),
+    })
+    .await;
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    install(&api, HTTP_SOURCE).await;
+    api.put("/v1/plugins/http-source/grants", json!({"outbound_hosts": ["127.0.0.1"]})).await;
+    let config = json!({"values": {"url": outside.url("/orders"), "records_path": "$.data", "next_path": "$.next"}});
+    api.put("/v1/plugins/http-source/config", config).await;
+    install(&api, FILTER).await;
+    api.put(
+        "/v1/plugins/filter/config",
+        json!({"values": {"condition": {"field": "$.id", "op": "not-equals", "value": 2}}}),
+    )
+    .await;
+    install_sink(&api, "orders-sink", &sink.url("/in")).await;
+    let flow = json!({
+        "name": "pull",
+        "source": {"id": "read", "plugin": "http-source", "max_records": 2},
+        "steps": [{"type": "transform", "id": "keep", "plugin": "filter"}],
+        "sinks": [{"id": "deliver", "plugin": "orders-sink"}]
+    });
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+
+    let (_, first) = api.post("/v1/flows/pull/run", ADMIN, json!({})).await;
+    assert_eq!(first["status"], "succeeded", "{first}");
+    assert_eq!(first["records_in"], 2);
+    assert_eq!(posted(&sink), vec![json!({"id": 1})]);
+    // The second run starts where the first one's delivered page ended.
+    let (_, second) = api.post("/v1/flows/pull/run", ADMIN, json!({})).await;
+    assert_eq!(second["status"], "succeeded", "{second}");
+    assert_eq!(posted(&sink), vec![json!({"id": 1}), json!({"id": 3})]);
+    let pages: Vec<String> = outside.requests().iter().map(|r| r.path.clone()).collect();
+    assert_eq!(pages, vec!["/orders", "/orders?page=2"]);
     api.stop().await;
 }

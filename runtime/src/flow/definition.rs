@@ -166,6 +166,24 @@ pub struct SinkStep {
     pub retry: RetryPolicy,
 }
 
+/// Where a flow's records come from when a run brings none: a source plugin, read from the flow's
+/// persisted cursor.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct SourceStep {
+    /// Step id.
+    pub id: String,
+    /// Source plugin name.
+    pub plugin: String,
+    /// Most records per run.
+    #[serde(default = "default_max_records")]
+    pub max_records: u32,
+}
+
+fn default_max_records() -> u32 {
+    100
+}
+
 /// A pipeline: steps, then sinks.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -203,6 +221,9 @@ pub struct FlowDefinition {
     /// Triggers besides manual runs (always allowed).
     #[serde(default)]
     pub triggers: Vec<Trigger>,
+    /// Where records come from when a run brings none.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub source: Option<SourceStep>,
     /// The main pipeline.
     #[serde(flatten)]
     pub main: Pipeline,
@@ -226,6 +247,10 @@ impl FlowDefinition {
             return invalid(format!("flow name `{}` must be 1-64 lower-case letters, digits or dashes", self.name));
         }
         let mut ids = BTreeSet::new();
+        if let Some(source) = &self.source {
+            ids.insert(source.id.clone());
+            check_plugin(&kind_of, &source.id, &source.plugin, Kind::Source)?;
+        }
         let pipelines = std::iter::once(("main", &self.main)).chain(self.branches.iter().map(|(n, p)| (n.as_str(), p)));
         for (branch, pipeline) in pipelines {
             if pipeline.steps.is_empty() && pipeline.sinks.is_empty() {
@@ -306,7 +331,7 @@ impl FlowDefinition {
 
     /// Every plugin the flow uses.
     pub fn plugins(&self) -> BTreeSet<String> {
-        let mut names = BTreeSet::new();
+        let mut names: BTreeSet<String> = self.source.iter().map(|s| s.plugin.clone()).collect();
         for pipeline in std::iter::once(&self.main).chain(self.branches.values()) {
             for step in &pipeline.steps {
                 if let Step::Transform { plugin, .. } | Step::Validate { plugin, .. } = step {

@@ -177,6 +177,31 @@ impl<'a> FlowRun<'a> {
         outcome
     }
 
+    /// Reads the next page from the flow's source at `cursor` and runs it through the flow. The
+    /// outcome's `next_cursor` is where the following run starts; the caller persists it only once
+    /// this run's results are stored, so a crash re-reads the page (at least once).
+    ///
+    /// # Errors
+    /// [`Error::NotFound`] when the flow has no source; the source's own error when the read fails.
+    pub async fn run_source(&self, cursor: Option<String>) -> Result<(RunOutcome, Option<String>), Error> {
+        let source = self
+            .flow
+            .source
+            .as_ref()
+            .ok_or_else(|| Error::NotFound(format!("a source in flow `{}`", self.flow.name)))?;
+        let started = Instant::now();
+        let plugin = self.plugin(&source.plugin)?;
+        let (result, attempts, fuel) =
+            self.with_retry(&RetryPolicy::default(), || plugin.read(cursor.clone(), source.max_records)).await;
+        let page = result?;
+        let mut report = StepReport::new(&source.id, 0, attempts, started, fuel);
+        report.records_out = page.records.len() as u64;
+        let mut outcome = RunOutcome::default();
+        outcome.steps.push(report);
+        self.pipeline(&self.flow.main, page.records, 0, &mut outcome).await;
+        Ok((outcome, page.next_cursor))
+    }
+
     /// Replays `input` from step `step` (a step or sink id), as a dead-letter replay does.
     ///
     /// # Errors

@@ -7,5 +7,7 @@ pub mod definition;
 pub mod engine;
 
 pub use condition::{Condition, Op};
-pub use definition::{FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, Step, Trigger};
+pub use definition::{
+    FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, SourceStep, Step, Trigger,
+};
 pub use engine::{DeadLetter, ErrorReport, FlowRun, RunOutcome, StepReport, StoredRecord};
