@@ -294,18 +294,56 @@ impl Registry {
     }
 }
 
-/// Starts the background worker: drains queued flow work now (work acknowledged before a crash)
-/// and whenever more arrives, and persists pending usage counters every second.
+impl Registry {
+    /// Queues a run of every cron flow that is due, once per due time; skips a due run while the
+    /// previous one of that flow is still queued (unless the trigger allows overlap).
+    pub async fn fire_due_cron(&self) -> Result<(), ApiError> {
+        let now = chrono::Utc::now();
+        let flows = self.store.all_flows()?;
+        let queued: Vec<String> = self.store.queued()?.into_iter().map(|q| q.flow).collect();
+        for flow in flows {
+            for (index, schedule) in flow.cron_schedules().into_iter().enumerate() {
+                let key = format!("{}#{index}", flow.name);
+                let due = {
+                    let mut next = self.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let at = next.entry(key.clone()).or_insert_with(|| schedule.next_after(now));
+                    match *at {
+                        Some(time) if time <= now => {
+                            *at = schedule.next_after(now);
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if !due {
+                    continue;
+                }
+                if !schedule.allow_overlap && queued.contains(&flow.name) {
+                    tracing::info!(flow = %flow.name, "cron run skipped: the previous run has not finished");
+                    continue;
+                }
+                self.enqueue(&flow.name, Vec::new(), "cron").await?;
+            }
+        }
+        Ok(())
+    }
+}
+
+/// Starts the background worker: queues due cron runs, drains queued flow work (work acknowledged
+/// before a crash first) whenever it arrives, and persists pending usage counters, every 250 ms.
 pub fn start_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
         loop {
             registry.persist_usage();
+            if let Err(err) = registry.fire_due_cron().await {
+                tracing::error!(%err, "cron triggers");
+            }
             if let Err(err) = registry.drain_queue().await {
                 tracing::error!(%err, "flow worker");
             }
             tokio::select! {
                 () = registry.queue_signal.notified() => {},
-                () = tokio::time::sleep(std::time::Duration::from_secs(1)) => {},
+                () = tokio::time::sleep(std::time::Duration::from_millis(250)) => {},
             }
         }
     })

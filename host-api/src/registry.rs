@@ -35,6 +35,8 @@ pub struct Registry {
     /// Usage not yet written to sled; the worker persists it every second and at shutdown, so the
     /// invoke path does no database write.
     pending_usage: std::sync::Mutex<BTreeMap<String, crate::store::UsageTotals>>,
+    /// When each cron trigger (`flow#index`) next fires.
+    pub(crate) cron_next: std::sync::Mutex<BTreeMap<String, Option<chrono::DateTime<chrono::Utc>>>>,
 }
 
 pub(crate) fn now() -> u64 {
@@ -69,6 +71,7 @@ impl Registry {
             queue_signal: tokio::sync::Notify::new(),
             tokens: RwLock::new(store_tokens),
             pending_usage: std::sync::Mutex::default(),
+            cron_next: std::sync::Mutex::default(),
         });
         let interrupted = registry.store.mark_interrupted()?;
         if interrupted > 0 {

@@ -190,6 +190,10 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
     bad_condition["steps"][2]["routes"][0]["when"]["field"] = json!("total");
     let mut unknown_field = order_sync();
     unknown_field["retries"] = json!(3);
+    let mut bad_cron = order_sync();
+    bad_cron["triggers"] = json!([{"type": "cron", "schedule": "61 * * * *"}]);
+    let mut bad_zone = order_sync();
+    bad_zone["triggers"] = json!([{"type": "cron", "schedule": "*/5 * * * *", "timezone": "Mars/Olympus"}]);
     let mut sink_as_source = order_sync();
     sink_as_source["source"] = json!({"id": "pull", "plugin": "crm-sink"});
     let mut missing_branch = order_sync();
@@ -202,6 +206,8 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
         (unknown_field, "unknown field `retries`"),
         (missing_branch, "step `by-total` sends records to branch `nowhere`, which does not exist"),
         (sink_as_source, "step `pull` needs a source, but `crm-sink` is a sink"),
+        (bad_cron, "invalid cron expression `61 * * * *`"),
+        (bad_zone, "unknown time zone `Mars/Olympus`"),
     ];
     for (flow, expected) in cases {
         let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
@@ -385,5 +391,47 @@ async fn a_source_feeds_the_flow_and_its_cursor_advances_after_delivery() {
     assert_eq!(posted(&sink), vec![json!({"id": 1}), json!({"id": 3})]);
     let pages: Vec<String> = outside.requests().iter().map(|r| r.path.clone()).collect();
     assert_eq!(pages, vec!["/orders", "/orders?page=2"]);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_flow_runs_every_second_and_keeps_its_cursor_across_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    // Page n lists record n and links to page n+1: every run reads one new page.
+    let outside = TestServer::start(|request| {
+        let page: u64 = request.path.split("page=").nth(1).and_then(|p| p.parse().ok()).unwrap_or(1);
+        (200, json!({"data": [{"id": page}], "next": format!("/orders?page={}", page + 1)}).to_string())
+    })
+    .await;
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    install(&api, HTTP_SOURCE).await;
+    api.put("/v1/plugins/http-source/grants", json!({"outbound_hosts": ["127.0.0.1"]})).await;
+    let config = json!({"values": {"url": outside.url("/orders"), "records_path": "$.data", "next_path": "$.next"}});
+    api.put("/v1/plugins/http-source/config", config).await;
+    install(&api, FILTER).await;
+    api.put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.id", "op": "exists"}}})).await;
+    install_sink(&api, "cron-sink", &sink.url("/in")).await;
+    let flow = json!({
+        "name": "every-second",
+        "triggers": [{"type": "cron", "schedule": "* * * * * *", "timezone": "Europe/Paris"}],
+        "source": {"id": "read", "plugin": "http-source", "max_records": 1},
+        "steps": [{"type": "transform", "id": "keep", "plugin": "filter"}],
+        "sinks": [{"id": "deliver", "plugin": "cron-sink"}]
+    });
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    wait_for("three cron runs", || posted(&sink).len() >= 3).await;
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/every-second", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT, "stop the schedule");
+    let delivered = posted(&sink);
+    assert_eq!(
+        delivered[..3],
+        [json!({"id": 1}), json!({"id": 2}), json!({"id": 3})],
+        "each run continued at the cursor"
+    );
+    let (_, executions) = api.get("/v1/flows/every-second/executions", ADMIN).await;
+    assert!(executions["executions"].as_array().expect("list").iter().all(|e| e["trigger"] == "cron"));
     api.stop().await;
 }

@@ -206,6 +206,55 @@ pub enum Trigger {
         #[serde(default = "default_tolerance")]
         tolerance_secs: u64,
     },
+    /// A schedule: standard 5-field cron (`*/5 * * * *`) or 6-field with seconds first.
+    ///
+    /// Runs missed while the server was down are not caught up: the schedule resumes at its next
+    /// time after the start. Without `allow_overlap`, a due run is skipped while the previous one
+    /// is still queued or running.
+    Cron {
+        /// The cron expression.
+        schedule: String,
+        /// IANA time zone the expression is read in.
+        #[serde(default = "default_timezone")]
+        timezone: String,
+        /// Start a run even if the previous one has not finished.
+        #[serde(default)]
+        allow_overlap: bool,
+    },
+}
+
+fn default_timezone() -> String {
+    "UTC".into()
+}
+
+/// A parsed cron trigger.
+#[derive(Debug, Clone)]
+pub struct CronSchedule {
+    schedule: cron::Schedule,
+    timezone: chrono_tz::Tz,
+    /// Whether runs may overlap.
+    pub allow_overlap: bool,
+}
+
+impl CronSchedule {
+    /// Parses `schedule` (5 or 6 fields) in `timezone`.
+    ///
+    /// # Errors
+    /// A reason for an invalid expression or an unknown time zone.
+    pub fn parse(schedule: &str, timezone: &str, allow_overlap: bool) -> std::result::Result<CronSchedule, String> {
+        use std::str::FromStr;
+        let fields = schedule.split_whitespace().count();
+        let normalised = if fields == 5 { format!("0 {schedule}") } else { schedule.to_string() };
+        let parsed = cron::Schedule::from_str(&normalised)
+            .map_err(|err| format!("invalid cron expression `{schedule}`: {}", err.to_string().replace('\n', " ")))?;
+        let timezone = timezone.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone `{timezone}`"))?;
+        Ok(CronSchedule { schedule: parsed, timezone, allow_overlap })
+    }
+
+    /// The first time strictly after `after` the schedule fires.
+    pub fn next_after(&self, after: chrono::DateTime<chrono::Utc>) -> Option<chrono::DateTime<chrono::Utc>> {
+        self.schedule.after(&after.with_timezone(&self.timezone)).next().map(|t| t.with_timezone(&chrono::Utc))
+    }
 }
 
 fn default_tolerance() -> u64 {
@@ -245,6 +294,12 @@ impl FlowDefinition {
             && self.name.bytes().all(|b| b.is_ascii_lowercase() || b.is_ascii_digit() || b == b'-');
         if !name_ok {
             return invalid(format!("flow name `{}` must be 1-64 lower-case letters, digits or dashes", self.name));
+        }
+        for trigger in &self.triggers {
+            if let Trigger::Cron { schedule, timezone, allow_overlap } = trigger {
+                CronSchedule::parse(schedule, timezone, *allow_overlap)
+                    .map_err(|reason| Error::FlowInvalid { reason })?;
+            }
         }
         let mut ids = BTreeSet::new();
         if let Some(source) = &self.source {
@@ -326,7 +381,23 @@ impl FlowDefinition {
 
     /// The webhook trigger's timestamp tolerance, if the flow has a webhook trigger.
     pub fn webhook_tolerance(&self) -> Option<u64> {
-        self.triggers.iter().map(|Trigger::Webhook { tolerance_secs }| *tolerance_secs).next()
+        self.triggers.iter().find_map(|t| match t {
+            Trigger::Webhook { tolerance_secs } => Some(*tolerance_secs),
+            Trigger::Cron { .. } => None,
+        })
+    }
+
+    /// The flow's cron schedules (invalid ones are skipped; validation refuses them).
+    pub fn cron_schedules(&self) -> Vec<CronSchedule> {
+        self.triggers
+            .iter()
+            .filter_map(|t| match t {
+                Trigger::Cron { schedule, timezone, allow_overlap } => {
+                    CronSchedule::parse(schedule, timezone, *allow_overlap).ok()
+                }
+                Trigger::Webhook { .. } => None,
+            })
+            .collect()
     }
 
     /// Every plugin the flow uses.

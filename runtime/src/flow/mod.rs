@@ -8,6 +8,6 @@ pub mod engine;
 
 pub use condition::{Condition, Op};
 pub use definition::{
-    FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, SourceStep, Step, Trigger,
+    CronSchedule, FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, SourceStep, Step, Trigger,
 };
 pub use engine::{DeadLetter, ErrorReport, FlowRun, RunOutcome, StepReport, StoredRecord};
