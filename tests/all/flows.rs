@@ -1,7 +1,7 @@
 //! Flows end to end: a real server, real plugins, real local HTTP servers as the outside systems.
 
-use crate::api::{ADMIN, Api, install};
 use crate::common::TestServer;
+use crate::server::{ADMIN, Api, install};
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -317,7 +317,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
     api.stop().await;
 
     // Work acknowledged but not yet run when the server went down: it sits in the durable queue.
-    let store = crate::api::reopen(&dir.path().join("db")).await;
+    let store = crate::server::reopen(&dir.path().join("db")).await;
     let queued = plugboard_host_api::store::QueuedRun {
         id: store.next_id().expect("id"),
         flow: "hooked".into(),

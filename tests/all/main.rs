@@ -11,4 +11,5 @@ mod hostile;
 mod loading;
 mod manifests;
 mod samples;
+mod server;
 mod signing;
