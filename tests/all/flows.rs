@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
 /// Installs http-sink under `name`, pointed at `url`.
-async fn install_sink(api: &Api, name: &str, url: &str) {
+pub(crate) async fn install_sink(api: &Api, name: &str, url: &str) {
     let manifest = plugboard_runtime::Manifest { name: name.into(), ..HTTP_SINK.manifest() };
     let file = plugboard_runtime::signing::sign(&HTTP_SINK.bytes(), &manifest, test_key()).expect("sign");
     let (status, body) = api.upload(file, "?activate=true", ADMIN).await;
@@ -20,7 +20,7 @@ async fn install_sink(api: &Api, name: &str, url: &str) {
     assert_eq!(status, StatusCode::OK);
 }
 
-fn posted(server: &TestServer) -> Vec<Value> {
+pub(crate) fn posted(server: &TestServer) -> Vec<Value> {
     server.requests().iter().flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap_or_default()).collect()
 }
 
@@ -171,6 +171,62 @@ async fn retries_dead_letters_and_replay_deliver_every_record() {
     assert_eq!(after, vec![json!({"n": 1}), json!({"n": 2})]);
     let (_, dlq) = api.get("/v1/flows/outage/dlq", ADMIN).await;
     assert_eq!(dlq["dead_letters"], json!([]));
+    api.stop().await;
+}
+
+/// An outside system that answers 200 only once `parties` requests are waiting at the same time, and
+/// 503 to a request left alone for five seconds: it accepts the batches only if they arrive together.
+async fn rendezvous(parties: usize) -> (String, Arc<AtomicUsize>) {
+    let barrier = Arc::new(tokio::sync::Barrier::new(parties));
+    let accepted = Arc::new(AtomicUsize::new(0));
+    let app = {
+        let accepted = accepted.clone();
+        axum::Router::new().route(
+            "/{branch}",
+            axum::routing::post(move || async move {
+                match tokio::time::timeout(std::time::Duration::from_secs(5), barrier.wait()).await {
+                    Ok(_) => {
+                        accepted.fetch_add(1, Ordering::SeqCst);
+                        axum::http::StatusCode::OK
+                    }
+                    Err(_) => axum::http::StatusCode::SERVICE_UNAVAILABLE,
+                }
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, accepted)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn fan_out_branches_run_in_parallel() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    let (base, accepted) = rendezvous(2).await;
+    install_sink(&api, "left-sink", &format!("{base}/left")).await;
+    install_sink(&api, "right-sink", &format!("{base}/right")).await;
+    let once = json!({"max_attempts": 1});
+    let flow = json!({
+        "name": "both",
+        "steps": [{"type": "fan-out", "id": "copy", "to": ["left", "right"]}],
+        "branches": {
+            "left": {"sinks": [{"id": "left-out", "plugin": "left-sink", "retry": once}]},
+            "right": {"sinks": [{"id": "right-out", "plugin": "right-sink", "retry": once}]}
+        }
+    });
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    // Run one after the other, the first sink would wait alone and be refused.
+    let (_, execution) = api.post("/v1/flows/both/run", ADMIN, json!({"records": [{"n": 1}, {"n": 2}]})).await;
+    assert_eq!(execution["status"], "succeeded", "{execution}");
+    assert_eq!(execution["delivered"], 4);
+    assert_eq!(accepted.load(Ordering::SeqCst), 2);
+    let steps: Vec<&str> =
+        execution["steps"].as_array().expect("steps").iter().filter_map(|s| s["step"].as_str()).collect();
+    assert_eq!(steps, ["copy", "left-out", "right-out"], "reports stay in branch order");
     api.stop().await;
 }
 

@@ -13,8 +13,9 @@
 //!
 //! The main pipeline is `steps` then `sinks`. A `route` step sends each record to the first branch
 //! whose condition holds (or to `default`; unrouted records are dropped and counted); a `fan-out` step
-//! copies every record to each named branch. Either ends the pipeline it is in. Branches have their
-//! own steps and sinks and may route further, but never back: validation rejects cycles.
+//! copies every record to each named branch. Either ends the pipeline it is in, and the branches it
+//! feeds run concurrently, as do a pipeline's sinks. Branches have their own steps and sinks and may
+//! route further, but never back: validation rejects cycles.
 
 use super::condition::Condition;
 use crate::error::{Error, Result};

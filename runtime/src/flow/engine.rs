@@ -143,6 +143,19 @@ pub struct RunOutcome {
     pub failure: Option<ErrorReport>,
 }
 
+impl RunOutcome {
+    /// Adds what a concurrently run part of the same execution did.
+    fn absorb(&mut self, part: RunOutcome) {
+        self.steps.extend(part.steps);
+        self.delivered += part.delivered;
+        self.dropped += part.dropped;
+        self.dead_letters.extend(part.dead_letters);
+        if self.failure.is_none() {
+            self.failure = part.failure;
+        }
+    }
+}
+
 /// Whether an error is worth retrying.
 fn retryable(err: &Error) -> bool {
     matches!(err, Error::Guest(PluginError::Retryable(_)) | Error::Timeout { .. } | Error::Overloaded(_))
@@ -269,33 +282,48 @@ impl<'a> FlowRun<'a> {
                         let mut report = StepReport::new(id, records_in, 1, started, 0);
                         report.records_out = groups.values().map(|b| b.len() as u64).sum();
                         outcome.steps.push(report);
-                        for (branch, records) in groups {
-                            if let Some(next) = self.flow.branches.get(branch) {
-                                self.pipeline(next, records, 0, outcome).await;
-                            }
-                        }
+                        self.branches(groups.into_iter().collect(), outcome).await;
                         return;
                     }
                     Step::FanOut { id, to } => {
                         let mut report = StepReport::new(id, batch.len(), 1, Instant::now(), 0);
                         report.records_out = (batch.len() * to.len()) as u64;
                         outcome.steps.push(report);
-                        for branch in to {
-                            if let Some(next) = self.flow.branches.get(branch) {
-                                self.pipeline(next, batch.clone(), 0, outcome).await;
-                            }
-                        }
+                        self.branches(to.iter().map(|branch| (branch.as_str(), batch.clone())).collect(), outcome)
+                            .await;
                         return;
                     }
                 }
             }
-            for sink in &pipeline.sinks {
-                if batch.is_empty() || outcome.failure.is_some() {
-                    return;
-                }
-                self.sink(&sink.id, &sink.plugin, &sink.retry, batch.clone(), outcome).await;
+            if batch.is_empty() || outcome.failure.is_some() {
+                return;
+            }
+            let writes = pipeline.sinks.iter().map(|sink| async {
+                let mut part = RunOutcome::default();
+                self.sink(&sink.id, &sink.plugin, &sink.retry, batch.clone(), &mut part).await;
+                part
+            });
+            for part in futures::future::join_all(writes).await {
+                outcome.absorb(part);
             }
         })
+    }
+
+    /// Runs branches concurrently, each on its own records, and merges what they did into
+    /// `outcome` in branch order. Their plugin calls interleave on this task (each call yields
+    /// while it waits for fuel or I/O), so a slow sink in one branch does not hold back another.
+    async fn branches(&self, work: Vec<(&str, Batch)>, outcome: &mut RunOutcome) {
+        let runs = work.into_iter().filter_map(|(branch, records)| {
+            let next = self.flow.branches.get(branch)?;
+            Some(async move {
+                let mut part = RunOutcome::default();
+                self.pipeline(next, records, 0, &mut part).await;
+                part
+            })
+        });
+        for part in futures::future::join_all(runs).await {
+            outcome.absorb(part);
+        }
     }
 
     /// Calls `call` until it succeeds, fails for good, or the policy's attempts run out.
