@@ -38,7 +38,7 @@ pub enum ClientError {
 pub struct ApiClient {
     base: String,
     token: String,
-    http: reqwest::Client,
+    pub(crate) http: reqwest::Client,
 }
 
 impl ApiClient {
@@ -51,7 +51,7 @@ impl ApiClient {
         }
     }
 
-    async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
+    pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
         let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
         let text = response.text().await?;
@@ -66,7 +66,7 @@ impl ApiClient {
         })
     }
 
-    fn url(&self, path: &str) -> String {
+    pub(crate) fn url(&self, path: &str) -> String {
         format!("{}{path}", self.base)
     }
 

@@ -2,8 +2,10 @@
 //! the `plugboard` command, as a library so the integration tests drive them directly.
 
 pub mod api;
+pub mod cli;
 pub mod client;
 pub mod demo;
+pub mod flow_commands;
 pub mod flows;
 pub mod registry;
 pub mod run;
