@@ -260,7 +260,7 @@ impl Registry {
         for run in self.store.queued()? {
             let input = run.records.iter().map(Record::json).collect();
             if let Err(err) = self.run_flow(&run.flow, input, None, &run.trigger).await {
-                if err.code() == "conflict" {
+                if err.runtime_code() == Some(plugboard_runtime::ErrorCode::Conflict) {
                     // A plugin of the flow has no active version right now: keep the work queued.
                     tracing::warn!(flow = %run.flow, queued = run.id, %err, "queued flow run waits for its plugins");
                     continue;

@@ -278,7 +278,7 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
     api.stop().await;
 }
 
-async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Value) -> (StatusCode, Value) {
+pub(crate) async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Value) -> (StatusCode, Value) {
     let bytes = serde_json::to_vec(body).expect("json");
     let signature = plugboard_host_api::flows::sign_hook(secret, timestamp, &bytes);
     let response = api
@@ -295,13 +295,13 @@ async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Val
     (status, response.json().await.unwrap_or(Value::Null))
 }
 
-fn now() -> u64 {
+pub(crate) fn now() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
 }
 
-const SECRET: &str = "webhook-secret-for-tests";
+pub(crate) const SECRET: &str = "webhook-secret-for-tests";
 
-async fn webhook_flow(api: &Api, sink_url: &str) {
+pub(crate) async fn webhook_flow(api: &Api, sink_url: &str) {
     api.trust_test_key().await;
     install_sink(api, "hook-sink", sink_url).await;
     let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});

@@ -6,6 +6,7 @@ mod cli;
 mod common;
 mod concurrency;
 mod connectors;
+mod crash;
 mod flow_cli;
 mod flows;
 mod hostile;

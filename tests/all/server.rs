@@ -24,14 +24,7 @@ impl Api {
     }
 
     pub async fn start_with(data: &Path, limits: ServerLimits) -> Api {
-        let config = ServeConfig {
-            data: Some(data.to_path_buf()),
-            listen: Some("127.0.0.1:0".parse().expect("addr")),
-            admin_token: Some(ADMIN.into()),
-            allow_unsigned: false,
-            // Fuel high enough that deadlines, not fuel, stop the looping test guests.
-            caps: plugboard_runtime::BudgetLimits { fuel: Some(u64::MAX / 2), ..Default::default() },
-        };
+        let config = Api::config(data);
         // A server stopped a moment ago may still hold the database lock (sled's flusher thread).
         let mut attempts = 0;
         let server = loop {
@@ -51,6 +44,23 @@ impl Api {
             let _ = stopped.await;
         }));
         Api { base, client: Client::new(), stop: Some(stop), task: Some(task) }
+    }
+
+    /// A client for a server running elsewhere (another process); `stop` leaves it running.
+    pub fn connect(base: &str) -> Api {
+        Api { base: base.to_string(), client: Client::new(), stop: None, task: None }
+    }
+
+    /// The settings every test server uses, over `data`.
+    pub fn config(data: &Path) -> ServeConfig {
+        ServeConfig {
+            data: Some(data.to_path_buf()),
+            listen: Some("127.0.0.1:0".parse().expect("addr")),
+            admin_token: Some(ADMIN.into()),
+            allow_unsigned: false,
+            // Fuel high enough that deadlines, not fuel, stop the looping test guests.
+            caps: plugboard_runtime::BudgetLimits { fuel: Some(u64::MAX / 2), ..Default::default() },
+        }
     }
 
     /// Graceful shutdown: in-flight requests finish, the database is flushed.

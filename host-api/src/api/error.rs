@@ -14,13 +14,15 @@ use plugboard_runtime::{Error, ErrorCode};
 pub struct ApiError {
     status: StatusCode,
     code: &'static str,
+    /// The runtime's code, when the error came from the runtime (for callers that branch on it).
+    runtime_code: Option<ErrorCode>,
     reason: Option<&'static str>,
     message: String,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, reason: None, message: message.into() }
+        ApiError { status, code, runtime_code: None, reason: None, message: message.into() }
     }
 
     /// 401: missing or unknown token.
@@ -66,6 +68,11 @@ impl ApiError {
     pub fn code(&self) -> &'static str {
         self.code
     }
+
+    /// The runtime's error code, when the runtime raised it.
+    pub fn runtime_code(&self) -> Option<ErrorCode> {
+        self.runtime_code
+    }
 }
 
 impl std::fmt::Display for ApiError {
@@ -106,7 +113,13 @@ impl From<Error> for ApiError {
             Error::Signature(signature) => Some(signature.reason()),
             _ => None,
         };
-        ApiError { status: status_for(code), code: code.as_str(), reason, message: err.to_string() }
+        ApiError {
+            status: status_for(code),
+            code: code.as_str(),
+            runtime_code: Some(code),
+            reason,
+            message: err.to_string(),
+        }
     }
 }
 

@@ -1,0 +1,153 @@
+//! A server killed with SIGKILL in the middle of a flow loses nothing it acknowledged.
+//!
+//! The server runs in a child process: this test binary again, running only the ignored
+//! [`crash_child_serves`] test, which serves until it is killed. The parent sends webhook
+//! deliveries (each acknowledged 202 only once durably queued), kills the child while a slow sink
+//! is in the middle of a batch, starts a new child on the same data directory and waits until every
+//! acknowledged record reached the sink. Duplicates are allowed (delivery is at least once) and
+//! counted; a loss fails the test.
+
+use crate::flows::{SECRET, deliver, now, webhook_flow};
+use crate::server::Api;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+const DATA_ENV: &str = "PLUGBOARD_CRASH_CHILD_DATA";
+
+/// Not a test of its own: the server process the crash test starts and kills.
+#[test]
+#[ignore = "the crash test runs it in a child process"]
+fn crash_child_serves() {
+    let Some(data) = std::env::var_os(DATA_ENV).map(PathBuf::from) else { return };
+    let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    runtime.block_on(async move {
+        let server = plugboard_host_api::server::start(&Api::config(&data), Default::default()).await.expect("start");
+        // Written last and renamed into place, so the parent never reads half an address.
+        std::fs::write(data.join("addr.tmp"), server.addr.to_string()).expect("write addr");
+        std::fs::rename(data.join("addr.tmp"), data.join("addr")).expect("publish addr");
+        server.run(std::future::pending()).await.expect("serve");
+    });
+}
+
+/// A child process serving `data`, killed when dropped.
+struct ChildServer {
+    child: Child,
+    base: String,
+}
+
+impl ChildServer {
+    async fn start(data: &Path) -> ChildServer {
+        let _ = std::fs::remove_file(data.join("addr"));
+        let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
+            .args(["crash::crash_child_serves", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
+            .env(DATA_ENV, data)
+            .stdout(Stdio::null())
+            .stderr(Stdio::from(std::fs::File::create(data.join("child.log")).expect("log")))
+            .spawn()
+            .expect("spawn the server process");
+        let mut server = ChildServer { child, base: String::new() };
+        for _ in 0..600 {
+            if let Ok(addr) = std::fs::read_to_string(data.join("addr")) {
+                server.base = format!("http://{addr}");
+                return server;
+            }
+            if let Ok(Some(status)) = server.child.try_wait() {
+                panic!("the server process exited ({status}): {}", log(data));
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the server process did not start: {}", log(data));
+    }
+
+    /// SIGKILL: no shutdown, no flush.
+    fn kill(mut self) {
+        self.child.kill().expect("SIGKILL");
+        self.child.wait().expect("reap");
+    }
+}
+
+impl Drop for ChildServer {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn log(data: &Path) -> String {
+    std::fs::read_to_string(data.join("child.log")).unwrap_or_default()
+}
+
+/// A slow outside system: it notes each batch as it arrives, then takes 400 ms to answer.
+async fn slow_sink() -> (String, Arc<Mutex<Vec<u64>>>) {
+    let arrived: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let app = {
+        let arrived = arrived.clone();
+        axum::Router::new().route(
+            "/orders",
+            axum::routing::post(move |axum::Json(batch): axum::Json<Vec<Value>>| async move {
+                arrived.lock().expect("lock").extend(batch.iter().filter_map(|r| r["seq"].as_u64()));
+                tokio::time::sleep(Duration::from_millis(400)).await;
+                "{}"
+            }),
+        )
+    };
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let url = format!("http://{}/orders", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (url, arrived)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_mid_flow_loses_no_acknowledged_record() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sink_url, arrived) = slow_sink().await;
+    let first = ChildServer::start(dir.path()).await;
+    let api = Api::connect(&first.base);
+    webhook_flow(&api, &sink_url).await;
+
+    // 20 deliveries of 5 records, each acknowledged; the last ones just before the kill, while the
+    // sink is in the middle of a batch and most of the work is still queued.
+    let mut acknowledged = Vec::new();
+    for delivery in 0..20u64 {
+        if delivery == 10 {
+            while arrived.lock().expect("lock").len() < 10 {
+                tokio::time::sleep(Duration::from_millis(20)).await;
+            }
+        }
+        let records: Vec<Value> = (0..5).map(|i| json!({"seq": delivery * 5 + i})).collect();
+        let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": records})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+        acknowledged.extend((0..5).map(|i| delivery * 5 + i));
+    }
+    first.kill();
+    let batches_before = arrived.lock().expect("lock").len() / 5;
+    assert!(batches_before < 20, "the kill came after the flow had finished");
+
+    let second = ChildServer::start(dir.path()).await;
+    let mut lost = acknowledged.clone();
+    for _ in 0..600 {
+        let seen = arrived.lock().expect("lock").clone();
+        lost.retain(|seq| !seen.contains(seq));
+        if lost.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(lost.is_empty(), "lost acknowledged records {lost:?}; server log: {}", log(dir.path()));
+    let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+    for seq in arrived.lock().expect("lock").iter() {
+        *counts.entry(*seq).or_default() += 1;
+    }
+    let duplicates: usize = counts.values().map(|n| n - 1).sum();
+    eprintln!(
+        "SIGKILL after {batches_before} of 20 batches: {} records acknowledged, 0 lost, {duplicates} delivered twice",
+        acknowledged.len()
+    );
+    assert_eq!(counts.len(), acknowledged.len(), "only acknowledged records arrive");
+    drop(second);
+}
