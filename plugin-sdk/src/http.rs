@@ -9,7 +9,7 @@ use crate::bindings::wasi::http::outgoing_handler;
 use crate::bindings::wasi::http::types::{
     ErrorCode, Fields, IncomingBody, Method, OutgoingBody, OutgoingRequest, Scheme,
 };
-use crate::bindings::wasi::io::streams::StreamError;
+use crate::bindings::wasi::io::streams::{OutputStream, StreamError};
 
 /// Why a request failed.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -111,6 +111,10 @@ fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>
     if body.is_some() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         let _ = fields.append("content-type", b"application/json");
     }
+    if let Some(bytes) = body {
+        // A known length goes out as one fixed-length body rather than chunks.
+        let _ = fields.append("content-length", bytes.len().to_string().as_bytes());
+    }
     let request = OutgoingRequest::new(fields);
     let invalid = |what: &str| HttpError::Invalid(format!("invalid {what} in `{url}`"));
     request.set_method(&method).map_err(|()| invalid("method"))?;
@@ -122,9 +126,7 @@ fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>
     let pending = outgoing_handler::handle(request, None)?;
     if let Some(bytes) = body {
         let stream = outgoing_body.write().map_err(|()| HttpError::Transport("request body stream taken".into()))?;
-        for chunk in bytes.chunks(4096) {
-            stream.blocking_write_and_flush(chunk).map_err(stream_error)?;
-        }
+        write_all(&stream, bytes)?;
         drop(stream);
     }
     OutgoingBody::finish(outgoing_body, None)?;
@@ -142,6 +144,29 @@ fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>
     drop(response);
     IncomingBody::finish(incoming);
     Ok(Response { status, headers, body })
+}
+
+/// Writes `bytes` in as few writes as the stream permits (`blocking-write-and-flush` would cap each
+/// at 4 KiB and wait for every piece to be taken), then flushes.
+fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), HttpError> {
+    let ready = stream.subscribe();
+    while !bytes.is_empty() {
+        let permitted = usize::try_from(stream.check_write().map_err(stream_error)?).unwrap_or(usize::MAX);
+        if permitted == 0 {
+            ready.block();
+            continue;
+        }
+        let (now, rest) = bytes.split_at(permitted.min(bytes.len()));
+        stream.write(now).map_err(stream_error)?;
+        bytes = rest;
+    }
+    drop(ready);
+    match stream.blocking_flush() {
+        // Every byte was accepted; with a content-length the host may close the stream as soon as
+        // it has them all, before this flush.
+        Ok(()) | Err(StreamError::Closed) => Ok(()),
+        Err(err) => Err(stream_error(err)),
+    }
 }
 
 fn read_body(incoming: &IncomingBody) -> Result<Vec<u8>, HttpError> {

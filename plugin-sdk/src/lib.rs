@@ -31,6 +31,7 @@ pub mod json;
 pub mod kv;
 pub mod log;
 pub mod path;
+pub mod projection;
 mod record;
 
 /// Raw bindings to every interface a plugin may import, generated from `wit/` by wit-bindgen.

@@ -9,9 +9,12 @@ use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-enum Step {
+pub(crate) enum Step {
+    /// `.name` or `['name']`.
     Field(String),
+    /// `[N]`; negative counts from the end.
     Index(i64),
+    /// `[*]` or `.*`.
     Wildcard,
 }
 
@@ -68,6 +71,10 @@ impl Path {
         Ok(Path { steps, text: text.to_string() })
     }
 
+    pub(crate) fn steps(&self) -> &[Step] {
+        &self.steps
+    }
+
     /// Whether the path can match more than one value.
     pub fn is_multi(&self) -> bool {
         self.steps.contains(&Step::Wildcard)
@@ -82,11 +89,7 @@ impl Path {
                 match (step, value) {
                     (Step::Field(name), Value::Object(map)) => next.extend(map.get(name)),
                     (Step::Index(index), Value::Array(items)) => {
-                        let len = items.len() as i64;
-                        let at = if *index < 0 { len + index } else { *index };
-                        if (0..len).contains(&at) {
-                            next.push(&items[at as usize]);
-                        }
+                        next.extend(resolve(*index, items.len()).map(|at| &items[at]))
                     }
                     (Step::Wildcard, Value::Array(items)) => next.extend(items),
                     (Step::Wildcard, Value::Object(map)) => next.extend(map.values()),
@@ -101,12 +104,24 @@ impl Path {
     /// The value at this path: the single match for a plain path, an array of all matches for a
     /// wildcard path, `None` when a plain path matches nothing.
     pub fn get(&self, root: &Value) -> Option<Value> {
-        let found = self.select(root);
         if self.is_multi() {
-            Some(Value::Array(found.into_iter().cloned().collect()))
+            Some(Value::Array(self.select(root).into_iter().cloned().collect()))
         } else {
-            found.into_iter().next().cloned()
+            self.find(root).cloned()
         }
+    }
+
+    /// The value at a plain path (no wildcards), if present; found without allocating.
+    pub fn find<'a>(&self, root: &'a Value) -> Option<&'a Value> {
+        let mut current = root;
+        for step in &self.steps {
+            current = match (step, current) {
+                (Step::Field(name), Value::Object(map)) => map.get(name)?,
+                (Step::Index(index), Value::Array(items)) => &items[resolve(*index, items.len())?],
+                _ => return None,
+            };
+        }
+        Some(current)
     }
 
     /// The path as written.
@@ -121,18 +136,21 @@ impl Path {
             current = match (step, current) {
                 (Step::Field(name), Value::Object(map)) => map.get_mut(name)?,
                 (Step::Index(index), Value::Array(items)) => {
-                    let len = items.len() as i64;
-                    let at = if *index < 0 { len + index } else { *index };
-                    if !(0..len).contains(&at) {
-                        return None;
-                    }
-                    &mut items[at as usize]
+                    let at = resolve(*index, items.len())?;
+                    &mut items[at]
                 }
                 _ => return None,
             };
         }
         Some(current)
     }
+}
+
+/// The position `index` names in an array of `len` elements (negative counts from the end).
+fn resolve(index: i64, len: usize) -> Option<usize> {
+    let len = i64::try_from(len).ok()?;
+    let at = if index < 0 { len + index } else { index };
+    if (0..len).contains(&at) { usize::try_from(at).ok() } else { None }
 }
 
 #[cfg(test)]

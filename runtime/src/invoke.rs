@@ -55,18 +55,20 @@ impl<T> Invocation<T> {
 const DEADLINE_GRACE: Duration = Duration::from_millis(50);
 
 impl Plugin {
-    /// Runs a transformer on `input`.
-    pub async fn transform(&self, input: Batch) -> Invocation<Batch> {
+    /// Runs a transformer on `input` (a batch, or a borrowed one: the records are copied into the
+    /// guest either way, so a caller that may retry keeps its batch without cloning it).
+    pub async fn transform(&self, input: impl std::borrow::Borrow<Batch> + Send + Sync) -> Invocation<Batch> {
         let Pre::Transformer(pre) = &self.inner.pre else {
             return Invocation::rejected(self.wrong_kind("transform"));
         };
-        let input_size = batch_size(&input);
+        let input = input.borrow();
+        let input_size = batch_size(input);
         self.invoke(
             input_size,
             |out: &Batch| batch_size(out),
             async |store| {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                plugin.plugboard_plugin_transform().call_transform(&mut *store, &input).await
+                plugin.plugboard_plugin_transform().call_transform(&mut *store, input).await
             },
         )
         .await
@@ -90,17 +92,18 @@ impl Plugin {
     }
 
     /// Writes `input` to a sink.
-    pub async fn write(&self, input: Batch) -> Invocation<WriteReport> {
+    pub async fn write(&self, input: impl std::borrow::Borrow<Batch> + Send + Sync) -> Invocation<WriteReport> {
         let Pre::Sink(pre) = &self.inner.pre else {
             return Invocation::rejected(self.wrong_kind("write"));
         };
-        let input_size = batch_size(&input);
+        let input = input.borrow();
+        let input_size = batch_size(input);
         self.invoke(
             input_size,
             |_| 0,
             async |store| {
                 let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.plugboard_plugin_writer().call_write(&mut *store, &input).await?;
+                let result = plugin.plugboard_plugin_writer().call_write(&mut *store, input).await?;
                 Ok(result.map(|report| WriteReport { accepted: report.accepted, failed: report.failed }))
             },
         )

@@ -83,3 +83,19 @@ async fn outbound_bodies_are_bounded() {
     assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
     assert!(server.requests().iter().all(|r| r.body.len() <= 1024), "no oversized body was delivered");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_sink_body_larger_than_one_write_arrives_whole_with_its_length() {
+    // 3 MiB: more than the host's 1 MiB write budget, so the body goes out in several writes.
+    let server = TestServer::start(|_| (200, "{}".into())).await;
+    let plugin = HTTP_SINK.load(&runtime(), &connector_grant(&server.url("/in")));
+    let values: Vec<serde_json::Value> =
+        (0..48).map(|i| serde_json::json!({"n": i, "pad": "z".repeat(64 * 1024)})).collect();
+    let written = plugin.write(crate::common::records(&values)).await.outcome.expect("write");
+    assert_eq!(written.accepted, 48);
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    let body = &requests[0].body;
+    assert_eq!(requests[0].headers.get("content-length"), Some(&body.len().to_string()));
+    assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(body).expect("a JSON array"), values);
+}

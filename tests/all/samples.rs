@@ -4,7 +4,7 @@
 //! fails to compile.
 
 use crate::common::{TestServer, config, records, runtime, values};
-use plugboard_runtime::{Error, Grant, PluginError, RecordIssue, WriteReport};
+use plugboard_runtime::{Batch, Error, Grant, PluginError, RecordIssue, WriteReport};
 use plugboard_tests::*;
 use serde_json::json;
 
@@ -228,7 +228,7 @@ async fn csv_to_json() {
             records(&[])
                 .into_iter()
                 .chain([plugboard_runtime::Record { key: None, value: b"a;b\n1;2".to_vec(), headers: vec![] }])
-                .collect(),
+                .collect::<Batch>(),
         )
         .await
         .into_result()

@@ -368,7 +368,7 @@ impl<'a> FlowRun<'a> {
     ) -> Option<Batch> {
         let started = Instant::now();
         let (result, attempts, fuel) = match self.plugin(plugin) {
-            Ok(p) => self.with_retry(retry, || p.transform(batch.clone())).await,
+            Ok(p) => self.with_retry(retry, || p.transform(&batch)).await,
             Err(err) => (Err(err), 1, 0),
         };
         let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);
@@ -397,7 +397,7 @@ impl<'a> FlowRun<'a> {
     ) -> Option<Batch> {
         let started = Instant::now();
         let invocation = match self.plugin(plugin) {
-            Ok(p) => p.transform(batch.clone()).await,
+            Ok(p) => p.transform(&batch).await,
             Err(err) => {
                 crate::invoke::Invocation { outcome: Err(err), usage: Default::default(), logs: Default::default() }
             }
@@ -447,7 +447,7 @@ impl<'a> FlowRun<'a> {
     async fn sink(&self, id: &str, plugin: &str, retry: &RetryPolicy, batch: Batch, outcome: &mut RunOutcome) {
         let started = Instant::now();
         let (result, attempts, fuel) = match self.plugin(plugin) {
-            Ok(p) => self.with_retry(retry, || p.write(batch.clone())).await,
+            Ok(p) => self.with_retry(retry, || p.write(&batch)).await,
             Err(err) => (Err(err), 1, 0),
         };
         let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);

@@ -14,9 +14,11 @@
 //! `exists: false`.
 
 use plugboard_plugin_sdk::path::Path;
-use plugboard_plugin_sdk::{Batch, PluginError, Transformer, config, json};
+use plugboard_plugin_sdk::projection::Projection;
+use plugboard_plugin_sdk::{Batch, PluginError, Transformer, config};
 use serde::Deserialize;
 use serde_json::Value;
+use std::borrow::Cow;
 use std::cmp::Ordering;
 
 #[derive(Deserialize)]
@@ -92,22 +94,36 @@ fn contains(haystack: &Value, needle: &Value) -> bool {
 }
 
 impl Compiled {
+    /// Every path the condition reads.
+    fn paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
+        match self {
+            Compiled::All(all) | Compiled::Any(all) => all.iter().for_each(|c| c.paths(out)),
+            Compiled::Not(inner) => inner.paths(out),
+            Compiled::Test(path, _, _) => out.push(path),
+        }
+    }
+
     fn matches(&self, record: &Value) -> bool {
         match self {
             Compiled::All(all) => all.iter().all(|c| c.matches(record)),
             Compiled::Any(any) => any.iter().any(|c| c.matches(record)),
             Compiled::Not(inner) => !inner.matches(record),
             Compiled::Test(path, op, expected) => {
-                let found = path.get(record);
-                match (op, found) {
+                // A plain path is read in place; a wildcard path gathers its matches into an array.
+                let found = if path.is_multi() {
+                    path.get(record).map(Cow::Owned)
+                } else {
+                    path.find(record).map(Cow::Borrowed)
+                };
+                match (op, found.as_deref()) {
                     (Op::Exists, found) => found.is_some() == (expected == &Value::Bool(true)),
                     (Op::NotEquals, None) => true,
                     (_, None) => false,
-                    (Op::Equals, Some(actual)) => &actual == expected,
-                    (Op::NotEquals, Some(actual)) => &actual != expected,
-                    (Op::Gt, Some(actual)) => compare(&actual, expected) == Some(Ordering::Greater),
-                    (Op::Lt, Some(actual)) => compare(&actual, expected) == Some(Ordering::Less),
-                    (Op::Contains, Some(actual)) => contains(&actual, expected),
+                    (Op::Equals, Some(actual)) => actual == expected,
+                    (Op::NotEquals, Some(actual)) => actual != expected,
+                    (Op::Gt, Some(actual)) => compare(actual, expected) == Some(Ordering::Greater),
+                    (Op::Lt, Some(actual)) => compare(actual, expected) == Some(Ordering::Less),
+                    (Op::Contains, Some(actual)) => contains(actual, expected),
                 }
             }
         }
@@ -120,7 +136,10 @@ impl Transformer for Filter {
     fn transform(input: Batch) -> Result<Batch, PluginError> {
         let condition: Condition = config::json("condition")?;
         let condition = compile(condition).map_err(PluginError::InvalidConfig)?;
-        let values: Vec<Value> = json::parse_batch(&input)?;
+        let mut paths = Vec::new();
+        condition.paths(&mut paths);
+        // Only the fields the condition reads are built; records pass through unchanged.
+        let values = Projection::of(paths).parse_batch(&input)?;
         Ok(input
             .into_iter()
             .zip(values)

@@ -11,7 +11,6 @@
 
 use plugboard_plugin_sdk::{Batch, PluginError, Sink, WriteReport, config, http, json};
 use serde::Deserialize;
-use serde_json::Value;
 
 #[derive(Deserialize)]
 struct Counts {
@@ -25,8 +24,7 @@ impl Sink for HttpSink {
     fn write(input: Batch) -> Result<WriteReport, PluginError> {
         let url = config::require("url")?;
         let auth = config::get("auth_header")?;
-        let values: Vec<Value> = json::parse_batch(&input)?;
-        let body = serde_json::to_vec(&values).map_err(|err| PluginError::Internal(err.to_string()))?;
+        let body = json::batch_to_array(&input)?;
         let mut headers = vec![("content-type", "application/json")];
         if let Some(auth) = auth.as_deref() {
             headers.push(("authorization", auth));

@@ -10,8 +10,10 @@
 //! ```
 
 use plugboard_plugin_sdk::path::Path;
-use plugboard_plugin_sdk::{Batch, PluginError, Transformer, config, json};
-use serde_json::{Map, Value};
+use plugboard_plugin_sdk::projection::Projection;
+use plugboard_plugin_sdk::{Batch, PluginError, Transformer, config};
+use serde::ser::{Serialize, SerializeMap, Serializer};
+use serde_json::Value;
 
 /// A compiled mapping: paths are parsed once per batch, not once per record.
 enum Mapping {
@@ -36,28 +38,52 @@ impl Mapping {
         })
     }
 
-    /// The mapped value, or `None` for a path that matched nothing.
-    fn apply(&self, input: &Value, drop_missing: bool) -> Option<Value> {
+    /// Every path the mapping reads.
+    fn paths<'a>(&'a self, out: &mut Vec<&'a Path>) {
         match self {
-            Mapping::Path(path) => path.get(input),
-            Mapping::Constant(value) => Some(value.clone()),
-            Mapping::Array(items) => {
-                Some(Value::Array(items.iter().map(|m| m.apply(input, drop_missing).unwrap_or(Value::Null)).collect()))
-            }
+            Mapping::Path(path) => out.push(path),
+            Mapping::Object(fields) => fields.iter().for_each(|(_, mapping)| mapping.paths(out)),
+            Mapping::Array(items) => items.iter().for_each(|mapping| mapping.paths(out)),
+            Mapping::Constant(_) => {}
+        }
+    }
+
+    /// Whether this is a plain path that matches nothing in `input`.
+    fn is_missing(&self, input: &Value) -> bool {
+        matches!(self, Mapping::Path(path) if !path.is_multi() && path.find(input).is_none())
+    }
+}
+
+/// One record's output, serialized straight from the mapping and the input: no output tree is
+/// built and no input value is copied.
+#[derive(Clone, Copy)]
+struct Mapped<'a> {
+    mapping: &'a Mapping,
+    input: &'a Value,
+    drop_missing: bool,
+}
+
+impl Mapped<'_> {
+    fn with<'b>(&'b self, mapping: &'b Mapping) -> Mapped<'b> {
+        Mapped { mapping, input: self.input, drop_missing: self.drop_missing }
+    }
+}
+
+impl Serialize for Mapped<'_> {
+    fn serialize<S: Serializer>(&self, serializer: S) -> Result<S::Ok, S::Error> {
+        match self.mapping {
+            Mapping::Constant(value) => value.serialize(serializer),
+            Mapping::Path(path) if path.is_multi() => serializer.collect_seq(path.select(self.input)),
+            Mapping::Path(path) => path.find(self.input).unwrap_or(&Value::Null).serialize(serializer),
+            Mapping::Array(items) => serializer.collect_seq(items.iter().map(|item| self.with(item))),
             Mapping::Object(fields) => {
-                let mut out = Map::new();
+                let mut map = serializer.serialize_map(None)?;
                 for (name, mapping) in fields {
-                    match mapping.apply(input, drop_missing) {
-                        Some(value) => {
-                            out.insert(name.clone(), value);
-                        }
-                        None if drop_missing => {}
-                        None => {
-                            out.insert(name.clone(), Value::Null);
-                        }
+                    if !(self.drop_missing && mapping.is_missing(self.input)) {
+                        map.serialize_entry(name, &self.with(mapping))?;
                     }
                 }
-                Some(Value::Object(out))
+                map.end()
             }
         }
     }
@@ -70,11 +96,14 @@ impl Transformer for JsonMapper {
         let spec: Value = config::json("mapping")?;
         let mapping = Mapping::compile(&spec).map_err(PluginError::InvalidConfig)?;
         let drop_missing = config::get("drop_missing")?.is_some_and(|v| v == "true");
-        let values: Vec<Value> = json::parse_batch(&input)?;
+        let mut paths = Vec::new();
+        mapping.paths(&mut paths);
+        // Only what the mapping reads is built; the rest of each record is skipped while parsing.
+        let values = Projection::of(paths).parse_batch(&input)?;
         input
             .iter()
             .zip(values)
-            .map(|(record, value)| record.with_json(&mapping.apply(&value, drop_missing).unwrap_or(Value::Null)))
+            .map(|(record, value)| record.with_json(&Mapped { mapping: &mapping, input: &value, drop_missing }))
             .collect()
     }
 }
