@@ -1,7 +1,6 @@
 //! Invocation: one fresh Store per call, run under the effective budget, failures classified.
 //!
-//! Every call builds a new Store (a trapped Store is never reused), sets its fuel, epoch deadline
-//! and memory limiter from the plugin's effective budget, instantiates from the plugin's
+//! Every call builds a new Store (a trapped Store is never reused), sets its fuel and memory limiter from the plugin's effective budget, instantiates from the plugin's
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
 //! or a typed [`Error`], plus usage and the captured logs, in every case.
 
@@ -49,10 +48,6 @@ impl<T> Invocation<T> {
         Invocation { outcome: Err(error), usage: Usage::default(), logs: Logs::default() }
     }
 }
-
-/// Extra time past the budget's deadline before the async guard cancels a guest that is stuck in a
-/// host call (where epoch interruption cannot reach it).
-const DEADLINE_GRACE: Duration = Duration::from_millis(50);
 
 impl Plugin {
     /// Runs a transformer on `input` (a batch, or a borrowed one: the records are copied into the
@@ -133,9 +128,10 @@ impl Plugin {
             Ok(store) => store,
             Err(err) => return Invocation::rejected(err),
         };
-        // Epoch interruption stops guest code at the deadline; the async deadline also reaches a
-        // guest waiting inside a host call (an HTTP exchange, a clock poll), where epochs cannot.
-        let guarded = tokio::time::timeout(budget.timeout + DEADLINE_GRACE, call(&mut store)).await;
+        // The deadline: guest code yields every FUEL_YIELD_INTERVAL fuel units and a guest waiting
+        // in a host call (an HTTP exchange, a clock poll) is pending, so the timeout reaches both;
+        // dropping the call cancels the guest, and the Store is discarded.
+        let guarded = tokio::time::timeout(budget.timeout, call(&mut store)).await;
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
         let state = store.data();
@@ -173,10 +169,6 @@ impl Plugin {
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;
         store.fuel_async_yield_interval(Some(crate::engine::FUEL_YIELD_INTERVAL)).map_err(Error::internal)?;
-        let tick = shared.config.epoch_tick.as_nanos().max(1);
-        let ticks = budget.timeout.as_nanos().div_ceil(tick) + 1;
-        store.set_epoch_deadline(u64::try_from(ticks).unwrap_or(u64::MAX));
-        store.epoch_deadline_trap();
         Ok(store)
     }
 }

@@ -35,7 +35,6 @@ mod plugin;
 pub mod record;
 pub mod signing;
 mod state;
-mod ticker;
 
 pub use budget::{Budget, BudgetLimits};
 pub use cache::ArtifactCache;

@@ -2,7 +2,7 @@
 //!
 //! `cargo bench -p plugboard-tests` prints:
 //! 1. invoke overhead: `Plugin::transform` of json-mapper on a 1 KiB record ÷ bare wasmtime
-//!    (`InstancePre` instantiate + call, same engine, same fuel/epoch/memory limits); goal ≤ 1.10;
+//!    (`InstancePre` instantiate + call, same engine, same fuel/memory limits); goal ≤ 1.10;
 //! 2. on-demand ÷ pooled instantiation (an identity call on an empty batch);
 //! 3. compile ÷ cached-artifact load (`Runtime::load` without and with a primed cache); goal ≥ 100;
 //! 4. 64 KiB identity round-trip throughput in MiB/s; goal ≥ 300.
@@ -120,7 +120,6 @@ async fn invoke_overhead(budget: Duration) {
             store.limiter(|s| &mut s.limits);
             store.set_fuel(caps.fuel).expect("fuel");
             store.fuel_async_yield_interval(Some(plugboard_runtime::FUEL_YIELD_INTERVAL)).expect("yield");
-            store.set_epoch_deadline(1_000);
             let instance = pre.instantiate_async(&mut store).await.expect("instantiate");
             let out = instance.plugboard_plugin_transform().call_transform(&mut store, &input).await.expect("call");
             assert!(out.is_ok());

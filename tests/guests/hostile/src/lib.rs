@@ -59,7 +59,7 @@ impl Transformer for Hostile {
                 Ok(vec![Record::from_json(&count)?])
             }
             "sleep" => {
-                // Blocks inside a host call (a clock poll), where epoch interruption cannot reach.
+                // Blocks inside a host call (a clock poll), where no fuel is burned.
                 std::thread::sleep(std::time::Duration::from_secs(3600));
                 Ok(input)
             }
