@@ -97,7 +97,7 @@ impl Registry {
             outcome: RunOutcome::default(),
         };
         self.store.put_execution(&execution)?;
-        let run = FlowRun::new(&flow, &plugins);
+        let run = FlowRun::new(flow.clone(), plugins);
         // A run that brings no records reads them from the flow's source, if it has one; its cursor
         // advances only after the execution is stored (below), so sinks have acknowledged.
         let mut next_cursor = None;

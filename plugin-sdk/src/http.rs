@@ -111,7 +111,7 @@ fn send(method: Method, url: &str, headers: &[(&str, &str)], body: Option<&[u8]>
     if body.is_some() && !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-type")) {
         let _ = fields.append("content-type", b"application/json");
     }
-    if let Some(bytes) = body {
+    if let Some(bytes) = body.filter(|_| !headers.iter().any(|(name, _)| name.eq_ignore_ascii_case("content-length"))) {
         // A known length goes out as one fixed-length body rather than chunks.
         let _ = fields.append("content-length", bytes.len().to_string().as_bytes());
     }
@@ -163,7 +163,7 @@ fn write_all(stream: &OutputStream, mut bytes: &[u8]) -> Result<(), HttpError> {
     drop(ready);
     match stream.blocking_flush() {
         // Every byte was accepted; with a content-length the host may close the stream as soon as
-        // it has them all, before this flush.
+        // it has them all, before this flush. Anything actually lost shows in the response.
         Ok(()) | Err(StreamError::Closed) => Ok(()),
         Err(err) => Err(stream_error(err)),
     }

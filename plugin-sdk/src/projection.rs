@@ -7,12 +7,13 @@
 //! their length, so indexes from either end still point at the same element). Every path of the
 //! projection selects exactly what it would select in the fully parsed record.
 //!
-//! Skipped parts are checked for JSON structure but not built, so a broken escape inside a string
-//! nobody reads is not reported.
+//! Skipped parts are checked as strictly as a full parse would check them (UTF-8, escapes, number
+//! ranges, depth) but not built, so a record is refused exactly when parsing it would be refused.
 
+use crate::json::Checked;
 use crate::path::{Path, Step};
-use crate::{Batch, PluginError, RecordIssue};
-use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
+use crate::{Batch, PluginError};
+use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -115,18 +116,7 @@ impl Projection {
     /// # Errors
     /// [`PluginError::InvalidInput`] listing every record that is not valid JSON, by index.
     pub fn parse_batch(&self, batch: &Batch) -> Result<Vec<Value>, PluginError> {
-        let mut values = Vec::with_capacity(batch.len());
-        let mut issues = Vec::new();
-        for (index, record) in batch.iter().enumerate() {
-            match self.parse(&record.value) {
-                Ok(value) => values.push(value),
-                Err(err) => issues.push(RecordIssue {
-                    index: u32::try_from(index).unwrap_or(u32::MAX),
-                    reasons: vec![format!("value is not valid JSON: {err}")],
-                }),
-            }
-        }
-        if issues.is_empty() { Ok(values) } else { Err(PluginError::InvalidInput(issues)) }
+        crate::json::parse_each(batch, |json| self.parse(json))
     }
 }
 
@@ -211,7 +201,7 @@ impl<'de> Visitor<'de> for &Projection {
                     out.insert(name, map.next_value_seed(child)?);
                 }
                 KeyNeed::Skip => {
-                    map.next_value::<IgnoredAny>()?;
+                    map.next_value::<Checked>()?;
                 }
             }
         }
@@ -224,7 +214,7 @@ impl<'de> Visitor<'de> for &Projection {
             let index = out.len() as u64;
             let element = match self.indexes.get(&index).or(self.any_index.as_deref()) {
                 Some(child) => seq.next_element_seed(child)?,
-                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
+                None => seq.next_element::<Checked>()?.map(|_| Value::Null),
             };
             match element {
                 Some(value) => out.push(value),
@@ -280,5 +270,6 @@ mod tests {
         assert!(projection.parse(b"{\"a\": ").is_err());
         assert!(projection.parse(b"{\"skipped\": [1, }").is_err());
         assert!(projection.parse(b"{} trailing").is_err());
+        assert!(projection.parse(b"{\"skipped\": \"\xff\"}").is_err(), "unread strings are still checked");
     }
 }

@@ -11,7 +11,7 @@ use crate::plugin::{Plugin, Pre};
 use crate::record::{Batch, Page, PluginError, WriteReport, batch_size};
 use crate::state::InvocationState;
 use std::time::{Duration, Instant};
-use wasmtime::Store;
+use wasmtime::{CallHook, Store};
 
 /// Resources one invocation used.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq, serde::Serialize)]
@@ -130,7 +130,8 @@ impl Plugin {
         };
         // The deadline: guest code yields every FUEL_YIELD_INTERVAL fuel units and a guest waiting
         // in a host call (an HTTP exchange, a clock poll) is pending, so the timeout reaches both;
-        // dropping the call cancels the guest, and the Store is discarded.
+        // dropping the call cancels the guest, and the Store is discarded. A guest looping over
+        // cheap-in-fuel but slow host calls is stopped by the call hook set in `new_store`.
         let guarded = tokio::time::timeout(budget.timeout, call(&mut store)).await;
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
@@ -169,15 +170,37 @@ impl Plugin {
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;
         store.fuel_async_yield_interval(Some(crate::engine::FUEL_YIELD_INTERVAL)).map_err(Error::internal)?;
+        // Host calls cost the guest little fuel, so a loop of slow ones could run long between
+        // yields: past the deadline, every call into the host traps instead.
+        let deadline = Instant::now() + budget.timeout;
+        store.call_hook(move |_, hook| match hook {
+            CallHook::CallingHost if Instant::now() >= deadline => Err(DeadlineExceeded.into()),
+            _ => Ok(()),
+        });
         Ok(store)
     }
 }
+
+/// The trap a call into the host raises once the invocation's deadline has passed.
+#[derive(Debug, Clone, Copy)]
+struct DeadlineExceeded;
+
+impl std::fmt::Display for DeadlineExceeded {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("the invocation's deadline passed")
+    }
+}
+
+impl std::error::Error for DeadlineExceeded {}
 
 /// Turns a wasmtime failure into the taxonomy. Order matters: a refused memory growth surfaces as
 /// whatever trap the guest hit next, so the limiter's record wins over the trap code.
 fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, fuel: u64, deadline: Duration) -> Error {
     if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>().copied().or(exceeded) {
         return Error::MemoryLimit { limit: exceeded.limit, requested: exceeded.requested };
+    }
+    if err.downcast_ref::<DeadlineExceeded>().is_some() {
+        return Error::Timeout { deadline };
     }
     if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
         return Error::Overloaded(format!("{err}"));

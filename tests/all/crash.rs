@@ -25,6 +25,11 @@ const DATA_ENV: &str = "PLUGBOARD_CRASH_CHILD_DATA";
 fn crash_child_serves() {
     let Some(data) = std::env::var_os(DATA_ENV).map(PathBuf::from) else { return };
     let runtime = tokio::runtime::Builder::new_multi_thread().worker_threads(2).enable_all().build().expect("tokio");
+    // The parent holds our stdin: when it goes away (even killed), stop rather than linger.
+    std::thread::spawn(|| {
+        let _ = std::io::copy(&mut std::io::stdin(), &mut std::io::sink());
+        std::process::exit(0);
+    });
     runtime.block_on(async move {
         let server = plugboard_host_api::server::start(&Api::config(&data), Default::default()).await.expect("start");
         // Written last and renamed into place, so the parent never reads half an address.
@@ -43,11 +48,13 @@ struct ChildServer {
 impl ChildServer {
     async fn start(data: &Path) -> ChildServer {
         let _ = std::fs::remove_file(data.join("addr"));
+        let log_file = std::fs::OpenOptions::new().create(true).append(true).open(data.join("child.log")).expect("log");
         let child = std::process::Command::new(std::env::current_exe().expect("test binary"))
             .args(["crash::crash_child_serves", "--exact", "--ignored", "--nocapture", "--test-threads=1"])
             .env(DATA_ENV, data)
+            .stdin(Stdio::piped())
             .stdout(Stdio::null())
-            .stderr(Stdio::from(std::fs::File::create(data.join("child.log")).expect("log")))
+            .stderr(Stdio::from(log_file))
             .spawn()
             .expect("spawn the server process");
         let mut server = ChildServer { child, base: String::new() };
@@ -96,10 +103,7 @@ async fn slow_sink() -> (String, Arc<Mutex<Vec<u64>>>) {
             }),
         )
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let url = format!("http://{}/orders", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, arrived)
+    (format!("{}/orders", plugboard_tests::serve(app).await), arrived)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -115,9 +119,13 @@ async fn sigkill_mid_flow_loses_no_acknowledged_record() {
     let mut acknowledged = Vec::new();
     for delivery in 0..20u64 {
         if delivery == 10 {
-            while arrived.lock().expect("lock").len() < 10 {
+            for _ in 0..3000 {
+                if arrived.lock().expect("lock").len() >= 10 {
+                    break;
+                }
                 tokio::time::sleep(Duration::from_millis(20)).await;
             }
+            assert!(arrived.lock().expect("lock").len() >= 10, "the flow never started: {}", log(dir.path()));
         }
         let records: Vec<Value> = (0..5).map(|i| json!({"seq": delivery * 5 + i})).collect();
         let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": records})).await;

@@ -194,10 +194,7 @@ async fn rendezvous(parties: usize) -> (String, Arc<AtomicUsize>) {
             }),
         )
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
-    let base = format!("http://{}", listener.local_addr().expect("addr"));
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (base, accepted)
+    (serve(app).await, accepted)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -33,6 +33,24 @@ async fn infinite_loop_hits_the_deadline() {
 }
 
 #[tokio::test]
+async fn a_loop_of_slow_host_calls_stops_at_the_first_call_past_the_deadline() {
+    // Each iteration burns little fuel but makes the host copy 4 MiB, so the guest would run long
+    // between fuel yields; the deadline stops it at its next host call instead.
+    let runtime = runtime_with(|c| c.caps.fuel = u64::MAX / 2);
+    let plugin = hostile(&runtime, "host-spin", BudgetLimits { timeout_ms: Some(200), ..Default::default() });
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    match invocation.outcome {
+        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 200),
+        ref other => panic!("expected timeout, got {other:?}"),
+    }
+    // Each iteration costs a few dozen fuel, so the next fuel yield would come only after tens of
+    // thousands of 4 MiB calls (seconds); the hook stops it after a few hundred.
+    let calls = invocation.logs.entries.len() as u64 + invocation.logs.dropped;
+    assert!(calls < 5_000, "stopped at the first host call past the deadline, not at a fuel yield: {calls} calls");
+    assert_runtime_healthy(&runtime).await;
+}
+
+#[tokio::test]
 async fn infinite_loop_runs_out_of_fuel() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "loop", BudgetLimits { fuel: Some(20_000_000), ..Default::default() });

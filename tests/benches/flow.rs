@@ -52,10 +52,7 @@ async fn sink() -> (String, Arc<AtomicUsize>) {
             }),
         )
     };
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let url = format!("http://{}/orders", listener.local_addr().unwrap());
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    (url, received)
+    (format!("{}/orders", plugboard_tests::serve(app).await), received)
 }
 
 /// The same pipeline in native Rust.
@@ -152,7 +149,8 @@ async fn flow_throughput(budget: Duration) {
 
     // Both sides deliver the same records.
     let kept = native.run(&input).await;
-    let outcome = FlowRun::new(&flow, &plugins).run(input.clone()).await;
+    let run = FlowRun::new(flow, plugins.clone());
+    let outcome = run.run(input.clone()).await;
     assert!(outcome.dead_letters.is_empty() && outcome.failure.is_none(), "{:?}", outcome.steps);
     assert_eq!(outcome.delivered as usize, kept);
     assert_eq!(received.load(Ordering::Relaxed), 2 * kept, "{:?}", outcome.steps);
@@ -163,7 +161,7 @@ async fn flow_throughput(budget: Duration) {
             native.run(&input).await;
         },
         async || {
-            let outcome = FlowRun::new(&flow, &plugins).run(input.clone()).await;
+            let outcome = run.run(input.clone()).await;
             assert_eq!(outcome.delivered as usize, kept);
         },
     )
@@ -171,7 +169,7 @@ async fn flow_throughput(budget: Duration) {
     let rate = |secs: f64| BATCH as f64 / secs;
     let mut per_step: BTreeMap<String, Vec<f64>> = BTreeMap::new();
     for _ in 0..51 {
-        for step in FlowRun::new(&flow, &plugins).run(input.clone()).await.steps {
+        for step in run.run(input.clone()).await.steps {
             per_step.entry(step.step).or_default().push(step.duration_ms);
         }
     }

@@ -68,13 +68,6 @@ async fn throughput(url: &str, method: reqwest::Method, payload: Option<Value>, 
     total as f64 / started.elapsed().as_secs_f64()
 }
 
-async fn spawn(router: axum::Router) -> String {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
-    let addr = listener.local_addr().unwrap();
-    tokio::spawn(async move { axum::serve(listener, router).await.unwrap() });
-    format!("http://{addr}")
-}
-
 fn mapper(runtime: &Runtime) -> Plugin {
     let grant = Grant { config: [("mapping".to_string(), MAPPING.to_string())].into(), ..Grant::default() };
     runtime.load_signed(&JSON_MAPPER.signed(), &test_trust(), &grant, VerifyOptions::default()).unwrap()
@@ -145,8 +138,8 @@ async fn http_invoke(budget: Duration) {
             }
         }),
     );
-    let bare_base = spawn(bare).await;
-    let hello_base = spawn(axum::Router::new().route("/", get(|| async { "hello" }))).await;
+    let bare_base = plugboard_tests::serve(bare).await;
+    let hello_base = plugboard_tests::serve(axum::Router::new().route("/", get(|| async { "hello" }))).await;
 
     let plugboard =
         throughput(&format!("{base}/v1/plugins/json-mapper/invoke"), reqwest::Method::POST, Some(body()), budget).await;

@@ -1,5 +1,5 @@
 //! Shared pieces of Plugboard's integration tests and benchmarks: the sample plugins built from
-//! source by `build.rs`, and helpers to load them.
+//! source by `build.rs`, helpers to load them, and a one-line local HTTP server.
 
 // Test support: a missing or broken guest should stop the test with its message.
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -7,6 +7,15 @@
 use plugboard_runtime::signing::{self, SecretKey, TrustStore, VerifyOptions};
 use plugboard_runtime::{Grant, Manifest, Plugin, Runtime};
 use std::sync::OnceLock;
+
+/// Serves `router` on a real listener at 127.0.0.1:0 for the rest of the process (or until the
+/// runtime stops); answers its base URL, `http://127.0.0.1:PORT`.
+pub async fn serve(router: axum::Router) -> String {
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
+    tokio::spawn(async move { axum::serve(listener, router).await });
+    base
+}
 
 /// The publisher key the test suite signs every guest with, generated once per test process.
 pub fn test_key() -> &'static SecretKey {

@@ -13,6 +13,8 @@ use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
 
 /// An error as an execution records it.
@@ -131,7 +133,7 @@ impl From<&StoredRecord> for Record {
 /// What one execution did.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
 pub struct RunOutcome {
-    /// Per-step reports, in the order steps ran.
+    /// Per-step reports: steps in order, parallel branches and sinks in the order they are named.
     pub steps: Vec<StepReport>,
     /// Records written to sinks and accepted, summed over sinks.
     pub delivered: u64,
@@ -141,6 +143,39 @@ pub struct RunOutcome {
     pub dead_letters: Vec<DeadLetter>,
     /// Set when the execution failed as a whole (a validate step with `on_invalid: fail`).
     pub failure: Option<ErrorReport>,
+}
+
+/// Runs each part of an execution on its own task, so CPU-bound guests use every core and none
+/// spends another's deadline waiting for its turn; answers their outcomes in the parts' order.
+/// Dropping the returned future aborts the parts still running.
+async fn in_parallel<F>(parts: impl IntoIterator<Item = F>) -> Vec<RunOutcome>
+where
+    F: Future<Output = RunOutcome> + Send + 'static,
+{
+    let mut tasks = tokio::task::JoinSet::new();
+    let mut outcomes = Vec::new();
+    for (index, part) in parts.into_iter().enumerate() {
+        tasks.spawn(async move { (index, part.await) });
+        outcomes.push(None);
+    }
+    while let Some(joined) = tasks.join_next().await {
+        match joined {
+            Ok((index, outcome)) => outcomes[index] = Some(outcome),
+            Err(err) => tracing::error!(%err, "a part of a flow execution panicked"),
+        }
+    }
+    outcomes
+        .into_iter()
+        .map(|outcome| {
+            outcome.unwrap_or_else(|| RunOutcome {
+                failure: Some(ErrorReport {
+                    code: crate::error::ErrorCode::Internal.as_str().to_string(),
+                    message: "internal error; see the server log".to_string(),
+                }),
+                ..RunOutcome::default()
+            })
+        })
+        .collect()
 }
 
 impl RunOutcome {
@@ -169,24 +204,33 @@ fn jitter() -> f64 {
     (u64::from_le_bytes(bytes) >> 11) as f64 / (1u64 << 53) as f64
 }
 
-/// Runs one flow with pinned plugins.
-pub struct FlowRun<'a> {
-    flow: &'a FlowDefinition,
-    plugins: &'a BTreeMap<String, Plugin>,
+/// Runs one flow with pinned plugins. Cheap to clone: the definition and plugins are shared.
+#[derive(Clone)]
+pub struct FlowRun {
+    flow: Arc<FlowDefinition>,
+    plugins: Arc<BTreeMap<String, Plugin>>,
+    /// Set when the execution fails as a whole, so concurrently running branches stop too.
+    failed: Arc<AtomicBool>,
 }
 
 type Boxed<'b> = Pin<Box<dyn Future<Output = ()> + Send + 'b>>;
 
-impl<'a> FlowRun<'a> {
+impl FlowRun {
     /// A run of `flow` with `plugins` (every plugin the flow names, pinned by the caller).
-    pub fn new(flow: &'a FlowDefinition, plugins: &'a BTreeMap<String, Plugin>) -> FlowRun<'a> {
-        FlowRun { flow, plugins }
+    pub fn new(flow: FlowDefinition, plugins: BTreeMap<String, Plugin>) -> FlowRun {
+        FlowRun { flow: Arc::new(flow), plugins: Arc::new(plugins), failed: Arc::default() }
+    }
+
+    /// The same flow and plugins, for one more execution (its own failure state).
+    fn execution(&self) -> FlowRun {
+        FlowRun { failed: Arc::default(), ..self.clone() }
     }
 
     /// Runs `input` through the whole flow.
     pub async fn run(&self, input: Batch) -> RunOutcome {
+        let run = self.execution();
         let mut outcome = RunOutcome::default();
-        self.pipeline(&self.flow.main, input, 0, &mut outcome).await;
+        run.pipeline(&run.flow.main, input, 0, &mut outcome).await;
         outcome
     }
 
@@ -197,21 +241,19 @@ impl<'a> FlowRun<'a> {
     /// # Errors
     /// [`Error::NotFound`] when the flow has no source; the source's own error when the read fails.
     pub async fn run_source(&self, cursor: Option<String>) -> Result<(RunOutcome, Option<String>), Error> {
-        let source = self
-            .flow
-            .source
-            .as_ref()
-            .ok_or_else(|| Error::NotFound(format!("a source in flow `{}`", self.flow.name)))?;
+        let run = self.execution();
+        let source =
+            run.flow.source.as_ref().ok_or_else(|| Error::NotFound(format!("a source in flow `{}`", run.flow.name)))?;
         let started = Instant::now();
-        let plugin = self.plugin(&source.plugin)?;
+        let plugin = run.plugin(&source.plugin)?;
         let (result, attempts, fuel) =
-            self.with_retry(&RetryPolicy::default(), || plugin.read(cursor.clone(), source.max_records)).await;
+            run.with_retry(&RetryPolicy::default(), || plugin.read(cursor.clone(), source.max_records)).await;
         let page = result?;
         let mut report = StepReport::new(&source.id, 0, attempts, started, fuel);
         report.records_out = page.records.len() as u64;
         let mut outcome = RunOutcome::default();
         outcome.steps.push(report);
-        self.pipeline(&self.flow.main, page.records, 0, &mut outcome).await;
+        run.pipeline(&run.flow.main, page.records, 0, &mut outcome).await;
         Ok((outcome, page.next_cursor))
     }
 
@@ -220,18 +262,24 @@ impl<'a> FlowRun<'a> {
     /// # Errors
     /// [`Error::NotFound`] when no step has that id.
     pub async fn run_from(&self, step: &str, input: Batch) -> Result<RunOutcome, Error> {
+        let run = self.execution();
         let mut outcome = RunOutcome::default();
-        for pipeline in std::iter::once(&self.flow.main).chain(self.flow.branches.values()) {
+        for pipeline in std::iter::once(&run.flow.main).chain(run.flow.branches.values()) {
             if let Some(index) = pipeline.steps.iter().position(|s| s.id() == step) {
-                self.pipeline(pipeline, input, index, &mut outcome).await;
+                run.pipeline(pipeline, input, index, &mut outcome).await;
                 return Ok(outcome);
             }
             if let Some(sink) = pipeline.sinks.iter().find(|s| s.id == step) {
-                self.sink(&sink.id, &sink.plugin, &sink.retry, input, &mut outcome).await;
+                run.sink(&sink.id, &sink.plugin, &sink.retry, input, &mut outcome).await;
                 return Ok(outcome);
             }
         }
-        Err(Error::NotFound(format!("step `{step}` in flow `{}`", self.flow.name)))
+        Err(Error::NotFound(format!("step `{step}` in flow `{}`", run.flow.name)))
+    }
+
+    /// Whether the execution has stopped: this part failed, or another part failed it as a whole.
+    fn stopped(&self, outcome: &RunOutcome) -> bool {
+        outcome.failure.is_some() || self.failed.load(Ordering::Relaxed)
     }
 
     fn plugin(&self, name: &str) -> Result<&Plugin, Error> {
@@ -247,7 +295,7 @@ impl<'a> FlowRun<'a> {
     ) -> Boxed<'b> {
         Box::pin(async move {
             for step in &pipeline.steps[start.min(pipeline.steps.len())..] {
-                if batch.is_empty() || outcome.failure.is_some() {
+                if batch.is_empty() || self.stopped(outcome) {
                     return;
                 }
                 match step {
@@ -282,46 +330,51 @@ impl<'a> FlowRun<'a> {
                         let mut report = StepReport::new(id, records_in, 1, started, 0);
                         report.records_out = groups.values().map(|b| b.len() as u64).sum();
                         outcome.steps.push(report);
-                        self.branches(groups.into_iter().collect(), outcome).await;
+                        self.branches(groups.into_iter().map(|(b, r)| (b.to_string(), r)).collect(), outcome).await;
                         return;
                     }
                     Step::FanOut { id, to } => {
                         let mut report = StepReport::new(id, batch.len(), 1, Instant::now(), 0);
                         report.records_out = (batch.len() * to.len()) as u64;
                         outcome.steps.push(report);
-                        self.branches(to.iter().map(|branch| (branch.as_str(), batch.clone())).collect(), outcome)
-                            .await;
+                        self.branches(to.iter().map(|branch| (branch.clone(), batch.clone())).collect(), outcome).await;
                         return;
                     }
                 }
             }
-            if batch.is_empty() || outcome.failure.is_some() {
+            if batch.is_empty() || self.stopped(outcome) {
                 return;
             }
-            let writes = pipeline.sinks.iter().map(|sink| async {
-                let mut part = RunOutcome::default();
-                self.sink(&sink.id, &sink.plugin, &sink.retry, batch.clone(), &mut part).await;
-                part
+            let batch = Arc::new(batch);
+            let writes = pipeline.sinks.iter().map(|sink| {
+                let (run, sink, batch) = (self.clone(), sink.clone(), batch.clone());
+                async move {
+                    let mut part = RunOutcome::default();
+                    run.sink(&sink.id, &sink.plugin, &sink.retry, Batch::clone(&batch), &mut part).await;
+                    part
+                }
             });
-            for part in futures::future::join_all(writes).await {
+            for part in in_parallel(writes).await {
                 outcome.absorb(part);
             }
         })
     }
 
-    /// Runs branches concurrently, each on its own records, and merges what they did into
-    /// `outcome` in branch order. Their plugin calls interleave on this task (each call yields
-    /// while it waits for fuel or I/O), so a slow sink in one branch does not hold back another.
-    async fn branches(&self, work: Vec<(&str, Batch)>, outcome: &mut RunOutcome) {
-        let runs = work.into_iter().filter_map(|(branch, records)| {
-            let next = self.flow.branches.get(branch)?;
-            Some(async move {
-                let mut part = RunOutcome::default();
-                self.pipeline(next, records, 0, &mut part).await;
-                part
-            })
-        });
-        for part in futures::future::join_all(runs).await {
+    /// Runs branches in parallel, each on its own records, and merges what they did into
+    /// `outcome` in branch order.
+    async fn branches(&self, work: Vec<(String, Batch)>, outcome: &mut RunOutcome) {
+        let runs =
+            work.into_iter().filter(|(branch, _)| self.flow.branches.contains_key(branch)).map(|(branch, records)| {
+                let run = self.clone();
+                async move {
+                    let mut part = RunOutcome::default();
+                    if let Some(next) = run.flow.branches.get(&branch) {
+                        run.pipeline(next, records, 0, &mut part).await;
+                    }
+                    part
+                }
+            });
+        for part in in_parallel(runs).await {
             outcome.absorb(part);
         }
     }
@@ -413,6 +466,7 @@ impl<'a> FlowRun<'a> {
                 let Error::Guest(PluginError::InvalidInput(issues)) = &err else { return None };
                 report.error = Some(ErrorReport::from(&err));
                 if on_invalid == OnInvalid::Fail {
+                    self.failed.store(true, Ordering::Relaxed);
                     outcome.failure = Some(ErrorReport::from(&err));
                     outcome.steps.push(report);
                     return None;

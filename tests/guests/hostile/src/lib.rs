@@ -46,6 +46,13 @@ impl Transformer for Hostile {
                 }
                 Ok(input)
             }
+            "host-spin" => {
+                // Cheap in fuel, expensive in the host: each call copies 4 MiB out of the guest.
+                let line = "x".repeat(4 << 20);
+                loop {
+                    log::info(&line);
+                }
+            }
             "ungranted-config" => config::get("not-granted").map(|_| input),
             "stdout" => {
                 println!("hello from stdout");
