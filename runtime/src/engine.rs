@@ -7,9 +7,10 @@
 //!   to the executor every [`FUEL_YIELD_INTERVAL`] units (well under a millisecond of guest code);
 //! - the wall-clock deadline is an async timeout around the call: running guest code reaches a yield
 //!   point within [`FUEL_YIELD_INTERVAL`] units and a guest waiting in a host call is pending, so
-//!   the timeout stops both. Epoch interruption would add a check to every loop and function entry
-//!   of every guest for nothing more (measured: the flow benchmark went from 0.48 to 0.53 of native
-//!   without it);
+//!   the timeout stops both; a call hook makes every call into the host trap once the deadline has
+//!   passed, so a loop of cheap-in-fuel but slow host calls cannot outrun it between yields. Epoch
+//!   interruption would add a check to every loop and function entry of every guest for nothing
+//!   more (measured: the flow benchmark went from 0.48 to 0.53 of native without it);
 //! - pooling allocator with explicit caps: instantiation reuses pre-reserved slots (much faster than
 //!   mmap per instance) and the pool size is the hard concurrency bound (exhaustion is `overloaded`);
 //! - a bounded wasm stack, so deep recursion is a `stack-overflow` trap, never a host crash.
