@@ -7,13 +7,12 @@
 //! their length, so indexes from either end still point at the same element). Every path of the
 //! projection selects exactly what it would select in the fully parsed record.
 //!
-//! Skipped parts are checked as strictly as a full parse would check them (UTF-8, escapes, number
-//! ranges, depth) but not built, so a record is refused exactly when parsing it would be refused.
+//! Skipped parts are checked as [`crate::json::check`] checks a whole record (UTF-8 and the JSON
+//! grammar) but not built; parts a path reaches are parsed in full.
 
-use crate::json::Checked;
 use crate::path::{Path, Step};
 use crate::{Batch, PluginError};
-use serde::de::{DeserializeSeed, Deserializer, MapAccess, SeqAccess, Visitor};
+use serde::de::{DeserializeSeed, Deserializer, IgnoredAny, MapAccess, SeqAccess, Visitor};
 use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
@@ -105,7 +104,7 @@ impl Projection {
     /// # Errors
     /// serde's error when `json` is not a JSON document.
     pub fn parse(&self, json: &[u8]) -> Result<Value, serde_json::Error> {
-        let mut deserializer = serde_json::Deserializer::from_slice(json);
+        let mut deserializer = serde_json::Deserializer::from_str(crate::json::utf8(json)?);
         let value = self.deserialize(&mut deserializer)?;
         deserializer.end()?;
         Ok(value)
@@ -201,7 +200,7 @@ impl<'de> Visitor<'de> for &Projection {
                     out.insert(name, map.next_value_seed(child)?);
                 }
                 KeyNeed::Skip => {
-                    map.next_value::<Checked>()?;
+                    map.next_value::<IgnoredAny>()?;
                 }
             }
         }
@@ -214,7 +213,7 @@ impl<'de> Visitor<'de> for &Projection {
             let index = out.len() as u64;
             let element = match self.indexes.get(&index).or(self.any_index.as_deref()) {
                 Some(child) => seq.next_element_seed(child)?,
-                None => seq.next_element::<Checked>()?.map(|_| Value::Null),
+                None => seq.next_element::<IgnoredAny>()?.map(|_| Value::Null),
             };
             match element {
                 Some(value) => out.push(value),
