@@ -8,10 +8,8 @@
 use crate::api::error::ApiError;
 use crate::registry::{Registry, now};
 use crate::store::{DeadLetterRecord, ExecutionRecord, QueuedRun};
-use hmac::{Hmac, Mac};
 use plugboard_runtime::flow::{FlowDefinition, FlowRun, RunOutcome};
 use plugboard_runtime::{Batch, Error, Kind, Plugin, Record};
-use sha2::Sha256;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
@@ -192,53 +190,9 @@ impl Registry {
     }
 }
 
-/// Why a webhook delivery was refused.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub enum HookRefusal {
-    /// No such flow, or it has no webhook trigger.
-    NoHook,
-    /// The flow has no webhook secret yet.
-    NoSecret,
-    /// Signature or timestamp header missing or malformed.
-    Missing,
-    /// The timestamp is outside the tolerance (a replay, or a wrong clock).
-    Stale,
-    /// The signature does not match.
-    BadSignature,
-}
-
-/// Checks `signature` (`sha256=HEX`) over `"{timestamp}.{body}"` under `secret`, in constant time.
-pub fn verify_hook(
-    secret: &str,
-    timestamp: &str,
-    signature: &str,
-    body: &[u8],
-    tolerance: u64,
-) -> Result<(), HookRefusal> {
-    let sent: u64 = timestamp.trim().parse().map_err(|_| HookRefusal::Missing)?;
-    if now().abs_diff(sent) > tolerance {
-        return Err(HookRefusal::Stale);
-    }
-    let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
-    let expected = hex::decode(hex_signature).map_err(|_| HookRefusal::Missing)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| HookRefusal::NoSecret)?;
-    mac.update(timestamp.trim().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&expected).map_err(|_| HookRefusal::BadSignature)
-}
-
-/// `sha256=HEX` for a webhook body, as senders compute it.
-pub fn sign_hook(secret: &str, timestamp: u64, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
-}
-
 impl Registry {
-    /// Queues a verified webhook delivery durably; returns the queue id once it is flushed.
+    /// Queues a run of `flow` (a cron firing) durably; returns the queue id once it is flushed.
+    /// Webhook deliveries go through [`Registry::accept_delivery`], which also catches repeats.
     pub async fn enqueue(&self, flow: &str, records: Vec<serde_json::Value>, trigger: &str) -> Result<u64, ApiError> {
         let run = QueuedRun {
             id: self.store.next_id()?,
@@ -330,11 +284,17 @@ impl Registry {
 }
 
 /// Starts the background worker: queues due cron runs, drains queued flow work (work acknowledged
-/// before a crash first) whenever it arrives, and persists pending usage counters, every 250 ms.
+/// before a crash first) whenever it arrives, and persists pending usage counters, every 250 ms;
+/// once a minute it forgets expired webhook delivery marks.
 pub fn start_worker(registry: Arc<Registry>) -> tokio::task::JoinHandle<()> {
     tokio::spawn(async move {
+        let mut last_sweep = std::time::Instant::now();
         loop {
             registry.persist_usage();
+            if last_sweep.elapsed() >= std::time::Duration::from_secs(60) {
+                registry.sweep_delivery_marks();
+                last_sweep = std::time::Instant::now();
+            }
             if let Err(err) = registry.fire_due_cron().await {
                 tracing::error!(%err, "cron triggers");
             }

@@ -13,3 +13,4 @@ pub mod samples;
 pub mod server;
 pub mod sign;
 pub mod store;
+pub mod webhook;

@@ -4,8 +4,9 @@
 //! `active` (name → version), `grants` (name → [`Grant`] without secret values), `secrets`
 //! (name → secret values, never returned by the API), `meta` (trust store, version floor, tokens),
 //! `audit` (sequence → [`AuditEntry`]), `kv` (plugin key-value data), `usage` (name → [`UsageTotals`]),
-//! `flows` (name → definition), `executions` (sequence → [`ExecutionRecord`]) and `dlq`
-//! (`flow\0sequence` → [`DeadLetterRecord`]).
+//! `flows` (name → definition), `executions` (sequence → [`ExecutionRecord`]), `dlq`
+//! (`flow\0sequence` → [`DeadLetterRecord`]), `queue` (sequence → [`QueuedRun`]) and `deliveries`
+//! (`flow\0signature` → when the mark expires and the queued run, for webhook replay protection).
 //!
 //! Durability rules: blobs are written before the records that point at them, digests are
 //! checked when blobs are read back, and [`Store::flush`] runs before any 2xx answer, so nothing
@@ -114,6 +115,7 @@ pub struct Store {
     executions: sled::Tree,
     dlq: sled::Tree,
     queue: sled::Tree,
+    deliveries: sled::Tree,
 }
 
 fn decode<T: DeserializeOwned>(tree: &'static str, bytes: &[u8]) -> Result<T> {
@@ -149,6 +151,7 @@ impl Store {
             executions: db.open_tree("executions")?,
             dlq: db.open_tree("dlq")?,
             queue: db.open_tree("queue")?,
+            deliveries: db.open_tree("deliveries")?,
             db,
         })
     }
@@ -359,6 +362,11 @@ pub struct DeadLetterRecord {
     pub letter: plugboard_runtime::flow::DeadLetter,
 }
 
+/// Field `index` (0: expiry, 1: queued run id) of a delivery mark, two big-endian `u64`s.
+fn mark_field(mark: &[u8], index: usize) -> u64 {
+    mark.get(index * 8..index * 8 + 8).and_then(|bytes| bytes.try_into().ok()).map_or(0, u64::from_be_bytes)
+}
+
 fn dlq_key(flow: &str, id: u64) -> Vec<u8> {
     let mut key = format!("{flow}\0").into_bytes();
     key.extend_from_slice(&id.to_be_bytes());
@@ -387,10 +395,13 @@ impl Store {
         Ok(())
     }
 
-    /// Removes a flow definition and its webhook secret (executions and dead letters stay for
-    /// inspection).
+    /// Removes a flow definition, its webhook secret and delivery marks (executions and dead
+    /// letters stay for inspection).
     pub fn remove_flow(&self, name: &str) -> Result<bool> {
         self.secrets.remove(format!("flow\0{name}"))?;
+        for key in self.deliveries.scan_prefix(format!("{name}\0").as_bytes()).keys() {
+            self.deliveries.remove(key?)?;
+        }
         Ok(self.flows.remove(name)?.is_some())
     }
 
@@ -450,6 +461,45 @@ impl Store {
     pub fn enqueue(&self, run: &QueuedRun) -> Result<()> {
         self.queue.insert(run.id.to_be_bytes(), encode(run))?;
         Ok(())
+    }
+
+    /// Queues a webhook delivery unless one with the same `signature` was queued before (a retry or
+    /// a replay): the delivery's mark and its queued run are written in one transaction, so neither
+    /// is ever durable without the other. Returns the id of the run that holds the delivery and
+    /// whether it was queued now. Call [`Store::flush`] before acknowledging it.
+    pub fn enqueue_once(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)> {
+        use sled::Transactional;
+        let mut key = format!("{}\0", run.flow).into_bytes();
+        key.extend_from_slice(signature);
+        let mut mark = expires_at.to_be_bytes().to_vec();
+        mark.extend_from_slice(&run.id.to_be_bytes());
+        let run_bytes = encode(run);
+        let outcome = (&self.deliveries, &self.queue).transaction(|(deliveries, queue)| {
+            if let Some(earlier) = deliveries.get(&key)? {
+                return Ok((mark_field(&earlier, 1), false));
+            }
+            deliveries.insert(key.as_slice(), mark.as_slice())?;
+            queue.insert(&run.id.to_be_bytes(), run_bytes.as_slice())?;
+            Ok((run.id, true))
+        });
+        outcome.map_err(|err: sled::transaction::TransactionError<std::convert::Infallible>| match err {
+            sled::transaction::TransactionError::Storage(err) => StoreError::Db(err),
+            sled::transaction::TransactionError::Abort(never) => match never {},
+        })
+    }
+
+    /// Forgets delivery marks that expired before `now` (their timestamps are refused as stale by
+    /// then anyway); returns how many.
+    pub fn sweep_delivery_marks(&self, now: u64) -> Result<usize> {
+        let mut swept = 0;
+        for entry in self.deliveries.iter() {
+            let (key, mark) = entry?;
+            if mark_field(&mark, 0) < now {
+                self.deliveries.remove(key)?;
+                swept += 1;
+            }
+        }
+        Ok(swept)
     }
 
     /// Queued work, oldest first.

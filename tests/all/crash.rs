@@ -7,8 +7,8 @@
 //! acknowledged record reached the sink. Duplicates are allowed (delivery is at least once) and
 //! counted; a loss fails the test.
 
-use crate::flows::{SECRET, deliver, now, webhook_flow};
 use crate::server::Api;
+use crate::webhooks::{SECRET, deliver, now, webhook_flow};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;

@@ -15,3 +15,4 @@ mod manifests;
 mod samples;
 mod server;
 mod signing;
+mod webhooks;

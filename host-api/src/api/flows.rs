@@ -216,14 +216,15 @@ pub async fn flows_webhook_secret(
 /// sha256=HEX` (HMAC-SHA256 of `"{timestamp}.{body}"` under the flow's secret) and
 /// `X-Plugboard-Timestamp` (Unix seconds, within the trigger's tolerance). The body is
 /// `{"records": [...]}` or a JSON array. Answers 202 only once the input is durably queued; a bad or
-/// missing signature is 401 and nothing runs.
+/// missing signature is 401 and nothing runs; a repeat of an accepted delivery (a retry or a
+/// replay) is 200 with `"duplicate": true` and nothing runs again (see [`crate::webhook`]).
 pub async fn hooks_deliver(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    use crate::flows::{HookRefusal, verify_hook};
+    use crate::webhook::{Delivery, HookRefusal, verify_hook};
     let header = |key: &str| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let flow = state.registry.store.flow(&name)?;
     let refusal = match flow.as_ref().and_then(FlowDefinition::webhook_tolerance) {
@@ -239,8 +240,8 @@ pub async fn hooks_deliver(
             ),
         },
     };
-    match refusal {
-        Ok(()) => {}
+    let verified = match refusal {
+        Ok(verified) => verified,
         Err(HookRefusal::NoHook) => return Err(Error::NotFound(format!("webhook for flow {name}")).into()),
         Err(reason) => {
             tracing::warn!(flow = %name, ?reason, "webhook refused");
@@ -250,7 +251,7 @@ pub async fn hooks_deliver(
                 _ => "a valid X-Plugboard-Signature is required",
             }));
         }
-    }
+    };
     let value: Value =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let records = match value {
@@ -262,6 +263,11 @@ pub async fn hooks_deliver(
         _ => return Err(ApiError::invalid("expected {\"records\": [...]} or a JSON array")),
     };
     let count = records.len();
-    let queued = state.registry.enqueue(&name, records, "webhook").await?;
-    Ok((StatusCode::ACCEPTED, Json(json!({"queued": queued, "records": count}))))
+    Ok(match state.registry.accept_delivery(&name, &verified, records).await? {
+        Delivery::Queued(id) => (StatusCode::ACCEPTED, Json(json!({"queued": id, "records": count}))),
+        Delivery::Duplicate(id) => {
+            tracing::info!(flow = %name, run = id, "repeated webhook delivery: not queued again");
+            (StatusCode::OK, Json(json!({"queued": id, "records": count, "duplicate": true})))
+        }
+    })
 }

@@ -1,0 +1,128 @@
+//! Webhook deliveries: who may trigger a flow, and how often the same delivery runs.
+//!
+//! A sender signs `"{timestamp}.{body}"` with HMAC-SHA256 under the flow's secret (the scheme
+//! Stripe and GitHub senders already implement). The timestamp bounds how long a captured
+//! delivery stays usable; within that window a replay would still verify, so every accepted
+//! delivery leaves a mark keyed by its signature until the window closes. A second delivery with
+//! the same signature (a sender retrying after a lost answer, or somebody replaying a captured
+//! request) is answered `200` with the run that already holds it and runs nothing. The mark and
+//! the queued run are stored in one transaction, so a crash cannot keep one without the other:
+//! a retry of a delivery that was never acknowledged is queued, not taken for a duplicate.
+//!
+//! Two deliveries with the same body and the same timestamp (to the second) are the same delivery;
+//! senders tell events apart by an id in the body, as webhook payloads usually carry.
+
+use crate::api::error::ApiError;
+use crate::registry::{Registry, now};
+use crate::store::QueuedRun;
+use hmac::{Hmac, Mac};
+use sha2::Sha256;
+
+/// Why a webhook delivery was refused.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum HookRefusal {
+    /// No such flow, or it has no webhook trigger.
+    NoHook,
+    /// The flow has no webhook secret yet.
+    NoSecret,
+    /// Signature or timestamp header missing or malformed.
+    Missing,
+    /// The timestamp is outside the tolerance (a replay, or a wrong clock).
+    Stale,
+    /// The signature does not match.
+    BadSignature,
+}
+
+/// A delivery whose signature verified.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Verified {
+    /// The signature's bytes: the delivery's identity for replay protection.
+    pub signature: Vec<u8>,
+    /// Until when (Unix seconds) the timestamp is accepted, so until when a replay must be caught.
+    pub usable_until: u64,
+}
+
+/// Checks `signature` (`sha256=HEX`) over `"{timestamp}.{body}"` under `secret`, in constant time,
+/// and the timestamp against `tolerance` seconds either side of now.
+///
+/// # Errors
+/// The [`HookRefusal`] saying what is wrong.
+pub fn verify_hook(
+    secret: &str,
+    timestamp: &str,
+    signature: &str,
+    body: &[u8],
+    tolerance: u64,
+) -> Result<Verified, HookRefusal> {
+    let sent: u64 = timestamp.trim().parse().map_err(|_| HookRefusal::Missing)?;
+    if now().abs_diff(sent) > tolerance {
+        return Err(HookRefusal::Stale);
+    }
+    let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
+    let signature = hex::decode(hex_signature).map_err(|_| HookRefusal::Missing)?;
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| HookRefusal::NoSecret)?;
+    mac.update(timestamp.trim().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    mac.verify_slice(&signature).map_err(|_| HookRefusal::BadSignature)?;
+    Ok(Verified { signature, usable_until: sent.saturating_add(tolerance) })
+}
+
+/// `sha256=HEX` for a webhook body, as senders compute it.
+pub fn sign_hook(secret: &str, timestamp: u64, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
+    mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// What became of a verified delivery.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Delivery {
+    /// Durably queued as this run.
+    Queued(u64),
+    /// The same delivery was queued before as this run; nothing new runs.
+    Duplicate(u64),
+}
+
+impl Registry {
+    /// Queues a verified delivery of `records` to `flow` once: a repeat of it is a
+    /// [`Delivery::Duplicate`]. Returns after the queue is flushed, so the answer may be 2xx.
+    ///
+    /// # Errors
+    /// A storage failure (`internal`).
+    pub async fn accept_delivery(
+        &self,
+        flow: &str,
+        verified: &Verified,
+        records: Vec<serde_json::Value>,
+    ) -> Result<Delivery, ApiError> {
+        let run = QueuedRun {
+            id: self.store.next_id()?,
+            flow: flow.into(),
+            records,
+            trigger: "webhook".into(),
+            received_at: now(),
+        };
+        let (id, queued) = self.store.enqueue_once(&run, &verified.signature, verified.usable_until)?;
+        // Flushed for a duplicate too: the earlier delivery's answer may have been lost before its
+        // own flush finished, and this answer acknowledges it.
+        self.store.flush().await?;
+        if queued {
+            self.queue_signal.notify_one();
+            Ok(Delivery::Queued(id))
+        } else {
+            Ok(Delivery::Duplicate(id))
+        }
+    }
+
+    /// Forgets delivery marks whose window has closed; the worker calls it now and then.
+    pub fn sweep_delivery_marks(&self) {
+        match self.store.sweep_delivery_marks(now()) {
+            Ok(0) => {}
+            Ok(swept) => tracing::debug!(swept, "expired webhook delivery marks"),
+            Err(err) => tracing::error!(%err, "sweeping webhook delivery marks"),
+        }
+    }
+}

@@ -1,0 +1,192 @@
+//! Webhook triggers end to end: signatures, the durable queue, and deliveries that arrive twice.
+
+use crate::common::TestServer;
+use crate::flows::{install_sink, posted, wait_for};
+use crate::server::{ADMIN, Api};
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+
+pub(crate) async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Value) -> (StatusCode, Value) {
+    let bytes = serde_json::to_vec(body).expect("json");
+    let signature = plugboard_host_api::webhook::sign_hook(secret, timestamp, &bytes);
+    let response = api
+        .client
+        .post(api.url(&format!("/v1/hooks/{flow}")))
+        .header("x-plugboard-timestamp", timestamp.to_string())
+        .header("x-plugboard-signature", signature)
+        .header("content-type", "application/json")
+        .body(bytes)
+        .send()
+        .await
+        .expect("deliver");
+    let status = response.status();
+    (status, response.json().await.unwrap_or(Value::Null))
+}
+
+pub(crate) fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+pub(crate) const SECRET: &str = "webhook-secret-for-tests";
+
+pub(crate) async fn webhook_flow(api: &Api, sink_url: &str) {
+    api.trust_test_key().await;
+    install_sink(api, "hook-sink", sink_url).await;
+    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_need_a_valid_signature_and_run_once_queued() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    let body = json!({"records": [{"order": 1}]});
+
+    // Refused: wrong secret, stale timestamp (a replay), missing headers, tampered body.
+    let (status, _) = deliver(&api, "hooked", "wrong-secret-wrong-secret", now(), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let (status, refusal) = deliver(&api, "hooked", SECRET, now() - 3600, &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert!(refusal["message"].as_str().unwrap_or_default().contains("outside the allowed window"), "{refusal}");
+    let (status, _) = api.call(reqwest::Method::POST, "/v1/hooks/hooked", None, Some(body.clone())).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    let timestamp = now();
+    let signature = plugboard_host_api::webhook::sign_hook(SECRET, timestamp, b"{\"records\":[{\"order\":1}]}");
+    let response = api
+        .client
+        .post(api.url("/v1/hooks/hooked"))
+        .header("x-plugboard-timestamp", timestamp.to_string())
+        .header("x-plugboard-signature", signature)
+        .body("{\"records\":[{\"order\":666}]}")
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
+    let (status, _) = deliver(&api, "no-such-flow", SECRET, now(), &body).await;
+    assert_eq!(status, StatusCode::NOT_FOUND);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    assert!(sink.requests().is_empty(), "nothing ran");
+
+    // Accepted: 202 once queued, then delivered by the worker.
+    let (status, accepted) = deliver(&api, "hooked", SECRET, now(), &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{accepted}");
+    wait_for("the webhook's records to reach the sink", || !sink.requests().is_empty()).await;
+    assert_eq!(posted(&sink), vec![json!({"order": 1})]);
+    let (_, executions) = api.get("/v1/flows/hooked/executions", ADMIN).await;
+    assert_eq!(executions["executions"][0]["trigger"], "webhook");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    let api = Api::start(dir.path()).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    api.stop().await;
+
+    // Work acknowledged but not yet run when the server went down: it sits in the durable queue.
+    let store = crate::server::reopen(&dir.path().join("db")).await;
+    let queued = plugboard_host_api::store::QueuedRun {
+        id: store.next_id().expect("id"),
+        flow: "hooked".into(),
+        records: vec![json!({"order": 7})],
+        trigger: "webhook".into(),
+        received_at: now(),
+    };
+    store.enqueue(&queued).expect("enqueue");
+    let interrupted = plugboard_host_api::store::ExecutionRecord {
+        id: store.next_id().expect("id"),
+        flow: "hooked".into(),
+        status: "running".into(),
+        trigger: "webhook".into(),
+        started_at: now(),
+        finished_at: None,
+        plugin_versions: Default::default(),
+        records_in: 1,
+        outcome: Default::default(),
+    };
+    store.put_execution(&interrupted).expect("execution");
+    store.flush().await.expect("flush");
+    drop(store);
+
+    let api = Api::start(dir.path()).await;
+    wait_for("queued work to run after the restart", || !sink.requests().is_empty()).await;
+    assert_eq!(posted(&sink), vec![json!({"order": 7})]);
+    let (_, old) = api.get(&format!("/v1/executions/{}", interrupted.id), ADMIN).await;
+    assert_eq!(old["status"], "interrupted");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_repeated_delivery_runs_once_even_across_restarts_and_races() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    let api = Api::start(dir.path()).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    let sent = now();
+    let body = json!({"records": [{"event": "evt_1"}]});
+    let (status, first) = deliver(&api, "hooked", SECRET, sent, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{first}");
+
+    // A sender's retry, or a captured request sent again within the tolerance: nothing new runs.
+    let (status, again) = deliver(&api, "hooked", SECRET, sent, &body).await;
+    assert_eq!(status, StatusCode::OK, "{again}");
+    assert_eq!((again["duplicate"].clone(), again["queued"].clone()), (json!(true), first["queued"].clone()));
+    // Another event (another body, or the same body at another second) is new work.
+    let (status, _) = deliver(&api, "hooked", SECRET, sent, &json!({"records": [{"event": "evt_2"}]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    wait_for("both events to reach the sink", || posted(&sink).len() == 2).await;
+
+    // Eight copies of one delivery at once: exactly one is queued.
+    let racing = json!({"records": [{"event": "evt_3"}]});
+    let copies = (0..8).map(|_| deliver(&api, "hooked", SECRET, sent, &racing));
+    let statuses: Vec<StatusCode> = futures::future::join_all(copies).await.into_iter().map(|(s, _)| s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::ACCEPTED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::OK).count(), 7, "{statuses:?}");
+    wait_for("the raced event to reach the sink", || posted(&sink).len() == 3).await;
+
+    // The marks are durable: after a restart the replay is still caught.
+    api.stop().await;
+    let api = Api::start(dir.path()).await;
+    let (status, _) = deliver(&api, "hooked", SECRET, sent, &body).await;
+    assert_eq!(status, StatusCode::OK);
+    tokio::time::sleep(std::time::Duration::from_millis(300)).await;
+    let events: Vec<Value> = posted(&sink).iter().map(|record| record["event"].clone()).collect();
+    assert_eq!(events, vec![json!("evt_1"), json!("evt_2"), json!("evt_3")], "each event delivered once");
+
+    // Deleting the flow forgets its marks: a new flow of that name starts afresh.
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/hooked", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    assert_eq!(api.post("/v1/flows", ADMIN, flow).await.0, StatusCode::CREATED);
+    assert_eq!(api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await.0, StatusCode::NO_CONTENT);
+    let (status, _) = deliver(&api, "hooked", SECRET, sent, &body).await;
+    assert_eq!(status, StatusCode::ACCEPTED);
+    api.stop().await;
+}
+
+#[tokio::test]
+async fn delivery_marks_are_forgotten_once_their_window_closes() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let store = plugboard_host_api::store::Store::open(dir.path()).expect("store");
+    let run = |id| plugboard_host_api::store::QueuedRun {
+        id,
+        flow: "hooked".into(),
+        records: vec![json!({"event": id})],
+        trigger: "webhook".into(),
+        received_at: 0,
+    };
+    assert_eq!(store.enqueue_once(&run(1), b"old", 100).expect("enqueue"), (1, true));
+    assert_eq!(store.enqueue_once(&run(2), b"new", 200).expect("enqueue"), (2, true));
+    assert_eq!(store.enqueue_once(&run(3), b"old", 100).expect("enqueue"), (1, false), "a repeat");
+    assert_eq!(store.queued().expect("queued").len(), 2, "the repeat was not queued");
+    assert_eq!(store.sweep_delivery_marks(150).expect("sweep"), 1);
+    assert_eq!(store.enqueue_once(&run(4), b"old", 300).expect("enqueue"), (4, true), "expired mark gone");
+    assert_eq!(store.enqueue_once(&run(5), b"new", 300).expect("enqueue"), (2, false), "live mark kept");
+}
