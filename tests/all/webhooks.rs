@@ -29,9 +29,14 @@ pub(crate) fn now() -> u64 {
 
 pub(crate) const SECRET: &str = "webhook-secret-for-tests";
 
+/// Installs a sink at `sink_url` and the flow `hooked`: webhook → that sink, signed with [`SECRET`].
 pub(crate) async fn webhook_flow(api: &Api, sink_url: &str) {
     api.trust_test_key().await;
     install_sink(api, "hook-sink", sink_url).await;
+    create_hooked_flow(api).await;
+}
+
+async fn create_hooked_flow(api: &Api) {
     let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
     let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
@@ -163,9 +168,7 @@ async fn a_repeated_delivery_runs_once_even_across_restarts_and_races() {
     // Deleting the flow forgets its marks: a new flow of that name starts afresh.
     let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/hooked", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
-    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
-    assert_eq!(api.post("/v1/flows", ADMIN, flow).await.0, StatusCode::CREATED);
-    assert_eq!(api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await.0, StatusCode::NO_CONTENT);
+    create_hooked_flow(&api).await;
     let (status, _) = deliver(&api, "hooked", SECRET, sent, &body).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     api.stop().await;
