@@ -101,7 +101,7 @@ fn demo_config(name: &str) -> serde_json::Value {
 /// When signing, installing or configuring fails.
 pub async fn install_samples(state: &crate::api::AppState, data_dir: &std::path::Path) -> anyhow::Result<()> {
     use plugboard_runtime::signing::{self, SecretKey};
-    let registry = &state.registry;
+    let services = &state.services;
     let key_path = data_dir.join("demo-publisher");
     let key = if key_path.exists() {
         SecretKey::from_file(&key_path)?
@@ -110,22 +110,29 @@ pub async fn install_samples(state: &crate::api::AppState, data_dir: &std::path:
         key.write_files(&key_path)?;
         key
     };
-    let trust = registry.store.trust()?;
+    let trust = services.access.trust()?;
     if matches!(trust.status(&key.public().key_id()), signing::KeyStatus::Unknown) {
-        registry.add_key("demo publisher", key.public(), "demo").await.map_err(|e| anyhow::anyhow!("{e}"))?;
+        services.access.add_key("demo publisher", key.public(), "demo").await.map_err(|e| anyhow::anyhow!("{e}"))?;
     }
     for sample in samples::SAMPLE_PLUGINS {
         let manifest = plugboard_runtime::Manifest::from_toml(sample.manifest)?;
         let signed = signing::sign(sample.component, &manifest, &key)?;
-        registry.install(signed, true, false, "demo").await.map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
+        services.plugins.install(signed, true, false, "demo").await.map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
         let config = demo_config(sample.name);
         if let Some(values) = config.as_object().filter(|v| !v.is_empty()) {
             let values: std::collections::BTreeMap<String, String> = values
                 .iter()
                 .map(|(k, v)| (k.clone(), v.as_str().map_or_else(|| v.to_string(), str::to_string)))
                 .collect();
-            registry
-                .set_grant(sample.name, |grant| grant.config = values, "config", "demo config".into(), "demo")
+            services
+                .plugins
+                .set_grant(
+                    sample.name,
+                    |grant| grant.config = values,
+                    crate::store::AuditAction::Config,
+                    "demo config".into(),
+                    "demo",
+                )
                 .await
                 .map_err(|e| anyhow::anyhow!("{e}"))?;
         }

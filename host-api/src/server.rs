@@ -2,13 +2,18 @@
 //!
 //! Defaults users expect: no flags needed — loopback address, `./plugboard-data`, an admin token
 //! created on first start (mode 0600 in the data directory, its path printed once) unless
-//! `PLUGBOARD_ADMIN_TOKEN` or the config file sets one. SIGINT/SIGTERM stop accepting, let
-//! in-flight requests finish, and flush the database.
+//! `PLUGBOARD_ADMIN_TOKEN` or the config file sets one.
+//!
+//! Shutdown is bounded: SIGINT/SIGTERM stop accepting at once; in-flight requests and the
+//! batches workers are running get until the deadline (`shutdown_deadline_secs`, default 30 s)
+//! to finish; past it they are dropped — their work is still queued (it leaves the queue only
+//! with its stored execution) and runs after the restart. A sink that is down cannot hold the
+//! process hostage. Last, the store makes everything durable and closes.
 
-use crate::api::auth::{Role, token_hash};
 use crate::api::{AppState, ServerLimits, app};
-use crate::registry::Registry;
-use crate::store::{Store, TokenRecord};
+use crate::domain::{QueueSettings, Services};
+use crate::store::Storage;
+use crate::store::sled::SledStore;
 use anyhow::Context;
 use plugboard_runtime::signing::VerifyOptions;
 use plugboard_runtime::{Runtime, RuntimeConfig};
@@ -16,6 +21,8 @@ use serde::Deserialize;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::sync::Arc;
+use std::time::Duration;
+use tokio::task::JoinHandle;
 
 /// `plugboard serve` settings (flags, then the config file, then defaults).
 #[derive(Debug, Clone, Default, Deserialize)]
@@ -34,6 +41,11 @@ pub struct ServeConfig {
     /// `max_output_bytes`): no manifest or grant gets more. Unset fields keep the defaults.
     #[serde(default)]
     pub caps: plugboard_runtime::BudgetLimits,
+    /// The work queue (`[queue]`: `workers`, `max_depth_per_flow`, `max_depth`, `batch_records`).
+    #[serde(default)]
+    pub queue: QueueSettings,
+    /// How long in-flight requests and running batches get to finish after SIGTERM (default 30).
+    pub shutdown_deadline_secs: Option<u64>,
 }
 
 impl ServeConfig {
@@ -55,6 +67,11 @@ impl ServeConfig {
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8686)))
     }
+
+    /// The shutdown deadline.
+    pub fn shutdown_deadline(&self) -> Duration {
+        Duration::from_secs(self.shutdown_deadline_secs.unwrap_or(30))
+    }
 }
 
 /// A running server.
@@ -67,79 +84,126 @@ pub struct Server {
     pub created_token_file: Option<PathBuf>,
     listener: tokio::net::TcpListener,
     limits: ServerLimits,
-    worker: tokio::task::JoinHandle<()>,
+    shutdown_deadline: Duration,
+    stop: tokio::sync::watch::Sender<bool>,
+    background: Vec<JoinHandle<()>>,
 }
 
-/// Opens the data directory and binds the listener.
+/// Opens the data directory, starts the workers and binds the listener.
 ///
 /// # Errors
 /// When the data directory or database cannot be opened, or the address cannot be bound.
 pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result<Server> {
     let data = config.data_dir();
     std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
-    let store = Store::open(&data.join("db"))
-        .context("cannot open the database (is another server using this data directory?)")?;
+    let store: Arc<dyn Storage> = Arc::new(
+        SledStore::open(&data.join("db"))
+            .context("cannot open the database (is another server using this data directory?)")?,
+    );
     let runtime = Runtime::new(RuntimeConfig {
         caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
         cache_dir: Some(data.join("compiled")),
-        key_value: Arc::new(store.clone()),
+        key_value: store.key_value(),
         ..RuntimeConfig::default()
     })?;
-    let created_token_file = ensure_admin_token(&store, &data, config.admin_token.clone()).await?;
     let verify = VerifyOptions { allow_unsigned: config.allow_unsigned };
     if verify.allow_unsigned {
         tracing::warn!("UNSIGNED PLUGINS ARE ACCEPTED (--allow-unsigned): never do this in production");
     }
-    let registry = Registry::open(runtime, store, verify).await.map_err(|e| anyhow::anyhow!("{}", e.code()))?;
-    let worker = crate::flows::start_worker(registry.clone());
-    let state = AppState::new(registry, limits);
+    let services = Services::open(runtime, store, verify, config.queue).await?;
+    let created_token_file = ensure_admin_token(&services, &data, config.admin_token.clone()).await?;
+    let (stop, stopped) = tokio::sync::watch::channel(false);
+    let mut background: Vec<JoinHandle<()>> = (0..config.queue.workers.max(1))
+        .map(|_| tokio::spawn(services.queue.clone().work(stopped.clone())))
+        .collect();
+    background.push(tokio::spawn(services.clone().tick(stopped)));
+    let state = AppState::new(services, limits);
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
         .await
         .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
-    Ok(Server { addr: listener.local_addr()?, state, created_token_file, listener, limits, worker })
+    Ok(Server {
+        addr: listener.local_addr()?,
+        state,
+        created_token_file,
+        listener,
+        limits,
+        shutdown_deadline: config.shutdown_deadline(),
+        stop,
+        background,
+    })
 }
 
 impl Server {
-    /// Serves until `shutdown` resolves, then lets in-flight requests finish and flushes.
+    /// Serves until `shutdown` resolves, then shuts down within the deadline (see the module
+    /// docs) and closes the store.
     ///
     /// # Errors
-    /// When serving or the final flush fails.
+    /// When serving fails, or the store cannot make the last writes durable.
     pub async fn run(self, shutdown: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
-        let registry = self.state.registry.clone();
-        let store = registry.store.clone();
+        let services = self.state.services.clone();
         let router = app(self.state, self.limits);
-        let served = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).await;
-        // Queued work not yet run stays queued (durably) and runs after the next start.
-        self.worker.abort();
-        let _ = self.worker.await;
+        let (signalled, mut signal) = tokio::sync::watch::channel(false);
+        let shutdown = async move {
+            shutdown.await;
+            let _ = signalled.send(true);
+        };
+        let serve = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).into_future();
+        tokio::pin!(serve);
+        let served = tokio::select! {
+            served = &mut serve => Some(served),
+            _ = signal.wait_for(|signalled| *signalled) => None,
+        };
+        let deadline = tokio::time::Instant::now() + self.shutdown_deadline;
+        // Workers take no new batch from here on; those running finish if they can in time.
+        let _ = self.stop.send(true);
+        let served = match served {
+            Some(served) => served,
+            None => tokio::time::timeout_at(deadline, serve).await.unwrap_or_else(|_| {
+                tracing::warn!("shutdown deadline passed: in-flight requests were cut off");
+                Ok(())
+            }),
+        };
+        let mut background = self.background;
+        let finished = tokio::time::timeout_at(deadline, async {
+            for task in &mut background {
+                let _ = task.await;
+            }
+        })
+        .await;
+        if finished.is_err() {
+            tracing::warn!("shutdown deadline passed: running batches stay queued and run after the restart");
+            for task in &background {
+                task.abort();
+            }
+        }
+        services.plugins.persist_usage();
+        let closed = tokio::time::timeout(Duration::from_secs(10), services.store.close()).await;
         served?;
-        registry.persist_usage();
-        store.flush().await?;
+        match closed {
+            Ok(closed) => closed.context("the last flush failed")?,
+            Err(_) => anyhow::bail!("the last flush did not finish within 10 s"),
+        }
         Ok(())
     }
 }
 
-/// Makes sure an admin token exists: from the config/environment, or created and written to
-/// `data/admin-token` (0600).
-async fn ensure_admin_token(store: &Store, data: &Path, configured: Option<String>) -> anyhow::Result<Option<PathBuf>> {
-    let mut tokens = store.tokens()?;
+/// Makes sure an admin token exists: from the config/environment (replacing an earlier one,
+/// audited), or created and written to `data/admin-token` (0600).
+async fn ensure_admin_token(services: &Services, data: &Path, configured: Option<String>) -> anyhow::Result<Option<PathBuf>> {
     let configured = std::env::var("PLUGBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).or(configured);
     let mut created = None;
     let token = match configured {
         Some(token) => token,
-        None if tokens.iter().any(|t| t.name == "admin") => return Ok(None),
+        None if services.access.has_admin_token() => return Ok(None),
         None => {
-            let token = crate::api::auth::new_token().map_err(|e| anyhow::anyhow!("{}", e.code()))?;
+            let token = crate::domain::access::new_token()?;
             let path = data.join("admin-token");
             write_private(&path, &token)?;
             created = Some(path);
             token
         }
     };
-    tokens.retain(|t| t.name != "admin");
-    tokens.push(TokenRecord { name: "admin".into(), role: Role::Admin, hash: token_hash(&token) });
-    store.put_tokens(&tokens)?;
-    store.flush().await?;
+    services.access.set_admin_token(&token).await?;
     Ok(created)
 }
 

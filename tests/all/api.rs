@@ -324,6 +324,7 @@ async fn concurrent_uploads_and_deletes_end_consistent() {
 
     // Every stored blob belongs to a listed version, and every version has its blob.
     let store = reopen(&dir.path().join("db")).await;
+    use plugboard_host_api::store::PluginStore;
     let mut blobs = store.blob_digests().expect("blobs");
     let mut versions: Vec<String> = store.all_versions().expect("versions").into_iter().map(|v| v.digest).collect();
     blobs.sort();

@@ -65,7 +65,12 @@ pub struct TestServer {
 
 impl TestServer {
     pub async fn start(handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> TestServer {
-        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        TestServer::start_at("127.0.0.1:0".parse().expect("addr"), handler).await
+    }
+
+    /// A server on `addr` (for one that takes over an address another server had).
+    pub async fn start_at(addr: SocketAddr, handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> TestServer {
+        let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
         let handler: Arc<Handler> = Arc::new(handler);

@@ -24,7 +24,11 @@ impl Api {
     }
 
     pub async fn start_with(data: &Path, limits: ServerLimits) -> Api {
-        let config = Api::config(data);
+        Api::start_configured(Api::config(data), limits).await
+    }
+
+    /// A server with `config` (start from [`Api::config`]).
+    pub async fn start_configured(config: ServeConfig, limits: ServerLimits) -> Api {
         // A server stopped a moment ago may still hold the database lock (sled's flusher thread).
         let mut attempts = 0;
         let server = loop {
@@ -60,6 +64,7 @@ impl Api {
             allow_unsigned: false,
             // Fuel high enough that deadlines, not fuel, stop the looping test guests.
             caps: plugboard_runtime::BudgetLimits { fuel: Some(u64::MAX / 2), ..Default::default() },
+            ..ServeConfig::default()
         }
     }
 
@@ -178,12 +183,12 @@ pub async fn install_hostile(api: &Api, mode: &str, budget: Value) {
 
 /// Opens a stopped server's database; sled's flusher thread may hold its lock for a moment after
 /// the server stopped.
-pub async fn reopen(path: &Path) -> plugboard_host_api::store::Store {
+pub async fn reopen(path: &Path) -> plugboard_host_api::store::sled::SledStore {
     for _ in 0..50 {
-        if let Ok(store) = plugboard_host_api::store::Store::open(path) {
+        if let Ok(store) = plugboard_host_api::store::sled::SledStore::open(path) {
             return store;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    plugboard_host_api::store::Store::open(path).expect("reopen")
+    plugboard_host_api::store::sled::SledStore::open(path).expect("reopen")
 }

@@ -11,49 +11,15 @@
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
-use plugboard_runtime::flow::{Condition, FlowDefinition, FlowRun};
-use plugboard_runtime::{Batch, Grant, Plugin, Record, Runtime, RuntimeConfig};
-use plugboard_tests::{FILTER, HTTP_SINK, JSON_MAPPER};
+use plugboard_runtime::flow::Condition;
+use plugboard_runtime::{Batch, Record, Runtime, RuntimeConfig};
+use plugboard_tests::bench::{CONDITION, counting_sink, order_flow, orders};
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::Arc;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
 
 const BATCH: usize = 500;
-const MAPPING: &str = r#"{"id": "$.orderId", "customer": "$.customer.id", "status": "$.status", "total": "$.orderTotal", "sku": "$.items[0].sku"}"#;
-const CONDITION: &str = r#"{"all": [{"field": "$.status", "op": "equals", "value": "paid"}, {"field": "$.total", "op": "gt", "value": 99}]}"#;
-
-fn orders(batch: usize) -> Batch {
-    (0..batch)
-        .map(|i| {
-            Record::json(&json!({
-                "orderId": format!("A-{i:06}"),
-                "customer": {"id": i % 97, "name": "Ada Lovelace", "email": "ada@example.com"},
-                "status": if i % 2 == 0 { "paid" } else { "open" },
-                "orderTotal": 100 + (i * 37) % 900,
-                "items": [{"sku": format!("SKU-{}", i % 13), "qty": 1 + i % 4, "price": 19.5}],
-                "note": "leave at the door, ring twice"
-            }))
-        })
-        .collect()
-}
-
-/// The local outside system: counts the records of every JSON array POSTed to it.
-async fn sink() -> (String, Arc<AtomicUsize>) {
-    let received = Arc::new(AtomicUsize::new(0));
-    let app = {
-        let received = received.clone();
-        axum::Router::new().route(
-            "/orders",
-            axum::routing::post(move |axum::Json(batch): axum::Json<Vec<Value>>| async move {
-                received.fetch_add(batch.len(), Ordering::Relaxed);
-                "{}"
-            }),
-        )
-    };
-    (format!("{}/orders", plugboard_tests::serve(app).await), received)
-}
 
 /// The same pipeline in native Rust.
 struct Native {
@@ -88,15 +54,6 @@ impl Native {
     }
 }
 
-fn load(runtime: &Runtime, plugin: plugboard_tests::SamplePlugin, config: &[(&str, &str)]) -> Plugin {
-    let grant = Grant {
-        config: config.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect(),
-        outbound_hosts: vec!["127.0.0.1".into()],
-        ..Grant::default()
-    };
-    plugin.load(runtime, &grant)
-}
-
 /// Median seconds per call of `a` and of `b`, called in alternation for `budget` after a warm-up, so
 /// both see the same machine (the other load on two cores moves both alike).
 async fn paired_median_secs<A: AsyncFnMut(), B: AsyncFnMut()>(budget: Duration, mut a: A, mut b: B) -> (f64, f64) {
@@ -122,23 +79,8 @@ async fn paired_median_secs<A: AsyncFnMut(), B: AsyncFnMut()>(budget: Duration, 
 }
 
 async fn flow_throughput(budget: Duration) {
-    let (url, received) = sink().await;
+    let (url, received) = counting_sink().await;
     let runtime = Runtime::new(RuntimeConfig::default()).unwrap();
-    let plugins: BTreeMap<String, Plugin> = [
-        ("json-mapper".to_string(), load(&runtime, JSON_MAPPER, &[("mapping", MAPPING)])),
-        ("filter".to_string(), load(&runtime, FILTER, &[("condition", CONDITION)])),
-        ("http-sink".to_string(), load(&runtime, HTTP_SINK, &[("url", &url)])),
-    ]
-    .into();
-    let flow: FlowDefinition = serde_json::from_value(json!({
-        "name": "bench",
-        "steps": [
-            {"type": "transform", "id": "map", "plugin": "json-mapper"},
-            {"type": "transform", "id": "keep", "plugin": "filter"}
-        ],
-        "sinks": [{"id": "out", "plugin": "http-sink"}]
-    }))
-    .unwrap();
     let native = Native {
         client: reqwest::Client::new(),
         url: url.clone(),
@@ -149,7 +91,7 @@ async fn flow_throughput(budget: Duration) {
 
     // Both sides deliver the same records.
     let kept = native.run(&input).await;
-    let run = FlowRun::new(flow, plugins.clone());
+    let run = order_flow(&runtime, &url);
     let outcome = run.run(input.clone()).await;
     assert!(outcome.dead_letters.is_empty() && outcome.failure.is_none(), "{:?}", outcome.steps);
     assert_eq!(outcome.delivered as usize, kept);

@@ -15,15 +15,14 @@
 use axum::Json;
 use axum::routing::{get, post};
 use plugboard_host_api::api::ServerLimits;
-use plugboard_host_api::server::{self, ServeConfig};
 use plugboard_runtime::signing::{self, VerifyOptions};
 use plugboard_runtime::{Grant, Manifest, Plugin, Record, Runtime, RuntimeConfig};
+use plugboard_tests::bench::{ADMIN, plugboard_server, trusting_client};
 use plugboard_tests::{JSON_MAPPER, test_key, test_trust};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 const WORKERS: usize = 16;
-const ADMIN: &str = "bench-admin-token";
 const MAPPING: &str = r#"{"id": "$.id", "name": "$.name", "tags": "$.tags[*]", "payload": "$.payload"}"#;
 
 fn body() -> Value {
@@ -71,37 +70,6 @@ async fn throughput(url: &str, method: reqwest::Method, payload: Option<Value>, 
 fn mapper(runtime: &Runtime) -> Plugin {
     let grant = Grant { config: [("mapping".to_string(), MAPPING.to_string())].into(), ..Grant::default() };
     runtime.load_signed(&JSON_MAPPER.signed(), &test_trust(), &grant, VerifyOptions::default()).unwrap()
-}
-
-async fn plugboard_server(data: &std::path::Path, limits: ServerLimits) -> (String, tokio::sync::oneshot::Sender<()>) {
-    let config = ServeConfig {
-        data: Some(data.to_path_buf()),
-        listen: Some("127.0.0.1:0".parse().unwrap()),
-        admin_token: Some(ADMIN.into()),
-        ..ServeConfig::default()
-    };
-    let server = server::start(&config, limits).await.unwrap();
-    let base = format!("http://{}", server.addr);
-    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    tokio::spawn(server.run(async move {
-        let _ = stopped.await;
-    }));
-    (base, stop)
-}
-
-/// A client, after trusting the test publisher key on the server at `base`.
-async fn trusting_client(base: &str) -> reqwest::Client {
-    let client = reqwest::Client::new();
-    let public: String = test_key().public().to_bytes().iter().map(|b| format!("{b:02x}")).collect();
-    let response = client
-        .post(format!("{base}/v1/keys"))
-        .bearer_auth(ADMIN)
-        .json(&json!({"name": "bench", "public_key": public}))
-        .send()
-        .await
-        .unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    client
 }
 
 async fn http_invoke(budget: Duration) {

@@ -2,12 +2,11 @@
 //! liveness/readiness probes.
 
 use super::AppState;
-use super::auth::{Caller, Role, new_token, token_hash};
+use super::auth::{Caller, Role};
 use super::error::ApiError;
-use crate::store::TokenRecord;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::signing::PublicKey;
@@ -27,7 +26,7 @@ fn key_json(key: &plugboard_runtime::signing::TrustedKey) -> Value {
 /// `GET /v1/keys`.
 pub async fn keys_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "manage keys")?;
-    let trust = state.registry.store.trust()?;
+    let trust = state.services.access.trust()?;
     Ok(Json(json!({"keys": trust.list().map(key_json).collect::<Vec<_>>()})))
 }
 
@@ -52,7 +51,7 @@ pub async fn keys_add(
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let bytes = hex::decode(body.public_key.trim()).map_err(|_| ApiError::invalid("public_key must be hex"))?;
     let key = PublicKey::from_bytes(&bytes).map_err(|err| ApiError::invalid(err.to_string()))?;
-    let added = state.registry.add_key(&body.name, key, &caller.name).await?;
+    let added = state.services.access.add_key(&body.name, key, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(key_json(&added))))
 }
 
@@ -63,7 +62,7 @@ pub async fn keys_revoke(
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "manage keys")?;
-    let revoked = state.registry.revoke_key(&id, &caller.name).await?;
+    let revoked = state.services.access.revoke_key(&id, &caller.name).await?;
     Ok(Json(key_json(&revoked)))
 }
 
@@ -86,29 +85,35 @@ pub async fn tokens_create(
     caller.require(&[], "create tokens")?;
     let body: CreateToken =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
-    let token = new_token()?;
-    state
-        .registry
-        .add_token(TokenRecord { name: body.name.clone(), role: body.role, hash: token_hash(&token) })
-        .await?;
-    let store = &state.registry.store;
-    store.audit(crate::store::AuditEntry {
-        id: 0,
-        at: crate::registry::now(),
-        actor: caller.name,
-        action: "token-create".into(),
-        target: body.name.clone(),
-        key_id: None,
-        detail: format!("role {:?}", body.role),
-    })?;
-    store.flush().await?;
+    let token = state.services.access.create_token(&body.name, body.role, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(json!({"name": body.name, "role": body.role, "token": token}))))
 }
 
-/// `GET /v1/audit`.
-pub async fn audit_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+/// `GET /v1/audit[?limit=N&cursor=C]`: a page of the audit log, oldest first.
+pub async fn audit_list(
+    State(state): State<AppState>,
+    caller: Caller,
+    Query(page): Query<PageQuery>,
+) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "read the audit log")?;
-    Ok(Json(json!({"entries": state.registry.store.audit_log()?})))
+    let page = state.services.access.audit(page.cursor, page.limit())?;
+    Ok(Json(json!({"entries": page.items, "next_cursor": page.next_cursor})))
+}
+
+/// `limit` and `cursor` of a paged list.
+#[derive(Debug, Clone, Copy, Deserialize)]
+pub struct PageQuery {
+    /// Most items (default 100, at most 1000).
+    pub limit: Option<usize>,
+    /// The `next_cursor` of the previous page.
+    pub cursor: Option<u64>,
+}
+
+impl PageQuery {
+    /// The page size to use.
+    pub fn limit(&self) -> usize {
+        self.limit.unwrap_or(100).clamp(1, 1000)
+    }
 }
 
 /// `GET /healthz`: the process is up.
@@ -118,6 +123,6 @@ pub async fn healthz() -> Json<Value> {
 
 /// `GET /readyz`: the database answers and active plugins are loaded.
 pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    state.registry.store.tokens()?;
-    Ok(Json(json!({"status": "ready", "plugins_loaded": state.registry.loaded()})))
+    state.services.access.trust()?;
+    Ok(Json(json!({"status": "ready", "plugins_loaded": state.services.plugins.loaded()})))
 }

@@ -8,33 +8,11 @@ use super::AppState;
 use super::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::request::Parts;
-use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
 
-/// What a token may do.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Everything.
-    Admin,
-    /// Upload plugins.
-    Publisher,
-    /// Invoke and read.
-    Invoker,
-}
-
-/// A fresh random token.
-pub fn new_token() -> Result<String, ApiError> {
-    let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(ApiError::internal)?;
-    Ok(format!("pb_{}", hex::encode(bytes)))
-}
-
-/// Hex SHA-256 of a token, as stored.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
+pub use crate::domain::access::{new_token, token_hash};
+pub use crate::store::Role;
 
 /// The authenticated caller.
 #[derive(Debug, Clone)]
@@ -63,7 +41,7 @@ impl FromRequestParts<AppState> for Caller {
             .and_then(|v| v.strip_prefix("Bearer "))
             .ok_or_else(ApiError::unauthorized)?;
         let presented = Sha256::digest(token.trim().as_bytes());
-        let tokens = state.registry.tokens();
+        let tokens = state.services.access.tokens();
         let mut found = None;
         for record in &tokens {
             let stored = hex::decode(&record.hash).unwrap_or_default();

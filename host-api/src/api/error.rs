@@ -3,10 +3,14 @@
 //! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
 //! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`). Internal
 //! failures answer a generic message; the detail goes to the log only.
+//!
+//! This is the only place that knows status codes: the domain's [`DomainError`] and the runtime's
+//! [`Error`] are mapped here, variant by variant.
 
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use crate::domain::DomainError;
 use plugboard_runtime::{Error, ErrorCode};
 
 /// An error answered by the API.
@@ -18,11 +22,13 @@ pub struct ApiError {
     runtime_code: Option<ErrorCode>,
     reason: Option<&'static str>,
     message: String,
+    /// `Retry-After` seconds, for 429 answers.
+    retry_after: Option<u64>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, runtime_code: None, reason: None, message: message.into() }
+        ApiError { status, code, runtime_code: None, reason: None, message: message.into(), retry_after: None }
     }
 
     /// 401: missing or unknown token.
@@ -119,6 +125,7 @@ impl From<Error> for ApiError {
             runtime_code: Some(code),
             reason,
             message: err.to_string(),
+            retry_after: None,
         }
     }
 }
@@ -129,12 +136,32 @@ impl From<crate::store::StoreError> for ApiError {
     }
 }
 
+impl From<DomainError> for ApiError {
+    fn from(err: DomainError) -> ApiError {
+        match err {
+            DomainError::Runtime(err) => err.into(),
+            DomainError::Store(err) => err.into(),
+            DomainError::Invalid(message) => ApiError::invalid(message),
+            DomainError::Internal(detail) => ApiError::internal(detail),
+            err @ DomainError::PluginInactive { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            DomainError::QueueFull { retry_after_secs, .. } => ApiError {
+                retry_after: Some(retry_after_secs),
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", err.to_string())
+            },
+        }
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
         let mut body = serde_json::json!({"code": self.code, "message": self.message});
         if let Some(reason) = self.reason {
             body["reason"] = reason.into();
         }
-        (self.status, Json(body)).into_response()
+        let mut response = (self.status, Json(body)).into_response();
+        if let Some(seconds) = self.retry_after {
+            response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
+        }
+        response
     }
 }

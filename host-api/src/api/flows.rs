@@ -2,10 +2,13 @@
 
 use super::AppState;
 use super::auth::{Caller, Role};
+use super::admin::PageQuery;
 use super::error::ApiError;
+use crate::domain::runs::RunRequest;
+use crate::store::TriggerKind;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::flow::FlowDefinition;
@@ -25,14 +28,14 @@ pub async fn flows_create(
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(&[], "define flows")?;
     let flow = definition(&body)?;
-    state.registry.put_flow(flow.clone(), false, &caller.name).await?;
+    state.services.flows.put(flow.clone(), false, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(json!(flow))))
 }
 
 /// `GET /v1/flows`.
 pub async fn flows_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read flows")?;
-    Ok(Json(json!({"flows": state.registry.store.all_flows()?})))
+    Ok(Json(json!({"flows": state.services.flows.list()?})))
 }
 
 /// `GET /v1/flows/{name}`.
@@ -42,8 +45,7 @@ pub async fn flows_get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read flows")?;
-    let flow = state.registry.store.flow(&name)?.ok_or_else(|| Error::NotFound(format!("flow {name}")))?;
-    Ok(Json(json!(flow)))
+    Ok(Json(json!(state.services.flows.get(&name)?)))
 }
 
 /// `PUT /v1/flows/{name}`: replace a flow; the body's name must match.
@@ -58,7 +60,7 @@ pub async fn flows_update(
     if flow.name != name {
         return Err(ApiError::invalid(format!("the body defines `{}`, not `{name}`", flow.name)));
     }
-    state.registry.put_flow(flow.clone(), true, &caller.name).await?;
+    state.services.flows.put(flow.clone(), true, &caller.name).await?;
     Ok(Json(json!(flow)))
 }
 
@@ -69,10 +71,7 @@ pub async fn flows_delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[], "delete flows")?;
-    if !state.registry.store.remove_flow(&name)? {
-        return Err(Error::NotFound(format!("flow {name}")).into());
-    }
-    state.registry.store.flush().await?;
+    state.services.flows.delete(&name, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -99,18 +98,21 @@ pub async fn flows_run(
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
     };
     let input = body.records.iter().map(Record::json).collect();
-    let execution = state.registry.run_flow(&name, input, None, "manual").await?;
+    let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[] };
+    let execution = state.services.flows.run(&name, input, request).await?;
     Ok(Json(json!(execution)))
 }
 
-/// `GET /v1/flows/{name}/executions`.
+/// `GET /v1/flows/{name}/executions[?limit=N&cursor=C]`: a page, oldest first.
 pub async fn flows_executions(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    Query(page): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read executions")?;
-    Ok(Json(json!({"executions": state.registry.store.executions(&name)?})))
+    let page = state.services.flows.executions(&name, page.cursor, page.limit())?;
+    Ok(Json(json!({"executions": page.items, "next_cursor": page.next_cursor})))
 }
 
 /// `GET /v1/executions/{id}`.
@@ -121,18 +123,19 @@ pub async fn executions_get(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read executions")?;
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("execution ids are numbers"))?;
-    let execution = state.registry.store.execution(id)?.ok_or_else(|| Error::NotFound(format!("execution {id}")))?;
-    Ok(Json(json!(execution)))
+    Ok(Json(json!(state.services.flows.execution(id)?)))
 }
 
-/// `GET /v1/flows/{name}/dlq`.
+/// `GET /v1/flows/{name}/dlq[?limit=N&cursor=C]`: a page, oldest first.
 pub async fn dlq_list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    Query(page): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read dead letters")?;
-    Ok(Json(json!({"dead_letters": state.registry.store.dead_letters(&name)?})))
+    let page = state.services.flows.dead_letters(&name, page.cursor, page.limit())?;
+    Ok(Json(json!({"dead_letters": page.items, "next_cursor": page.next_cursor})))
 }
 
 /// Body of `POST /v1/flows/{name}/dlq/replay`.
@@ -157,7 +160,7 @@ pub async fn dlq_replay(
     } else {
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
     };
-    let executions = state.registry.replay(&name, body.ids.as_deref()).await?;
+    let executions = state.services.flows.replay(&name, body.ids.as_deref(), &caller.name).await?;
     Ok(Json(json!({"executions": executions})))
 }
 
@@ -169,10 +172,7 @@ pub async fn dlq_delete(
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[], "delete dead letters")?;
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("dead letter ids are numbers"))?;
-    if !state.registry.store.remove_dead_letter(&name, id)? {
-        return Err(Error::NotFound(format!("dead letter {id} of flow {name}")).into());
-    }
-    state.registry.store.flush().await?;
+    state.services.flows.delete_dead_letter(&name, id, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -194,21 +194,7 @@ pub async fn flows_webhook_secret(
     caller.require(&[], "set webhook secrets")?;
     let body: SecretBody =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
-    if body.secret.len() < 16 {
-        return Err(ApiError::invalid("webhook secrets are at least 16 characters"));
-    }
-    state.registry.store.flow(&name)?.ok_or_else(|| Error::NotFound(format!("flow {name}")))?;
-    state.registry.store.put_webhook_secret(&name, &body.secret)?;
-    state.registry.store.audit(crate::store::AuditEntry {
-        id: 0,
-        at: crate::registry::now(),
-        actor: caller.name,
-        action: "webhook-secret".into(),
-        target: name,
-        key_id: None,
-        detail: String::new(),
-    })?;
-    state.registry.store.flush().await?;
+    state.services.flows.set_webhook_secret(&name, &body.secret, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -224,12 +210,12 @@ pub async fn hooks_deliver(
     headers: axum::http::HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
-    use crate::webhook::{Delivery, HookRefusal, verify_hook};
+    use crate::domain::webhook::{Delivery, HookRefusal, verify_hook};
     let header = |key: &str| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let flow = state.registry.store.flow(&name)?;
+    let flow = state.services.store.flow(&name)?;
     let refusal = match flow.as_ref().and_then(FlowDefinition::webhook_tolerance) {
         None => Err(HookRefusal::NoHook),
-        Some(tolerance) => match state.registry.store.webhook_secret(&name)? {
+        Some(tolerance) => match state.services.store.webhook_secret(&name)? {
             None => Err(HookRefusal::NoSecret),
             Some(secret) => verify_hook(
                 &secret,
@@ -263,7 +249,7 @@ pub async fn hooks_deliver(
         _ => return Err(ApiError::invalid("expected {\"records\": [...]} or a JSON array")),
     };
     let count = records.len();
-    Ok(match state.registry.accept_delivery(&name, &verified, records).await? {
+    Ok(match state.services.queue.accept_delivery(&name, &verified, records).await? {
         Delivery::Queued(id) => (StatusCode::ACCEPTED, Json(json!({"queued": id, "records": count}))),
         Delivery::Duplicate(id) => {
             tracing::info!(flow = %name, run = id, "repeated webhook delivery: not queued again");

@@ -63,7 +63,21 @@ impl Default for Metrics {
     }
 }
 
-/// `GET /metrics`.
+/// `GET /metrics`: the families above, plus the store's group commit (fsyncs, and the
+/// acknowledgements that waited for one) and the work queue's depth.
 pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], state.metrics.render())
+    let commit = state.services.store.commit_stats();
+    let mut text = state.metrics.render();
+    let mut family = |name: &str, kind: &str, help: &str, value: u64| {
+        text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
+    };
+    family("plugboard_store_fsyncs_total", "counter", "Database flushes (one fsync each) by the group commit.", commit.fsyncs);
+    family(
+        "plugboard_store_commits_total",
+        "counter",
+        "Waits for durability (each acknowledgement waits once; many share one fsync).",
+        commit.commits,
+    );
+    family("plugboard_queue_depth", "gauge", "Runs queued for flow workers.", state.services.queue.total_depth() as u64);
+    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -13,7 +13,7 @@ pub mod openapi;
 pub mod plugins;
 pub mod routes;
 
-use crate::registry::Registry;
+use crate::domain::Services;
 use axum::Router;
 use axum::extract::{Request, State};
 use axum::middleware::{self, Next};
@@ -49,18 +49,18 @@ impl Default for ServerLimits {
 /// Shared by every handler.
 #[derive(Clone)]
 pub struct AppState {
-    /// Installed plugins.
-    pub registry: Arc<Registry>,
+    /// The domain services.
+    pub services: Services,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
     in_flight: Arc<Semaphore>,
 }
 
 impl AppState {
-    /// State over `registry`.
-    pub fn new(registry: Arc<Registry>, limits: ServerLimits) -> AppState {
+    /// State over `services`.
+    pub fn new(services: Services, limits: ServerLimits) -> AppState {
         AppState {
-            registry,
+            services,
             metrics: Arc::new(metrics::Metrics::new()),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
         }

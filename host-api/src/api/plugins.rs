@@ -3,7 +3,7 @@
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
-use crate::store::VersionRecord;
+use crate::store::{AuditAction, VersionRecord};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -51,7 +51,7 @@ pub async fn plugins_upload(
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
     }
-    let installed = state.registry.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
+    let installed = state.services.plugins.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
     let mut body = version_json(&installed.record);
     body["status"] = if installed.active { "active" } else { "inactive" }.into();
     let status = if installed.existed { StatusCode::OK } else { StatusCode::CREATED };
@@ -62,13 +62,13 @@ pub async fn plugins_upload(
 pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "list plugins")?;
     let mut by_name: BTreeMap<String, Vec<VersionRecord>> = BTreeMap::new();
-    for record in state.registry.store.all_versions()? {
+    for record in state.services.store.all_versions()? {
         by_name.entry(record.name.clone()).or_default().push(record);
     }
     let mut plugins = Vec::new();
     for (name, mut versions) in by_name {
         versions.sort_by(|a, b| a.version.cmp(&b.version));
-        let active = state.registry.store.active(&name)?;
+        let active = state.services.store.active(&name)?;
         plugins.push(json!({
             "name": name,
             "kind": versions.last().map(|v| v.manifest.kind),
@@ -87,14 +87,14 @@ pub async fn plugins_get(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read plugins")?;
-    let versions = state.registry.versions(&name)?;
+    let versions = state.services.plugins.versions(&name)?;
     if versions.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
-    let active = state.registry.store.active(&name)?;
+    let active = state.services.store.active(&name)?;
     let manifest =
         versions.iter().find(|v| Some(&v.version) == active.as_ref()).or(versions.last()).map(|v| v.manifest.clone());
-    let grant = state.registry.store.grant(&name)?;
+    let grant = state.services.store.grant(&name)?;
     Ok(Json(json!({
         "name": name,
         "active_version": active.map(|v| v.to_string()),
@@ -108,12 +108,12 @@ pub async fn plugins_get(
             "secrets": grant.secrets.keys().collect::<Vec<_>>(),
         },
         "health": health(&state, &name),
-        "usage": state.registry.usage(&name)?,
+        "usage": state.services.plugins.usage(&name)?,
     })))
 }
 
 fn health(state: &AppState, name: &str) -> Value {
-    match (state.registry.active(name), state.registry.load_error(name)) {
+    match (state.services.plugins.active(name), state.services.plugins.load_error(name)) {
         (Some(plugin), _) => json!({
             "status": "ready",
             "version": plugin.manifest().version.to_string(),
@@ -134,7 +134,7 @@ pub async fn plugins_health(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read plugins")?;
-    if state.registry.versions(&name)?.is_empty() {
+    if state.services.plugins.versions(&name)?.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
     Ok(Json(health(&state, &name)))
@@ -148,7 +148,7 @@ pub async fn plugins_activate(
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "activate plugins")?;
     let version = version(&text)?;
-    state.registry.activate(&name, &version, &caller.name).await?;
+    state.services.plugins.activate(&name, &version, &caller.name).await?;
     Ok(Json(json!({"name": name, "active_version": version.to_string()})))
 }
 
@@ -159,7 +159,7 @@ pub async fn plugins_deactivate(
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "deactivate plugins")?;
-    state.registry.deactivate(&name, &caller.name).await?;
+    state.services.plugins.deactivate(&name, &caller.name).await?;
     Ok(Json(json!({"name": name, "active_version": null})))
 }
 
@@ -170,7 +170,7 @@ pub async fn plugins_delete(
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[], "delete plugins")?;
-    state.registry.delete(&name, None, &caller.name).await?;
+    state.services.plugins.delete(&name, None, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -181,7 +181,7 @@ pub async fn plugins_delete_version(
     Path((name, text)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
     caller.require(&[], "delete plugins")?;
-    state.registry.delete(&name, Some(&version(&text)?), &caller.name).await?;
+    state.services.plugins.delete(&name, Some(&version(&text)?), &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
 
@@ -216,7 +216,7 @@ pub async fn plugins_grants(
     }
     let detail = format!("hosts {:?}, buckets {:?}, budget {:?}", body.outbound_hosts, body.key_value, body.budget);
     let grant = state
-        .registry
+        .services.plugins
         .set_grant(
             &name,
             |grant| {
@@ -224,7 +224,7 @@ pub async fn plugins_grants(
                 grant.key_value = body.key_value;
                 grant.budget = body.budget;
             },
-            "grants",
+            AuditAction::Grants,
             detail,
             &caller.name,
         )
@@ -261,14 +261,14 @@ pub async fn plugins_config(
         body.secrets.keys().collect::<Vec<_>>()
     );
     let grant = state
-        .registry
+        .services.plugins
         .set_grant(
             &name,
             |grant| {
                 grant.config = values;
                 grant.secrets = body.secrets;
             },
-            "config",
+            AuditAction::Config,
             detail,
             &caller.name,
         )
@@ -308,9 +308,9 @@ pub async fn plugins_invoke(
 ) -> Result<axum::response::Response, ApiError> {
     caller.require(&[Role::Invoker], "invoke plugins")?;
     let body: InvokeBody = json_body(&body)?;
-    let plugin = state.registry.active(&name).ok_or_else(|| {
+    let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state
-            .registry
+            .services.plugins
             .load_error(&name)
             .map_or_else(|| "has no active version".to_string(), |e| format!("is not loaded: {e}"));
         plugboard_runtime::Error::NotFound(format!("plugin {name} {reason}"))
@@ -336,10 +336,10 @@ pub async fn plugins_invoke(
     let code = outcome.as_ref().err().map(|e| e.code().as_str());
     if !plugin.effective().key_value.is_empty() {
         // The plugin may have written key-value data: make it durable before answering.
-        state.registry.store.flush().await?;
+        state.services.store.durable().await?;
     }
     state.metrics.observe(&name, &usage, code);
-    state.registry.record_usage(&name, usage.fuel_consumed, code.is_some());
+    state.services.plugins.record_usage(&name, usage.fuel_consumed, code.is_some());
     let usage_json = json!({
         "fuel": usage.fuel_consumed,
         "wall_time_ms": usage.wall_time.as_secs_f64() * 1000.0,

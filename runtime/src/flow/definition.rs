@@ -271,6 +271,10 @@ pub struct FlowDefinition {
     /// Triggers besides manual runs (always allowed).
     #[serde(default)]
     pub triggers: Vec<Trigger>,
+    /// Run queued work (webhook deliveries, cron firings) one batch at a time, in the order it
+    /// was accepted. Without it, several workers may run a flow's queued work at once.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub ordered: bool,
     /// Where records come from when a run brings none.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub source: Option<SourceStep>,

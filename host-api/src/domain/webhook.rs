@@ -12,9 +12,8 @@
 //! Two deliveries with the same body and the same timestamp (to the second) are the same delivery;
 //! senders tell events apart by an id in the body, as webhook payloads usually carry.
 
-use crate::api::error::ApiError;
-use crate::registry::{Registry, now};
-use crate::store::QueuedRun;
+use super::{Result, WorkQueue};
+use crate::store::{QueuedRun, TriggerKind, now};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
@@ -53,7 +52,7 @@ pub fn verify_hook(
     signature: &str,
     body: &[u8],
     tolerance: u64,
-) -> Result<Verified, HookRefusal> {
+) -> std::result::Result<Verified, HookRefusal> {
     let sent: u64 = timestamp.trim().parse().map_err(|_| HookRefusal::Missing)?;
     if now().abs_diff(sent) > tolerance {
         return Err(HookRefusal::Stale);
@@ -86,38 +85,53 @@ pub enum Delivery {
     Duplicate(u64),
 }
 
-impl Registry {
+impl WorkQueue {
     /// Queues a verified delivery of `records` to `flow` once: a repeat of it is a
-    /// [`Delivery::Duplicate`]. Returns after the queue is flushed, so the answer may be 2xx.
+    /// [`Delivery::Duplicate`]. Returns after the queue is durable, so the answer may be 2xx.
     ///
     /// # Errors
-    /// A storage failure (`internal`).
+    /// [`super::DomainError::QueueFull`] (nothing queued), or a storage failure.
     pub async fn accept_delivery(
         &self,
         flow: &str,
         verified: &Verified,
         records: Vec<serde_json::Value>,
-    ) -> Result<Delivery, ApiError> {
-        let run = QueuedRun {
-            id: self.store.next_id()?,
-            flow: flow.into(),
-            records,
-            trigger: "webhook".into(),
-            received_at: now(),
+    ) -> Result<Delivery> {
+        self.reserve(flow)?;
+        let queued = self.store_delivery(flow, verified, records);
+        let (id, queued) = match queued {
+            Ok(done) => done,
+            Err(err) => {
+                self.release(flow, 1);
+                return Err(err);
+            }
         };
-        let (id, queued) = self.store.enqueue_once(&run, &verified.signature, verified.usable_until)?;
-        // Flushed for a duplicate too: the earlier delivery's answer may have been lost before its
-        // own flush finished, and this answer acknowledges it.
-        self.store.flush().await?;
+        if !queued {
+            self.release(flow, 1);
+        }
+        // Waited for a duplicate too: the earlier delivery's answer may have been lost before it
+        // was durable, and this answer acknowledges it.
+        self.store.durable().await?;
         if queued {
-            self.queue_signal.notify_one();
+            self.wake();
             Ok(Delivery::Queued(id))
         } else {
             Ok(Delivery::Duplicate(id))
         }
     }
 
-    /// Forgets delivery marks whose window has closed; the worker calls it now and then.
+    fn store_delivery(&self, flow: &str, verified: &Verified, records: Vec<serde_json::Value>) -> Result<(u64, bool)> {
+        let run = QueuedRun {
+            id: self.store.next_id()?,
+            flow: flow.into(),
+            records,
+            trigger: TriggerKind::Webhook,
+            received_at: now(),
+        };
+        Ok(self.store.enqueue_once(&run, &verified.signature, verified.usable_until)?)
+    }
+
+    /// Forgets delivery marks whose window has closed; the background tick calls it now and then.
     pub fn sweep_delivery_marks(&self) {
         match self.store.sweep_delivery_marks(now()) {
             Ok(0) => {}

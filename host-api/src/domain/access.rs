@@ -1,0 +1,147 @@
+//! Trust and access: publisher keys, API tokens and the audit log.
+//!
+//! Tokens are cached in memory (every request authenticates); the store is the source of truth
+//! and every change goes to it first, with its audit entry in the same [`Change`].
+
+use super::{DomainError, Plugins, Result};
+use crate::store::{AuditAction, AuditEntry, Change, Op, Page, Role, Storage, TokenRecord};
+use plugboard_runtime::signing;
+use sha2::{Digest, Sha256};
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::Mutex;
+
+/// The name of the token created or replaced at start-up.
+pub const ADMIN_TOKEN_NAME: &str = "admin";
+
+/// Keys, tokens and the audit log.
+pub struct Access {
+    store: Arc<dyn Storage>,
+    plugins: Arc<Plugins>,
+    write: Arc<Mutex<()>>,
+    tokens: RwLock<Vec<TokenRecord>>,
+}
+
+/// A fresh random token.
+///
+/// # Errors
+/// `internal` when the system has no randomness.
+pub fn new_token() -> Result<String> {
+    let mut bytes = [0u8; 32];
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::Internal(e.to_string()))?;
+    Ok(format!("pb_{}", hex::encode(bytes)))
+}
+
+/// Hex SHA-256 of a token, as stored.
+pub fn token_hash(token: &str) -> String {
+    hex::encode(Sha256::digest(token.as_bytes()))
+}
+
+impl Access {
+    pub(super) fn open(store: Arc<dyn Storage>, plugins: Arc<Plugins>, write: Arc<Mutex<()>>) -> Result<Access> {
+        let tokens = RwLock::new(store.tokens()?);
+        Ok(Access { store, plugins, write, tokens })
+    }
+
+    /// The trust store.
+    pub fn trust(&self) -> Result<signing::TrustStore> {
+        Ok(self.store.trust()?)
+    }
+
+    /// Adds a trusted key.
+    ///
+    /// # Errors
+    /// `conflict` when the key is known (trusted or revoked).
+    pub async fn add_key(&self, name: &str, key: signing::PublicKey, actor: &str) -> Result<signing::TrustedKey> {
+        let _write = self.write.lock().await;
+        let mut trust = self.store.trust()?;
+        let added = trust.add(name, key)?.clone();
+        self.store.apply(
+            Change::new().with(Op::PutTrust(trust)).audit(
+                AuditEntry::new(actor, AuditAction::KeyAdd, &added.key_id)
+                    .key(Some(added.key_id.clone()))
+                    .detail(format!("name {name}")),
+            ),
+        )?;
+        self.store.durable().await?;
+        Ok(added)
+    }
+
+    /// Revokes a key and deactivates every active plugin it signed, in one change.
+    ///
+    /// # Errors
+    /// `not-found` for an unknown key.
+    pub async fn revoke_key(&self, key_id: &str, actor: &str) -> Result<signing::TrustedKey> {
+        let _write = self.write.lock().await;
+        let mut trust = self.store.trust()?;
+        let revoked = trust.revoke(key_id)?.clone();
+        let unloaded = self.plugins.unload_signed_by(key_id);
+        let mut change = Change::new().with(Op::PutTrust(trust));
+        for name in &unloaded {
+            change.push(Op::SetActive { name: name.clone(), version: None });
+        }
+        change.push(Op::Audit(
+            AuditEntry::new(actor, AuditAction::KeyRevoke, key_id)
+                .key(Some(key_id.to_string()))
+                .detail(format!("unloaded: {}", unloaded.join(", "))),
+        ));
+        self.store.apply(change)?;
+        self.store.durable().await?;
+        Ok(revoked)
+    }
+
+    /// The API tokens (cached).
+    pub fn tokens(&self) -> Vec<TokenRecord> {
+        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+
+    /// Creates a token named `name` with `role`; answers its value (never stored).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
+        let token = new_token()?;
+        self.put_token(TokenRecord { name: name.into(), role, hash: token_hash(&token) }, AuditAction::TokenCreate, actor)
+            .await?;
+        Ok(token)
+    }
+
+    /// Makes `token` the admin token (start-up, from the config or environment, or a generated
+    /// one), replacing an earlier admin token; audited.
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub async fn set_admin_token(&self, token: &str) -> Result<()> {
+        let record = TokenRecord { name: ADMIN_TOKEN_NAME.into(), role: Role::Admin, hash: token_hash(token) };
+        if self.tokens().contains(&record) {
+            return Ok(());
+        }
+        self.put_token(record, AuditAction::AdminTokenReplace, "server").await
+    }
+
+    /// Whether an admin token exists.
+    pub fn has_admin_token(&self) -> bool {
+        self.tokens().iter().any(|t| t.name == ADMIN_TOKEN_NAME)
+    }
+
+    async fn put_token(&self, record: TokenRecord, action: AuditAction, actor: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        let mut tokens = self.store.tokens()?;
+        let name = record.name.clone();
+        let detail = format!("role {:?}", record.role);
+        tokens.retain(|t| t.name != ADMIN_TOKEN_NAME || name != ADMIN_TOKEN_NAME);
+        tokens.push(record);
+        self.store.apply(
+            Change::new()
+                .with(Op::PutTokens(tokens.clone()))
+                .audit(AuditEntry::new(actor, action, name).detail(detail)),
+        )?;
+        self.store.durable().await?;
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+        Ok(())
+    }
+
+    /// A page of the audit log, oldest first.
+    pub fn audit(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>> {
+        Ok(self.store.audit_page(cursor, limit)?)
+    }
+}

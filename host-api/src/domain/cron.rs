@@ -1,0 +1,71 @@
+//! Cron triggers and the background tick: queue due cron runs, persist usage counters, forget
+//! expired webhook delivery marks.
+//!
+//! Each cron trigger fires once per due time (runs missed while the server was down are not
+//! caught up). Without `allow_overlap`, a due run is skipped while one of that flow is still
+//! queued — answered from the queue's in-memory depth, not a scan.
+
+use super::{Result, Services};
+use crate::store::TriggerKind;
+use std::time::{Duration, Instant};
+
+/// How often the tick runs.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How often expired delivery marks are swept.
+const SWEEP_EVERY: Duration = Duration::from_secs(60);
+
+impl Services {
+    /// Queues a run of every cron flow that is due, once per due time.
+    ///
+    /// # Errors
+    /// A storage failure, or a full queue (the due run is then skipped).
+    pub async fn fire_due_cron(&self) -> Result<()> {
+        let now = chrono::Utc::now();
+        for flow in self.flows.list()? {
+            for (index, schedule) in flow.cron_schedules().into_iter().enumerate() {
+                let key = format!("{}#{index}", flow.name);
+                let due = {
+                    let mut next =
+                        self.queue.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let at = next.entry(key).or_insert_with(|| schedule.next_after(now));
+                    match *at {
+                        Some(time) if time <= now => {
+                            *at = schedule.next_after(now);
+                            true
+                        }
+                        _ => false,
+                    }
+                };
+                if !due {
+                    continue;
+                }
+                if !schedule.allow_overlap && self.queue.depth(&flow.name) > 0 {
+                    tracing::info!(flow = %flow.name, "cron run skipped: the previous run has not finished");
+                    continue;
+                }
+                self.queue.enqueue(&flow.name, Vec::new(), TriggerKind::Cron).await?;
+            }
+        }
+        Ok(())
+    }
+
+    /// The background tick, until `stop` turns true.
+    pub async fn tick(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let mut last_sweep = Instant::now();
+        while !*stop.borrow() {
+            self.plugins.persist_usage();
+            if last_sweep.elapsed() >= SWEEP_EVERY {
+                self.queue.sweep_delivery_marks();
+                last_sweep = Instant::now();
+            }
+            if let Err(err) = self.fire_due_cron().await {
+                tracing::error!(%err, "cron triggers");
+            }
+            tokio::select! {
+                () = tokio::time::sleep(TICK) => {},
+                _ = stop.changed() => {},
+            }
+        }
+    }
+}

@@ -1,0 +1,161 @@
+//! Flow definitions, validated against the installed plugins; executions and dead letters to
+//! read, page by page; webhook secrets. Running flows is in [`super::runs`].
+
+use super::{DomainError, Plugins, Result};
+use crate::store::{
+    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, Page, Storage,
+};
+use plugboard_runtime::Error;
+use plugboard_runtime::flow::{FlowDefinition, Step};
+use std::sync::Arc;
+
+/// The shortest webhook secret accepted.
+pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
+
+/// Flows: definitions, executions, dead letters.
+pub struct Flows {
+    pub(super) store: Arc<dyn Storage>,
+    pub(super) plugins: Arc<Plugins>,
+}
+
+impl Flows {
+    pub(super) fn new(store: Arc<dyn Storage>, plugins: Arc<Plugins>) -> Flows {
+        Flows { store, plugins }
+    }
+
+    /// Validates and saves a flow; `replace` allows overwriting an existing one.
+    ///
+    /// # Errors
+    /// `flow-invalid`, `conflict` (exists, without `replace`) or `not-found` (missing, with it).
+    pub async fn put(&self, flow: FlowDefinition, replace: bool, actor: &str) -> Result<()> {
+        flow.validate(|name| self.plugins.kind_of(name))?;
+        for pipeline in std::iter::once(&flow.main).chain(flow.branches.values()) {
+            for step in &pipeline.steps {
+                if let Step::Route { routes, .. } = step {
+                    for rule in routes {
+                        rule.when.check().map_err(|reason| Error::FlowInvalid {
+                            reason: format!("step `{}`: {reason}", step.id()),
+                        })?;
+                    }
+                }
+            }
+        }
+        let exists = self.store.flow(&flow.name)?.is_some();
+        if exists && !replace {
+            return Err(DomainError::conflict(format!(
+                "flow {} exists; PUT /v1/flows/{} replaces it",
+                flow.name, flow.name
+            )));
+        }
+        if !exists && replace {
+            return Err(DomainError::not_found(format!("flow {}", flow.name)));
+        }
+        let action = if replace { AuditAction::FlowUpdate } else { AuditAction::FlowCreate };
+        let entry = AuditEntry::new(actor, action, &flow.name).detail(format!("plugins {:?}", flow.plugins()));
+        self.store.apply(Change::new().with(Op::PutFlow(flow)).audit(entry))?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// Deletes a flow, its webhook secret, cursor and delivery marks (executions and dead letters
+    /// stay for inspection).
+    ///
+    /// # Errors
+    /// `not-found`.
+    pub async fn delete(&self, name: &str, actor: &str) -> Result<()> {
+        if self.store.flow(name)?.is_none() {
+            return Err(DomainError::not_found(format!("flow {name}")));
+        }
+        self.store.apply(
+            Change::new()
+                .with(Op::RemoveFlow(name.into()))
+                .audit(AuditEntry::new(actor, AuditAction::FlowDelete, name)),
+        )?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// A flow definition.
+    ///
+    /// # Errors
+    /// `not-found`.
+    pub fn get(&self, name: &str) -> Result<FlowDefinition> {
+        self.store.flow(name)?.ok_or_else(|| DomainError::not_found(format!("flow {name}")))
+    }
+
+    /// Every flow definition.
+    pub fn list(&self) -> Result<Vec<FlowDefinition>> {
+        Ok(self.store.flows()?)
+    }
+
+    /// Sets the HMAC secret webhook senders sign with (write-only).
+    ///
+    /// # Errors
+    /// `invalid` for a short secret, `not-found` for an unknown flow.
+    pub async fn set_webhook_secret(&self, name: &str, secret: &str, actor: &str) -> Result<()> {
+        if secret.len() < MIN_WEBHOOK_SECRET_LEN {
+            return Err(DomainError::Invalid(format!(
+                "webhook secrets are at least {MIN_WEBHOOK_SECRET_LEN} characters"
+            )));
+        }
+        self.get(name)?;
+        self.store.apply(
+            Change::new()
+                .with(Op::PutWebhookSecret { flow: name.into(), secret: secret.into() })
+                .audit(AuditEntry::new(actor, AuditAction::WebhookSecret, name)),
+        )?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// A page of the executions of `flow`, oldest first.
+    pub fn executions(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>> {
+        Ok(self.store.executions_page(flow, cursor, limit)?)
+    }
+
+    /// One execution.
+    ///
+    /// # Errors
+    /// `not-found`.
+    pub fn execution(&self, id: u64) -> Result<ExecutionRecord> {
+        self.store.execution(id)?.ok_or_else(|| DomainError::not_found(format!("execution {id}")))
+    }
+
+    /// A page of the dead letters of `flow`, oldest first.
+    pub fn dead_letters(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>> {
+        Ok(self.store.dead_letters_page(flow, cursor, limit)?)
+    }
+
+    /// Deletes a dead letter; audited.
+    ///
+    /// # Errors
+    /// `not-found`.
+    pub async fn delete_dead_letter(&self, flow: &str, id: u64, actor: &str) -> Result<()> {
+        if self.store.dead_letter(flow, id)?.is_none() {
+            return Err(DomainError::not_found(format!("dead letter {id} of flow {flow}")));
+        }
+        self.store.apply(
+            Change::new()
+                .with(Op::RemoveDeadLetter { flow: flow.into(), id })
+                .audit(AuditEntry::new(actor, AuditAction::DlqDelete, flow).detail(format!("dead letter {id}"))),
+        )?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// Marks executions a crash left running as interrupted (their queued work runs again).
+    pub(super) fn mark_interrupted(&self) -> Result<()> {
+        let running = self.store.running_executions()?;
+        if running.is_empty() {
+            return Ok(());
+        }
+        tracing::warn!(interrupted = running.len(), "flow executions were interrupted by a crash; their queued work runs again");
+        let mut change = Change::new();
+        for mut execution in running {
+            execution.status = ExecutionStatus::Interrupted;
+            change.push(Op::PutExecution(execution));
+        }
+        self.store.apply(change)?;
+        Ok(())
+    }
+}

@@ -1,0 +1,384 @@
+//! The installed plugins: what is stored and what is loaded and ready to invoke.
+//!
+//! Only active versions are kept loaded. Mutations (upload, activate, delete, grants) are
+//! serialised by one async lock (shared with key changes in [`super::Access`]) so concurrent
+//! requests on one plugin always end in a consistent state; invocations never take it — they
+//! clone the active [`Plugin`] (an `Arc`) and run outside any lock, so an activation or delete
+//! never breaks an invocation already in flight.
+//!
+//! Every mutation is one [`Change`] with its audit entries, blobs before the records that point
+//! at them, and waits for durability before returning, so callers answer 2xx only for what is
+//! durable.
+
+use super::{DomainError, Result};
+use crate::store::{AuditAction, AuditEntry, Change, Op, Storage, UsageTotals, VersionRecord, now};
+use plugboard_runtime::signing::{self, VerifyOptions};
+use plugboard_runtime::{Grant, Plugin, Runtime};
+use std::collections::BTreeMap;
+use std::sync::{Arc, PoisonError, RwLock};
+use tokio::sync::{Mutex, Semaphore};
+
+/// Most plugin compilations at once; uploads beyond wait (compiling is CPU-bound).
+const MAX_CONCURRENT_COMPILES: usize = 2;
+
+/// Installed plugins and the loaded active versions.
+pub struct Plugins {
+    pub(crate) runtime: Runtime,
+    store: Arc<dyn Storage>,
+    active: RwLock<BTreeMap<String, Plugin>>,
+    load_errors: RwLock<BTreeMap<String, String>>,
+    pub(super) write: Arc<Mutex<()>>,
+    compiles: Semaphore,
+    verify: VerifyOptions,
+    /// Usage not yet written; the worker persists it every second and at shutdown, so the invoke
+    /// path does no database write.
+    pending_usage: std::sync::Mutex<BTreeMap<String, UsageTotals>>,
+}
+
+/// What an upload did.
+pub struct Installed {
+    /// The stored version.
+    pub record: VersionRecord,
+    /// Whether it is now the active version.
+    pub active: bool,
+    /// Whether this exact file was already installed.
+    pub existed: bool,
+}
+
+impl Plugins {
+    /// Loads every active plugin from its cached artifact.
+    pub(super) async fn open(
+        runtime: Runtime,
+        store: Arc<dyn Storage>,
+        verify: VerifyOptions,
+        write: Arc<Mutex<()>>,
+    ) -> Result<Arc<Plugins>> {
+        let plugins = Arc::new(Plugins {
+            runtime,
+            store,
+            active: RwLock::default(),
+            load_errors: RwLock::default(),
+            write,
+            compiles: Semaphore::new(MAX_CONCURRENT_COMPILES),
+            verify,
+            pending_usage: std::sync::Mutex::default(),
+        });
+        let mut names: Vec<String> = plugins.store.all_versions()?.into_iter().map(|v| v.name).collect();
+        names.dedup();
+        for name in names {
+            let Some(version) = plugins.store.active(&name)? else { continue };
+            match plugins.load_version(&name, &version).await {
+                Ok(plugin) => plugins.set_loaded(&name, plugin),
+                Err(err) => {
+                    tracing::error!(plugin = %name, %version, %err, "active plugin failed to load at start-up");
+                    plugins.set_load_error(&name, err.to_string());
+                }
+            }
+        }
+        Ok(plugins)
+    }
+
+    /// The active plugin called `name`.
+    pub fn active(&self, name: &str) -> Option<Plugin> {
+        self.active.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// Why the active version of `name` is not loaded, if it failed.
+    pub fn load_error(&self, name: &str) -> Option<String> {
+        self.load_errors.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+    }
+
+    /// How many plugins are loaded.
+    pub fn loaded(&self) -> usize {
+        self.active.read().unwrap_or_else(PoisonError::into_inner).len()
+    }
+
+    fn set_loaded(&self, name: &str, plugin: Plugin) {
+        self.active.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), plugin);
+        self.load_errors.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+    }
+
+    fn set_load_error(&self, name: &str, reason: String) {
+        self.load_errors.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), reason);
+    }
+
+    /// Unloads every active plugin `key_id` signed; returns their names (see
+    /// [`super::Access::revoke_key`], which stores the deactivations).
+    pub(super) fn unload_signed_by(&self, key_id: &str) -> Vec<String> {
+        let mut unloaded = Vec::new();
+        self.active.write().unwrap_or_else(PoisonError::into_inner).retain(|name, plugin| {
+            let keep = plugin.signer() != Some(key_id);
+            if !keep {
+                unloaded.push(name.clone());
+            }
+            keep
+        });
+        for name in &unloaded {
+            self.set_load_error(name, format!("signing key {key_id} was revoked"));
+        }
+        unloaded
+    }
+
+    /// Verifies and compiles a stored version with the plugin's current grant.
+    async fn load_version(&self, name: &str, version: &semver::Version) -> Result<Plugin> {
+        let record = self.record(name, version)?;
+        let bytes = self.store.blob(&record.digest)?.ok_or_else(|| DomainError::Internal("blob missing".into()))?;
+        let trust = self.store.trust()?;
+        let grant = self.store.grant(name)?;
+        self.compile(bytes, trust, grant).await
+    }
+
+    async fn compile(&self, bytes: Vec<u8>, trust: signing::TrustStore, grant: Grant) -> Result<Plugin> {
+        let _permit = self.compiles.acquire().await.map_err(|e| DomainError::Internal(e.to_string()))?;
+        let runtime = self.runtime.clone();
+        let verify = self.verify;
+        let loaded = tokio::task::spawn_blocking(move || runtime.load_signed(&bytes, &trust, &grant, verify))
+            .await
+            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        Ok(loaded?)
+    }
+
+    /// The stored record of `name` `version`.
+    ///
+    /// # Errors
+    /// `not-found` when there is none.
+    pub fn record(&self, name: &str, version: &semver::Version) -> Result<VersionRecord> {
+        self.store
+            .version(name, version)?
+            .ok_or_else(|| DomainError::not_found(format!("plugin {name} version {version}")))
+    }
+
+    /// Every stored version of `name`, lowest first.
+    pub fn versions(&self, name: &str) -> Result<Vec<VersionRecord>> {
+        Ok(self.store.versions(name)?)
+    }
+
+    /// Verifies, compiles and stores an uploaded plugin file.
+    ///
+    /// # Errors
+    /// Signature, manifest, world and rollback errors as typed codes; `conflict` when the same
+    /// version exists with other content or the name belongs to another key.
+    pub async fn install(&self, bytes: Vec<u8>, activate: bool, allow_rollback: bool, actor: &str) -> Result<Installed> {
+        // Verify under the write lock, against the trust store as it is now: a key revoked while
+        // this upload waited cannot slip through.
+        let _write = self.write.lock().await;
+        let trust = self.store.trust()?;
+        let verified = signing::verify(&bytes, &trust, self.verify)?;
+        let manifest = verified.manifest.clone();
+        let name = manifest.name.clone();
+        // A name belongs to the key that first published it; another publisher cannot squat it.
+        if let Some(owner) = self.versions(&name)?.first().and_then(|v| v.key_id.clone())
+            && verified.key_id.as_ref().is_some_and(|key| *key != owner)
+        {
+            return Err(DomainError::conflict(format!(
+                "plugin {name} is published by key {owner}; this file is signed by another key"
+            )));
+        }
+        if let Some(existing) = self.store.version(&name, &manifest.version)? {
+            if existing.digest != verified.digest {
+                return Err(DomainError::conflict(format!(
+                    "{name} {} is already installed with other content",
+                    manifest.version
+                )));
+            }
+            let active = if activate { self.activate_locked(&name, &manifest.version, actor).await? } else { false };
+            self.store.durable().await?;
+            let active = active || self.store.active(&name)?.as_ref() == Some(&manifest.version);
+            return Ok(Installed { active, record: existing, existed: true });
+        }
+        let mut floor = self.store.floor()?;
+        let below = floor.highest(&name).is_some_and(|h| &manifest.version < h);
+        let highest = floor.highest(&name).map(ToString::to_string).unwrap_or_default();
+        floor.admit(&name, &manifest.version, allow_rollback)?;
+        let grant = self.store.grant(&name)?;
+        let plugin = self.compile(bytes.clone(), trust, grant).await?;
+        let record = VersionRecord {
+            name: name.clone(),
+            version: manifest.version.clone(),
+            digest: verified.digest.clone(),
+            key_id: verified.key_id.clone(),
+            manifest,
+            uploaded_at: now(),
+        };
+        let target = format!("{name}@{}", record.version);
+        let mut change = Change::new()
+            .with(Op::PutBlob { digest: record.digest.clone(), bytes })
+            .with(Op::PutVersion(record.clone()))
+            .with(Op::PutFloor(floor));
+        if below {
+            change = change.audit(
+                AuditEntry::new(actor, AuditAction::RollbackOverride, &name)
+                    .key(record.key_id.clone())
+                    .detail(format!("installed {} below the highest {highest}", record.version)),
+            );
+        }
+        change = change.audit(
+            AuditEntry::new(actor, AuditAction::Upload, &target)
+                .key(record.key_id.clone())
+                .detail(format!("digest {}", record.digest)),
+        );
+        if activate {
+            change = change
+                .with(Op::SetActive { name: name.clone(), version: Some(record.version.clone()) })
+                .audit(AuditEntry::new(actor, AuditAction::Activate, &target).key(record.key_id.clone()));
+        }
+        self.store.apply(change)?;
+        if activate {
+            self.set_loaded(&name, plugin);
+        }
+        self.store.durable().await?;
+        Ok(Installed { record, active: activate, existed: false })
+    }
+
+    /// Makes `version` the active version of `name` (atomically; the previous one stays stored).
+    ///
+    /// # Errors
+    /// `not-found` for an unknown version; load errors as typed codes.
+    pub async fn activate(&self, name: &str, version: &semver::Version, actor: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        self.activate_locked(name, version, actor).await?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    async fn activate_locked(&self, name: &str, version: &semver::Version, actor: &str) -> Result<bool> {
+        let record = self.record(name, version)?;
+        let plugin = self.load_version(name, version).await?;
+        self.store.apply(
+            Change::new()
+                .with(Op::SetActive { name: name.into(), version: Some(version.clone()) })
+                .audit(AuditEntry::new(actor, AuditAction::Activate, format!("{name}@{version}")).key(record.key_id)),
+        )?;
+        self.set_loaded(name, plugin);
+        Ok(true)
+    }
+
+    /// Deactivates `name`; in-flight invocations finish.
+    ///
+    /// # Errors
+    /// `not-found` when it has no active version.
+    pub async fn deactivate(&self, name: &str, actor: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        let version = self.store.active(name)?.ok_or_else(|| DomainError::not_found(format!("active version of {name}")))?;
+        self.store.apply(
+            Change::new()
+                .with(Op::SetActive { name: name.into(), version: None })
+                .audit(AuditEntry::new(actor, AuditAction::Deactivate, format!("{name}@{version}"))),
+        )?;
+        self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// Deletes one version (or, with `None`, every version and the plugin's grant, secrets and
+    /// data) of `name`. The active version cannot be deleted: deactivate first.
+    ///
+    /// # Errors
+    /// `not-found`, or `conflict` for the active version.
+    pub async fn delete(&self, name: &str, version: Option<&semver::Version>, actor: &str) -> Result<()> {
+        let _write = self.write.lock().await;
+        let active = self.store.active(name)?;
+        let doomed: Vec<VersionRecord> = match version {
+            Some(v) => vec![self.record(name, v)?],
+            None => self.versions(name)?,
+        };
+        if doomed.is_empty() {
+            return Err(DomainError::not_found(format!("plugin {name}")));
+        }
+        if let Some(active) = &active
+            && doomed.iter().any(|d| &d.version == active)
+        {
+            return Err(DomainError::conflict(format!("{name} {active} is active; deactivate it first")));
+        }
+        let remaining: Vec<VersionRecord> =
+            self.store.all_versions()?.into_iter().filter(|v| !doomed.iter().any(|d| d == v)).collect();
+        let mut change = Change::new();
+        for record in &doomed {
+            change.push(Op::RemoveVersion { name: name.into(), version: record.version.clone() });
+            if !remaining.iter().any(|v| v.digest == record.digest) {
+                change.push(Op::RemoveBlob(record.digest.clone()));
+            }
+            change.push(Op::Audit(
+                AuditEntry::new(actor, AuditAction::Delete, format!("{name}@{}", record.version))
+                    .key(record.key_id.clone()),
+            ));
+        }
+        if version.is_none() {
+            change.push(Op::ForgetPlugin(name.into()));
+        }
+        self.store.apply(change)?;
+        self.store.durable().await?;
+        Ok(())
+    }
+
+    /// Updates the grant of `name` (capabilities, budget, config, secrets) with `update`,
+    /// re-granting the loaded plugin; audited as `action` with `detail` (never secret values).
+    ///
+    /// # Errors
+    /// `not-found` for an unknown plugin.
+    pub async fn set_grant(
+        &self,
+        name: &str,
+        update: impl FnOnce(&mut Grant),
+        action: AuditAction,
+        detail: String,
+        actor: &str,
+    ) -> Result<Grant> {
+        let _write = self.write.lock().await;
+        if self.versions(name)?.is_empty() {
+            return Err(DomainError::not_found(format!("plugin {name}")));
+        }
+        let mut grant = self.store.grant(name)?;
+        update(&mut grant);
+        self.store.apply(
+            Change::new()
+                .with(Op::PutGrant { name: name.into(), grant: grant.clone() })
+                .audit(AuditEntry::new(actor, action, name).detail(detail)),
+        )?;
+        {
+            let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+            if let Some(plugin) = active.get(name).cloned() {
+                active.insert(name.to_string(), plugin.regrant(&grant));
+            }
+        }
+        self.store.durable().await?;
+        Ok(grant)
+    }
+
+    /// Records an invocation's usage (in memory; see [`Plugins::persist_usage`]).
+    pub fn record_usage(&self, name: &str, fuel: u64, failed: bool) {
+        let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.entry(name.to_string()).or_default().add(&UsageTotals {
+            invocations: 1,
+            errors: u64::from(failed),
+            fuel,
+        });
+    }
+
+    /// Writes pending usage to the store.
+    pub fn persist_usage(&self) {
+        let pending = std::mem::take(&mut *self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner));
+        for (name, delta) in pending {
+            if let Err(err) = self.store.add_usage(&name, &delta) {
+                tracing::warn!(plugin = %name, %err, "could not record usage");
+            }
+        }
+    }
+
+    /// Usage totals of `name`, pending ones included.
+    pub fn usage(&self, name: &str) -> Result<UsageTotals> {
+        let mut totals = self.store.usage(name)?;
+        if let Some(delta) = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner).get(name) {
+            totals.add(delta);
+        }
+        Ok(totals)
+    }
+
+    /// The kind of `name`: of its active version, else of its newest stored one.
+    pub fn kind_of(&self, name: &str) -> Option<plugboard_runtime::Kind> {
+        match self.active(name) {
+            Some(plugin) => Some(plugin.manifest().kind),
+            None => self.versions(name).ok()?.last().map(|v| v.manifest.kind),
+        }
+    }
+}

@@ -1,0 +1,176 @@
+//! Running flows: manual runs, queued runs and dead-letter replays.
+//!
+//! An execution pins the active version of every plugin the flow uses when it starts; activating
+//! a new version meanwhile does not touch it. When it ends, one [`Change`] stores the execution,
+//! its dead letters, the source's next cursor and the removal of the queued work it ran, so a
+//! crash either keeps all of it or none (and the queued work runs again: at least once). The run
+//! is answered only once that change is durable.
+
+use super::{DomainError, Flows, Result};
+use crate::store::{
+    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, TriggerKind, now,
+};
+use plugboard_runtime::flow::{FlowDefinition, FlowRun, RunOutcome};
+use plugboard_runtime::{Batch, Plugin, Record};
+use std::collections::BTreeMap;
+
+/// Dead letters replayed per step group and page.
+const REPLAY_PAGE: usize = 500;
+
+/// What a run is asked to do.
+#[derive(Debug, Clone, Copy)]
+pub struct RunRequest<'a> {
+    /// What started it.
+    pub trigger: TriggerKind,
+    /// Start at this step (a replay) instead of the beginning.
+    pub from: Option<&'a str>,
+    /// The queued runs it carries, removed from the queue in the change that stores it.
+    pub queued: &'a [u64],
+}
+
+impl Flows {
+    /// The active plugins `flow` uses, pinned for one execution.
+    fn pin(&self, flow: &FlowDefinition) -> Result<BTreeMap<String, Plugin>> {
+        flow.plugins()
+            .into_iter()
+            .map(|name| match self.plugins.active(&name) {
+                Some(plugin) => Ok((name, plugin)),
+                None => Err(DomainError::PluginInactive { flow: flow.name.clone(), plugin: name }),
+            })
+            .collect()
+    }
+
+    /// Runs `flow_name` on `input`, storing the execution, its dead letters and the removal of
+    /// the queued work it carries durably before returning.
+    ///
+    /// # Errors
+    /// `not-found` for an unknown flow, [`DomainError::PluginInactive`], storage failures.
+    pub async fn run(&self, flow_name: &str, input: Batch, request: RunRequest<'_>) -> Result<ExecutionRecord> {
+        let flow = self.get(flow_name)?;
+        let plugins = self.pin(&flow)?;
+        let mut execution = ExecutionRecord {
+            id: self.store.next_id()?,
+            flow: flow.name.clone(),
+            status: ExecutionStatus::Running,
+            trigger: request.trigger,
+            queued: request.queued.to_vec(),
+            started_at: now(),
+            finished_at: None,
+            plugin_versions: plugins.iter().map(|(n, p)| (n.clone(), p.manifest().version.to_string())).collect(),
+            records_in: input.len() as u64,
+            outcome: RunOutcome::default(),
+        };
+        self.store.apply(Change::new().with(Op::PutExecution(execution.clone())))?;
+        let run = FlowRun::new(flow.clone(), plugins);
+        // A run that brings no records reads them from the flow's source, if it has one; its
+        // cursor advances only in the change that stores the execution (sinks have acknowledged).
+        if request.from.is_none() && input.is_empty() && flow.source.is_some() {
+            let cursor = self.store.cursor(&flow.name)?;
+            let mut next_cursor = None;
+            match run.run_source(cursor).await {
+                Ok((outcome, cursor)) => {
+                    execution.records_in = outcome.steps.first().map_or(0, |s| s.records_out);
+                    execution.outcome = outcome;
+                    next_cursor = cursor;
+                }
+                Err(err) => execution.outcome.failure = Some((&err).into()),
+            }
+            return self.finish(execution, next_cursor).await;
+        }
+        execution.outcome = match request.from {
+            Some(step) => match run.run_from(step, input).await {
+                Ok(outcome) => outcome,
+                Err(err) => {
+                    execution.status = ExecutionStatus::Failed;
+                    execution.finished_at = Some(now());
+                    execution.outcome.failure = Some((&err).into());
+                    self.store.apply(Change::new().with(Op::PutExecution(execution)))?;
+                    self.store.durable().await?;
+                    return Err(err.into());
+                }
+            },
+            None => run.run(input).await,
+        };
+        self.finish(execution, None).await
+    }
+
+    /// Settles an execution's status and stores it with its dead letters, the source's next
+    /// cursor and the dequeueing of its queued work, in one change; waits until it is durable.
+    async fn finish(&self, mut execution: ExecutionRecord, next_cursor: Option<String>) -> Result<ExecutionRecord> {
+        execution.finished_at = Some(now());
+        execution.status = match (&execution.outcome.failure, execution.outcome.dead_letters.is_empty()) {
+            (Some(_), _) => ExecutionStatus::Failed,
+            (None, true) => ExecutionStatus::Succeeded,
+            (None, false) => ExecutionStatus::CompletedWithDeadLetters,
+        };
+        let mut change = Change::new();
+        for letter in &execution.outcome.dead_letters {
+            change.push(Op::PutDeadLetter(DeadLetterRecord::new(&execution.flow, execution.id, letter.clone())));
+        }
+        // A source that says "nothing further for now" (no next cursor) is read again from the
+        // same place next time, which is how append-only paged sources pick up new records.
+        if let Some(cursor) = next_cursor
+            && execution.outcome.failure.is_none()
+        {
+            change.push(Op::PutCursor { flow: execution.flow.clone(), cursor: Some(cursor) });
+        }
+        for id in &execution.queued {
+            change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
+        }
+        change.push(Op::PutExecution(execution.clone()));
+        self.store.apply(change)?;
+        self.store.durable().await?;
+        Ok(execution)
+    }
+
+    /// Replays dead letters of `flow` (all, or those in `ids`) from the step each failed at;
+    /// replayed letters leave the queue in the change that audits the replay (those that fail
+    /// again come back as new letters of the replay's execution). Letters that arrive while it
+    /// runs are left for a later replay.
+    ///
+    /// # Errors
+    /// `not-found` for an unknown flow; run failures.
+    pub async fn replay(&self, flow: &str, ids: Option<&[u64]>, actor: &str) -> Result<Vec<ExecutionRecord>> {
+        self.get(flow)?;
+        let bound = self.store.next_id()?;
+        let mut executions = Vec::new();
+        let mut cursor = None;
+        loop {
+            let letters: Vec<DeadLetterRecord> = match ids {
+                Some(ids) => ids.iter().filter_map(|id| self.store.dead_letter(flow, *id).transpose()).collect::<std::result::Result<_, _>>()?,
+                None => {
+                    let page = self.store.dead_letters_page(flow, cursor, REPLAY_PAGE)?;
+                    cursor = page.next_cursor;
+                    page.items.into_iter().filter(|l| l.id < bound).collect()
+                }
+            };
+            let mut by_step: BTreeMap<String, Vec<DeadLetterRecord>> = BTreeMap::new();
+            for letter in letters {
+                by_step.entry(letter.letter.step.clone()).or_default().push(letter);
+            }
+            for (step, letters) in by_step {
+                let batch: Batch = letters.iter().map(|l| Record::from(&l.letter.record)).collect();
+                // An empty step means the work never started (see `WorkQueue`): replay it whole.
+                let from = (!step.is_empty()).then_some(step.as_str());
+                let request = RunRequest { trigger: TriggerKind::Replay, from, queued: &[] };
+                let execution = self.run(flow, batch, request).await?;
+                let mut change = Change::new();
+                for letter in &letters {
+                    change.push(Op::RemoveDeadLetter { flow: flow.into(), id: letter.id });
+                }
+                let replayed: Vec<String> = letters.iter().map(|l| l.id.to_string()).collect();
+                change.push(Op::Audit(AuditEntry::new(actor, AuditAction::DlqReplay, flow).detail(format!(
+                    "dead letters {} as execution {}",
+                    replayed.join(", "),
+                    execution.id
+                ))));
+                self.store.apply(change)?;
+                self.store.durable().await?;
+                executions.push(execution);
+            }
+            if ids.is_some() || cursor.is_none() {
+                return Ok(executions);
+            }
+        }
+    }
+}

@@ -1,0 +1,289 @@
+//! Everything the control plane persists, behind one [`Storage`] trait with typed errors.
+//!
+//! The trait is what the domain sees; no backend type crosses it, so a distributed backend plugs
+//! in beside the embedded one ([`sled::SledStore`], the default). It has two halves:
+//!
+//! - **Reads and hot-path writes** per area: plugins and blobs ([`PluginStore`]), keys, tokens and
+//!   audit ([`AccessStore`]), flows, executions and dead letters ([`FlowStore`]), queue, cursors
+//!   and delivery marks ([`QueueStore`]).
+//! - **Atomic changes**: a [`Change`] is a list of typed operations ([`Op`]) that
+//!   [`Storage::apply`] makes visible together or not at all. Every audited action puts its
+//!   [`AuditEntry`] in the same change as what it records, so the log never claims a change that
+//!   did not happen nor misses one that did.
+//!
+//! **Durability is separate from visibility.** A write is visible at once; it is durable once
+//! [`Storage::durable`] resolves. That call joins a *group commit*: one flusher makes everything
+//! written so far durable with one fsync and wakes every waiter it covered, so many concurrent
+//! acknowledgements share one fsync (see [`commit`]). The rule for callers: answer 2xx only
+//! after `durable()` for what the answer acknowledges.
+
+pub mod commit;
+pub mod records;
+pub mod sled;
+
+pub use records::*;
+
+use plugboard_runtime::Grant;
+use plugboard_runtime::flow::FlowDefinition;
+use plugboard_runtime::signing::{TrustStore, VersionFloor};
+use std::collections::BTreeMap;
+use std::future::Future;
+use std::pin::Pin;
+
+/// A storage failure. The API answers it as `internal` and logs the detail.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum StoreError {
+    /// The backend failed (I/O, a broken database).
+    #[error("storage backend: {0}")]
+    Backend(String),
+    /// A stored record does not decode.
+    #[error("corrupt record in {area}: {detail}")]
+    Corrupt {
+        /// Which area.
+        area: &'static str,
+        /// What failed.
+        detail: String,
+    },
+    /// A blob's bytes do not match its digest.
+    #[error("blob {0} does not match its digest")]
+    DigestMismatch(String),
+    /// The store is shutting down; nothing more is made durable.
+    #[error("the store is closed")]
+    Closed,
+}
+
+/// Result of a storage call.
+pub type Result<T> = std::result::Result<T, StoreError>;
+
+/// A future resolving once earlier writes are durable.
+pub type Durable = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
+
+/// One write of a [`Change`].
+#[derive(Debug, Clone)]
+pub enum Op {
+    /// Stores a plugin file under its digest (before any version points at it).
+    PutBlob {
+        /// Hex SHA-256.
+        digest: String,
+        /// The signed file.
+        bytes: Vec<u8>,
+    },
+    /// Removes a blob.
+    RemoveBlob(String),
+    /// Records an installed version.
+    PutVersion(VersionRecord),
+    /// Removes a version record.
+    RemoveVersion {
+        /// Plugin.
+        name: String,
+        /// Version.
+        version: semver::Version,
+    },
+    /// Sets or clears the active version of a plugin.
+    SetActive {
+        /// Plugin.
+        name: String,
+        /// The version, or `None` to deactivate.
+        version: Option<semver::Version>,
+    },
+    /// Saves the anti-rollback floor.
+    PutFloor(VersionFloor),
+    /// Saves a plugin's grant (secret values are stored apart from the rest).
+    PutGrant {
+        /// Plugin.
+        name: String,
+        /// Capabilities, budget, config and secrets.
+        grant: Grant,
+    },
+    /// Forgets a plugin's grant, secrets, usage and key-value data.
+    ForgetPlugin(String),
+    /// Saves the trust store.
+    PutTrust(TrustStore),
+    /// Saves the API tokens.
+    PutTokens(Vec<TokenRecord>),
+    /// Appends an audit entry (its id is assigned here).
+    Audit(AuditEntry),
+    /// Saves a flow definition.
+    PutFlow(FlowDefinition),
+    /// Removes a flow definition, its webhook secret, cursor and delivery marks.
+    RemoveFlow(String),
+    /// Sets a flow's webhook secret.
+    PutWebhookSecret {
+        /// Flow.
+        flow: String,
+        /// The secret.
+        secret: String,
+    },
+    /// Saves an execution.
+    PutExecution(ExecutionRecord),
+    /// Adds a dead letter (its id is assigned here).
+    PutDeadLetter(DeadLetterRecord),
+    /// Removes a dead letter.
+    RemoveDeadLetter {
+        /// Flow.
+        flow: String,
+        /// Id.
+        id: u64,
+    },
+    /// Queues work.
+    Enqueue(QueuedRun),
+    /// Removes finished work.
+    Dequeue {
+        /// Flow.
+        flow: String,
+        /// Id.
+        id: u64,
+    },
+    /// Sets (or clears) where a flow's source resumes.
+    PutCursor {
+        /// Flow.
+        flow: String,
+        /// The cursor.
+        cursor: Option<String>,
+    },
+}
+
+/// Writes that become visible together, or not at all.
+#[derive(Debug, Clone, Default)]
+pub struct Change {
+    /// The writes, applied in order.
+    pub ops: Vec<Op>,
+}
+
+impl Change {
+    /// An empty change.
+    pub fn new() -> Change {
+        Change::default()
+    }
+
+    /// Adds a write.
+    #[must_use]
+    pub fn with(mut self, op: Op) -> Change {
+        self.ops.push(op);
+        self
+    }
+
+    /// Adds a write in place.
+    pub fn push(&mut self, op: Op) {
+        self.ops.push(op);
+    }
+
+    /// Adds an audit entry.
+    #[must_use]
+    pub fn audit(self, entry: AuditEntry) -> Change {
+        self.with(Op::Audit(entry))
+    }
+}
+
+/// Plugins and blobs, grants, config and secrets, usage.
+pub trait PluginStore {
+    /// A plugin file, checked against its digest.
+    fn blob(&self, digest: &str) -> Result<Option<Vec<u8>>>;
+    /// Digests of every stored blob.
+    fn blob_digests(&self) -> Result<Vec<String>>;
+    /// Every installed version, by name then version text.
+    fn all_versions(&self) -> Result<Vec<VersionRecord>>;
+    /// The versions of one plugin, lowest first.
+    fn versions(&self, name: &str) -> Result<Vec<VersionRecord>>;
+    /// One version.
+    fn version(&self, name: &str, version: &semver::Version) -> Result<Option<VersionRecord>>;
+    /// The active version of `name`.
+    fn active(&self, name: &str) -> Result<Option<semver::Version>>;
+    /// The anti-rollback floor.
+    fn floor(&self) -> Result<VersionFloor>;
+    /// The grant of `name`, secrets included (for loading, never for answering).
+    fn grant(&self, name: &str) -> Result<Grant>;
+    /// Usage totals of `name`.
+    fn usage(&self, name: &str) -> Result<UsageTotals>;
+    /// Adds to the usage totals of `name` (counters, not acknowledged: no change needed).
+    fn add_usage(&self, name: &str, delta: &UsageTotals) -> Result<()>;
+}
+
+/// Publisher keys, API tokens and the audit log.
+pub trait AccessStore {
+    /// The trust store.
+    fn trust(&self) -> Result<TrustStore>;
+    /// API tokens.
+    fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// The audit log from after `cursor`, oldest first.
+    fn audit_page(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>>;
+}
+
+/// Flow definitions, executions and dead letters.
+pub trait FlowStore {
+    /// A flow definition.
+    fn flow(&self, name: &str) -> Result<Option<FlowDefinition>>;
+    /// Every flow definition.
+    fn flows(&self) -> Result<Vec<FlowDefinition>>;
+    /// The webhook secret of `flow`.
+    fn webhook_secret(&self, flow: &str) -> Result<Option<String>>;
+    /// An execution.
+    fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>>;
+    /// Executions of `flow` after `cursor`, oldest first, read from a per-flow index.
+    fn executions_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>>;
+    /// Executions stored as running (read from an index of them, at start-up).
+    fn running_executions(&self) -> Result<Vec<ExecutionRecord>>;
+    /// Dead letters of `flow` after `cursor`, oldest first.
+    fn dead_letters_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>>;
+    /// One dead letter.
+    fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>>;
+}
+
+/// Queued work, source cursors and webhook delivery marks.
+pub trait QueueStore {
+    /// Ids of work queued for `flow` after `cursor`, oldest first, from the per-flow index (no
+    /// run is decoded).
+    fn queued_ids(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<u64>>;
+    /// One queued run.
+    fn queued_run(&self, id: u64) -> Result<Option<QueuedRun>>;
+    /// How many runs each flow has queued (counted from the index, at start-up).
+    fn queue_depths(&self) -> Result<BTreeMap<String, usize>>;
+    /// Queues a webhook delivery unless one with the same `signature` was queued before (a retry
+    /// or a replay): the mark and the run are written in one transaction, so neither is durable
+    /// without the other. Returns the id of the run holding the delivery and whether it was
+    /// queued now.
+    fn enqueue_once(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)>;
+    /// Forgets delivery marks that expired before `now`; returns how many.
+    fn sweep_delivery_marks(&self, now: u64) -> Result<usize>;
+    /// Where the source of `flow` resumes.
+    fn cursor(&self, flow: &str) -> Result<Option<String>>;
+}
+
+/// Counters of the group commit, for `/metrics` and the load harness.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct CommitStats {
+    /// Flushes (each one fsync of the database).
+    pub fsyncs: u64,
+    /// Callers that waited for durability (each acknowledgement waits once).
+    pub commits: u64,
+}
+
+/// The whole store: every area, atomic changes, and group-committed durability.
+pub trait Storage: PluginStore + AccessStore + FlowStore + QueueStore + Send + Sync + 'static {
+    /// Applies every write of `change` atomically (visible at once, durable after
+    /// [`Storage::durable`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the backend fails; nothing of the change is applied.
+    fn apply(&self, change: Change) -> Result<()>;
+
+    /// Resolves once everything written before this call is durable. Never blocks the caller's
+    /// thread; concurrent callers share one flush.
+    fn durable(&self) -> Durable;
+
+    /// A fresh, increasing sequence number.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the backend fails.
+    fn next_id(&self) -> Result<u64>;
+
+    /// Group-commit counters.
+    fn commit_stats(&self) -> CommitStats;
+
+    /// Stops the flusher after a last flush; later `durable()` calls fail with
+    /// [`StoreError::Closed`].
+    fn close(&self) -> Durable;
+
+    /// The plugins' key-value data, for the runtime.
+    fn key_value(&self) -> std::sync::Arc<dyn plugboard_runtime::KeyValueStore>;
+}

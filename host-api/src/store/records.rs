@@ -1,0 +1,268 @@
+//! What the control plane stores: plugin versions, tokens, audit entries, usage, executions,
+//! dead letters and queued work, with the enums that name their states.
+//!
+//! These types are the storage contract shared by every backend; they serialize to JSON the same
+//! way the HTTP API answers them, so enum values (`completed-with-dead-letters`, `key-revoke`) are
+//! the strings API clients already match on.
+
+use plugboard_runtime::Manifest;
+use serde::{Deserialize, Serialize};
+use std::collections::BTreeMap;
+
+/// Seconds since the Unix epoch.
+pub fn now() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
+}
+
+/// One installed version of a plugin.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct VersionRecord {
+    /// Plugin name.
+    pub name: String,
+    /// Version.
+    pub version: semver::Version,
+    /// Hex SHA-256 of the signed file (the blob key).
+    pub digest: String,
+    /// Signer key id.
+    pub key_id: Option<String>,
+    /// The signed manifest.
+    pub manifest: Manifest,
+    /// Upload time, seconds since the Unix epoch.
+    pub uploaded_at: u64,
+}
+
+/// What an audit entry records.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum AuditAction {
+    /// A plugin version was uploaded.
+    Upload,
+    /// A version became active.
+    Activate,
+    /// A plugin was deactivated.
+    Deactivate,
+    /// A version (or a whole plugin) was deleted.
+    Delete,
+    /// Capabilities or budget were granted.
+    Grants,
+    /// Config values or secrets were set.
+    Config,
+    /// A publisher key was trusted.
+    KeyAdd,
+    /// A publisher key was revoked.
+    KeyRevoke,
+    /// A version below the highest installed was admitted.
+    RollbackOverride,
+    /// An API token was created.
+    TokenCreate,
+    /// The admin token was replaced at start-up (from the config or environment).
+    AdminTokenReplace,
+    /// A flow was defined.
+    FlowCreate,
+    /// A flow definition was replaced.
+    FlowUpdate,
+    /// A flow was deleted.
+    FlowDelete,
+    /// A flow's webhook secret was set.
+    WebhookSecret,
+    /// Dead letters were replayed.
+    DlqReplay,
+    /// A dead letter was deleted.
+    DlqDelete,
+}
+
+/// One audit log entry.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuditEntry {
+    /// Sequence number (assigned when stored).
+    pub id: u64,
+    /// Seconds since the Unix epoch.
+    pub at: u64,
+    /// Who: the token's name.
+    pub actor: String,
+    /// What.
+    pub action: AuditAction,
+    /// Which plugin, key, token or flow.
+    pub target: String,
+    /// The signer key id of the plugin concerned, when there is one.
+    pub key_id: Option<String>,
+    /// Free-form detail (never secret values).
+    pub detail: String,
+}
+
+impl AuditEntry {
+    /// The one constructor: `actor` did `action` to `target`, now.
+    pub fn new(actor: &str, action: AuditAction, target: impl Into<String>) -> AuditEntry {
+        AuditEntry {
+            id: 0,
+            at: now(),
+            actor: actor.into(),
+            action,
+            target: target.into(),
+            key_id: None,
+            detail: String::new(),
+        }
+    }
+
+    /// With the signer key id concerned.
+    #[must_use]
+    pub fn key(mut self, key_id: Option<String>) -> AuditEntry {
+        self.key_id = key_id;
+        self
+    }
+
+    /// With a detail (never a secret value).
+    #[must_use]
+    pub fn detail(mut self, detail: impl Into<String>) -> AuditEntry {
+        self.detail = detail.into();
+        self
+    }
+}
+
+/// Invocation counters per plugin.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UsageTotals {
+    /// Invocations.
+    pub invocations: u64,
+    /// Failed invocations.
+    pub errors: u64,
+    /// Fuel consumed in total.
+    pub fuel: u64,
+}
+
+impl UsageTotals {
+    /// Adds `delta` to these totals.
+    pub fn add(&mut self, delta: &UsageTotals) {
+        self.invocations += delta.invocations;
+        self.errors += delta.errors;
+        self.fuel = self.fuel.saturating_add(delta.fuel);
+    }
+}
+
+/// What a token may do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Everything.
+    Admin,
+    /// Upload plugins.
+    Publisher,
+    /// Invoke and read.
+    Invoker,
+}
+
+/// Stored API token: only its SHA-256 is kept.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct TokenRecord {
+    /// A name for the audit log.
+    pub name: String,
+    /// The role.
+    pub role: Role,
+    /// Hex SHA-256 of the token.
+    pub hash: String,
+}
+
+/// Where an execution stands.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum ExecutionStatus {
+    /// Started, not yet stored as finished.
+    Running,
+    /// Every record delivered (or filtered) without dead letters.
+    Succeeded,
+    /// Finished; some records went to the dead-letter queue.
+    CompletedWithDeadLetters,
+    /// Failed as a whole.
+    Failed,
+    /// The server stopped (a crash) while it ran; its queued work runs again.
+    Interrupted,
+}
+
+/// What started an execution or queued a run.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum TriggerKind {
+    /// `POST /v1/flows/{name}/run`.
+    Manual,
+    /// A dead-letter replay.
+    Replay,
+    /// A webhook delivery.
+    Webhook,
+    /// A cron schedule.
+    Cron,
+}
+
+/// One execution of a flow, as stored and answered.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExecutionRecord {
+    /// Sequence number.
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// Where it stands.
+    pub status: ExecutionStatus,
+    /// What started it.
+    pub trigger: TriggerKind,
+    /// The queued runs (webhook deliveries, cron firings) it ran, oldest first: one execution may
+    /// carry several consecutive deliveries of its flow (micro-batching).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub queued: Vec<u64>,
+    /// Start, seconds since the Unix epoch.
+    pub started_at: u64,
+    /// End.
+    pub finished_at: Option<u64>,
+    /// Plugin versions pinned at start.
+    pub plugin_versions: BTreeMap<String, String>,
+    /// Records in.
+    pub records_in: u64,
+    /// What happened.
+    #[serde(flatten)]
+    pub outcome: plugboard_runtime::flow::RunOutcome,
+}
+
+/// A dead letter in the queue of a flow.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct DeadLetterRecord {
+    /// Sequence number (assigned when stored).
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// The execution that produced it (0 when the work could not start at all).
+    pub execution: u64,
+    /// When, seconds since the Unix epoch.
+    pub at: u64,
+    /// The record, step, error and attempts.
+    #[serde(flatten)]
+    pub letter: plugboard_runtime::flow::DeadLetter,
+}
+
+impl DeadLetterRecord {
+    /// The one constructor: `letter` of `flow`, produced by `execution`, now.
+    pub fn new(flow: &str, execution: u64, letter: plugboard_runtime::flow::DeadLetter) -> DeadLetterRecord {
+        DeadLetterRecord { id: 0, flow: flow.into(), execution, at: now(), letter }
+    }
+}
+
+/// Work acknowledged to a trigger (a webhook caller, a cron firing) and not yet run to completion.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct QueuedRun {
+    /// Sequence number.
+    pub id: u64,
+    /// The flow.
+    pub flow: String,
+    /// Input records.
+    pub records: Vec<serde_json::Value>,
+    /// What queued it.
+    pub trigger: TriggerKind,
+    /// When it was acknowledged, seconds since the Unix epoch.
+    pub received_at: u64,
+}
+
+/// One page of a list, oldest first, and where the next page starts.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Page<T> {
+    /// The items.
+    pub items: Vec<T>,
+    /// Pass as `cursor` for the next page; `None` on the last page.
+    pub next_cursor: Option<u64>,
+}

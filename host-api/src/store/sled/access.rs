@@ -1,0 +1,36 @@
+//! Publisher keys, API tokens and the audit log: their trees and writes.
+
+use super::{Area, SledStore, Write, decode, encode};
+use crate::store::{AccessStore, AuditEntry, Op, Page, Result, TokenRecord};
+use plugboard_runtime::signing::TrustStore;
+
+impl SledStore {
+    /// Plain writes for an access-area operation; audit entries get their id here.
+    pub(super) fn access_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
+        use crate::store::Storage;
+        match op {
+            Op::PutTrust(trust) => writes.push(Write::put(Area::Meta, "trust", encode(&trust))),
+            Op::PutTokens(tokens) => writes.push(Write::put(Area::Meta, "tokens", encode(&tokens))),
+            Op::Audit(mut entry) => {
+                entry.id = self.next_id()?;
+                writes.push(Write::put(Area::Audit, entry.id.to_be_bytes(), encode(&entry)));
+            }
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl AccessStore for SledStore {
+    fn trust(&self) -> Result<TrustStore> {
+        Ok(self.get(Area::Meta, "meta", b"trust")?.unwrap_or_default())
+    }
+
+    fn tokens(&self) -> Result<Vec<TokenRecord>> {
+        Ok(self.get(Area::Meta, "meta", b"tokens")?.unwrap_or_default())
+    }
+
+    fn audit_page(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>> {
+        self.page(Area::Audit, "audit", None, cursor, limit, |_, value| decode("audit", value).map(Some))
+    }
+}

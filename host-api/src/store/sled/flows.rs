@@ -1,0 +1,95 @@
+//! Flow definitions, executions (with their per-flow and running indexes) and dead letters.
+
+use super::{Area, SledStore, Write, backend, decode, encode, prefixed_id, trailing_id};
+use crate::store::{DeadLetterRecord, ExecutionRecord, ExecutionStatus, FlowStore, Op, Page, Result};
+use plugboard_runtime::flow::FlowDefinition;
+
+fn webhook_secret_key(flow: &str) -> String {
+    format!("flow\0{flow}")
+}
+
+impl SledStore {
+    /// Plain writes for a flow-area operation; dead letters get their id here.
+    pub(super) fn flow_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
+        use crate::store::Storage;
+        match op {
+            Op::PutFlow(flow) => writes.push(Write::put(Area::Flows, flow.name.as_str(), encode(&flow))),
+            Op::RemoveFlow(name) => {
+                writes.push(Write::remove(Area::Flows, name.as_str()));
+                writes.push(Write::remove(Area::Secrets, webhook_secret_key(&name)));
+                writes.push(Write::remove(Area::Meta, format!("cursor\0{name}")));
+                for key in self.tree(Area::Deliveries).scan_prefix(format!("{name}\0").as_bytes()).keys() {
+                    writes.push(Write::remove(Area::Deliveries, key.map_err(backend)?.to_vec()));
+                }
+            }
+            Op::PutWebhookSecret { flow, secret } => {
+                writes.push(Write::put(Area::Secrets, webhook_secret_key(&flow), secret));
+            }
+            Op::PutExecution(execution) => {
+                let id = execution.id.to_be_bytes();
+                writes.push(Write::put(Area::ExecutionsByFlow, prefixed_id(&execution.flow, execution.id), Vec::new()));
+                writes.push(if execution.status == ExecutionStatus::Running {
+                    Write::put(Area::Running, id, Vec::new())
+                } else {
+                    Write::remove(Area::Running, id)
+                });
+                writes.push(Write::put(Area::Executions, id, encode(&execution)));
+            }
+            Op::PutDeadLetter(mut letter) => {
+                if letter.id == 0 {
+                    letter.id = self.next_id()?;
+                }
+                writes.push(Write::put(Area::Dlq, prefixed_id(&letter.flow, letter.id), encode(&letter)));
+            }
+            Op::RemoveDeadLetter { flow, id } => writes.push(Write::remove(Area::Dlq, prefixed_id(&flow, id))),
+            _ => {}
+        }
+        Ok(())
+    }
+}
+
+impl FlowStore for SledStore {
+    fn flow(&self, name: &str) -> Result<Option<FlowDefinition>> {
+        self.get(Area::Flows, "flows", name.as_bytes())
+    }
+
+    fn flows(&self) -> Result<Vec<FlowDefinition>> {
+        self.tree(Area::Flows).iter().values().map(|v| decode("flows", &v.map_err(backend)?)).collect()
+    }
+
+    fn webhook_secret(&self, flow: &str) -> Result<Option<String>> {
+        Ok(self
+            .tree(Area::Secrets)
+            .get(webhook_secret_key(flow))
+            .map_err(backend)?
+            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+    }
+
+    fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>> {
+        self.get(Area::Executions, "executions", &id.to_be_bytes())
+    }
+
+    fn executions_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>> {
+        self.page(Area::ExecutionsByFlow, "executions", Some(flow), cursor, limit, |key, _| {
+            self.execution(trailing_id(key))
+        })
+    }
+
+    fn running_executions(&self) -> Result<Vec<ExecutionRecord>> {
+        let mut running = Vec::new();
+        for key in self.tree(Area::Running).iter().keys() {
+            if let Some(execution) = self.execution(trailing_id(&key.map_err(backend)?))? {
+                running.push(execution);
+            }
+        }
+        Ok(running)
+    }
+
+    fn dead_letters_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>> {
+        self.page(Area::Dlq, "dlq", Some(flow), cursor, limit, |_, value| decode("dlq", value).map(Some))
+    }
+
+    fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>> {
+        self.get(Area::Dlq, "dlq", &prefixed_id(flow, id))
+    }
+}

@@ -1,0 +1,263 @@
+//! The embedded store: sled under the data directory, one node, the default.
+//!
+//! Trees (one per [`Area`]): `blobs` (digest → signed file), `versions` (`name\0version` →
+//! [`VersionRecord`]), `active` (name → version), `grants` (name → grant without secrets),
+//! `secrets` (name → secret values; `flow\0name` → webhook secret), `meta` (trust store, version
+//! floor, tokens, `cursor\0flow`), `audit` (id → entry), `kv` (plugin key-value data), `usage`,
+//! `flows`, `executions` (id → record) with the indexes `executions_by_flow` (`flow\0id`) and
+//! `running` (ids of running executions), `dlq` (`flow\0id` → dead letter), `queue` (id → run)
+//! with the index `queue_by_flow` (`flow\0id`), and `deliveries` (`flow\0signature` → expiry and
+//! run id). Ids are big-endian, so every index reads in order.
+//!
+//! A [`Change`] becomes one sled transaction over these trees: its typed operations are first
+//! turned into plain writes (ids assigned, keys to clear listed), then applied together.
+//! Durability goes through the [`GroupCommit`] flusher (sled's own `flush`, never `flush_async`).
+
+mod access;
+mod flows;
+mod keyvalue;
+mod plugins;
+mod queue;
+
+use super::commit::GroupCommit;
+use super::{Change, CommitStats, Durable, Op, Result, Storage, StoreError};
+use serde::{Serialize, de::DeserializeOwned};
+use std::path::Path;
+use std::sync::Arc;
+
+/// One sled tree per area of the store.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Area {
+    Blobs,
+    Versions,
+    Active,
+    Grants,
+    Secrets,
+    Meta,
+    Audit,
+    Kv,
+    Usage,
+    Flows,
+    Executions,
+    ExecutionsByFlow,
+    Running,
+    Dlq,
+    Queue,
+    QueueByFlow,
+    Deliveries,
+}
+
+const AREAS: [(Area, &str); 17] = [
+    (Area::Blobs, "blobs"),
+    (Area::Versions, "versions"),
+    (Area::Active, "active"),
+    (Area::Grants, "grants"),
+    (Area::Secrets, "secrets"),
+    (Area::Meta, "meta"),
+    (Area::Audit, "audit"),
+    (Area::Kv, "kv"),
+    (Area::Usage, "usage"),
+    (Area::Flows, "flows"),
+    (Area::Executions, "executions"),
+    (Area::ExecutionsByFlow, "executions_by_flow"),
+    (Area::Running, "running"),
+    (Area::Dlq, "dlq"),
+    (Area::Queue, "queue"),
+    (Area::QueueByFlow, "queue_by_flow"),
+    (Area::Deliveries, "deliveries"),
+];
+
+/// One plain write of a transaction: put `value` (or remove, with `None`) at `key` in `area`.
+pub(crate) struct Write {
+    area: Area,
+    key: Vec<u8>,
+    value: Option<Vec<u8>>,
+}
+
+impl Write {
+    pub(crate) fn put(area: Area, key: impl Into<Vec<u8>>, value: impl Into<Vec<u8>>) -> Write {
+        Write { area, key: key.into(), value: Some(value.into()) }
+    }
+    pub(crate) fn remove(area: Area, key: impl Into<Vec<u8>>) -> Write {
+        Write { area, key: key.into(), value: None }
+    }
+}
+
+/// The sled-backed [`Storage`].
+#[derive(Clone)]
+pub struct SledStore {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    db: ::sled::Db,
+    trees: Vec<::sled::Tree>,
+    commit: GroupCommit,
+}
+
+impl std::fmt::Debug for SledStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str("SledStore")
+    }
+}
+
+pub(crate) fn backend(err: ::sled::Error) -> StoreError {
+    StoreError::Backend(err.to_string())
+}
+
+pub(crate) fn decode<T: DeserializeOwned>(area: &'static str, bytes: &[u8]) -> Result<T> {
+    serde_json::from_slice(bytes).map_err(|err| StoreError::Corrupt { area, detail: err.to_string() })
+}
+
+pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
+    serde_json::to_vec(value).unwrap_or_default()
+}
+
+/// `prefix\0` followed by the big-endian `id`: index keys that read in id order per prefix.
+pub(crate) fn prefixed_id(prefix: &str, id: u64) -> Vec<u8> {
+    let mut key = format!("{prefix}\0").into_bytes();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
+/// The id at the end of a [`prefixed_id`] key.
+pub(crate) fn trailing_id(key: &[u8]) -> u64 {
+    key.len()
+        .checked_sub(8)
+        .and_then(|start| key.get(start..))
+        .and_then(|bytes| bytes.try_into().ok())
+        .map_or(0, u64::from_be_bytes)
+}
+
+impl SledStore {
+    /// Opens (creating) the database in `dir` and starts its flusher.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
+    pub fn open(dir: &Path) -> Result<SledStore> {
+        let db = ::sled::Config::new().path(dir).open().map_err(backend)?;
+        let trees = AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
+        let flusher = db.clone();
+        let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
+        Ok(SledStore { inner: Arc::new(Inner { db, trees, commit }) })
+    }
+
+    pub(crate) fn tree(&self, area: Area) -> &::sled::Tree {
+        // AREAS lists every area in declaration order, so the index is always in range.
+        &self.inner.trees[area as usize]
+    }
+
+    pub(crate) fn get<T: DeserializeOwned>(&self, area: Area, name: &'static str, key: &[u8]) -> Result<Option<T>> {
+        self.tree(area).get(key).map_err(backend)?.map(|bytes| decode(name, &bytes)).transpose()
+    }
+
+    /// Up to `limit` values of `area` under `prefix\0` with ids after `cursor`, decoded, and the
+    /// cursor of the next page.
+    pub(crate) fn page<T: DeserializeOwned>(
+        &self,
+        area: Area,
+        name: &'static str,
+        prefix: Option<&str>,
+        cursor: Option<u64>,
+        limit: usize,
+        value: impl Fn(&[u8], &[u8]) -> Result<Option<T>>,
+    ) -> Result<super::Page<T>> {
+        let start = match (prefix, cursor) {
+            (Some(prefix), Some(after)) => prefixed_id(prefix, after.saturating_add(1)),
+            (Some(prefix), None) => format!("{prefix}\0").into_bytes(),
+            (None, Some(after)) => after.saturating_add(1).to_be_bytes().to_vec(),
+            (None, None) => Vec::new(),
+        };
+        let end_prefix = prefix.map(|p| format!("{p}\0").into_bytes());
+        let mut items = Vec::new();
+        let mut last_id = None;
+        let mut more = false;
+        for entry in self.tree(area).range(start..) {
+            let (key, stored) = entry.map_err(backend)?;
+            if end_prefix.as_ref().is_some_and(|p| !key.starts_with(p)) {
+                break;
+            }
+            if items.len() == limit {
+                more = true;
+                break;
+            }
+            last_id = Some(trailing_id(&key));
+            match value(&key, &stored)? {
+                Some(item) => items.push(item),
+                None => tracing::warn!(area = name, "index entry without its record"),
+            }
+        }
+        // The cursor is the last id answered: the next page starts after it.
+        Ok(super::Page { items, next_cursor: if more { last_id } else { None } })
+    }
+
+    fn writes(&self, change: Change) -> Result<Vec<Write>> {
+        let mut writes = Vec::new();
+        for op in change.ops {
+            match op {
+                Op::PutBlob { .. }
+                | Op::RemoveBlob(_)
+                | Op::PutVersion(_)
+                | Op::RemoveVersion { .. }
+                | Op::SetActive { .. }
+                | Op::PutFloor(_)
+                | Op::PutGrant { .. }
+                | Op::ForgetPlugin(_) => self.plugin_writes(op, &mut writes)?,
+                Op::PutTrust(_) | Op::PutTokens(_) | Op::Audit(_) => self.access_writes(op, &mut writes)?,
+                Op::PutFlow(_)
+                | Op::RemoveFlow(_)
+                | Op::PutWebhookSecret { .. }
+                | Op::PutExecution(_)
+                | Op::PutDeadLetter(_)
+                | Op::RemoveDeadLetter { .. } => self.flow_writes(op, &mut writes)?,
+                Op::Enqueue(_) | Op::Dequeue { .. } | Op::PutCursor { .. } => self.queue_writes(op, &mut writes)?,
+            }
+        }
+        Ok(writes)
+    }
+}
+
+impl Storage for SledStore {
+    fn apply(&self, change: Change) -> Result<()> {
+        use ::sled::Transactional;
+        use ::sled::transaction::{ConflictableTransactionError, TransactionError};
+        let writes = self.writes(change)?;
+        if writes.is_empty() {
+            return Ok(());
+        }
+        let outcome = self.inner.trees.as_slice().transaction(|trees| {
+            for write in &writes {
+                let tree = &trees[write.area as usize];
+                match &write.value {
+                    Some(value) => tree.insert(write.key.as_slice(), value.as_slice())?,
+                    None => tree.remove(write.key.as_slice())?,
+                };
+            }
+            Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
+        });
+        outcome.map_err(|err| match err {
+            TransactionError::Storage(err) => backend(err),
+            TransactionError::Abort(never) => match never {},
+        })
+    }
+
+    fn durable(&self) -> Durable {
+        self.inner.commit.durable()
+    }
+
+    fn next_id(&self) -> Result<u64> {
+        self.inner.db.generate_id().map_err(backend)
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        self.inner.commit.stats()
+    }
+
+    fn close(&self) -> Durable {
+        self.inner.commit.close()
+    }
+
+    fn key_value(&self) -> Arc<dyn plugboard_runtime::KeyValueStore> {
+        Arc::new(keyvalue::SledKeyValue(self.tree(Area::Kv).clone()))
+    }
+}

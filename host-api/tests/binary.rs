@@ -1,0 +1,36 @@
+//! The `plugboard` binary itself, as users run it. Most behaviour is tested through the library in
+//! the workspace's `tests/` crate; this file checks what only the built binary shows (argument
+//! parsing, exit status, config errors) and, being an integration test of this package, makes
+//! `cargo test --workspace` build `target/<profile>/plugboard`, which the load-and-fault harness
+//! (`tests/harness`) runs as a child process.
+
+#![allow(clippy::unwrap_used, clippy::expect_used)]
+
+use std::process::Command;
+
+fn plugboard() -> Command {
+    Command::new(env!("CARGO_BIN_EXE_plugboard"))
+}
+
+#[test]
+fn help_lists_the_commands() {
+    let output = plugboard().arg("--help").output().expect("run plugboard");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    for command in ["serve", "sign", "verify", "push", "flow"] {
+        assert!(text.contains(command), "{command} missing from:\n{text}");
+    }
+}
+
+#[test]
+fn serve_refuses_a_config_file_with_unknown_keys() {
+    let dir = std::env::temp_dir().join(format!("plugboard-binary-test-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).unwrap();
+    let config = dir.join("plugboard.toml");
+    std::fs::write(&config, "listen = \"127.0.0.1:0\"\nno_such_setting = true\n").unwrap();
+    let output = plugboard().args(["serve", "--config"]).arg(&config).output().expect("run plugboard");
+    assert_eq!(output.status.code(), Some(1));
+    let text = String::from_utf8_lossy(&output.stderr);
+    assert!(text.contains("invalid config"), "{text}");
+    let _ = std::fs::remove_dir_all(&dir);
+}

@@ -1,0 +1,49 @@
+//! The real `plugboard` binary under load and faults: the short run of the load-and-fault harness
+//! (`tests/harness`, also the `plugboard-harness` command for long soak runs).
+//!
+//! Eight webhook senders deliver signed batches into a flow (json-mapper → filter → http-sink into
+//! a local HTTP sink) while config, grant and upload writers change the server; the server is
+//! SIGKILLed and restarted on the same data directory three times, then stopped with SIGTERM. Every
+//! acknowledged record must reach the sink, no record the filter drops may, every acknowledged write
+//! must survive each restart, the sink must never stall while work is owed, and SIGTERM must stop
+//! the server within its deadline.
+//!
+//! It runs the binary as built (`target/debug/plugboard` or `target/release/plugboard`, whichever
+//! is newer, or `PLUGBOARD_BIN`): build it first with `cargo build -p plugboard-host-api`, as CI
+//! does. A missing binary fails the test rather than skipping it, so that CI cannot pass without
+//! running it.
+
+use plugboard_harness::{Options, run};
+use std::time::Duration;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
+    let binary = match plugboard_harness::child::locate_binary(None) {
+        Ok(binary) => binary,
+        Err(err) => panic!("the load test runs the plugboard binary: {err:#}"),
+    };
+    if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
+        eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
+    }
+    let options = Options {
+        binary: Some(binary),
+        senders: 8,
+        records_per_delivery: 5,
+        cycles: 3,
+        cycle_ms: 2000..=4000,
+        duration: Some(Duration::from_secs(15)),
+        drain_timeout: Duration::from_secs(60),
+        shutdown_deadline: Duration::from_secs(30),
+        stall: Duration::from_secs(10),
+        max_rss_mib: 1024,
+        progress: true,
+        ..Options::default()
+    };
+    let report = run(options).await.expect("the harness ran");
+    eprintln!("{report}");
+    if let Err(violations) = report.check() {
+        panic!("{} violations:\n  - {}", violations.len(), violations.join("\n  - "));
+    }
+    assert!(report.cycles == 3 && report.restarts.len() == 3, "three kill/restart cycles");
+    assert!(report.acknowledged > 0 && report.delivered == report.acknowledged);
+}
