@@ -117,7 +117,11 @@ pub async fn install_samples(state: &crate::api::AppState, data_dir: &std::path:
     for sample in samples::SAMPLE_PLUGINS {
         let manifest = plugboard_runtime::Manifest::from_toml(sample.manifest)?;
         let signed = signing::sign(sample.component, &manifest, &key)?;
-        services.plugins.install(signed, true, false, "demo").await.map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
+        services
+            .plugins
+            .install(signed, true, false, "demo")
+            .await
+            .map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
         let config = demo_config(sample.name);
         if let Some(values) = config.as_object().filter(|v| !v.is_empty()) {
             let values: std::collections::BTreeMap<String, String> = values

@@ -113,9 +113,8 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     let services = Services::open(runtime, store, verify, config.queue).await?;
     let created_token_file = ensure_admin_token(&services, &data, config.admin_token.clone()).await?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
-    let mut background: Vec<JoinHandle<()>> = (0..config.queue.workers.max(1))
-        .map(|_| tokio::spawn(services.queue.clone().work(stopped.clone())))
-        .collect();
+    let mut background: Vec<JoinHandle<()>> =
+        (0..config.queue.workers.max(1)).map(|_| tokio::spawn(services.queue.clone().work(stopped.clone()))).collect();
     background.push(tokio::spawn(services.clone().tick(stopped)));
     let state = AppState::new(services, limits);
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
@@ -189,7 +188,11 @@ impl Server {
 
 /// Makes sure an admin token exists: from the config/environment (replacing an earlier one,
 /// audited), or created and written to `data/admin-token` (0600).
-async fn ensure_admin_token(services: &Services, data: &Path, configured: Option<String>) -> anyhow::Result<Option<PathBuf>> {
+async fn ensure_admin_token(
+    services: &Services,
+    data: &Path,
+    configured: Option<String>,
+) -> anyhow::Result<Option<PathBuf>> {
     let configured = std::env::var("PLUGBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).or(configured);
     let mut created = None;
     let token = match configured {

@@ -69,7 +69,10 @@ impl TestServer {
     }
 
     /// A server on `addr` (for one that takes over an address another server had).
-    pub async fn start_at(addr: SocketAddr, handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static) -> TestServer {
+    pub async fn start_at(
+        addr: SocketAddr,
+        handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static,
+    ) -> TestServer {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();

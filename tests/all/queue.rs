@@ -71,7 +71,10 @@ async fn a_full_queue_answers_429_with_retry_after_and_queues_nothing() {
         .client
         .post(api.url("/v1/hooks/hooked"))
         .header("x-plugboard-timestamp", now().to_string())
-        .header("x-plugboard-signature", plugboard_host_api::domain::webhook::sign_hook(SECRET, now(), b"{\"records\":[{\"n\":2}]}"))
+        .header(
+            "x-plugboard-signature",
+            plugboard_host_api::domain::webhook::sign_hook(SECRET, now(), b"{\"records\":[{\"n\":2}]}"),
+        )
         .body("{\"records\":[{\"n\":2}]}")
         .send()
         .await
@@ -103,7 +106,8 @@ async fn consecutive_deliveries_run_as_one_execution_that_names_each_of_them() {
     set_active(&api, "hook-sink", false).await;
     let mut queued = Vec::new();
     for n in 0..6 {
-        let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"n": n}, {"n": n + 100}]})).await;
+        let (status, body) =
+            deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"n": n}, {"n": n + 100}]})).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
         queued.push(body["queued"].clone());
     }
@@ -189,8 +193,7 @@ async fn hanging_sink() -> (std::net::SocketAddr, Arc<AtomicUsize>, tokio::task:
 async fn a_hanging_sink_cannot_hold_shutdown_past_its_deadline_and_the_work_stays_queued() {
     let dir = tempfile::tempdir().expect("tempdir");
     let (addr, accepted, hanging) = hanging_sink().await;
-    let config =
-        plugboard_host_api::server::ServeConfig { shutdown_deadline_secs: Some(1), ..Api::config(dir.path()) };
+    let config = plugboard_host_api::server::ServeConfig { shutdown_deadline_secs: Some(1), ..Api::config(dir.path()) };
     let api = Api::start_configured(config.clone(), ServerLimits::default()).await;
     webhook_flow(&api, &format!("http://{addr}/in")).await;
     let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"order": 1}]})).await;

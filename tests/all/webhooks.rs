@@ -118,7 +118,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
         records_in: 1,
         outcome: Default::default(),
     };
-    store.apply(Change::new().with(Op::PutExecution(interrupted.clone()))).expect("execution");
+    store.apply(Change::new().with(Op::PutExecution(Box::new(interrupted.clone())))).expect("execution");
     store.close().await.expect("flush");
     drop(store);
 

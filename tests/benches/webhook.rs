@@ -67,9 +67,12 @@ async fn install(client: &reqwest::Client, base: &str, sink_url: &str) {
     let mapping: Value = serde_json::from_str(MAPPING).unwrap();
     let condition: Value = serde_json::from_str(CONDITION).unwrap();
     let put = Method::PUT;
-    admin_call(client, base, put.clone(), "/v1/plugins/json-mapper/config", json!({"values": {"mapping": mapping}})).await;
-    admin_call(client, base, put.clone(), "/v1/plugins/filter/config", json!({"values": {"condition": condition}})).await;
-    admin_call(client, base, put.clone(), "/v1/plugins/http-sink/grants", json!({"outbound_hosts": ["127.0.0.1"]})).await;
+    admin_call(client, base, put.clone(), "/v1/plugins/json-mapper/config", json!({"values": {"mapping": mapping}}))
+        .await;
+    admin_call(client, base, put.clone(), "/v1/plugins/filter/config", json!({"values": {"condition": condition}}))
+        .await;
+    admin_call(client, base, put.clone(), "/v1/plugins/http-sink/grants", json!({"outbound_hosts": ["127.0.0.1"]}))
+        .await;
     admin_call(client, base, put.clone(), "/v1/plugins/http-sink/config", json!({"values": {"url": sink_url}})).await;
     let flow = json!({
         "name": "orders",
@@ -123,7 +126,10 @@ async fn send_deliveries(base: &str, budget: Duration) -> (u64, usize, f64) {
                         }
                     }
                     acknowledged.fetch_add(1, Ordering::Relaxed);
-                    kept.fetch_add((first..first + RECORDS_PER_DELIVERY).filter(|i| i % 2 == 0).count(), Ordering::Relaxed);
+                    kept.fetch_add(
+                        (first..first + RECORDS_PER_DELIVERY).filter(|i| i % 2 == 0).count(),
+                        Ordering::Relaxed,
+                    );
                     n += 1;
                 }
             })
@@ -178,7 +184,11 @@ async fn webhook_end_to_end(budget: Duration) {
     let (deliveries, kept, sending) = send_deliveries(&base, budget).await;
     let waiting = Instant::now();
     while received.load(Ordering::Relaxed) < kept {
-        assert!(waiting.elapsed() < Duration::from_secs(300), "{} of {kept} records arrived", received.load(Ordering::Relaxed));
+        assert!(
+            waiting.elapsed() < Duration::from_secs(300),
+            "{} of {kept} records arrived",
+            received.load(Ordering::Relaxed)
+        );
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
     let end_to_end = (deliveries as usize * RECORDS_PER_DELIVERY) as f64 / started.elapsed().as_secs_f64();

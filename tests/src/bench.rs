@@ -5,8 +5,8 @@ use plugboard_host_api::api::ServerLimits;
 use plugboard_host_api::server::{self, ServeConfig};
 use plugboard_runtime::flow::{FlowDefinition, FlowRun};
 use plugboard_runtime::{Batch, Grant, Plugin, Record, Runtime};
-use std::collections::BTreeMap;
 use serde_json::{Value, json};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 
@@ -24,7 +24,7 @@ pub fn order(i: usize) -> Value {
     json!({
         "orderId": format!("A-{i:06}"),
         "customer": {"id": i % 97, "name": "Ada Lovelace", "email": "ada@example.com"},
-        "status": if i % 2 == 0 { "paid" } else { "open" },
+        "status": if i.is_multiple_of(2) { "paid" } else { "open" },
         "orderTotal": 100 + (i * 37) % 900,
         "items": [{"sku": format!("SKU-{}", i % 13), "qty": 1 + i % 4, "price": 19.5}],
         "note": "leave at the door, ring twice"
@@ -55,7 +55,10 @@ pub async fn counting_sink() -> (String, Arc<AtomicUsize>) {
 
 /// A real `plugboard serve` over `data` on 127.0.0.1:0 in this process, with [`ADMIN`] as its
 /// admin token; answers its base URL and a sender that stops it.
-pub async fn plugboard_server(data: &std::path::Path, limits: ServerLimits) -> (String, tokio::sync::oneshot::Sender<()>) {
+pub async fn plugboard_server(
+    data: &std::path::Path,
+    limits: ServerLimits,
+) -> (String, tokio::sync::oneshot::Sender<()>) {
     let config = ServeConfig {
         data: Some(data.to_path_buf()),
         listen: Some("127.0.0.1:0".parse().expect("address")),

@@ -7,10 +7,10 @@
 //! This is the only place that knows status codes: the domain's [`DomainError`] and the runtime's
 //! [`Error`] are mapped here, variant by variant.
 
+use crate::domain::DomainError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
-use crate::domain::DomainError;
 use plugboard_runtime::{Error, ErrorCode};
 
 /// An error answered by the API.
@@ -143,7 +143,9 @@ impl From<DomainError> for ApiError {
             DomainError::Store(err) => err.into(),
             DomainError::Invalid(message) => ApiError::invalid(message),
             DomainError::Internal(detail) => ApiError::internal(detail),
-            err @ DomainError::PluginInactive { .. } => ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string()),
+            err @ DomainError::PluginInactive { .. } => {
+                ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string())
+            }
             DomainError::QueueFull { retry_after_secs, .. } => ApiError {
                 retry_after: Some(retry_after_secs),
                 ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", err.to_string())

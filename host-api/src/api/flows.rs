@@ -1,8 +1,8 @@
 //! `/v1/flows`, `/v1/executions`: define flows, run them, inspect executions and dead letters.
 
 use super::AppState;
-use super::auth::{Caller, Role};
 use super::admin::PageQuery;
+use super::auth::{Caller, Role};
 use super::error::ApiError;
 use crate::domain::runs::RunRequest;
 use crate::store::TriggerKind;

@@ -71,13 +71,23 @@ pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
     let mut family = |name: &str, kind: &str, help: &str, value: u64| {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     };
-    family("plugboard_store_fsyncs_total", "counter", "Database flushes (one fsync each) by the group commit.", commit.fsyncs);
+    family(
+        "plugboard_store_fsyncs_total",
+        "counter",
+        "Database flushes (one fsync each) by the group commit.",
+        commit.fsyncs,
+    );
     family(
         "plugboard_store_commits_total",
         "counter",
         "Waits for durability (each acknowledgement waits once; many share one fsync).",
         commit.commits,
     );
-    family("plugboard_queue_depth", "gauge", "Runs queued for flow workers.", state.services.queue.total_depth() as u64);
+    family(
+        "plugboard_queue_depth",
+        "gauge",
+        "Runs queued for flow workers.",
+        state.services.queue.total_depth() as u64,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

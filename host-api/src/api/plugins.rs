@@ -51,7 +51,8 @@ pub async fn plugins_upload(
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
     }
-    let installed = state.services.plugins.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
+    let installed =
+        state.services.plugins.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
     let mut body = version_json(&installed.record);
     body["status"] = if installed.active { "active" } else { "inactive" }.into();
     let status = if installed.existed { StatusCode::OK } else { StatusCode::CREATED };
@@ -216,7 +217,8 @@ pub async fn plugins_grants(
     }
     let detail = format!("hosts {:?}, buckets {:?}, budget {:?}", body.outbound_hosts, body.key_value, body.budget);
     let grant = state
-        .services.plugins
+        .services
+        .plugins
         .set_grant(
             &name,
             |grant| {
@@ -261,7 +263,8 @@ pub async fn plugins_config(
         body.secrets.keys().collect::<Vec<_>>()
     );
     let grant = state
-        .services.plugins
+        .services
+        .plugins
         .set_grant(
             &name,
             |grant| {
@@ -310,7 +313,8 @@ pub async fn plugins_invoke(
     let body: InvokeBody = json_body(&body)?;
     let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state
-            .services.plugins
+            .services
+            .plugins
             .load_error(&name)
             .map_or_else(|| "has no active version".to_string(), |e| format!("is not loaded: {e}"));
         plugboard_runtime::Error::NotFound(format!("plugin {name} {reason}"))

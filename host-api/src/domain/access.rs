@@ -100,8 +100,12 @@ impl Access {
     /// A storage failure.
     pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
         let token = new_token()?;
-        self.put_token(TokenRecord { name: name.into(), role, hash: token_hash(&token) }, AuditAction::TokenCreate, actor)
-            .await?;
+        self.put_token(
+            TokenRecord { name: name.into(), role, hash: token_hash(&token) },
+            AuditAction::TokenCreate,
+            actor,
+        )
+        .await?;
         Ok(token)
     }
 

@@ -26,8 +26,7 @@ impl Services {
             for (index, schedule) in flow.cron_schedules().into_iter().enumerate() {
                 let key = format!("{}#{index}", flow.name);
                 let due = {
-                    let mut next =
-                        self.queue.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut next = self.queue.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
                     let at = next.entry(key).or_insert_with(|| schedule.next_after(now));
                     match *at {
                         Some(time) if time <= now => {

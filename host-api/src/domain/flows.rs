@@ -52,7 +52,7 @@ impl Flows {
         }
         let action = if replace { AuditAction::FlowUpdate } else { AuditAction::FlowCreate };
         let entry = AuditEntry::new(actor, action, &flow.name).detail(format!("plugins {:?}", flow.plugins()));
-        self.store.apply(Change::new().with(Op::PutFlow(flow)).audit(entry))?;
+        self.store.apply(Change::new().with(Op::PutFlow(Box::new(flow))).audit(entry))?;
         self.store.durable().await?;
         Ok(())
     }
@@ -66,11 +66,11 @@ impl Flows {
         if self.store.flow(name)?.is_none() {
             return Err(DomainError::not_found(format!("flow {name}")));
         }
-        self.store.apply(
-            Change::new()
-                .with(Op::RemoveFlow(name.into()))
-                .audit(AuditEntry::new(actor, AuditAction::FlowDelete, name)),
-        )?;
+        self.store.apply(Change::new().with(Op::RemoveFlow(name.into())).audit(AuditEntry::new(
+            actor,
+            AuditAction::FlowDelete,
+            name,
+        )))?;
         self.store.durable().await?;
         Ok(())
     }
@@ -149,11 +149,14 @@ impl Flows {
         if running.is_empty() {
             return Ok(());
         }
-        tracing::warn!(interrupted = running.len(), "flow executions were interrupted by a crash; their queued work runs again");
+        tracing::warn!(
+            interrupted = running.len(),
+            "flow executions were interrupted by a crash; their queued work runs again"
+        );
         let mut change = Change::new();
         for mut execution in running {
             execution.status = ExecutionStatus::Interrupted;
-            change.push(Op::PutExecution(execution));
+            change.push(Op::PutExecution(Box::new(execution)));
         }
         self.store.apply(change)?;
         Ok(())

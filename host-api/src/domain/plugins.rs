@@ -158,7 +158,13 @@ impl Plugins {
     /// # Errors
     /// Signature, manifest, world and rollback errors as typed codes; `conflict` when the same
     /// version exists with other content or the name belongs to another key.
-    pub async fn install(&self, bytes: Vec<u8>, activate: bool, allow_rollback: bool, actor: &str) -> Result<Installed> {
+    pub async fn install(
+        &self,
+        bytes: Vec<u8>,
+        activate: bool,
+        allow_rollback: bool,
+        actor: &str,
+    ) -> Result<Installed> {
         // Verify under the write lock, against the trust store as it is now: a key revoked while
         // this upload waited cannot slip through.
         let _write = self.write.lock().await;
@@ -203,7 +209,7 @@ impl Plugins {
         let target = format!("{name}@{}", record.version);
         let mut change = Change::new()
             .with(Op::PutBlob { digest: record.digest.clone(), bytes })
-            .with(Op::PutVersion(record.clone()))
+            .with(Op::PutVersion(Box::new(record.clone())))
             .with(Op::PutFloor(floor));
         if below {
             change = change.audit(
@@ -259,11 +265,14 @@ impl Plugins {
     /// `not-found` when it has no active version.
     pub async fn deactivate(&self, name: &str, actor: &str) -> Result<()> {
         let _write = self.write.lock().await;
-        let version = self.store.active(name)?.ok_or_else(|| DomainError::not_found(format!("active version of {name}")))?;
+        let version =
+            self.store.active(name)?.ok_or_else(|| DomainError::not_found(format!("active version of {name}")))?;
         self.store.apply(
-            Change::new()
-                .with(Op::SetActive { name: name.into(), version: None })
-                .audit(AuditEntry::new(actor, AuditAction::Deactivate, format!("{name}@{version}"))),
+            Change::new().with(Op::SetActive { name: name.into(), version: None }).audit(AuditEntry::new(
+                actor,
+                AuditAction::Deactivate,
+                format!("{name}@{version}"),
+            )),
         )?;
         self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
         self.store.durable().await?;

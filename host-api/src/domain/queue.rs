@@ -282,7 +282,7 @@ impl WorkQueue {
                     reasons: Vec::new(),
                     record: StoredRecord::from(&Record::json(record)),
                 };
-                change.push(Op::PutDeadLetter(DeadLetterRecord::new(&claim.flow, 0, letter)));
+                change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(&claim.flow, 0, letter))));
             }
             change.push(Op::Dequeue { flow: claim.flow.clone(), id: run.id });
         }

@@ -60,7 +60,7 @@ impl Flows {
             records_in: input.len() as u64,
             outcome: RunOutcome::default(),
         };
-        self.store.apply(Change::new().with(Op::PutExecution(execution.clone())))?;
+        self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;
         let run = FlowRun::new(flow.clone(), plugins);
         // A run that brings no records reads them from the flow's source, if it has one; its
         // cursor advances only in the change that stores the execution (sinks have acknowledged).
@@ -84,7 +84,7 @@ impl Flows {
                     execution.status = ExecutionStatus::Failed;
                     execution.finished_at = Some(now());
                     execution.outcome.failure = Some((&err).into());
-                    self.store.apply(Change::new().with(Op::PutExecution(execution)))?;
+                    self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution))))?;
                     self.store.durable().await?;
                     return Err(err.into());
                 }
@@ -105,7 +105,11 @@ impl Flows {
         };
         let mut change = Change::new();
         for letter in &execution.outcome.dead_letters {
-            change.push(Op::PutDeadLetter(DeadLetterRecord::new(&execution.flow, execution.id, letter.clone())));
+            change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(
+                &execution.flow,
+                execution.id,
+                letter.clone(),
+            ))));
         }
         // A source that says "nothing further for now" (no next cursor) is read again from the
         // same place next time, which is how append-only paged sources pick up new records.
@@ -117,7 +121,7 @@ impl Flows {
         for id in &execution.queued {
             change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
         }
-        change.push(Op::PutExecution(execution.clone()));
+        change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;
         self.store.durable().await?;
         Ok(execution)
@@ -137,7 +141,10 @@ impl Flows {
         let mut cursor = None;
         loop {
             let letters: Vec<DeadLetterRecord> = match ids {
-                Some(ids) => ids.iter().filter_map(|id| self.store.dead_letter(flow, *id).transpose()).collect::<std::result::Result<_, _>>()?,
+                Some(ids) => ids
+                    .iter()
+                    .filter_map(|id| self.store.dead_letter(flow, *id).transpose())
+                    .collect::<std::result::Result<_, _>>()?,
                 None => {
                     let page = self.store.dead_letters_page(flow, cursor, REPLAY_PAGE)?;
                     cursor = page.next_cursor;

@@ -71,7 +71,7 @@ pub enum Op {
     /// Removes a blob.
     RemoveBlob(String),
     /// Records an installed version.
-    PutVersion(VersionRecord),
+    PutVersion(Box<VersionRecord>),
     /// Removes a version record.
     RemoveVersion {
         /// Plugin.
@@ -104,7 +104,7 @@ pub enum Op {
     /// Appends an audit entry (its id is assigned here).
     Audit(AuditEntry),
     /// Saves a flow definition.
-    PutFlow(FlowDefinition),
+    PutFlow(Box<FlowDefinition>),
     /// Removes a flow definition, its webhook secret, cursor and delivery marks.
     RemoveFlow(String),
     /// Sets a flow's webhook secret.
@@ -115,9 +115,9 @@ pub enum Op {
         secret: String,
     },
     /// Saves an execution.
-    PutExecution(ExecutionRecord),
+    PutExecution(Box<ExecutionRecord>),
     /// Adds a dead letter (its id is assigned here).
-    PutDeadLetter(DeadLetterRecord),
+    PutDeadLetter(Box<DeadLetterRecord>),
     /// Removes a dead letter.
     RemoveDeadLetter {
         /// Flow.

@@ -136,7 +136,8 @@ impl SledStore {
     /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
     pub fn open(dir: &Path) -> Result<SledStore> {
         let db = ::sled::Config::new().path(dir).open().map_err(backend)?;
-        let trees = AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
+        let trees =
+            AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
         let flusher = db.clone();
         let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
         Ok(SledStore { inner: Arc::new(Inner { db, trees, commit }) })

@@ -19,7 +19,9 @@ impl SledStore {
             Op::PutVersion(record) => {
                 writes.push(Write::put(Area::Versions, version_key(&record.name, &record.version), encode(&record)));
             }
-            Op::RemoveVersion { name, version } => writes.push(Write::remove(Area::Versions, version_key(&name, &version))),
+            Op::RemoveVersion { name, version } => {
+                writes.push(Write::remove(Area::Versions, version_key(&name, &version)))
+            }
             Op::SetActive { name, version: Some(version) } => {
                 writes.push(Write::put(Area::Active, name, version.to_string()));
             }
