@@ -455,5 +455,9 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
         assert_ne!(status, StatusCode::METHOD_NOT_ALLOWED, "{} {path}", route.method);
         assert!(!(status == StatusCode::NOT_FOUND && body.is_empty()), "{} {path} is not routed", route.method);
     }
+    let executions = &doc["paths"]["/v1/flows/{name}/executions"]["get"]["parameters"];
+    let names: Vec<&str> =
+        executions.as_array().expect("parameters").iter().filter_map(|p| p["name"].as_str()).collect();
+    assert_eq!(names, ["name", "limit", "cursor"], "paged lists document their paging");
     api.stop().await;
 }

@@ -1,16 +1,20 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 document built from the route table in [`super::routes`].
 
-use super::routes::{ROUTES, RouteDoc};
+use super::routes::{PAGED, ROUTES, RouteDoc};
 use axum::Json;
 use serde_json::{Map, Value, json};
 
 fn operation(route: &RouteDoc) -> Value {
-    let parameters: Vec<Value> = route
+    let mut parameters: Vec<Value> = route
         .path
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
         .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
         .collect();
+    if route.method == "get" && PAGED.contains(&route.path) {
+        parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
+        parameters.push(json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page", "schema": {"type": "integer"}}));
+    }
     let mut op = json!({
         "summary": route.summary,
         "operationId": format!("{}_{}", route.method, route.path.trim_matches('/').replace(['/', '{', '}', '.'], "_")),

@@ -41,6 +41,9 @@ macro_rules! routes {
     };
 }
 
+/// The `GET` routes that answer a page and take `limit` and `cursor` (see `admin::PageQuery`).
+pub const PAGED: &[&str] = &["/v1/audit", "/v1/flows/{name}/executions", "/v1/flows/{name}/dlq"];
+
 const JSON: Option<&str> = Some("application/json");
 const WASM: Option<&str> = Some("application/wasm");
 
