@@ -146,7 +146,13 @@ impl Server {
             shutdown.await;
             let _ = signalled.send(true);
         };
-        let serve = axum::serve(self.listener, router).with_graceful_shutdown(shutdown).into_future();
+        // No Nagle delay on answers: a small response must not wait for the client's ACK.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(err) = tcp.set_nodelay(true) {
+                tracing::debug!(%err, "cannot set TCP_NODELAY");
+            }
+        });
+        let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown).into_future();
         tokio::pin!(serve);
         let served = tokio::select! {
             served = &mut serve => Some(served),

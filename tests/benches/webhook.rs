@@ -119,7 +119,10 @@ async fn send_deliveries(base: &str, budget: Duration) -> (u64, usize, f64) {
                             .send()
                             .await
                             .unwrap();
-                        match response.status().as_u16() {
+                        let status = response.status().as_u16();
+                        // Read the answer, so the connection goes back to the pool.
+                        response.bytes().await.unwrap();
+                        match status {
                             202 => break,
                             429 => tokio::time::sleep(Duration::from_millis(50)).await,
                             status => panic!("webhook answered {status}"),
@@ -195,7 +198,10 @@ async fn webhook_end_to_end(budget: Duration) {
     let after = metrics().await;
     let accepted = deliveries as f64 / sending;
     let healthz = healthz_rate(&base, budget).await;
-    let fsyncs = metric(&after, "plugboard_store_fsyncs_total") - metric(&before, "plugboard_store_fsyncs_total");
+    let delta = |name: &str| metric(&after, name) - metric(&before, name);
+    let fsyncs = delta("plugboard_store_fsyncs_total");
+    let (commits, flushing) =
+        (delta("plugboard_store_commits_total"), delta("plugboard_store_flush_microseconds_total"));
 
     println!("plugboard webhook benchmarks ({SENDERS} senders, {RECORDS_PER_DELIVERY} records per delivery, loopback)");
     println!("{:<64} {:>10.0} records/s", "in-process flow json-mapper → filter → http-sink", baseline);
@@ -208,6 +214,13 @@ async fn webhook_end_to_end(budget: Duration) {
         "{:<64} {:>10.3}   ({fsyncs} fsyncs for {deliveries} deliveries)",
         "fsyncs per acknowledged delivery",
         fsyncs / deliveries as f64
+    );
+    println!(
+        "{:<64} {:>10.1}   (flusher busy {:.0}% of the time, {:.2} ms per flush)",
+        "durability waits per fsync (acknowledgements and executions)",
+        commits / fsyncs,
+        flushing / 1e4 / started.elapsed().as_secs_f64(),
+        flushing / 1e3 / fsyncs
     );
     let _ = stop.send(());
     tokio::time::sleep(Duration::from_millis(300)).await;

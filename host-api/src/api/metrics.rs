@@ -84,6 +84,12 @@ pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
         commit.commits,
     );
     family(
+        "plugboard_store_flush_microseconds_total",
+        "counter",
+        "Time the group commit spent flushing (its rate / 1e6 = the flusher's busy fraction).",
+        commit.flush_micros,
+    );
+    family(
         "plugboard_queue_depth",
         "gauge",
         "Runs queued for flow workers.",

@@ -24,6 +24,7 @@ type Waiter = tokio::sync::oneshot::Sender<Result<()>>;
 struct Counters {
     fsyncs: AtomicU64,
     commits: AtomicU64,
+    flush_micros: AtomicU64,
 }
 
 /// The flusher and its queue of waiters.
@@ -52,7 +53,10 @@ impl GroupCommit {
                     let outcome = match &failure {
                         Some(err) => Err(err.clone()),
                         None => {
+                            let started = std::time::Instant::now();
                             let outcome = flush();
+                            let micros = u64::try_from(started.elapsed().as_micros()).unwrap_or(u64::MAX);
+                            thread_counters.flush_micros.fetch_add(micros, Ordering::Relaxed);
                             thread_counters.fsyncs.fetch_add(1, Ordering::Relaxed);
                             if let Err(err) = &outcome {
                                 tracing::error!(%err, "flushing the database failed; nothing more is acknowledged");
@@ -101,6 +105,7 @@ impl GroupCommit {
         CommitStats {
             fsyncs: self.counters.fsyncs.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
+            flush_micros: self.counters.flush_micros.load(Ordering::Relaxed),
         }
     }
 }

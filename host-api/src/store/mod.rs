@@ -256,6 +256,8 @@ pub struct CommitStats {
     pub fsyncs: u64,
     /// Callers that waited for durability (each acknowledgement waits once).
     pub commits: u64,
+    /// Time spent flushing, in microseconds.
+    pub flush_micros: u64,
 }
 
 /// The whole store: every area, atomic changes, and group-committed durability.

@@ -49,7 +49,7 @@ const REQUEST_TIMEOUT: Duration = Duration::from_secs(20);
 const SHUTDOWN_SLACK: Duration = Duration::from_secs(5);
 
 /// What to run; [`Options::default`] is the short default run.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Options {
     /// The `plugboard` binary; else `PLUGBOARD_BIN`, else the newest of the workspace's builds.
     pub binary: Option<PathBuf>,
@@ -106,7 +106,7 @@ impl Default for Options {
             stall: Duration::from_secs(10),
             max_rss_mib: 1024,
             write_every: Duration::from_millis(100),
-            upload_every: Duration::from_secs(1),
+            upload_every: Duration::from_secs(2),
             component: None,
             seed: None,
             work_dir: None,
@@ -152,7 +152,8 @@ impl Rng {
 /// Where the run keeps its files; a temporary directory is removed when this is dropped.
 struct WorkDir {
     path: PathBuf,
-    _temporary: Option<tempfile::TempDir>,
+    /// Held only to remove the directory on drop; `None` for a directory the caller keeps.
+    temporary: Option<tempfile::TempDir>,
 }
 
 impl WorkDir {
@@ -163,11 +164,11 @@ impl WorkDir {
                     bail!("{} already holds a run: pass an empty or new directory", path.display());
                 }
                 std::fs::create_dir_all(path).with_context(|| format!("cannot create {}", path.display()))?;
-                Ok(WorkDir { path: path.to_path_buf(), _temporary: None })
+                Ok(WorkDir { path: path.to_path_buf(), temporary: None })
             }
             None => {
                 let temporary = tempfile::Builder::new().prefix("plugboard-harness-").tempdir()?;
-                Ok(WorkDir { path: temporary.path().to_path_buf(), _temporary: Some(temporary) })
+                Ok(WorkDir { path: temporary.path().to_path_buf(), temporary: Some(temporary) })
             }
         }
     }
@@ -207,6 +208,36 @@ fn upload_figures(uploader: &Uploader) -> WriteFigures {
         unacknowledged: uploader.unacknowledged.load(Ordering::Relaxed),
         verified: uploader.verified.load(Ordering::Relaxed),
     }
+}
+
+/// Starts the stall detector (a ledger tick every 100 ms) and the memory sampler (the server's
+/// `VmRSS` every 250 ms, the largest kept in the answered counter).
+fn spawn_monitors(ledger: &Arc<Ledger>, live: &Live) -> (JoinSet<()>, Arc<AtomicU64>) {
+    let max_rss = Arc::new(AtomicU64::new(0));
+    let mut monitors = JoinSet::new();
+    let ledger = ledger.clone();
+    monitors.spawn(async move {
+        loop {
+            ledger.tick();
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+    });
+    let (live, largest) = (live.clone(), max_rss.clone());
+    monitors.spawn(async move {
+        loop {
+            if let Some(rss) = live.current().and_then(|e| child::rss_bytes(e.pid)) {
+                largest.fetch_max(rss, Ordering::Relaxed);
+            }
+            tokio::time::sleep(Duration::from_millis(250)).await;
+        }
+    });
+    (monitors, max_rss)
+}
+
+/// A seed from the clock.
+fn clock_seed() -> u64 {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+    now.as_secs().rotate_left(32) ^ u64::from(now.subsec_nanos())
 }
 
 /// Runs the whole scenario: start (with `--demo`), set up the flow, load, kill and restart
@@ -259,26 +290,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     live.set(Some(server.endpoint().clone()));
     ledger.set_up(true);
 
-    let max_rss = Arc::new(AtomicU64::new(0));
-    let mut background = JoinSet::new();
-    {
-        let ledger = ledger.clone();
-        background.spawn(async move {
-            loop {
-                ledger.tick();
-                tokio::time::sleep(Duration::from_millis(100)).await;
-            }
-        });
-        let (live, max_rss) = (live.clone(), max_rss.clone());
-        background.spawn(async move {
-            loop {
-                if let Some(rss) = live.current().and_then(|e| child::rss_bytes(e.pid)) {
-                    max_rss.fetch_max(rss, Ordering::Relaxed);
-                }
-                tokio::time::sleep(Duration::from_millis(250)).await;
-            }
-        });
-    }
+    let (mut monitors, max_rss) = spawn_monitors(&ledger, &live);
 
     let context = Arc::new(SenderContext {
         client: client.clone(),
@@ -304,7 +316,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         load.spawn(uploader.clone().run(admin.clone(), live.clone(), options.upload_every, stop.clone()));
     }
 
-    let seed = options.seed.unwrap_or_else(|| u64::from(load_start.elapsed().subsec_nanos()) ^ senders::unix_now());
+    let seed = options.seed.unwrap_or_else(clock_seed);
     let mut rng = Rng::new(seed);
     let (mut restarts, mut downtime, mut write_violations) = (Vec::new(), Duration::ZERO, Vec::new());
     for cycle in 1..=options.cycles {
@@ -361,7 +373,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     live.set(None);
     ledger.set_up(false);
     let termination = server.terminate(options.shutdown_deadline + SHUTDOWN_SLACK).await?;
-    background.abort_all();
+    monitors.abort_all();
 
     let figures = ledger.figures();
     let stats = &context.stats;
@@ -411,7 +423,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
             shutdown_deadline: options.shutdown_deadline,
         },
         server_log_tail: child::log_tail(&log, 40),
-        work_dir: work._temporary.is_none().then(|| work.path.clone()),
+        work_dir: work.temporary.is_none().then(|| work.path.clone()),
     })
 }
 

@@ -58,7 +58,7 @@ struct Cli {
     #[arg(long, default_value_t = 100)]
     write_every_ms: u64,
     /// Pause between plugin uploads, ms.
-    #[arg(long, default_value_t = 1000)]
+    #[arg(long, default_value_t = 2000)]
     upload_every_ms: u64,
     /// The json-mapper component to re-sign and upload (default: found in the sample build output).
     #[arg(long, env = "PLUGBOARD_HARNESS_COMPONENT", value_name = "WASM")]
@@ -104,4 +104,17 @@ async fn main() -> anyhow::Result<ExitCode> {
     let report = plugboard_harness::run(Cli::parse().options()).await?;
     print!("{report}");
     Ok(if report.check().is_ok() { ExitCode::SUCCESS } else { ExitCode::FAILURE })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_flags_default_to_the_library_defaults() {
+        let parsed = Cli::parse_from(["plugboard-harness"]).options();
+        // The environment may name a binary or a component; the progress line is the binary's own.
+        let parsed = Options { binary: None, component: None, progress: false, ..parsed };
+        assert_eq!(parsed, Options::default());
+    }
 }

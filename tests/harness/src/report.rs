@@ -89,7 +89,7 @@ pub struct Report {
     pub drain: Duration,
     /// The longest time without sink progress while work was pending and the server up.
     pub longest_gap: Duration,
-    /// When that gap ended, from the start of the load phase.
+    /// When that gap ended (or was last measured), from the start of the load phase.
     pub longest_gap_at: Option<Duration>,
     /// The server's largest resident set seen.
     pub max_rss_bytes: u64,
@@ -283,7 +283,7 @@ impl fmt::Display for Report {
             "  longest sink gap (work owed)   {:.3} s{}",
             self.longest_gap.as_secs_f64(),
             self.longest_gap_at
-                .map_or_else(String::new, |at| format!(" (ended {:.1} s into the load)", at.as_secs_f64()))
+                .map_or_else(String::new, |at| format!(" (ended {:.1} s after the load started)", at.as_secs_f64()))
         )?;
         writeln!(f, "server")?;
         writeln!(f, "  first start to ready (--demo)  {}", secs(Some(self.first_start)))?;
@@ -328,7 +328,10 @@ impl fmt::Display for Report {
                 for violation in &violations {
                     writeln!(f, "  - {violation}")?;
                 }
-                writeln!(f, "server log (end):\n{}", self.server_log_tail)
+                match self.server_log_tail.trim() {
+                    "" => writeln!(f, "server log (RUST_LOG=warn): empty"),
+                    tail => writeln!(f, "server log (RUST_LOG=warn, end):\n{tail}"),
+                }
             }
         }
     }

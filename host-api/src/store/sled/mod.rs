@@ -16,6 +16,7 @@
 mod access;
 mod flows;
 mod keyvalue;
+mod migrate;
 mod plugins;
 mod queue;
 
@@ -140,7 +141,12 @@ impl SledStore {
             AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
         let flusher = db.clone();
         let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
-        Ok(SledStore { inner: Arc::new(Inner { db, trees, commit }) })
+        let store = SledStore { inner: Arc::new(Inner { db, trees, commit }) };
+        let indexed = store.index_legacy_records()?;
+        if indexed > 0 {
+            tracing::info!(indexed, "indexed executions and queued work written before their indexes existed");
+        }
+        Ok(store)
     }
 
     pub(crate) fn tree(&self, area: Area) -> &::sled::Tree {

@@ -64,28 +64,26 @@ impl QueueStore for SledStore {
     }
 
     fn enqueue_once(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)> {
-        use ::sled::Transactional;
-        use ::sled::transaction::TransactionError;
+        // No sled transaction: they take sled's process-wide lock and serialise every request.
+        // Order instead: (1) the run, (2) the mark, set only if absent, (3) the index entry that
+        // makes workers see the run. A crash after (1) leaves a run nothing acknowledged and no
+        // index names; after (2), `open` indexes it (every queued run gets an index entry there),
+        // so a retry answered "duplicate" never hides a lost run. A delivery that loses the race
+        // for the mark removes its run before any worker could see it.
         let mut key = format!("{}\0", run.flow).into_bytes();
         key.extend_from_slice(signature);
         let mut mark = expires_at.to_be_bytes().to_vec();
         mark.extend_from_slice(&run.id.to_be_bytes());
-        let run_bytes = encode(run);
-        let index_key = prefixed_id(&run.flow, run.id);
-        let trees = (self.tree(Area::Deliveries), self.tree(Area::Queue), self.tree(Area::QueueByFlow));
-        let outcome = trees.transaction(|(deliveries, queue, by_flow)| {
-            if let Some(earlier) = deliveries.get(&key)? {
-                return Ok((mark_field(&earlier, 1), false));
-            }
-            deliveries.insert(key.as_slice(), mark.as_slice())?;
-            queue.insert(&run.id.to_be_bytes(), run_bytes.as_slice())?;
-            by_flow.insert(index_key.as_slice(), &[][..])?;
-            Ok((run.id, true))
-        });
-        outcome.map_err(|err: TransactionError<std::convert::Infallible>| match err {
-            TransactionError::Storage(err) => backend(err),
-            TransactionError::Abort(never) => match never {},
-        })
+        let queue = self.tree(Area::Queue);
+        queue.insert(run.id.to_be_bytes(), encode(run)).map_err(backend)?;
+        let claimed = self.tree(Area::Deliveries).compare_and_swap(&key, None::<&[u8]>, Some(mark)).map_err(backend)?;
+        if let Err(lost) = claimed {
+            queue.remove(run.id.to_be_bytes()).map_err(backend)?;
+            let earlier = lost.current.map_or(0, |mark| mark_field(&mark, 1));
+            return Ok((earlier, false));
+        }
+        self.tree(Area::QueueByFlow).insert(prefixed_id(&run.flow, run.id), Vec::new()).map_err(backend)?;
+        Ok((run.id, true))
     }
 
     fn sweep_delivery_marks(&self, now: u64) -> Result<usize> {
