@@ -8,19 +8,25 @@
 //! must survive each restart, the sink must never stall while work is owed, and SIGTERM must stop
 //! the server within its deadline.
 //!
-//! It runs the binary as built (`target/debug/plugboard` or `target/release/plugboard`, whichever
-//! is newer, or `PLUGBOARD_BIN`): build it first with `cargo build -p plugboard-host-api`, as CI
-//! does. A missing binary fails the test rather than skipping it, so that CI cannot pass without
-//! running it.
+//! It runs the binary of the same build (`cargo test --workspace` builds it), else the newest of
+//! `target/{release,debug}/plugboard` or `PLUGBOARD_BIN`. A missing binary fails the test rather
+//! than skipping it, so that CI cannot pass without running it.
 
 use plugboard_harness::{Options, run};
 use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
-    let binary = match plugboard_harness::child::locate_binary(None) {
-        Ok(binary) => binary,
-        Err(err) => panic!("the load test runs the plugboard binary: {err:#}"),
+    // The binary of this very build: `cargo test --workspace` builds it beside this test binary
+    // (`target/<profile>/deps/all-…` → `target/<profile>/plugboard`), because host-api has an
+    // integration test of its own (`host-api/tests/binary.rs`).
+    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("plugboard")));
+    let binary = match beside.filter(|path| path.is_file()) {
+        Some(binary) => binary,
+        None => match plugboard_harness::child::locate_binary(None) {
+            Ok(binary) => binary,
+            Err(err) => panic!("the load test runs the plugboard binary: {err:#}"),
+        },
     };
     if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
         eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);

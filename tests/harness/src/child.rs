@@ -150,6 +150,8 @@ impl ServerProcess {
             .arg(data)
             .args(["--listen", "127.0.0.1:0"])
             .env("RUST_LOG", "warn")
+            // The log is a file read by people and failure messages: no colour codes.
+            .env("NO_COLOR", "1")
             // The admin token must be the one in DATA/admin-token.
             .env_remove("PLUGBOARD_ADMIN_TOKEN")
             .stdin(Stdio::null())

@@ -377,9 +377,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
 
     let figures = ledger.figures();
     let stats = &context.stats;
-    let mut refusals = stats.refusals.lock().map(|r| r.clone()).unwrap_or_default();
+    let mut all_refusals = vec![&stats.refusals, &writes.config.refusals, &writes.grant.refusals];
     if let Ok(uploader) = &uploads {
-        refusals.extend(uploader.refusals.lock().map(|r| r.clone()).unwrap_or_default());
+        all_refusals.push(&uploader.refusals);
     }
     Ok(Report {
         binary,
@@ -400,7 +400,8 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         server_errors: stats.server_errors.load(Ordering::Relaxed),
         no_answer: stats.no_answer.load(Ordering::Relaxed),
         given_up: stats.given_up.load(Ordering::Relaxed),
-        refusals,
+        refused: all_refusals.iter().map(|r| r.count()).sum(),
+        refusals: all_refusals.iter().flat_map(|r| r.first()).collect(),
         first_start,
         restarts,
         load: load_time,

@@ -8,7 +8,47 @@
 use crate::child::Termination;
 use std::fmt;
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::{Mutex, PoisonError};
 use std::time::Duration;
+
+/// Whether an answer with `status` is worth sending the same request again: 408, 429 and 5xx.
+pub fn is_retryable(status: u16) -> bool {
+    matches!(status, 408 | 429 | 500..=599)
+}
+
+/// Requests refused for good (any other non-2xx answer, or a request the harness could not even
+/// build): for the well-formed requests the harness sends, each is a bug of the server or of the
+/// harness, so each counts as a violation. The first few are kept for the report.
+#[derive(Debug, Default)]
+pub struct Refusals {
+    count: AtomicU64,
+    first: Mutex<Vec<String>>,
+}
+
+impl Refusals {
+    /// How many to keep.
+    const KEPT: usize = 5;
+
+    /// Notes one refusal.
+    pub fn note(&self, refusal: String) {
+        self.count.fetch_add(1, Ordering::Relaxed);
+        let mut first = self.first.lock().unwrap_or_else(PoisonError::into_inner);
+        if first.len() < Self::KEPT {
+            first.push(refusal);
+        }
+    }
+
+    /// How many there were.
+    pub fn count(&self) -> u64 {
+        self.count.load(Ordering::Relaxed)
+    }
+
+    /// The first few.
+    pub fn first(&self) -> Vec<String> {
+        self.first.lock().unwrap_or_else(PoisonError::into_inner).clone()
+    }
+}
 
 /// The thresholds [`Report::check`] applies.
 #[derive(Debug, Clone, Copy)]
@@ -71,9 +111,11 @@ pub struct Report {
     pub server_errors: u64,
     /// Sender requests with no answer (mostly the kills).
     pub no_answer: u64,
-    /// Deliveries refused for good or abandoned at the end.
+    /// Deliveries refused for good, or abandoned at the end of the load.
     pub given_up: u64,
-    /// Refusals (senders and uploads): each is a violation.
+    /// Requests refused for good (senders, writers, uploads; see [`Refusals`]).
+    pub refused: u64,
+    /// The first few of them.
     pub refusals: Vec<String>,
     /// Spawn to ready, first start (with `--demo`, which installs and compiles the samples).
     pub first_start: Duration,
@@ -215,7 +257,14 @@ impl Report {
             Some(_) => {}
         }
         violations.extend(self.write_violations.iter().cloned());
-        violations.extend(self.refusals.iter().map(|r| format!("refused: {r}")));
+        if self.refused > 0 {
+            violations.push(format!(
+                "{} requests were refused for good (first {}: {})",
+                self.refused,
+                self.refusals.len(),
+                self.refusals.join("; ")
+            ));
+        }
         if violations.is_empty() { Ok(()) } else { Err(violations) }
     }
 }
@@ -349,6 +398,84 @@ mod tests {
         assert_eq!(metric(text, "plugboard_store_fsyncs_total"), Some(12.0));
         assert_eq!(metric(text, "plugboard_store_commits_total"), Some(36.0));
         assert_eq!(metric(text, "plugboard_invocations_total"), None);
+    }
+
+    fn clean() -> Report {
+        Report {
+            binary: PathBuf::from("plugboard"),
+            senders: 8,
+            records_per_delivery: 5,
+            cycles: 3,
+            seed: 1,
+            acknowledged: 100,
+            acknowledged_dropped: 30,
+            delivered: 100,
+            lost: 0,
+            duplicates: 4,
+            filtered_seen: 0,
+            unknown_seen: 0,
+            deliveries_accepted: 26,
+            deliveries_duplicate: 1,
+            overloaded: 2,
+            server_errors: 0,
+            no_answer: 3,
+            given_up: 0,
+            refused: 0,
+            refusals: Vec::new(),
+            first_start: Duration::from_secs(2),
+            restarts: vec![Duration::from_millis(80); 3],
+            load: Duration::from_secs(10),
+            downtime: Duration::from_secs(1),
+            end_to_end: Some(Duration::from_secs(10)),
+            drain: Duration::ZERO,
+            longest_gap: Duration::from_millis(300),
+            longest_gap_at: None,
+            max_rss_bytes: 80 << 20,
+            termination: Termination {
+                elapsed: Duration::from_millis(20),
+                status: Some("exit status: 0".into()),
+                success: true,
+            },
+            fsyncs: Some(5.0),
+            commits: Some(10.0),
+            config: WriteFigures::default(),
+            grant: WriteFigures::default(),
+            uploads: Err("no component".into()),
+            write_violations: Vec::new(),
+            limits: Limits {
+                stall: Duration::from_secs(10),
+                max_rss_bytes: 1 << 30,
+                shutdown_deadline: Duration::from_secs(30),
+            },
+            server_log_tail: String::new(),
+            work_dir: None,
+        }
+    }
+
+    #[test]
+    fn check_lists_every_broken_promise_and_nothing_else() {
+        let report = clean();
+        assert_eq!(report.check(), Ok(()));
+        assert_eq!(report.fsyncs_per_ack(), Some(0.5));
+        assert!((report.deliveries_per_sec() - 3.0).abs() < 1e-9, "27 deliveries in 9 s up");
+        assert!(report.to_string().contains("all invariants hold"));
+
+        let broken = Report {
+            lost: 3,
+            filtered_seen: 1,
+            longest_gap: Duration::from_secs(11),
+            max_rss_bytes: 2 << 30,
+            termination: Termination { elapsed: Duration::from_secs(35), status: None, success: false },
+            write_violations: vec![
+                "after restart 2: aggregate config shows write 3, but write 5 was acknowledged".into(),
+            ],
+            refused: 7,
+            refusals: vec!["webhook delivery: 401 {}".into()],
+            ..clean()
+        };
+        let violations = broken.check().unwrap_err();
+        assert_eq!(violations.len(), 7, "{violations:#?}");
+        assert!(broken.to_string().contains("VIOLATIONS (7)"));
     }
 
     #[test]

@@ -13,11 +13,11 @@
 
 use crate::child::Live;
 use crate::ledger::{Arrival, Ledger};
+use crate::report::{Refusals, is_retryable};
 use hmac::{Hmac, Mac};
 use serde_json::{Value, json};
 use sha2::Sha256;
 use std::sync::Arc;
-use std::sync::Mutex;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
@@ -82,8 +82,8 @@ pub struct SenderStats {
     pub no_answer: AtomicU64,
     /// Deliveries refused for good (another 4xx), and deliveries abandoned when the load stopped.
     pub given_up: AtomicU64,
-    /// The first few refusals, for the report.
-    pub refusals: Mutex<Vec<String>>,
+    /// The refusals.
+    pub refusals: Refusals,
 }
 
 /// What every sender shares.
@@ -189,16 +189,13 @@ async fn deliver(context: &SenderContext, body: Vec<u8>) -> Outcome {
                 stats.overloaded.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(retry_after.unwrap_or(Duration::from_millis(100))).await;
             }
-            408 | 500..=599 => {
+            status if is_retryable(status) => {
                 stats.server_errors.fetch_add(1, Ordering::Relaxed);
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             _ => {
                 stats.given_up.fetch_add(1, Ordering::Relaxed);
-                let mut refusals = stats.refusals.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                if refusals.len() < 5 {
-                    refusals.push(format!("{status} {answer}"));
-                }
+                stats.refusals.note(format!("webhook delivery: {status} {answer}"));
                 return Outcome::GivenUp;
             }
         }

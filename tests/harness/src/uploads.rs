@@ -12,6 +12,7 @@
 //! uploads are skipped with a warning: they are one of several loads, not the point of the run.
 
 use crate::child::Live;
+use crate::report::{Refusals, is_retryable};
 use crate::writers::Admin;
 use anyhow::{Context, bail};
 use reqwest::Method;
@@ -83,10 +84,8 @@ pub struct Uploader {
     pub acknowledged: Mutex<BTreeSet<u64>>,
     /// Uploads answered otherwise or not answered.
     pub unacknowledged: AtomicU64,
-    /// Uploads refused: answered other than 2xx, 408, 429 and 5xx, or not signed at all.
-    pub refused: AtomicU64,
-    /// The first few refusals, for the report.
-    pub refusals: Mutex<Vec<String>>,
+    /// Uploads refused for good, or versions that could not be signed.
+    pub refusals: Refusals,
     /// Checks done after restarts and at the end.
     pub verified: AtomicU64,
 }
@@ -118,8 +117,7 @@ impl Uploader {
             attempted: AtomicU64::new(0),
             acknowledged: Mutex::default(),
             unacknowledged: AtomicU64::new(0),
-            refused: AtomicU64::new(0),
-            refusals: Mutex::default(),
+            refusals: Refusals::default(),
             verified: AtomicU64::new(0),
         })
     }
@@ -158,7 +156,7 @@ impl Uploader {
             let signed = match self.sign(n).await {
                 Ok(signed) => signed,
                 Err(err) => {
-                    self.refuse(format!("signing 1.0.{n}: {err:#}"));
+                    self.refusals.note(format!("signing {PLUGIN} 1.0.{n}: {err:#}"));
                     return;
                 }
             };
@@ -181,9 +179,9 @@ impl Uploader {
                     Ok(answer) => {
                         self.unacknowledged.fetch_add(1, Ordering::Relaxed);
                         let status = answer.status().as_u16();
-                        // 408, 429 and 5xx are worth another try; any other answer refuses the file.
-                        if !matches!(status, 408 | 429 | 500..=599) {
-                            self.refuse(format!("1.0.{n}: {status} {}", answer.text().await.unwrap_or_default()));
+                        if !is_retryable(status) {
+                            let text = answer.text().await.unwrap_or_default();
+                            self.refusals.note(format!("upload of {PLUGIN} 1.0.{n}: {status} {text}"));
                             break;
                         }
                     }
@@ -194,14 +192,6 @@ impl Uploader {
                 tokio::time::sleep(Duration::from_millis(100)).await;
             }
             tokio::time::sleep(every).await;
-        }
-    }
-
-    fn refuse(&self, refusal: String) {
-        self.refused.fetch_add(1, Ordering::Relaxed);
-        let mut refusals = self.refusals.lock().unwrap_or_else(PoisonError::into_inner);
-        if refusals.len() < 5 {
-            refusals.push(refusal);
         }
     }
 

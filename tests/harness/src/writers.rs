@@ -10,6 +10,7 @@
 //! with the flow for the database, not for the plugin.
 
 use crate::child::Live;
+use crate::report::{Refusals, is_retryable};
 use anyhow::{Context, bail};
 use reqwest::{Method, StatusCode};
 use serde_json::{Value, json};
@@ -154,6 +155,8 @@ pub struct Writer {
     pub last_acknowledged: AtomicU64,
     /// Writes answered with something else (429 included), or not answered.
     pub unacknowledged: AtomicU64,
+    /// Writes refused for good (a 4xx other than 408 and 429).
+    pub refusals: Refusals,
     /// Checks done after restarts and at the end.
     pub verified: AtomicU64,
 }
@@ -167,6 +170,7 @@ impl Writer {
             acknowledged: AtomicU64::new(0),
             last_acknowledged: AtomicU64::new(0),
             unacknowledged: AtomicU64::new(0),
+            refusals: Refusals::default(),
             verified: AtomicU64::new(0),
         }
     }
@@ -184,7 +188,13 @@ impl Writer {
                     self.acknowledged.fetch_add(1, Ordering::Relaxed);
                     self.last_acknowledged.store(n, Ordering::Relaxed);
                 }
-                _ => {
+                Ok((status, answer)) => {
+                    self.unacknowledged.fetch_add(1, Ordering::Relaxed);
+                    if !is_retryable(status.as_u16()) {
+                        self.refusals.note(format!("{PLUGIN} {} write {n}: {status} {answer}", self.kind.path()));
+                    }
+                }
+                Err(_) => {
                     self.unacknowledged.fetch_add(1, Ordering::Relaxed);
                 }
             }
