@@ -112,14 +112,15 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     }
     let services = Services::open(runtime, store, verify, config.queue).await?;
     let created_token_file = ensure_admin_token(&services, &data, config.admin_token.clone()).await?;
+    // Bound before the workers start, so a failed start leaves nothing running.
+    let listener = tokio::net::TcpListener::bind(config.listen_addr())
+        .await
+        .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut background: Vec<JoinHandle<()>> =
         (0..config.queue.workers.max(1)).map(|_| tokio::spawn(services.queue.clone().work(stopped.clone()))).collect();
     background.push(tokio::spawn(services.clone().tick(stopped)));
     let state = AppState::new(services, limits);
-    let listener = tokio::net::TcpListener::bind(config.listen_addr())
-        .await
-        .with_context(|| format!("cannot listen on {}", config.listen_addr()))?;
     Ok(Server {
         addr: listener.local_addr()?,
         state,

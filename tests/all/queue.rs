@@ -34,6 +34,20 @@ async fn set_active(api: &Api, plugin: &str, active: bool) {
     assert_eq!(status, StatusCode::OK, "{body}");
 }
 
+/// Waits until `/metrics` reports an empty work queue (runs leave it just after their execution
+/// is stored, a moment after the sink saw their records); fails after 5 s.
+async fn wait_until_the_queue_is_empty(api: &Api) {
+    let mut metrics = String::new();
+    for _ in 0..100 {
+        metrics = api.client.get(api.url("/metrics")).send().await.expect("metrics").text().await.expect("text");
+        if metrics.contains("plugboard_queue_depth 0") {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    panic!("the queue did not drain: {metrics}");
+}
+
 /// Every page of `path` (a list answering `key` and `next_cursor`), `limit` items at a time.
 async fn all_pages(api: &Api, path: &str, key: &str, limit: usize) -> (Vec<Value>, usize) {
     let (mut items, mut pages, mut cursor) = (Vec::new(), 0, None::<u64>);
@@ -67,13 +81,14 @@ async fn a_full_queue_answers_429_with_retry_after_and_queues_nothing() {
         let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"n": n}]})).await;
         assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     }
+    let sent = now();
     let response = api
         .client
         .post(api.url("/v1/hooks/hooked"))
-        .header("x-plugboard-timestamp", now().to_string())
+        .header("x-plugboard-timestamp", sent.to_string())
         .header(
             "x-plugboard-signature",
-            plugboard_host_api::domain::webhook::sign_hook(SECRET, now(), b"{\"records\":[{\"n\":2}]}"),
+            plugboard_host_api::domain::webhook::sign_hook(SECRET, sent, b"{\"records\":[{\"n\":2}]}"),
         )
         .body("{\"records\":[{\"n\":2}]}")
         .send()
@@ -91,7 +106,9 @@ async fn a_full_queue_answers_429_with_retry_after_and_queues_nothing() {
     tokio::time::sleep(Duration::from_millis(300)).await;
     let numbers: Vec<Value> = posted(&sink).iter().map(|r| r["n"].clone()).collect();
     assert_eq!(numbers, vec![json!(0), json!(1)], "the refused delivery never ran");
-    // Room again once the queue drained.
+    // Room again once the queue drained (the sink sees the records a moment before their
+    // execution is stored and the runs leave the queue).
+    wait_until_the_queue_is_empty(&api).await;
     let (status, _) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"n": 3}]})).await;
     assert_eq!(status, StatusCode::ACCEPTED);
     api.stop().await;
@@ -199,9 +216,9 @@ async fn a_hanging_sink_cannot_hold_shutdown_past_its_deadline_and_the_work_stay
     let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"order": 1}]})).await;
     assert_eq!(status, StatusCode::ACCEPTED, "{body}");
     wait_for("the sink to be called", || accepted.load(Ordering::SeqCst) > 0).await;
-    // The sink's own timeout is 10 s and it would be retried; the deadline is 1 s. A bound of
-    // 30 s tells "stopped" from "held hostage" without timing anything finer.
-    tokio::time::timeout(Duration::from_secs(30), api.stop()).await.expect("shutdown ends at its deadline");
+    // The sink's own timeout is 10 s and it would be retried (about 30 s in all); the deadline is
+    // 1 s. A bound of 8 s tells "stopped at the deadline" from "held hostage" with room to spare.
+    tokio::time::timeout(Duration::from_secs(8), api.stop()).await.expect("shutdown ends at its deadline");
 
     // The acknowledged work is still queued: once the outside system answers again, it runs.
     hanging.abort();
@@ -210,5 +227,52 @@ async fn a_hanging_sink_cannot_hold_shutdown_past_its_deadline_and_the_work_stay
     let api = Api::start_configured(config, ServerLimits::default()).await;
     wait_for("the queued work after the restart", || !posted(&sink).is_empty()).await;
     assert_eq!(posted(&sink), vec![json!({"order": 1})]);
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn one_bad_delivery_does_not_fail_the_others_batched_with_it() {
+    use crate::server::install;
+    use plugboard_tests::SCHEMA_VALIDATOR;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    let api = start(dir.path(), settings(1, 100, 500)).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    install(&api, SCHEMA_VALIDATOR).await;
+    let schema = json!({"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}});
+    let (status, _) = api.put("/v1/plugins/schema-validator/config", json!({"values": {"schema": schema}})).await;
+    assert_eq!(status, StatusCode::OK);
+    let flow = json!({"name": "strict", "triggers": [{"type": "webhook", "tolerance_secs": 60}],
+        "steps": [{"type": "validate", "id": "check", "plugin": "schema-validator", "on_invalid": "fail"}],
+        "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = api.put("/v1/flows/strict/webhook-secret", json!({"secret": SECRET})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    set_active(&api, "hook-sink", false).await;
+    for record in [json!({"id": "a"}), json!({"bad": 1}), json!({"id": "b"})] {
+        let (status, body) = deliver(&api, "strict", SECRET, now(), &json!({"records": [record]})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    set_active(&api, "hook-sink", true).await;
+    wait_for("both valid deliveries", || posted(&sink).len() == 2).await;
+    let mut ids: Vec<String> = posted(&sink).iter().filter_map(|r| r["id"].as_str().map(String::from)).collect();
+    ids.sort();
+    assert_eq!(ids, ["a", "b"]);
+    // The failed batch, then each delivery on its own: only the bad one fails again.
+    let mut executions = Vec::new();
+    for _ in 0..100 {
+        executions = all_pages(&api, "/v1/flows/strict/executions", "executions", 100).await.0;
+        if executions.len() == 4 && executions.iter().all(|e| e["status"] != "running") {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let statuses: Vec<&str> = executions.iter().filter_map(|e| e["status"].as_str()).collect();
+    assert_eq!(statuses, ["failed", "succeeded", "failed", "succeeded"], "{executions:?}");
+    assert_eq!(executions[0]["queued"].as_array().map(Vec::len), Some(3));
+    wait_until_the_queue_is_empty(&api).await;
+    let (status, refused) = api.post("/v1/tokens", ADMIN, json!({"name": "admin", "role": "invoker"})).await;
+    assert_eq!(status, StatusCode::CONFLICT, "the admin token's name is reserved: {refused}");
     api.stop().await;
 }

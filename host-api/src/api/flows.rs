@@ -203,7 +203,7 @@ pub async fn flows_webhook_secret(
 /// `X-Plugboard-Timestamp` (Unix seconds, within the trigger's tolerance). The body is
 /// `{"records": [...]}` or a JSON array. Answers 202 only once the input is durably queued; a bad or
 /// missing signature is 401 and nothing runs; a repeat of an accepted delivery (a retry or a
-/// replay) is 200 with `"duplicate": true` and nothing runs again (see [`crate::webhook`]).
+/// replay) is 200 with `"duplicate": true` and nothing runs again (see [`crate::domain::webhook`]).
 pub async fn hooks_deliver(
     State(state): State<AppState>,
     Path(name): Path<String>,

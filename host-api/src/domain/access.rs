@@ -97,8 +97,13 @@ impl Access {
     /// Creates a token named `name` with `role`; answers its value (never stored).
     ///
     /// # Errors
-    /// A storage failure.
+    /// `conflict` for the reserved name `admin`; a storage failure.
     pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
+        if name == ADMIN_TOKEN_NAME {
+            return Err(DomainError::conflict(format!(
+                "the token name `{ADMIN_TOKEN_NAME}` is reserved for the server's admin token"
+            )));
+        }
         let token = new_token()?;
         self.put_token(
             TokenRecord { name: name.into(), role, hash: token_hash(&token) },
@@ -124,7 +129,7 @@ impl Access {
 
     /// Whether an admin token exists.
     pub fn has_admin_token(&self) -> bool {
-        self.tokens().iter().any(|t| t.name == ADMIN_TOKEN_NAME)
+        self.tokens().iter().any(|t| t.name == ADMIN_TOKEN_NAME && t.role == Role::Admin)
     }
 
     async fn put_token(&self, record: TokenRecord, action: AuditAction, actor: &str) -> Result<()> {
@@ -132,7 +137,9 @@ impl Access {
         let mut tokens = self.store.tokens()?;
         let name = record.name.clone();
         let detail = format!("role {:?}", record.role);
-        tokens.retain(|t| t.name != ADMIN_TOKEN_NAME || name != ADMIN_TOKEN_NAME);
+        if action == AuditAction::AdminTokenReplace {
+            tokens.retain(|t| t.name != ADMIN_TOKEN_NAME);
+        }
         tokens.push(record);
         self.store.apply(
             Change::new()

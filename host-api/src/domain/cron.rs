@@ -63,7 +63,7 @@ impl Services {
             }
             tokio::select! {
                 () = tokio::time::sleep(TICK) => {},
-                _ = stop.changed() => {},
+                changed = stop.changed() => if changed.is_err() { return },
             }
         }
     }

@@ -42,10 +42,7 @@ impl Flows {
         }
         let exists = self.store.flow(&flow.name)?.is_some();
         if exists && !replace {
-            return Err(DomainError::conflict(format!(
-                "flow {} exists; PUT /v1/flows/{} replaces it",
-                flow.name, flow.name
-            )));
+            return Err(DomainError::conflict(format!("flow {} exists; replace it instead", flow.name)));
         }
         if !exists && replace {
             return Err(DomainError::not_found(format!("flow {}", flow.name)));

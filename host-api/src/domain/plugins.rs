@@ -30,8 +30,8 @@ pub struct Plugins {
     pub(super) write: Arc<Mutex<()>>,
     compiles: Semaphore,
     verify: VerifyOptions,
-    /// Usage not yet written; the worker persists it every second and at shutdown, so the invoke
-    /// path does no database write.
+    /// Usage not yet written; the background tick persists it every 250 ms and at shutdown, so
+    /// the invoke path does no database write.
     pending_usage: std::sync::Mutex<BTreeMap<String, UsageTotals>>,
 }
 

@@ -17,7 +17,7 @@
 
 use super::runs::RunRequest;
 use super::{DomainError, Flows, Result};
-use crate::store::{Change, DeadLetterRecord, Op, QueuedRun, Storage, TriggerKind, now};
+use crate::store::{Change, DeadLetterRecord, ExecutionStatus, Op, QueuedRun, Storage, TriggerKind, now};
 use plugboard_runtime::Record;
 use plugboard_runtime::flow::{DeadLetter, ErrorReport, StoredRecord};
 use serde::Deserialize;
@@ -228,7 +228,8 @@ impl WorkQueue {
         Ok(None)
     }
 
-    fn unclaim(&self, claim: &Claim, dequeued: bool, pause: bool) {
+    /// Releases a claim; `dequeued` of its runs left the queue.
+    fn unclaim(&self, claim: &Claim, dequeued: usize, pause: bool) {
         {
             let mut state = self.state();
             for run in &claim.runs {
@@ -241,8 +242,8 @@ impl WorkQueue {
                 state.paused_until.insert(claim.flow.clone(), Instant::now() + RETRY_PAUSE);
             }
         }
-        if dequeued {
-            self.release(&claim.flow, claim.runs.len());
+        if dequeued > 0 {
+            self.release(&claim.flow, dequeued);
         }
     }
 
@@ -252,23 +253,50 @@ impl WorkQueue {
         let input = claim.runs.iter().flat_map(|r| r.records.iter().map(Record::json)).collect();
         let trigger = claim.runs.first().map_or(TriggerKind::Webhook, |r| r.trigger);
         let request = RunRequest { trigger, from: None, queued: &ids };
+        let all = claim.runs.len();
         match self.flows.run(&claim.flow, input, request).await {
-            Ok(_) => self.unclaim(claim, true, false),
+            Ok(execution) if execution.status == ExecutionStatus::Failed && all > 1 => {
+                // The batch failed as a whole (a `validate` step with `on_invalid: fail`): one
+                // delivery must not take the others down with it. Its runs stayed queued; run
+                // each on its own.
+                tracing::warn!(flow = %claim.flow, execution = execution.id, runs = all, "a micro-batch failed; running its deliveries one by one");
+                let (dequeued, pause) = self.run_one_by_one(claim).await;
+                self.unclaim(claim, dequeued, pause);
+            }
+            Ok(_) => self.unclaim(claim, all, false),
             Err(err @ DomainError::PluginInactive { .. }) => {
                 tracing::warn!(flow = %claim.flow, %err, "queued flow work waits for its plugins");
-                self.unclaim(claim, false, true);
+                self.unclaim(claim, 0, true);
             }
             Err(DomainError::Runtime(plugboard_runtime::Error::NotFound(what))) => {
                 // It cannot run at all (the flow is gone): keep its records as dead letters.
                 tracing::error!(flow = %claim.flow, %what, "queued flow work could not start; dead-lettered");
                 let dead_lettered = self.dead_letter(claim, &what).await;
-                self.unclaim(claim, dead_lettered, !dead_lettered);
+                self.unclaim(claim, if dead_lettered { all } else { 0 }, !dead_lettered);
             }
             Err(err) => {
                 tracing::error!(flow = %claim.flow, %err, "queued flow work failed to run; it stays queued");
-                self.unclaim(claim, false, true);
+                self.unclaim(claim, 0, true);
             }
         }
+    }
+
+    /// Runs each queued run of `claim` as its own execution; answers how many left the queue and
+    /// whether the flow should pause (a run could not run).
+    async fn run_one_by_one(&self, claim: &Claim) -> (usize, bool) {
+        let (mut dequeued, mut pause) = (0, false);
+        for run in &claim.runs {
+            let input = run.records.iter().map(Record::json).collect();
+            let request = RunRequest { trigger: run.trigger, from: None, queued: std::slice::from_ref(&run.id) };
+            match self.flows.run(&claim.flow, input, request).await {
+                Ok(_) => dequeued += 1,
+                Err(err) => {
+                    tracing::error!(flow = %claim.flow, queued = run.id, %err, "queued run failed to run; it stays queued");
+                    pause = true;
+                }
+            }
+        }
+        (dequeued, pause)
     }
 
     async fn dead_letter(&self, claim: &Claim, what: &str) -> bool {
@@ -278,7 +306,10 @@ impl WorkQueue {
                 let letter = DeadLetter {
                     step: String::new(),
                     attempts: 1,
-                    error: ErrorReport { code: "not-found".into(), message: format!("not found: {what}") },
+                    error: ErrorReport {
+                        code: plugboard_runtime::ErrorCode::NotFound.as_str().into(),
+                        message: format!("not found: {what}"),
+                    },
                     reasons: Vec::new(),
                     record: StoredRecord::from(&Record::json(record)),
                 };
@@ -309,7 +340,7 @@ impl WorkQueue {
                     tokio::select! {
                         () = self.signal.notified() => {},
                         () = tokio::time::sleep(Duration::from_millis(250)) => {},
-                        _ = stop.changed() => {},
+                        changed = stop.changed() => if changed.is_err() { return },
                     }
                 }
                 Err(err) => {

@@ -118,8 +118,12 @@ impl Flows {
         {
             change.push(Op::PutCursor { flow: execution.flow.clone(), cursor: Some(cursor) });
         }
-        for id in &execution.queued {
-            change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
+        // A micro-batch that failed as a whole keeps its runs queued: the worker runs each on its
+        // own, so one bad delivery does not drop the others (see `WorkQueue`).
+        if execution.status != ExecutionStatus::Failed || execution.queued.len() <= 1 {
+            for id in &execution.queued {
+                change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
+            }
         }
         change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;
@@ -143,6 +147,8 @@ impl Flows {
             let letters: Vec<DeadLetterRecord> = match ids {
                 Some(ids) => ids
                     .iter()
+                    .collect::<std::collections::BTreeSet<_>>()
+                    .into_iter()
                     .filter_map(|id| self.store.dead_letter(flow, *id).transpose())
                     .collect::<std::result::Result<_, _>>()?,
                 None => {

@@ -5,9 +5,10 @@
 //! delivery stays usable; within that window a replay would still verify, so every accepted
 //! delivery leaves a mark keyed by its signature until the window closes. A second delivery with
 //! the same signature (a sender retrying after a lost answer, or somebody replaying a captured
-//! request) is answered `200` with the run that already holds it and runs nothing. The mark and
-//! the queued run are stored in one transaction, so a crash cannot keep one without the other:
-//! a retry of a delivery that was never acknowledged is queued, not taken for a duplicate.
+//! request) is answered `200` with the run that already holds it and runs nothing. The store
+//! never keeps a mark without its run, and a run left without a mark by a crash is dropped at the
+//! next start (see `QueueStore::enqueue_once`): a retry of a delivery that was never acknowledged
+//! is queued once, not taken for a duplicate.
 //!
 //! Two deliveries with the same body and the same timestamp (to the second) are the same delivery;
 //! senders tell events apart by an id in the body, as webhook payloads usually carry.

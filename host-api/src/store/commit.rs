@@ -31,6 +31,7 @@ struct Counters {
 pub struct GroupCommit {
     waiters: Mutex<Option<mpsc::Sender<Waiter>>>,
     counters: Arc<Counters>,
+    thread: Option<std::thread::JoinHandle<()>>,
 }
 
 impl GroupCommit {
@@ -42,7 +43,7 @@ impl GroupCommit {
         let (sender, receiver) = mpsc::channel::<Waiter>();
         let counters = Arc::new(Counters::default());
         let thread_counters = counters.clone();
-        std::thread::Builder::new()
+        let thread = std::thread::Builder::new()
             .name("plugboard-flusher".into())
             .spawn(move || {
                 let mut failure: Option<StoreError> = None;
@@ -71,7 +72,7 @@ impl GroupCommit {
                 }
             })
             .map_err(|err| StoreError::Backend(format!("cannot start the flusher thread: {err}")))?;
-        Ok(GroupCommit { waiters: Mutex::new(Some(sender)), counters })
+        Ok(GroupCommit { waiters: Mutex::new(Some(sender)), counters, thread: Some(thread) })
     }
 
     /// Resolves once every write made before this call is durable.
@@ -106,6 +107,17 @@ impl GroupCommit {
             fsyncs: self.counters.fsyncs.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
             flush_micros: self.counters.flush_micros.load(Ordering::Relaxed),
+        }
+    }
+}
+
+impl Drop for GroupCommit {
+    /// Stops the flusher and waits for it: what it holds (the database, with its file lock) is
+    /// released when the store is, so the same directory can be opened again at once.
+    fn drop(&mut self) {
+        self.waiters.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
         }
     }
 }

@@ -239,9 +239,10 @@ pub trait QueueStore {
     /// How many runs each flow has queued (counted from the index, at start-up).
     fn queue_depths(&self) -> Result<BTreeMap<String, usize>>;
     /// Queues a webhook delivery unless one with the same `signature` was queued before (a retry
-    /// or a replay): the mark and the run are written in one transaction, so neither is durable
-    /// without the other. Returns the id of the run holding the delivery and whether it was
-    /// queued now.
+    /// or a replay). After a crash the mark is never there without its run, and a run without
+    /// its mark is dropped when the store opens, so a delivery runs once (at least once when an
+    /// execution is interrupted). Returns the id of the run holding the delivery and whether it
+    /// was queued now.
     fn enqueue_once(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)>;
     /// Forgets delivery marks that expired before `now`; returns how many.
     fn sweep_delivery_marks(&self, now: u64) -> Result<usize>;

@@ -2,11 +2,12 @@
 //!
 //! Two cases: data directories from before the per-flow indexes (their executions would not be
 //! listed and, worse, their acknowledged queued work would never run), and a webhook delivery a
-//! crash caught between storing its run and indexing it (see `enqueue_once`). Executions are
-//! indexed once, when their index is empty; every queued run is checked at each open.
+//! crash caught inside `enqueue_once` (indexed when its delivery mark names it, removed when not).
+//! Executions are indexed once, when their index is empty; every queued run is checked at each
+//! open.
 
 use super::{Area, SledStore, backend, decode, prefixed_id};
-use crate::store::{ExecutionRecord, ExecutionStatus, QueuedRun, Result};
+use crate::store::{ExecutionRecord, ExecutionStatus, QueuedRun, Result, TriggerKind};
 
 impl SledStore {
     /// Builds missing indexes; answers how many entries it wrote.
@@ -23,16 +24,41 @@ impl SledStore {
                 written += 1;
             }
         }
-        // Every queued run has an index entry: also those a crash caught between storing a
-        // webhook delivery and indexing it (see `enqueue_once`). The queue is bounded, so this
-        // scan is too.
-        for value in self.tree(Area::Queue).iter().values() {
-            let run: QueuedRun = decode("queue", &value.map_err(backend)?)?;
+        // A queued run without an index entry is either from before the index (the whole index
+        // is empty: index it), or a webhook delivery a crash caught inside `enqueue_once`. Such a
+        // run is acknowledged-or-retried only if its delivery mark names it: then index it (a
+        // retry is answered "duplicate", so it must run); without a mark nobody was answered and
+        // the sender's retry queues it afresh, so remove it (or it would run twice). The queue is
+        // bounded, so this scan is too; a run that does not decode is left for the operator.
+        let legacy = self.tree(Area::QueueByFlow).is_empty();
+        let marked: std::collections::BTreeSet<u64> = if legacy {
+            std::collections::BTreeSet::new()
+        } else {
+            self.tree(Area::Deliveries)
+                .iter()
+                .values()
+                .map(|mark| mark.map(|mark| super::queue::mark_run(&mark)).map_err(backend))
+                .collect::<Result<_>>()?
+        };
+        for entry in self.tree(Area::Queue).iter() {
+            let (id, value) = entry.map_err(backend)?;
+            let run: QueuedRun = match decode("queue", &value) {
+                Ok(run) => run,
+                Err(err) => {
+                    tracing::error!(%err, "a queued run does not decode; it stays in the queue tree, unrun");
+                    continue;
+                }
+            };
             let key = prefixed_id(&run.flow, run.id);
-            if !self.tree(Area::QueueByFlow).contains_key(&key).map_err(backend)? {
-                self.tree(Area::QueueByFlow).insert(key, Vec::new()).map_err(backend)?;
-                written += 1;
+            if self.tree(Area::QueueByFlow).contains_key(&key).map_err(backend)? {
+                continue;
             }
+            if legacy || run.trigger != TriggerKind::Webhook || marked.contains(&run.id) {
+                self.tree(Area::QueueByFlow).insert(key, Vec::new()).map_err(backend)?;
+            } else {
+                self.tree(Area::Queue).remove(id).map_err(backend)?;
+            }
+            written += 1;
         }
         if written > 0 {
             self.tree(Area::Meta).flush().map_err(backend)?;
@@ -75,6 +101,39 @@ mod tests {
         assert_eq!(store.queue_depths().unwrap().get("old"), Some(&1));
         assert_eq!(store.executions_page("old", None, 10).unwrap().items.len(), 1);
         assert_eq!(store.running_executions().unwrap().len(), 1);
+        drop(store);
+        let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn a_run_a_crash_left_unindexed_runs_only_if_its_delivery_was_marked() {
+        use crate::store::{Change, Op, Storage};
+        let dir = std::env::temp_dir().join(format!("plugboard-orphans-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let run = |id: u64| QueuedRun {
+            id,
+            flow: "hooked".into(),
+            records: vec![serde_json::json!({"n": id})],
+            trigger: TriggerKind::Webhook,
+            received_at: 0,
+        };
+        {
+            let store = SledStore::open(&dir).unwrap();
+            // An indexed run, so the index is not empty (not a legacy store).
+            store.apply(Change::new().with(Op::Enqueue(run(1)))).unwrap();
+            // Crashed after its mark, before its index entry: acknowledged, or its retry would be
+            // answered "duplicate" — it must run.
+            store.tree(super::Area::Queue).insert(2u64.to_be_bytes(), serde_json::to_vec(&run(2)).unwrap()).unwrap();
+            let mut mark = 99u64.to_be_bytes().to_vec();
+            mark.extend_from_slice(&2u64.to_be_bytes());
+            store.tree(super::Area::Deliveries).insert(b"hooked\0sig-2", mark).unwrap();
+            // Crashed before its mark: nobody was answered; the retry queues it again.
+            store.tree(super::Area::Queue).insert(3u64.to_be_bytes(), serde_json::to_vec(&run(3)).unwrap()).unwrap();
+            ::sled::Tree::flush(store.tree(super::Area::Queue)).unwrap();
+        }
+        let store = SledStore::open(&dir).unwrap();
+        assert_eq!(store.queued_ids("hooked", None, 10).unwrap(), vec![1, 2]);
+        assert!(store.queued_run(3).unwrap().is_none(), "the unmarked run is gone, not run twice");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }

@@ -9,6 +9,11 @@ fn mark_field(mark: &[u8], index: usize) -> u64 {
     mark.get(index * 8..index * 8 + 8).and_then(|bytes| bytes.try_into().ok()).map_or(0, u64::from_be_bytes)
 }
 
+/// The queued run a delivery mark names.
+pub(super) fn mark_run(mark: &[u8]) -> u64 {
+    mark_field(mark, 1)
+}
+
 impl SledStore {
     /// Plain writes for a queue-area operation.
     pub(super) fn queue_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
@@ -66,10 +71,11 @@ impl QueueStore for SledStore {
     fn enqueue_once(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)> {
         // No sled transaction: they take sled's process-wide lock and serialise every request.
         // Order instead: (1) the run, (2) the mark, set only if absent, (3) the index entry that
-        // makes workers see the run. A crash after (1) leaves a run nothing acknowledged and no
-        // index names; after (2), `open` indexes it (every queued run gets an index entry there),
-        // so a retry answered "duplicate" never hides a lost run. A delivery that loses the race
-        // for the mark removes its run before any worker could see it.
+        // makes workers see the run. sled recovers a prefix of its writes, so after a crash the
+        // mark is never there without the run. At open (`migrate.rs`), an unindexed run that a
+        // mark names is indexed (a retry was or will be answered "duplicate", so it must run) and
+        // one no mark names is removed (nobody was answered; the retry queues it afresh). A
+        // delivery that loses the race for the mark removes its run before any worker sees it.
         let mut key = format!("{}\0", run.flow).into_bytes();
         key.extend_from_slice(signature);
         let mut mark = expires_at.to_be_bytes().to_vec();
