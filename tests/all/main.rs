@@ -7,6 +7,7 @@ mod common;
 mod concurrency;
 mod connectors;
 mod crash;
+mod floods;
 mod flow_cli;
 mod flows;
 mod hostile;

@@ -88,7 +88,7 @@ async fn a_full_queue_answers_429_with_retry_after_and_queues_nothing() {
         .header("x-plugboard-timestamp", sent.to_string())
         .header(
             "x-plugboard-signature",
-            plugboard_host_api::domain::webhook::sign_hook(SECRET, sent, b"{\"records\":[{\"n\":2}]}"),
+            plugboard_host_api::domain::webhook::sign_hook(SECRET, "hooked", sent, b"{\"records\":[{\"n\":2}]}"),
         )
         .body("{\"records\":[{\"n\":2}]}")
         .send()

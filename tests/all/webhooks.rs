@@ -8,7 +8,7 @@ use serde_json::{Value, json};
 
 pub(crate) async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Value) -> (StatusCode, Value) {
     let bytes = serde_json::to_vec(body).expect("json");
-    let signature = plugboard_host_api::domain::webhook::sign_hook(secret, timestamp, &bytes);
+    let signature = plugboard_host_api::domain::webhook::sign_hook(secret, flow, timestamp, &bytes);
     let response = api
         .client
         .post(api.url(&format!("/v1/hooks/{flow}")))
@@ -55,13 +55,13 @@ async fn webhooks_need_a_valid_signature_and_run_once_queued() {
     // Refused: wrong secret, stale timestamp (a replay), missing headers, tampered body.
     let (status, _) = deliver(&api, "hooked", "wrong-secret-wrong-secret", now(), &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    let (status, refusal) = deliver(&api, "hooked", SECRET, now() - 3600, &body).await;
+    let (status, stale) = deliver(&api, "hooked", SECRET, now() - 3600, &body).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
-    assert!(refusal["message"].as_str().unwrap_or_default().contains("outside the allowed window"), "{refusal}");
     let (status, _) = api.call(reqwest::Method::POST, "/v1/hooks/hooked", None, Some(body.clone())).await;
     assert_eq!(status, StatusCode::UNAUTHORIZED);
     let timestamp = now();
-    let signature = plugboard_host_api::domain::webhook::sign_hook(SECRET, timestamp, b"{\"records\":[{\"order\":1}]}");
+    let signature =
+        plugboard_host_api::domain::webhook::sign_hook(SECRET, "hooked", timestamp, b"{\"records\":[{\"order\":1}]}");
     let response = api
         .client
         .post(api.url("/v1/hooks/hooked"))
@@ -72,8 +72,26 @@ async fn webhooks_need_a_valid_signature_and_run_once_queued() {
         .await
         .expect("send");
     assert_eq!(response.status(), StatusCode::UNAUTHORIZED);
-    let (status, _) = deliver(&api, "no-such-flow", SECRET, now(), &body).await;
-    assert_eq!(status, StatusCode::NOT_FOUND);
+    // No such flow: the same answer as a wrong signature, so outsiders cannot probe flow names.
+    let (status, missing) = deliver(&api, "no-such-flow", SECRET, now(), &body).await;
+    assert_eq!(status, StatusCode::UNAUTHORIZED);
+    assert_eq!(missing, stale, "a missing flow and a stale delivery answer alike");
+    // Signed for another flow with the same secret: the flow's name is part of what is signed.
+    let bytes = serde_json::to_vec(&body).expect("json");
+    let timestamp = now();
+    let response = api
+        .client
+        .post(api.url("/v1/hooks/hooked"))
+        .header("x-plugboard-timestamp", timestamp.to_string())
+        .header(
+            "x-plugboard-signature",
+            plugboard_host_api::domain::webhook::sign_hook(SECRET, "other", timestamp, &bytes),
+        )
+        .body(bytes)
+        .send()
+        .await
+        .expect("send");
+    assert_eq!(response.status(), StatusCode::UNAUTHORIZED, "a delivery signed for another flow is refused");
     tokio::time::sleep(std::time::Duration::from_millis(300)).await;
     assert!(sink.requests().is_empty(), "nothing ran");
 
@@ -170,12 +188,16 @@ async fn a_repeated_delivery_runs_once_even_across_restarts_and_races() {
     events.sort();
     assert_eq!(events, ["evt_1", "evt_2", "evt_3"], "each event delivered once");
 
-    // Deleting the flow forgets its marks: a new flow of that name starts afresh.
+    // Deleting the flow keeps its marks: a flow re-created under the name with the same secret
+    // still refuses the replay of a delivery the old flow accepted.
     let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/hooked", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     create_hooked_flow(&api).await;
-    let (status, _) = deliver(&api, "hooked", SECRET, sent, &body).await;
-    assert_eq!(status, StatusCode::ACCEPTED);
+    let (status, replayed) = deliver(&api, "hooked", SECRET, sent, &body).await;
+    assert_eq!(status, StatusCode::OK, "{replayed}");
+    assert_eq!(replayed["duplicate"], true);
+    let (status, _) = deliver(&api, "hooked", SECRET, sent, &json!({"records": [{"event": "evt_4"}]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "new deliveries reach the new flow");
     api.stop().await;
 }
 

@@ -113,7 +113,7 @@ async fn send_deliveries(base: &str, budget: Duration) -> (u64, usize, f64) {
                         let response = client
                             .post(&url)
                             .header("x-plugboard-timestamp", timestamp.to_string())
-                            .header("x-plugboard-signature", sign_hook(SECRET, timestamp, &body))
+                            .header("x-plugboard-signature", sign_hook(SECRET, "orders", timestamp, &body))
                             .header("content-type", "application/json")
                             .body(body.clone())
                             .send()

@@ -7,6 +7,7 @@
 use super::AppState;
 use super::error::ApiError;
 use axum::extract::FromRequestParts;
+use axum::http::HeaderMap;
 use axum::http::request::Parts;
 use sha2::{Digest, Sha256};
 use subtle::ConstantTimeEq;
@@ -30,25 +31,30 @@ impl Caller {
     }
 }
 
+/// The caller a request's `Authorization: Bearer` token names, if it names one. Run once per
+/// request, before anything else, so the in-flight pool can be chosen by it.
+pub fn authenticate(headers: &HeaderMap, state: &AppState) -> Option<Caller> {
+    let token = headers
+        .get(axum::http::header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))?;
+    let presented = Sha256::digest(token.trim().as_bytes());
+    let tokens = state.services.access.tokens();
+    let mut found = None;
+    for record in &tokens {
+        let stored = hex::decode(&record.hash).unwrap_or_default();
+        if bool::from(stored.ct_eq(presented.as_slice())) {
+            found = Some(Caller { name: record.name.clone(), role: record.role });
+        }
+    }
+    found
+}
+
 impl FromRequestParts<AppState> for Caller {
     type Rejection = ApiError;
 
-    async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Caller, ApiError> {
-        let token = parts
-            .headers
-            .get(axum::http::header::AUTHORIZATION)
-            .and_then(|v| v.to_str().ok())
-            .and_then(|v| v.strip_prefix("Bearer "))
-            .ok_or_else(ApiError::unauthorized)?;
-        let presented = Sha256::digest(token.trim().as_bytes());
-        let tokens = state.services.access.tokens();
-        let mut found = None;
-        for record in &tokens {
-            let stored = hex::decode(&record.hash).unwrap_or_default();
-            if bool::from(stored.ct_eq(presented.as_slice())) {
-                found = Some(Caller { name: record.name.clone(), role: record.role });
-            }
-        }
-        found.ok_or_else(ApiError::unauthorized)
+    /// The caller [`authenticate`] found (the in-flight layer stores it), or 401.
+    async fn from_request_parts(parts: &mut Parts, _state: &AppState) -> Result<Caller, ApiError> {
+        parts.extensions.get::<Caller>().cloned().ok_or_else(ApiError::unauthorized)
     }
 }

@@ -45,6 +45,20 @@ impl ApiError {
         ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
     }
 
+    /// 408: an unauthenticated body did not arrive within its deadline.
+    pub fn body_timeout() -> ApiError {
+        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request-timeout", "the request body did not arrive in time")
+    }
+
+    /// 413: a body over `limit` bytes (or one that could not be read).
+    pub fn payload_too_large(limit: usize) -> ApiError {
+        ApiError::new(
+            StatusCode::PAYLOAD_TOO_LARGE,
+            "payload-too-large",
+            format!("the request body is larger than {limit} bytes or could not be read"),
+        )
+    }
+
     /// 403: the token's role may not do this.
     pub fn forbidden(what: &str) -> ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token's role may not {what}"))

@@ -199,45 +199,43 @@ pub async fn flows_webhook_secret(
 }
 
 /// `POST /v1/hooks/{flow}`: a webhook delivery, authenticated by `X-Plugboard-Signature:
-/// sha256=HEX` (HMAC-SHA256 of `"{timestamp}.{body}"` under the flow's secret) and
+/// sha256=HEX` (HMAC-SHA256 of `"{timestamp}.{flow}.{body}"` under the flow's secret) and
 /// `X-Plugboard-Timestamp` (Unix seconds, within the trigger's tolerance). The body is
-/// `{"records": [...]}` or a JSON array. Answers 202 only once the input is durably queued; a bad or
-/// missing signature is 401 and nothing runs; a repeat of an accepted delivery (a retry or a
-/// replay) is 200 with `"duplicate": true` and nothing runs again (see [`crate::domain::webhook`]).
+/// `{"records": [...]}` or a JSON array. Answers 202 only once the input is durably queued; a repeat
+/// of an accepted delivery (a retry or a replay) is 200 with `"duplicate": true` and nothing runs
+/// again (see [`crate::domain::webhook`]).
+///
+/// The flow, its secret and both headers are checked before a byte of the body is read, and the
+/// body must arrive within the public body deadline; every refusal — no such flow, no webhook, no
+/// secret, stale or malformed headers, a wrong signature — is the same 401, so a caller without
+/// the secret learns nothing about which flows exist.
 pub async fn hooks_deliver(
     State(state): State<AppState>,
     Path(name): Path<String>,
     headers: axum::http::HeaderMap,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<impl IntoResponse, ApiError> {
-    use crate::domain::webhook::{Delivery, HookRefusal, verify_hook};
+    use crate::domain::webhook::{Delivery, HookRefusal, check_headers};
+    let refused = |reason: HookRefusal| {
+        tracing::debug!(flow = %name, ?reason, "webhook refused");
+        ApiError::unauthorized_because("a valid X-Plugboard-Signature over a current X-Plugboard-Timestamp is required")
+    };
     let header = |key: &str| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
     let flow = state.services.store.flow(&name)?;
-    let refusal = match flow.as_ref().and_then(FlowDefinition::webhook_tolerance) {
-        None => Err(HookRefusal::NoHook),
-        Some(tolerance) => match state.services.store.webhook_secret(&name)? {
-            None => Err(HookRefusal::NoSecret),
-            Some(secret) => verify_hook(
-                &secret,
-                &header("x-plugboard-timestamp"),
-                &header("x-plugboard-signature"),
-                &body,
-                tolerance,
-            ),
-        },
+    let tolerance =
+        flow.as_ref().and_then(FlowDefinition::webhook_tolerance).ok_or_else(|| refused(HookRefusal::NoHook))?;
+    let secret = state.services.store.webhook_secret(&name)?.ok_or_else(|| refused(HookRefusal::NoSecret))?;
+    let presented = check_headers(&header("x-plugboard-timestamp"), &header("x-plugboard-signature"), tolerance)
+        .map_err(refused)?;
+    let limits = state.limits;
+    let body = match tokio::time::timeout(limits.public_body_timeout, axum::body::to_bytes(body, limits.max_body_bytes))
+        .await
+    {
+        Err(_) => return Err(ApiError::body_timeout()),
+        Ok(Err(_)) => return Err(ApiError::payload_too_large(limits.max_body_bytes)),
+        Ok(Ok(body)) => body,
     };
-    let verified = match refusal {
-        Ok(verified) => verified,
-        Err(HookRefusal::NoHook) => return Err(Error::NotFound(format!("webhook for flow {name}")).into()),
-        Err(reason) => {
-            tracing::warn!(flow = %name, ?reason, "webhook refused");
-            return Err(ApiError::unauthorized_because(match reason {
-                HookRefusal::Stale => "the X-Plugboard-Timestamp is outside the allowed window",
-                HookRefusal::NoSecret => "this flow has no webhook secret yet",
-                _ => "a valid X-Plugboard-Signature is required",
-            }));
-        }
-    };
+    let verified = presented.verify(&secret, &name, &body).map_err(refused)?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let records = match value {

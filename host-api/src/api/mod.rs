@@ -1,8 +1,12 @@
 //! The HTTP control plane (axum), under `/v1`, plus `/healthz`, `/readyz` and `/metrics`.
 //!
 //! Hardening, outermost first: panics become a 500 without internal detail; every request has a
-//! deadline (408 past it, which also bounds slow uploads); at most [`ServerLimits::max_in_flight`]
-//! requests run at once (429 beyond); bodies are capped per route (413).
+//! deadline (408 past it, which also bounds slow uploads); the bearer token is checked before
+//! anything else, and a request with a valid one counts against [`ServerLimits::max_in_flight`],
+//! every other request against the smaller [`ServerLimits::max_public_in_flight`] (429 beyond
+//! either) — so no flood of unauthenticated requests, however slow, takes capacity from an
+//! operator; bodies are capped per route (413), and unauthenticated bodies must arrive within
+//! [`ServerLimits::public_body_timeout`] (408).
 
 pub mod admin;
 pub mod auth;
@@ -31,8 +35,12 @@ pub struct ServerLimits {
     pub max_body_bytes: usize,
     /// Deadline for a whole request, body included.
     pub request_timeout: Duration,
-    /// Requests served at once; more get 429.
+    /// Authenticated requests served at once; more get 429.
     pub max_in_flight: usize,
+    /// Unauthenticated requests (webhooks, health, metrics) served at once; more get 429.
+    pub max_public_in_flight: usize,
+    /// How long an unauthenticated request's body may take to arrive.
+    pub public_body_timeout: Duration,
 }
 
 impl Default for ServerLimits {
@@ -42,6 +50,8 @@ impl Default for ServerLimits {
             max_body_bytes: 16 << 20,
             request_timeout: Duration::from_secs(60),
             max_in_flight: 256,
+            max_public_in_flight: 64,
+            public_body_timeout: Duration::from_secs(10),
         }
     }
 }
@@ -53,7 +63,10 @@ pub struct AppState {
     pub services: Services,
     /// Prometheus metrics.
     pub metrics: Arc<metrics::Metrics>,
+    /// The request limits.
+    pub limits: ServerLimits,
     in_flight: Arc<Semaphore>,
+    public_in_flight: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -62,16 +75,25 @@ impl AppState {
         AppState {
             services,
             metrics: Arc::new(metrics::Metrics::new()),
+            limits,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
+            public_in_flight: Arc::new(Semaphore::new(limits.max_public_in_flight)),
         }
     }
 }
 
-async fn limit_in_flight(State(state): State<AppState>, request: Request, next: Next) -> Response {
-    match state.in_flight.clone().try_acquire_owned() {
-        Ok(_permit) => next.run(request).await,
-        Err(_) => error::ApiError::overloaded().into_response(),
+/// Authenticates the request (see [`auth::authenticate`]) and takes a permit from the pool it
+/// belongs to.
+async fn limit_in_flight(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    let caller = auth::authenticate(request.headers(), &state);
+    let pool = if caller.is_some() { &state.in_flight } else { &state.public_in_flight };
+    let Ok(_permit) = pool.clone().try_acquire_owned() else {
+        return error::ApiError::overloaded().into_response();
+    };
+    if let Some(caller) = caller {
+        request.extensions_mut().insert(caller);
     }
+    next.run(request).await
 }
 
 fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {

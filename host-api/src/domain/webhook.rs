@@ -1,7 +1,8 @@
 //! Webhook deliveries: who may trigger a flow, and how often the same delivery runs.
 //!
-//! A sender signs `"{timestamp}.{body}"` with HMAC-SHA256 under the flow's secret (the scheme
-//! Stripe and GitHub senders already implement). The timestamp bounds how long a captured
+//! A sender signs `"{timestamp}.{flow}.{body}"` with HMAC-SHA256 under the flow's secret (the
+//! scheme of Stripe and GitHub, with the flow's name added so a delivery cannot be replayed to
+//! another flow that shares the secret). The timestamp bounds how long a captured
 //! delivery stays usable; within that window a replay would still verify, so every accepted
 //! delivery leaves a mark keyed by its signature until the window closes. A second delivery with
 //! the same signature (a sender retrying after a lost answer, or somebody replaying a captured
@@ -18,7 +19,8 @@ use crate::store::{QueuedRun, TriggerKind, now};
 use hmac::{Hmac, Mac};
 use sha2::Sha256;
 
-/// Why a webhook delivery was refused.
+/// Why a webhook delivery was refused. Logged only: every refusal answers the same 401, so an
+/// outsider cannot tell a missing flow from a wrong signature.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum HookRefusal {
     /// No such flow, or it has no webhook trigger.
@@ -33,6 +35,16 @@ pub enum HookRefusal {
     BadSignature,
 }
 
+/// A delivery's headers, checked before its body is read: a current timestamp and a well-formed
+/// signature. Nothing is proven until [`Presented::verify`] has seen the body.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Presented {
+    timestamp: String,
+    sent: u64,
+    signature: Vec<u8>,
+    tolerance: u64,
+}
+
 /// A delivery whose signature verified.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Verified {
@@ -42,39 +54,75 @@ pub struct Verified {
     pub usable_until: u64,
 }
 
-/// Checks `signature` (`sha256=HEX`) over `"{timestamp}.{body}"` under `secret`, in constant time,
-/// and the timestamp against `tolerance` seconds either side of now.
+/// Length of an HMAC-SHA256 signature.
+const SIGNATURE_BYTES: usize = 32;
+
+/// Checks the `X-Plugboard-Timestamp` (Unix seconds within `tolerance` of now) and the shape of
+/// `X-Plugboard-Signature` (`sha256=` and 64 hex digits), so a delivery that cannot verify is
+/// refused before anything reads its body.
+///
+/// # Errors
+/// [`HookRefusal::Missing`] or [`HookRefusal::Stale`].
+pub fn check_headers(timestamp: &str, signature: &str, tolerance: u64) -> std::result::Result<Presented, HookRefusal> {
+    let timestamp = timestamp.trim();
+    let sent: u64 = timestamp.parse().map_err(|_| HookRefusal::Missing)?;
+    let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
+    let signature = hex::decode(hex_signature).map_err(|_| HookRefusal::Missing)?;
+    if signature.len() != SIGNATURE_BYTES {
+        return Err(HookRefusal::Missing);
+    }
+    if now().abs_diff(sent) > tolerance {
+        return Err(HookRefusal::Stale);
+    }
+    Ok(Presented { timestamp: timestamp.into(), sent, signature, tolerance })
+}
+
+impl Presented {
+    /// Checks the signature over `"{timestamp}.{flow}.{body}"` under `secret`, in constant time.
+    /// The flow's name is signed so a delivery captured for one flow does not verify on another
+    /// that shares its secret.
+    ///
+    /// # Errors
+    /// [`HookRefusal::BadSignature`] (or [`HookRefusal::NoSecret`] for an unusable secret).
+    pub fn verify(self, secret: &str, flow: &str, body: &[u8]) -> std::result::Result<Verified, HookRefusal> {
+        let mut mac = signing_mac(secret, &self.timestamp, flow).ok_or(HookRefusal::NoSecret)?;
+        mac.update(body);
+        mac.verify_slice(&self.signature).map_err(|_| HookRefusal::BadSignature)?;
+        Ok(Verified { signature: self.signature, usable_until: self.sent.saturating_add(self.tolerance) })
+    }
+}
+
+/// [`check_headers`] then [`Presented::verify`], for a delivery whose body is at hand.
 ///
 /// # Errors
 /// The [`HookRefusal`] saying what is wrong.
 pub fn verify_hook(
     secret: &str,
+    flow: &str,
     timestamp: &str,
     signature: &str,
     body: &[u8],
     tolerance: u64,
 ) -> std::result::Result<Verified, HookRefusal> {
-    let sent: u64 = timestamp.trim().parse().map_err(|_| HookRefusal::Missing)?;
-    if now().abs_diff(sent) > tolerance {
-        return Err(HookRefusal::Stale);
-    }
-    let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
-    let signature = hex::decode(hex_signature).map_err(|_| HookRefusal::Missing)?;
-    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).map_err(|_| HookRefusal::NoSecret)?;
-    mac.update(timestamp.trim().as_bytes());
-    mac.update(b".");
-    mac.update(body);
-    mac.verify_slice(&signature).map_err(|_| HookRefusal::BadSignature)?;
-    Ok(Verified { signature, usable_until: sent.saturating_add(tolerance) })
+    check_headers(timestamp, signature, tolerance)?.verify(secret, flow, body)
 }
 
-/// `sha256=HEX` for a webhook body, as senders compute it.
-pub fn sign_hook(secret: &str, timestamp: u64, body: &[u8]) -> String {
-    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
-    mac.update(timestamp.to_string().as_bytes());
-    mac.update(b".");
+/// `sha256=HEX` for a webhook body, as senders compute it: HMAC-SHA256 of
+/// `"{timestamp}.{flow}.{body}"` under the flow's secret.
+pub fn sign_hook(secret: &str, flow: &str, timestamp: u64, body: &[u8]) -> String {
+    let Some(mut mac) = signing_mac(secret, &timestamp.to_string(), flow) else { return String::new() };
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
+/// The MAC with the signed prefix `"{timestamp}.{flow}."` already fed.
+fn signing_mac(secret: &str, timestamp: &str, flow: &str) -> Option<Hmac<Sha256>> {
+    let mut mac = Hmac::<Sha256>::new_from_slice(secret.as_bytes()).ok()?;
+    mac.update(timestamp.as_bytes());
+    mac.update(b".");
+    mac.update(flow.as_bytes());
+    mac.update(b".");
+    Some(mac)
 }
 
 /// What became of a verified delivery.

@@ -197,6 +197,9 @@ pub struct Pipeline {
     pub sinks: Vec<SinkStep>,
 }
 
+/// Largest webhook `tolerance_secs`: how long a captured delivery may stay usable (one hour).
+pub const MAX_WEBHOOK_TOLERANCE_SECS: u64 = 3600;
+
 /// What starts a flow besides a manual run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
@@ -301,9 +304,19 @@ impl FlowDefinition {
             return invalid(format!("flow name `{}` must be 1-64 lower-case letters, digits or dashes", self.name));
         }
         for trigger in &self.triggers {
-            if let Trigger::Cron { schedule, timezone, allow_overlap } = trigger {
-                CronSchedule::parse(schedule, timezone, *allow_overlap)
-                    .map_err(|reason| Error::FlowInvalid { reason })?;
+            match trigger {
+                Trigger::Cron { schedule, timezone, allow_overlap } => {
+                    CronSchedule::parse(schedule, timezone, *allow_overlap)
+                        .map_err(|reason| Error::FlowInvalid { reason })?;
+                }
+                Trigger::Webhook { tolerance_secs } => {
+                    if !(1..=MAX_WEBHOOK_TOLERANCE_SECS).contains(tolerance_secs) {
+                        return invalid(format!(
+                            "webhook tolerance_secs must be 1-{MAX_WEBHOOK_TOLERANCE_SECS} (a captured delivery \
+                             stays usable that long)"
+                        ));
+                    }
+                }
             }
         }
         let mut ids = BTreeSet::new();

@@ -25,14 +25,16 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 pub const FLOW: &str = "load";
 
 /// The `X-Plugboard-Signature` value of a delivery: `sha256=` and the hex HMAC-SHA256 of
-/// `"{timestamp}.{body}"` under the flow's webhook secret.
+/// `"{timestamp}.{flow}.{body}"` under the flow's webhook secret.
 ///
 /// This mirrors README "Webhook signatures" (and `plugboard_host_api::webhook::sign_hook`, which
 /// the harness deliberately does not link). It is the one place that knows the signed string: when
-/// the server's scheme changes (the flow name is to be added to it), change it here.
+/// the server's scheme changes, change it here.
 pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
     let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
     mac.update(timestamp.to_string().as_bytes());
+    mac.update(b".");
+    mac.update(FLOW.as_bytes());
     mac.update(b".");
     mac.update(body);
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))

@@ -18,9 +18,9 @@ impl SledStore {
                 writes.push(Write::remove(Area::Flows, name.as_str()));
                 writes.push(Write::remove(Area::Secrets, webhook_secret_key(&name)));
                 writes.push(Write::remove(Area::Meta, format!("cursor\0{name}")));
-                for key in self.tree(Area::Deliveries).scan_prefix(format!("{name}\0").as_bytes()).keys() {
-                    writes.push(Write::remove(Area::Deliveries, key.map_err(backend)?.to_vec()));
-                }
+                // Delivery marks stay until their window closes (the sweep forgets them): a flow
+                // re-created under the name with the same secret must still refuse the replay of
+                // a delivery the old one accepted.
             }
             Op::PutWebhookSecret { flow, secret } => {
                 writes.push(Write::put(Area::Secrets, webhook_secret_key(&flow), secret));

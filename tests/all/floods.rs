@@ -1,0 +1,122 @@
+//! Floods of unauthenticated requests against the real server: however many slow webhook senders
+//! hold connections open, an operator with a token is still served, and the flood learns nothing.
+
+use crate::server::{ADMIN, Api};
+use crate::webhooks::{SECRET, deliver, now, webhook_flow};
+use plugboard_host_api::api::ServerLimits;
+use reqwest::StatusCode;
+use serde_json::json;
+use std::time::Duration;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpStream;
+
+/// Connections in the flood (more than the authenticated pool of 256 holds).
+const FLOOD: usize = 300;
+
+/// Opens a webhook request to `flow` announcing a 16 MB body with plausible headers, trickles the
+/// body a byte at a time, and returns the status line the server answered (or `None` when it
+/// answered nothing within `give_up`).
+async fn slow_delivery(addr: String, flow: &'static str, give_up: Duration) -> Option<String> {
+    let stream = TcpStream::connect(&addr).await.ok()?;
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /v1/hooks/{flow} HTTP/1.1\r\nHost: {addr}\r\nContent-Type: application/json\r\n\
+         Content-Length: 16000000\r\nX-Plugboard-Timestamp: {}\r\nX-Plugboard-Signature: sha256={}\r\n\r\n{{\"records\":[",
+        now(),
+        "ab".repeat(32)
+    );
+    writer.write_all(head.as_bytes()).await.ok()?;
+    let trickle = tokio::spawn(async move {
+        while writer.write_all(b" ").await.is_ok() {
+            tokio::time::sleep(Duration::from_millis(200)).await;
+        }
+    });
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(give_up, reader.read(&mut answer)).await;
+    trickle.abort();
+    let read = read.ok()?.ok()?;
+    let text = String::from_utf8_lossy(&answer[..read]).to_string();
+    text.lines().next().map(str::to_string)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn slow_unauthenticated_floods_leave_operators_served() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = ServerLimits { public_body_timeout: Duration::from_secs(5), ..ServerLimits::default() };
+    let api = Api::start_with(dir.path(), limits).await;
+    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    let addr = api.base.trim_start_matches("http://").to_string();
+
+    // Most of the flood names a real flow with well-formed headers (more of them than the
+    // authenticated pool holds), the rest a flow that does not exist.
+    let flood: Vec<_> = (0..FLOOD)
+        .map(|i| {
+            let flow = if i % 8 == 0 { "nosuchflow" } else { "hooked" };
+            (flow, tokio::spawn(slow_delivery(addr.clone(), flow, Duration::from_secs(20))))
+        })
+        .collect();
+    // Wait until the flood holds the server: unauthenticated requests are turned away.
+    let saturated = tokio::time::timeout(Duration::from_secs(10), async {
+        while api.call(reqwest::Method::GET, "/healthz", None, None).await.0 != StatusCode::TOO_MANY_REQUESTS {
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    });
+    saturated.await.expect("the flood never filled the unauthenticated pool");
+
+    // While the flood's connections are open and trickling, the admin is served.
+    for _ in 0..3 {
+        let (status, body) = api.get("/v1/keys", ADMIN).await;
+        assert_eq!(status, StatusCode::OK, "the admin is locked out by an unauthenticated flood: {body}");
+        let (status, _) = api.get("/v1/plugins", ADMIN).await;
+        assert_eq!(status, StatusCode::OK);
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+
+    // Every flood connection got an answer: a missing flow is refused before its body is read, with
+    // the same 401 as a bad signature; the plausible ones hit the public pool (429) or the body
+    // deadline (408). None is left hanging.
+    for (flow, connection) in flood {
+        let status =
+            connection.await.expect("flood task").unwrap_or_else(|| panic!("no answer to a slow {flow} delivery"));
+        let code = status.split_whitespace().nth(1).unwrap_or_default().to_string();
+        match flow {
+            "nosuchflow" => assert!(code == "401" || code == "429", "{flow}: {status}"),
+            _ => assert!(code == "408" || code == "429", "{flow}: {status}"),
+        }
+    }
+
+    // Once the flood has gone, signed deliveries are accepted again.
+    let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [{"after": "flood"}]})).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refused_webhook_reveals_nothing_about_the_flow() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    let flow = json!({"name": "no-secret", "triggers": [{"type": "webhook"}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    assert_eq!(api.post("/v1/flows", ADMIN, flow).await.0, StatusCode::CREATED);
+    let body = json!({"records": [{"n": 1}]});
+    // No such flow, a flow without a secret yet, a stale timestamp, a wrong secret: one answer.
+    let answers = [
+        deliver(&api, "no-such-flow", SECRET, now(), &body).await,
+        deliver(&api, "no-secret", SECRET, now(), &body).await,
+        deliver(&api, "hooked", SECRET, now() - 3600, &body).await,
+        deliver(&api, "hooked", "wrong-secret-wrong-secret", now(), &body).await,
+    ];
+    for answer in &answers {
+        assert_eq!(answer, &answers[0], "refusals must be indistinguishable");
+    }
+    assert_eq!(answers[0].0, StatusCode::UNAUTHORIZED);
+
+    // A tolerance beyond an hour would keep captured deliveries usable for too long.
+    let flow = json!({"name": "lenient", "triggers": [{"type": "webhook", "tolerance_secs": 86400}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    let (status, refusal) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{refusal}");
+    assert_eq!(refusal["code"], "flow-invalid");
+    api.stop().await;
+}
