@@ -57,6 +57,16 @@ pub struct BudgetLimits {
     pub max_output_bytes: Option<u64>,
 }
 
+/// Bytes a guest may have the host copy out of its memory in one call (the return of an export,
+/// or the arguments of one host call): twice the larger byte budget, plus 4 MiB for host calls
+/// such as a 1 MiB key-value write. wasmtime charges every byte it copies, so a list whose entries
+/// all point at one buffer costs what it would cost unaliased and stops here, before the host has
+/// allocated more than this; an output within budget always fits (wasmtime's per-entry charge is at
+/// most twice the per-record and per-header overhead counted in [`crate::Record::byte_size`]).
+pub fn copy_budget(budget: &Budget) -> u64 {
+    budget.max_output_bytes.max(budget.max_input_bytes).saturating_mul(2).saturating_add(4 << 20)
+}
+
 impl Budget {
     /// This budget with every limit set in `limits` replaced (raised or lowered): how an operator
     /// configures the host caps.

@@ -2,7 +2,9 @@
 //!
 //! Every failure the runtime reports is an [`Error`] variant; [`Error::code`] maps it to a stable
 //! [`ErrorCode`] whose string form (`out-of-fuel`, `memory-limit`, …) is what API clients match on.
-//! Nothing in Plugboard compares error *messages*: callers match on variants or codes.
+//! Nothing in Plugboard compares error *messages*: callers match on variants or codes. (The one
+//! exception is inside the runtime: wasmtime's hostcall-fuel error has a private type, see
+//! `invoke::copy_budget_exhausted`.)
 
 use crate::record::PluginError;
 use std::fmt;
@@ -201,6 +203,14 @@ pub enum Error {
         /// The budget.
         limit: u64,
     },
+    /// The guest asked the host to copy more than its copy budget in one call: an output (or an
+    /// error, or an argument of a host call) whose lists point at the same guest memory many
+    /// times over can be far larger than the guest's memory. See [`crate::budget::copy_budget`].
+    #[error("the plugin's output (or a host call's argument) exceeds the {limit}-byte copy budget")]
+    CopyBudget {
+        /// The copy budget in bytes.
+        limit: u64,
+    },
     /// The guest trapped.
     #[error("plugin trapped ({kind:?}): {detail}")]
     GuestTrap {
@@ -236,7 +246,7 @@ impl Error {
             Error::Timeout { .. } => ErrorCode::Timeout,
             Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
             Error::InputTooLarge { .. } => ErrorCode::InputTooLarge,
-            Error::OutputTooLarge { .. } => ErrorCode::OutputTooLarge,
+            Error::OutputTooLarge { .. } | Error::CopyBudget { .. } => ErrorCode::OutputTooLarge,
             Error::GuestTrap { .. } => ErrorCode::GuestTrap,
             Error::Guest(PluginError::Denied(_)) => ErrorCode::CapabilityDenied,
             Error::Guest(_) => ErrorCode::GuestError,

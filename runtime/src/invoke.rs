@@ -144,7 +144,7 @@ impl Plugin {
         };
         let outcome = match guarded {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout }),
-            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), budget.fuel, budget.timeout)),
+            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget)),
             Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),
             Ok(Ok(Ok(output))) => {
                 let size = output_size(&output);
@@ -169,6 +169,7 @@ impl Plugin {
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;
+        store.set_hostcall_fuel(usize::try_from(crate::budget::copy_budget(&budget)).unwrap_or(usize::MAX));
         store.fuel_async_yield_interval(Some(crate::engine::FUEL_YIELD_INTERVAL)).map_err(Error::internal)?;
         // Host calls cost the guest little fuel, so a loop of slow ones could run long between
         // yields: past the deadline, every call into the host traps instead.
@@ -195,7 +196,8 @@ impl std::error::Error for DeadlineExceeded {}
 
 /// Turns a wasmtime failure into the taxonomy. Order matters: a refused memory growth surfaces as
 /// whatever trap the guest hit next, so the limiter's record wins over the trap code.
-fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, fuel: u64, deadline: Duration) -> Error {
+fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, budget: &Budget) -> Error {
+    let (fuel, deadline) = (budget.fuel, budget.timeout);
     if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>().copied().or(exceeded) {
         return Error::MemoryLimit { limit: exceeded.limit, requested: exceeded.requested };
     }
@@ -212,8 +214,22 @@ fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, fuel: 
             other => Error::GuestTrap { kind: TrapKind::from(other), detail: format!("{err:?}") },
         };
     }
+    if copy_budget_exhausted(err) {
+        return Error::CopyBudget { limit: crate::budget::copy_budget(budget) };
+    }
     if err.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
         return Error::GuestTrap { kind: TrapKind::Other, detail: format!("{err:?}") };
     }
     Error::Internal(format!("{err:#}"))
+}
+
+/// wasmtime's message when a guest-to-host copy exceeds the store's hostcall fuel.
+const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
+
+/// Whether `err` is wasmtime's "hostcall fuel exhausted" failure. wasmtime 48 keeps that error's
+/// type private, so this is the one place in Plugboard that looks at an error's text; the hostile
+/// test that copies 4 GiB of aliased output pins it, so a wasmtime upgrade that rewords it fails
+/// that test instead of turning the error back into `internal`.
+fn copy_budget_exhausted(err: &wasmtime::Error) -> bool {
+    err.chain().any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
 }

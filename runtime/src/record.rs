@@ -27,6 +27,12 @@ pub struct WriteReport {
     pub failed: u32,
 }
 
+/// What one record costs against input and output budgets besides its bytes.
+pub const RECORD_OVERHEAD_BYTES: usize = 64;
+
+/// What one header costs besides its name and value.
+pub const HEADER_OVERHEAD_BYTES: usize = 32;
+
 impl Record {
     /// A record holding `value` as JSON, with no key and no headers.
     pub fn json(value: &serde_json::Value) -> Record {
@@ -41,11 +47,13 @@ impl Record {
         serde_json::from_slice(&self.value)
     }
 
-    /// Bytes this record occupies for budget purposes: key, value, header names and values.
+    /// Bytes this record occupies for budget purposes: key, value, header names and values, plus
+    /// [`RECORD_OVERHEAD_BYTES`] and [`HEADER_OVERHEAD_BYTES`] per header, so a flood of empty
+    /// records is not free (each costs the host an allocation, a dead letter, a line of JSON).
     pub fn byte_size(&self) -> u64 {
         let key = self.key.as_ref().map_or(0, Vec::len);
-        let headers: usize = self.headers.iter().map(|h| h.name.len() + h.value.len()).sum();
-        (key + self.value.len() + headers) as u64
+        let headers: usize = self.headers.iter().map(|h| HEADER_OVERHEAD_BYTES + h.name.len() + h.value.len()).sum();
+        (RECORD_OVERHEAD_BYTES + key + self.value.len() + headers) as u64
     }
 }
 
