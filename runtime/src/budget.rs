@@ -21,6 +21,14 @@ pub struct Budget {
     pub max_input_bytes: u64,
     /// Bytes of output (keys, values and headers of the returned batch).
     pub max_output_bytes: u64,
+    /// Records in one batch, in or out: with the per-record overhead in the byte budgets, this
+    /// bounds what one batch can turn into (dead letters, stored executions).
+    #[serde(default = "default_max_records")]
+    pub max_records: u64,
+}
+
+fn default_max_records() -> u64 {
+    10_000
 }
 
 impl Default for Budget {
@@ -32,6 +40,7 @@ impl Default for Budget {
             memory_bytes: 256 << 20,
             max_input_bytes: 16 << 20,
             max_output_bytes: 16 << 20,
+            max_records: default_max_records(),
         }
     }
 }
@@ -55,6 +64,9 @@ pub struct BudgetLimits {
     /// Output bytes.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub max_output_bytes: Option<u64>,
+    /// Records per batch, in or out.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub max_records: Option<u64>,
 }
 
 /// Bytes a guest may have the host copy out of its memory in one call (the return of an export,
@@ -77,6 +89,7 @@ impl Budget {
             memory_bytes: limits.memory_bytes.unwrap_or(self.memory_bytes),
             max_input_bytes: limits.max_input_bytes.unwrap_or(self.max_input_bytes),
             max_output_bytes: limits.max_output_bytes.unwrap_or(self.max_output_bytes),
+            max_records: limits.max_records.unwrap_or(self.max_records),
         }
     }
 
@@ -90,6 +103,7 @@ impl Budget {
             memory_bytes: min(self.memory_bytes, |l| l.memory_bytes),
             max_input_bytes: min(self.max_input_bytes, |l| l.max_input_bytes),
             max_output_bytes: min(self.max_output_bytes, |l| l.max_output_bytes),
+            max_records: min(self.max_records, |l| l.max_records),
         }
     }
 }
@@ -106,6 +120,7 @@ mod tests {
             memory_bytes: 64 << 20,
             max_input_bytes: 1_000,
             max_output_bytes: 2_000,
+            max_records: 100,
         };
         let manifest = BudgetLimits { fuel: Some(5_000), timeout_ms: Some(100), ..Default::default() };
         let grant = BudgetLimits { memory_bytes: Some(1 << 20), max_output_bytes: Some(10), ..Default::default() };
@@ -118,6 +133,7 @@ mod tests {
                 memory_bytes: 1 << 20,
                 max_input_bytes: 1_000,
                 max_output_bytes: 10,
+                max_records: 100,
             }
         );
     }

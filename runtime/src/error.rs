@@ -203,6 +203,16 @@ pub enum Error {
         /// The budget.
         limit: u64,
     },
+    /// A batch in or out has more records than the budget allows.
+    #[error("{count} records exceed the budget of {limit} records per batch (output: {output})")]
+    TooManyRecords {
+        /// Records in the batch.
+        count: u64,
+        /// The budget.
+        limit: u64,
+        /// Whether the guest returned them (else it was given them).
+        output: bool,
+    },
     /// The guest asked the host to copy more than its copy budget in one call: an output (or an
     /// error, or an argument of a host call) whose lists point at the same guest memory many
     /// times over can be far larger than the guest's memory. See [`crate::budget::copy_budget`].
@@ -247,6 +257,8 @@ impl Error {
             Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
             Error::InputTooLarge { .. } => ErrorCode::InputTooLarge,
             Error::OutputTooLarge { .. } | Error::CopyBudget { .. } => ErrorCode::OutputTooLarge,
+            Error::TooManyRecords { output: false, .. } => ErrorCode::InputTooLarge,
+            Error::TooManyRecords { output: true, .. } => ErrorCode::OutputTooLarge,
             Error::GuestTrap { .. } => ErrorCode::GuestTrap,
             Error::Guest(PluginError::Denied(_)) => ErrorCode::CapabilityDenied,
             Error::Guest(_) => ErrorCode::GuestError,

@@ -4,6 +4,7 @@
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
 //! or a typed [`Error`], plus usage and the captured logs, in every case.
 
+use crate::budget::Budget;
 use crate::error::{Error, Result, TrapKind};
 use crate::host::logs::Logs;
 use crate::limiter::MemoryLimitExceeded;
@@ -57,10 +58,9 @@ impl Plugin {
             return Invocation::rejected(self.wrong_kind("transform"));
         };
         let input = input.borrow();
-        let input_size = batch_size(input);
         self.invoke(
-            input_size,
-            |out: &Batch| batch_size(out),
+            Size::of(input),
+            |out: &Batch| Size::of(out),
             async |store| {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.plugboard_plugin_transform().call_transform(&mut *store, input).await
@@ -74,9 +74,11 @@ impl Plugin {
         let Pre::Source(pre) = &self.inner.pre else {
             return Invocation::rejected(self.wrong_kind("read"));
         };
-        let input_size = cursor.as_ref().map_or(0, |c| c.len() as u64);
-        let page_size =
-            |page: &Page| batch_size(&page.records) + page.next_cursor.as_ref().map_or(0, |c| c.len() as u64);
+        let input_size = Size { bytes: cursor.as_ref().map_or(0, |c| c.len() as u64), records: 0 };
+        let page_size = |page: &Page| Size {
+            bytes: batch_size(&page.records) + page.next_cursor.as_ref().map_or(0, |c| c.len() as u64),
+            records: page.records.len() as u64,
+        };
         self.invoke(input_size, page_size, async |store| {
             let plugin = pre.instantiate_async(&mut *store).await?;
             let result =
@@ -92,10 +94,9 @@ impl Plugin {
             return Invocation::rejected(self.wrong_kind("write"));
         };
         let input = input.borrow();
-        let input_size = batch_size(input);
         self.invoke(
-            input_size,
-            |_| 0,
+            Size::of(input),
+            |_| Size::default(),
             async |store| {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 let result = plugin.plugboard_plugin_writer().call_write(&mut *store, input).await?;
@@ -115,13 +116,20 @@ impl Plugin {
 
     async fn invoke<T>(
         &self,
-        input_size: u64,
-        output_size: impl FnOnce(&T) -> u64,
+        input_size: Size,
+        output_size: impl FnOnce(&T) -> Size,
         call: impl AsyncFnOnce(&mut Store<InvocationState>) -> wasmtime::Result<std::result::Result<T, PluginError>>,
     ) -> Invocation<T> {
         let budget = self.inner.effective.budget;
-        if input_size > budget.max_input_bytes {
-            return Invocation::rejected(Error::InputTooLarge { size: input_size, limit: budget.max_input_bytes });
+        if input_size.bytes > budget.max_input_bytes {
+            return Invocation::rejected(Error::InputTooLarge {
+                size: input_size.bytes,
+                limit: budget.max_input_bytes,
+            });
+        }
+        if input_size.records > budget.max_records {
+            let (count, limit) = (input_size.records, budget.max_records);
+            return Invocation::rejected(Error::TooManyRecords { count, limit, output: false });
         }
         let started = Instant::now();
         let mut store = match self.new_store() {
@@ -148,8 +156,10 @@ impl Plugin {
             Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),
             Ok(Ok(Ok(output))) => {
                 let size = output_size(&output);
-                if size > budget.max_output_bytes {
-                    Err(Error::OutputTooLarge { size, limit: budget.max_output_bytes })
+                if size.bytes > budget.max_output_bytes {
+                    Err(Error::OutputTooLarge { size: size.bytes, limit: budget.max_output_bytes })
+                } else if size.records > budget.max_records {
+                    Err(Error::TooManyRecords { count: size.records, limit: budget.max_records, output: true })
                 } else {
                     Ok(output)
                 }
@@ -179,6 +189,21 @@ impl Plugin {
             _ => Ok(()),
         });
         Ok(store)
+    }
+}
+
+/// What a batch (or page) weighs against a budget.
+#[derive(Debug, Clone, Copy, Default)]
+struct Size {
+    /// Bytes, with the per-record overhead ([`crate::Record::byte_size`]).
+    bytes: u64,
+    /// Records.
+    records: u64,
+}
+
+impl Size {
+    fn of(batch: &[crate::Record]) -> Size {
+        Size { bytes: batch_size(batch), records: batch.len() as u64 }
     }
 }
 

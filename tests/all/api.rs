@@ -201,11 +201,12 @@ async fn saturation_and_slow_requests_are_bounded() {
             async move { client.post(url).bearer_auth(ADMIN).json(&json!({})).send().await.map(|r| r.status()) },
         )
     };
-    // While the slow request holds the only slot, others are refused with 429.
+    // While the slow request holds the only slot, other authenticated requests are refused with
+    // 429 (unauthenticated ones draw on a budget of their own).
     let mut refused = None;
     for _ in 0..30 {
         tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-        let (status, body) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
+        let (status, body) = api.get("/v1/plugins", ADMIN).await;
         if status == StatusCode::TOO_MANY_REQUESTS {
             refused = Some(body);
             break;
@@ -216,7 +217,7 @@ async fn saturation_and_slow_requests_are_bounded() {
     assert_eq!(slow.await.expect("task").expect("response"), StatusCode::REQUEST_TIMEOUT);
     let mut released = false;
     for _ in 0..60 {
-        let (status, _) = api.call(reqwest::Method::GET, "/healthz", None, None).await;
+        let (status, _) = api.get("/v1/plugins", ADMIN).await;
         if status == StatusCode::OK {
             released = true;
             break;

@@ -371,3 +371,38 @@ async fn a_cron_flow_runs_every_second_and_keeps_its_cursor_across_runs() {
     assert!(executions["executions"].as_array().expect("list").iter().all(|e| e["trigger"] == "cron"));
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_batch_of_many_tiny_records_is_bounded_in_what_it_costs() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let mut config = Api::config(dir.path());
+    config.caps.max_records = Some(300);
+    let api = Api::start_configured(config, plugboard_host_api::api::ServerLimits::default()).await;
+    api.trust_test_key().await;
+    let down = TestServer::start(|_| (503, "{}".into())).await;
+    install_sink(&api, "down-sink", &down.url("/in")).await;
+    let flow =
+        json!({"name": "tiny", "sinks": [{"id": "deliver", "plugin": "down-sink", "retry": {"max_attempts": 1}}]});
+    assert_eq!(api.post("/v1/flows", ADMIN, flow).await.0, StatusCode::CREATED);
+
+    // More records than the per-batch cap: refused up front, nothing runs, nothing is dead-lettered.
+    let many: Vec<Value> = (0..301).map(|_| json!({})).collect();
+    let (status, refusal) = api.post("/v1/flows/tiny/run", ADMIN, json!({"records": many})).await;
+    assert_eq!(status, StatusCode::PAYLOAD_TOO_LARGE, "{refusal}");
+    assert_eq!(refusal["code"], "input-too-large");
+    assert!(down.requests().is_empty());
+
+    // At the cap, a failing batch leaves one dead letter per record in the queue, but the execution
+    // record keeps only the first hundred inline and counts the rest.
+    let many: Vec<Value> = (0..300).map(|n| json!({"n": n})).collect();
+    let (status, execution) = api.post("/v1/flows/tiny/run", ADMIN, json!({"records": many})).await;
+    assert_eq!(status, StatusCode::OK, "{execution}");
+    assert_eq!(execution["status"], "completed-with-dead-letters");
+    assert_eq!(execution["dead_letter_count"], 300);
+    assert_eq!(execution["dead_letters"].as_array().map(Vec::len), Some(100));
+    let (_, stored) = api.get(&format!("/v1/executions/{}", execution["id"]), ADMIN).await;
+    assert_eq!(stored["dead_letters"].as_array().map(Vec::len), Some(100));
+    let (_, page) = api.get("/v1/flows/tiny/dlq?limit=1000", ADMIN).await;
+    assert_eq!(page["dead_letters"].as_array().map(Vec::len), Some(300));
+    api.stop().await;
+}

@@ -96,10 +96,23 @@ async fn deep_recursion_is_a_stack_overflow_trap() {
 async fn huge_output_is_output_too_large() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "output", BudgetLimits::default());
+    // 100 MiB is beyond the copy budget (twice the 16 MiB output budget and 4 MiB): the host stops
+    // copying there instead of taking all of it and measuring afterwards.
+    match plugin.transform(records(&[json!(1)])).await.outcome {
+        Err(err @ Error::CopyBudget { limit }) => {
+            assert_eq!(limit, plugboard_runtime::budget::copy_budget(&runtime.config().caps));
+            assert_eq!(err.code(), ErrorCode::OutputTooLarge);
+        }
+        other => panic!("expected output-too-large, got {other:?}"),
+    }
+    // Within the copy budget (a host whose input cap is 64 MiB) but over the output budget:
+    // measured after the copy.
+    let roomy = runtime_with(|config| config.caps.max_input_bytes = 64 << 20);
+    let plugin = hostile(&roomy, "output", BudgetLimits::default());
     match plugin.transform(records(&[json!(1)])).await.outcome {
         Err(Error::OutputTooLarge { size, limit }) => {
-            assert_eq!(size, 100 << 20);
-            assert_eq!(limit, runtime.config().caps.max_output_bytes);
+            assert_eq!(size, (100 << 20) + plugboard_runtime::record::RECORD_OVERHEAD_BYTES as u64);
+            assert_eq!(limit, roomy.config().caps.max_output_bytes);
         }
         other => panic!("expected output-too-large, got {other:?}"),
     }
@@ -110,14 +123,35 @@ async fn huge_output_is_output_too_large() {
 async fn oversized_input_is_refused_before_the_guest_runs() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "echo", BudgetLimits { max_input_bytes: Some(1000), ..Default::default() });
+    // 2002 bytes of JSON and the 64-byte overhead of a record.
     let big = records(&[json!("x".repeat(2000))]);
     let invocation = plugin.transform(big).await;
     assert!(
-        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 2002, limit: 1000 })),
+        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 2066, limit: 1000 })),
         "{:?}",
         invocation.outcome
     );
     assert_eq!(invocation.usage.fuel_consumed, 0);
+}
+
+#[tokio::test]
+async fn empty_records_are_not_free_and_batches_are_capped() {
+    let runtime = runtime();
+    // A thousand empty records weigh a thousand times the per-record overhead.
+    let plugin = hostile(&runtime, "echo", BudgetLimits { max_input_bytes: Some(10_000), ..Default::default() });
+    let empty: Vec<_> =
+        (0..1000).map(|_| plugboard_runtime::Record { key: None, value: Vec::new(), headers: Vec::new() }).collect();
+    let invocation = plugin.transform(&empty).await;
+    assert!(
+        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 64_000, limit: 10_000 })),
+        "{:?}",
+        invocation.outcome
+    );
+    // And no batch may hold more records than the cap, in or out.
+    let plugin = hostile(&runtime, "echo", BudgetLimits { max_records: Some(999), ..Default::default() });
+    let outcome = plugin.transform(&empty).await.outcome;
+    assert!(matches!(outcome, Err(Error::TooManyRecords { count: 1000, limit: 999, output: false })), "{outcome:?}");
+    assert_eq!(outcome.err().map(|err| err.code()), Some(ErrorCode::InputTooLarge));
 }
 
 #[tokio::test]
@@ -180,11 +214,8 @@ fn multi_memory_component(pages: u32) -> Vec<u8> {
     wat::parse_str(multi_memory_wat(pages)).expect("valid component text")
 }
 
-/// The text of [`multi_memory_component`].
-pub fn multi_memory_wat(pages: u32) -> String {
-    format!(
-        r#"(component
-  (type $types-ty (instance
+/// The `plugboard:plugin/types` import and the aliases a hand-written transformer component needs.
+const TRANSFORMER_IMPORTS: &str = r#"  (type $types-ty (instance
     (type (;0;) (list u8))
     (type (;1;) (record (field "name" string) (field "value" 0)))
     (export (;2;) "header" (type (eq 1)))
@@ -203,8 +234,13 @@ pub fn multi_memory_wat(pages: u32) -> String {
   ))
   (import "plugboard:plugin/types@0.1.0" (instance $types (type $types-ty)))
   (alias export $types "batch" (type $batch))
-  (alias export $types "plugin-error" (type $plugin-error))
-  (core module $other
+  (alias export $types "plugin-error" (type $plugin-error))"#;
+
+/// The text of [`multi_memory_component`].
+pub fn multi_memory_wat(pages: u32) -> String {
+    format!(
+        r#"(component
+{TRANSFORMER_IMPORTS}  (core module $other
     (memory (export "memory") 1)
     (func (export "grow") (param i32) (result i32) (memory.grow (local.get 0))))
   (core instance $other (instantiate $other))
@@ -232,6 +268,83 @@ pub fn multi_memory_wat(pages: u32) -> String {
   (instance $exports (export "transform" (func $transform)))
   (export "plugboard:plugin/transform@0.1.0" (instance $exports)))"#
     )
+}
+
+/// A transformer component that returns 64 records (or, with `as_error`, an `invalid-input` error
+/// with 64 reasons) all pointing at one 64 MiB buffer: legal in the canonical ABI, 4 GiB to copy.
+fn aliased_output_component(as_error: bool) -> Vec<u8> {
+    let (entries, result) = if as_error {
+        // 64 reasons (string: ptr, len) at 1024; one record-issue at 512; err(invalid-input([issue])).
+        (
+            "(i32.store (local.get $at) (i32.const 65536)) (i32.store offset=4 (local.get $at) (i32.const 67108864))",
+            "(i32.store (i32.const 512) (i32.const 0)) (i32.store (i32.const 516) (i32.const 1024)) \
+             (i32.store (i32.const 520) (i32.const 64)) (i32.store8 (i32.const 16) (i32.const 1)) \
+             (i32.store8 (i32.const 20) (i32.const 0)) (i32.store (i32.const 24) (i32.const 512)) \
+             (i32.store (i32.const 28) (i32.const 1))",
+        )
+    } else {
+        // 64 records (key: none; value: ptr, len; headers: empty) of 28 bytes at 1024; ok(records).
+        (
+            "(i32.store offset=12 (local.get $at) (i32.const 65536)) (i32.store offset=16 (local.get $at) (i32.const 67108864))",
+            "(i32.store8 (i32.const 16) (i32.const 0)) (i32.store (i32.const 20) (i32.const 1024)) \
+             (i32.store (i32.const 24) (i32.const 64))",
+        )
+    };
+    let stride = if as_error { 8 } else { 28 };
+    let text = format!(
+        r#"(component
+{TRANSFORMER_IMPORTS}
+  (core module $main
+    (memory (export "memory") 1026)
+    (global $bump (mut i32) (i32.const 67174400))
+    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $ptr i32)
+      (local.set $ptr
+        (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                 (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $ptr) (local.get 3)))
+      (local.get $ptr))
+    (func (export "transform") (param i32 i32) (result i32)
+      (local $i i32) (local $at i32)
+      (memory.fill (i32.const 65536) (i32.const 120) (i32.const 67108864))
+      (block $done (loop $next
+        (br_if $done (i32.eq (local.get $i) (i32.const 64)))
+        (local.set $at (i32.add (i32.const 1024) (i32.mul (local.get $i) (i32.const {stride}))))
+        {entries}
+        (local.set $i (i32.add (local.get $i) (i32.const 1)))
+        (br $next)))
+      {result}
+      (i32.const 16)))
+  (core instance $main (instantiate $main))
+  (type $transform-ty (func (param "input" $batch) (result (result $batch (error $plugin-error)))))
+  (func $transform (type $transform-ty)
+    (canon lift (core func $main "transform") (memory (core memory $main "memory")) (realloc (core func $main "realloc"))))
+  (instance $exports (export "transform" (func $transform)))
+  (export "plugboard:plugin/transform@0.1.0" (instance $exports)))"#
+    );
+    wat::parse_str(text).expect("valid component text")
+}
+
+#[tokio::test]
+async fn aliased_output_is_stopped_by_the_copy_budget() {
+    let runtime = runtime();
+    let manifest =
+        plugboard_runtime::Manifest::from_toml("name = \"aliased\"\nversion = \"0.1.0\"\nkind = \"transformer\"")
+            .expect("manifest");
+    let expected = plugboard_runtime::budget::copy_budget(&runtime.config().caps);
+    for as_error in [false, true] {
+        let plugin =
+            runtime.load(&aliased_output_component(as_error), manifest.clone(), &Grant::default()).expect("load");
+        let invocation = plugin.transform(records(&[json!(1)])).await;
+        match invocation.outcome {
+            Err(err @ Error::CopyBudget { limit }) => {
+                assert_eq!(limit, expected);
+                assert_eq!(err.code(), ErrorCode::OutputTooLarge);
+            }
+            other => panic!("expected the copy budget (as_error: {as_error}), got {other:?}"),
+        }
+    }
+    assert_runtime_healthy(&runtime).await;
 }
 
 #[tokio::test]

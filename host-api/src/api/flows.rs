@@ -12,7 +12,7 @@ use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::flow::FlowDefinition;
-use plugboard_runtime::{Error, Record};
+use plugboard_runtime::{Batch, Error, Record};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
@@ -97,8 +97,9 @@ pub async fn flows_run(
     } else {
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
     };
-    let input = body.records.iter().map(Record::json).collect();
+    let input: Batch = body.records.iter().map(Record::json).collect();
     let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[] };
+    state.services.flows.check_input(input.len())?;
     let execution = state.services.flows.run(&name, input, request).await?;
     Ok(Json(json!(execution)))
 }

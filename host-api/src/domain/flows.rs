@@ -23,6 +23,20 @@ impl Flows {
         Flows { store, plugins }
     }
 
+    /// Refuses input of more records than the host's per-batch cap (`[caps] max_records`) before
+    /// it is queued or run: a batch no plugin could take would only become dead letters.
+    ///
+    /// # Errors
+    /// [`plugboard_runtime::Error::TooManyRecords`] (`input-too-large`).
+    pub fn check_input(&self, records: usize) -> Result<()> {
+        let limit = self.plugins.runtime.config().caps.max_records;
+        let count = records as u64;
+        if count > limit {
+            return Err(plugboard_runtime::Error::TooManyRecords { count, limit, output: false }.into());
+        }
+        Ok(())
+    }
+
     /// Validates and saves a flow; `replace` allows overwriting an existing one.
     ///
     /// # Errors

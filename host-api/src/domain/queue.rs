@@ -74,7 +74,7 @@ struct State {
 /// The queue, its bounds and what its workers hold.
 pub struct WorkQueue {
     pub(super) store: Arc<dyn Storage>,
-    flows: Arc<Flows>,
+    pub(super) flows: Arc<Flows>,
     settings: QueueSettings,
     state: Mutex<State>,
     /// Woken when work is queued.

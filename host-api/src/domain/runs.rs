@@ -8,7 +8,8 @@
 
 use super::{DomainError, Flows, Result};
 use crate::store::{
-    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, TriggerKind, now,
+    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, INLINE_DEAD_LETTERS, Op,
+    TriggerKind, now,
 };
 use plugboard_runtime::flow::{FlowDefinition, FlowRun, RunOutcome};
 use plugboard_runtime::{Batch, Plugin, Record};
@@ -58,6 +59,7 @@ impl Flows {
             finished_at: None,
             plugin_versions: plugins.iter().map(|(n, p)| (n.clone(), p.manifest().version.to_string())).collect(),
             records_in: input.len() as u64,
+            dead_letter_count: 0,
             outcome: RunOutcome::default(),
         };
         self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;
@@ -104,12 +106,10 @@ impl Flows {
             (None, false) => ExecutionStatus::CompletedWithDeadLetters,
         };
         let mut change = Change::new();
-        for letter in &execution.outcome.dead_letters {
-            change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(
-                &execution.flow,
-                execution.id,
-                letter.clone(),
-            ))));
+        execution.dead_letter_count = execution.outcome.dead_letters.len() as u64;
+        let inline = execution.outcome.dead_letters.iter().take(INLINE_DEAD_LETTERS).cloned().collect();
+        for letter in std::mem::replace(&mut execution.outcome.dead_letters, inline) {
+            change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(&execution.flow, execution.id, letter))));
         }
         // A source that says "nothing further for now" (no next cursor) is read again from the
         // same place next time, which is how append-only paged sources pick up new records.

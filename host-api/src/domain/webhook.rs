@@ -146,6 +146,7 @@ impl WorkQueue {
         verified: &Verified,
         records: Vec<serde_json::Value>,
     ) -> Result<Delivery> {
+        self.flows.check_input(records.len())?;
         self.reserve(flow)?;
         // Inline, not on the blocking pool: the writes take tens of microseconds, and a hop to
         // another thread cost milliseconds of scheduling under load (measured).

@@ -215,10 +215,18 @@ pub struct ExecutionRecord {
     pub plugin_versions: BTreeMap<String, String>,
     /// Records in.
     pub records_in: u64,
+    /// Dead letters it produced, all stored in the flow's dead-letter queue; the execution itself
+    /// keeps only the first [`INLINE_DEAD_LETTERS`] of them in `dead_letters`, so one failing batch
+    /// of many records does not become one huge execution record.
+    #[serde(default)]
+    pub dead_letter_count: u64,
     /// What happened.
     #[serde(flatten)]
     pub outcome: plugboard_runtime::flow::RunOutcome,
 }
+
+/// Dead letters an execution record keeps inline (see [`ExecutionRecord::dead_letter_count`]).
+pub const INLINE_DEAD_LETTERS: usize = 100;
 
 /// A dead letter in the queue of a flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]

@@ -209,11 +209,12 @@ mod tests {
     use super::*;
 
     #[test]
-    fn the_signature_is_hmac_sha256_of_timestamp_dot_body() {
-        // Computed independently: HMAC-SHA256(key, "1700000000.{\"records\":[]}"), hex.
+    fn the_signature_is_hmac_sha256_of_timestamp_flow_and_body() {
+        // Computed independently (`openssl dgst -sha256 -hmac`): HMAC-SHA256(key,
+        // "1700000000.load.{\"records\":[]}"), hex.
         assert_eq!(
             signature("harness-webhook-secret-0123", 1_700_000_000, br#"{"records":[]}"#),
-            "sha256=91c13673ead1036d8be8bd1eac8f0c05d74571bbeeff3af9c86dbd679248dc56"
+            "sha256=cec6f556a7e41d9ab6f78056f2c4b3593229ebca8dc412a0226edcf9bdff6e12"
         );
     }
 
