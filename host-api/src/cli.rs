@@ -150,6 +150,9 @@ pub enum Command {
         name: String,
         /// Version to activate.
         version: String,
+        /// Activate a version below the highest ever installed (a rollback; audited).
+        #[arg(long)]
+        allow_rollback: bool,
         #[command(flatten)]
         connection: Connection,
     },

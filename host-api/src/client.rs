@@ -90,8 +90,10 @@ impl ApiClient {
     }
 
     /// Activates a version.
-    pub async fn activate(&self, name: &str, version: &str) -> Result<Value, ClientError> {
-        self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/versions/{version}/activate")))).await
+    /// Activates a version; `allow_rollback` activates one below the highest ever installed.
+    pub async fn activate(&self, name: &str, version: &str, allow_rollback: bool) -> Result<Value, ClientError> {
+        let query = if allow_rollback { "?allow_rollback=true" } else { "" };
+        self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/versions/{version}/activate{query}")))).await
     }
 
     /// Invokes a plugin with a JSON array of records.

@@ -111,10 +111,10 @@ async fn main() -> ExitCode {
         Command::Ls { connection } => {
             client_command(&connection, async |c| c.list().await, client::render_plugins).await
         }
-        Command::Activate { name, version, connection } => {
+        Command::Activate { name, version, allow_rollback, connection } => {
             client_command(
                 &connection,
-                async |c| c.activate(&name, &version).await,
+                async |c| c.activate(&name, &version, allow_rollback).await,
                 |a| format!("{} now runs {}", client::text(&a["name"]), client::text(&a["active_version"])),
             )
             .await

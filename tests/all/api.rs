@@ -412,7 +412,7 @@ async fn the_client_commands_drive_a_server() {
     std::fs::write(&file, JSON_MAPPER.signed()).expect("write plugin");
     let pushed = client.push(&file, false).await.expect("push");
     assert_eq!(pushed["status"], "inactive");
-    client.activate("json-mapper", "0.1.0").await.expect("activate");
+    client.activate("json-mapper", "0.1.0", false).await.expect("activate");
     let listing = client::render_plugins(&client.list().await.expect("ls"));
     assert_eq!(listing.lines().nth(1), Some("json-mapper  transformer  0.1.0   0.1.0"), "{listing}");
     match client.invoke("json-mapper", json!([{}])).await {

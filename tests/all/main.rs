@@ -14,6 +14,7 @@ mod hostile;
 mod load;
 mod loading;
 mod manifests;
+mod ownership;
 mod queue;
 mod samples;
 mod server;

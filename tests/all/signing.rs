@@ -35,7 +35,7 @@ fn section_span(file: &[u8], name: &str) -> (usize, usize) {
 }
 
 /// The file without its signature section (header + everything after it).
-fn strip_signature(file: &[u8]) -> Vec<u8> {
+pub(crate) fn strip_signature(file: &[u8]) -> Vec<u8> {
     let (_, parsed) = sections::parse(file).expect("parses");
     let mut out = file[..8].to_vec();
     for section in parsed.iter().filter(|s| s.name != Some(SIGNATURE_SECTION)) {

@@ -37,6 +37,14 @@ pub struct UploadQuery {
     allow_rollback: bool,
 }
 
+/// `?allow_rollback=true` on activation: activate a version below the highest ever installed
+/// (audited as a rollback override).
+#[derive(Deserialize)]
+pub struct ActivateQuery {
+    #[serde(default)]
+    allow_rollback: bool,
+}
+
 /// `POST /v1/plugins` with an `application/wasm` body.
 pub async fn plugins_upload(
     State(state): State<AppState>,
@@ -146,10 +154,11 @@ pub async fn plugins_activate(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, text)): Path<(String, String)>,
+    Query(query): Query<ActivateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "activate plugins")?;
     let version = version(&text)?;
-    state.services.plugins.activate(&name, &version, &caller.name).await?;
+    state.services.plugins.activate(&name, &version, query.allow_rollback, &caller.name).await?;
     Ok(Json(json!({"name": name, "active_version": version.to_string()})))
 }
 

@@ -59,7 +59,7 @@ routes! {
     delete "/v1/plugins/{name}/versions/{version}" => plugins::plugins_delete_version, role = "admin", body = None, ok = 204, upload = false,
         "Delete one inactive version.";
     post "/v1/plugins/{name}/versions/{version}/activate" => plugins::plugins_activate, role = "admin", body = None, ok = 200, upload = false,
-        "Make a version the active one, atomically.";
+        "Make a version the active one, atomically (below the highest ever installed only with `?allow_rollback=true`, audited).";
     post "/v1/plugins/{name}/deactivate" => plugins::plugins_deactivate, role = "admin", body = None, ok = 200, upload = false,
         "Deactivate a plugin; in-flight invocations finish.";
     put "/v1/plugins/{name}/grants" => plugins::plugins_grants, role = "admin", body = JSON, ok = 200, upload = false,

@@ -172,12 +172,17 @@ impl Plugins {
         let verified = signing::verify(&bytes, &trust, self.verify)?;
         let manifest = verified.manifest.clone();
         let name = manifest.name.clone();
-        // A name belongs to the key that first published it; another publisher cannot squat it.
-        if let Some(owner) = self.versions(&name)?.first().and_then(|v| v.key_id.clone())
-            && verified.key_id.as_ref().is_some_and(|key| *key != owner)
+        // A name belongs to the key that first published it (unsigned uploads: to unsigned
+        // uploads) until the plugin itself is deleted; nobody else can take it over, even after
+        // every version was deleted, and inherit its grant, secrets and data.
+        let presented = verified.key_id.clone().unwrap_or_default();
+        let owner = self.owner(&name)?;
+        if let Some(owner) = &owner
+            && *owner != presented
         {
+            let owner = if owner.is_empty() { "unsigned uploads".to_string() } else { format!("key {owner}") };
             return Err(DomainError::conflict(format!(
-                "plugin {name} is published by key {owner}; this file is signed by another key"
+                "plugin {name} belongs to {owner}; delete the plugin (DELETE /v1/plugins/{name}) to free its name"
             )));
         }
         if let Some(existing) = self.store.version(&name, &manifest.version)? {
@@ -187,7 +192,11 @@ impl Plugins {
                     manifest.version
                 )));
             }
-            let active = if activate { self.activate_locked(&name, &manifest.version, actor).await? } else { false };
+            let active = if activate {
+                self.activate_locked(&name, &manifest.version, allow_rollback, actor).await?
+            } else {
+                false
+            };
             self.store.durable().await?;
             let active = active || self.store.active(&name)?.as_ref() == Some(&manifest.version);
             return Ok(Installed { active, record: existing, existed: true });
@@ -211,6 +220,9 @@ impl Plugins {
             .with(Op::PutBlob { digest: record.digest.clone(), bytes })
             .with(Op::PutVersion(Box::new(record.clone())))
             .with(Op::PutFloor(floor));
+        if owner.is_none() {
+            change.push(Op::PutOwner { name: name.clone(), owner: presented });
+        }
         if below {
             change = change.audit(
                 AuditEntry::new(actor, AuditAction::RollbackOverride, &name)
@@ -240,23 +252,60 @@ impl Plugins {
     ///
     /// # Errors
     /// `not-found` for an unknown version; load errors as typed codes.
-    pub async fn activate(&self, name: &str, version: &semver::Version, actor: &str) -> Result<()> {
+    pub async fn activate(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        allow_rollback: bool,
+        actor: &str,
+    ) -> Result<()> {
         let _write = self.write.lock().await;
-        self.activate_locked(name, version, actor).await?;
+        self.activate_locked(name, version, allow_rollback, actor).await?;
         self.store.durable().await?;
         Ok(())
     }
 
-    async fn activate_locked(&self, name: &str, version: &semver::Version, actor: &str) -> Result<bool> {
+    /// Activates a stored version. The version floor applies here as it does to uploads: a
+    /// version below the highest ever installed is activated only with `allow_rollback`, and the
+    /// override is audited with the activation.
+    async fn activate_locked(
+        &self,
+        name: &str,
+        version: &semver::Version,
+        allow_rollback: bool,
+        actor: &str,
+    ) -> Result<bool> {
         let record = self.record(name, version)?;
+        let floor = self.store.floor()?;
+        let below = floor.highest(name).filter(|highest| version < *highest).cloned();
+        if let Some(highest) = &below
+            && !allow_rollback
+        {
+            let (name, version, highest) = (name.to_string(), version.clone(), highest.clone());
+            return Err(plugboard_runtime::Error::Rollback { name, version, highest }.into());
+        }
         let plugin = self.load_version(name, version).await?;
-        self.store.apply(
-            Change::new()
-                .with(Op::SetActive { name: name.into(), version: Some(version.clone()) })
-                .audit(AuditEntry::new(actor, AuditAction::Activate, format!("{name}@{version}")).key(record.key_id)),
-        )?;
+        let target = format!("{name}@{version}");
+        let mut change = Change::new().with(Op::SetActive { name: name.into(), version: Some(version.clone()) });
+        if let Some(highest) = below {
+            change = change.audit(
+                AuditEntry::new(actor, AuditAction::RollbackOverride, name)
+                    .key(record.key_id.clone())
+                    .detail(format!("activated {version} below the highest {highest}")),
+            );
+        }
+        self.store.apply(change.audit(AuditEntry::new(actor, AuditAction::Activate, target).key(record.key_id)))?;
         self.set_loaded(name, plugin);
         Ok(true)
+    }
+
+    /// Who owns `name`: the stored owner, or (data from before owners were stored) the signer of
+    /// its lowest stored version.
+    fn owner(&self, name: &str) -> Result<Option<String>> {
+        if let Some(owner) = self.store.owner(name)? {
+            return Ok(Some(owner));
+        }
+        Ok(self.versions(name)?.first().map(|v| v.key_id.clone().unwrap_or_default()))
     }
 
     /// Deactivates `name`; in-flight invocations finish.
@@ -279,8 +328,10 @@ impl Plugins {
         Ok(())
     }
 
-    /// Deletes one version (or, with `None`, every version and the plugin's grant, secrets and
-    /// data) of `name`. The active version cannot be deleted: deactivate first.
+    /// Deletes one version (or, with `None`, the plugin: every version, its owner, grant,
+    /// secrets and data) of `name`. The active version cannot be deleted: deactivate first.
+    /// Deleting the last version alone keeps the plugin (its owner, grant and data): only its
+    /// publisher can publish the name again until the plugin is deleted.
     ///
     /// # Errors
     /// `not-found`, or `conflict` for the active version.
@@ -291,7 +342,7 @@ impl Plugins {
             Some(v) => vec![self.record(name, v)?],
             None => self.versions(name)?,
         };
-        if doomed.is_empty() {
+        if doomed.is_empty() && (version.is_some() || self.store.owner(name)?.is_none()) {
             return Err(DomainError::not_found(format!("plugin {name}")));
         }
         if let Some(active) = &active
@@ -314,6 +365,9 @@ impl Plugins {
         }
         if version.is_none() {
             change.push(Op::ForgetPlugin(name.into()));
+            change.push(Op::Audit(
+                AuditEntry::new(actor, AuditAction::Delete, name).detail("the plugin: owner, grant, secrets and data"),
+            ));
         }
         self.store.apply(change)?;
         self.store.durable().await?;

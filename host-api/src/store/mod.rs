@@ -95,7 +95,15 @@ pub enum Op {
         /// Capabilities, budget, config and secrets.
         grant: Grant,
     },
-    /// Forgets a plugin's grant, secrets, usage and key-value data.
+    /// Records who owns a plugin name: the key id of its first publisher, or `""` for unsigned
+    /// uploads (`--allow-unsigned`). Kept while versions come and go, until [`Op::ForgetPlugin`].
+    PutOwner {
+        /// Plugin.
+        name: String,
+        /// The owning key id (`""`: unsigned).
+        owner: String,
+    },
+    /// Forgets a plugin's owner, grant, secrets, usage and key-value data.
     ForgetPlugin(String),
     /// Saves the trust store.
     PutTrust(TrustStore),
@@ -191,6 +199,8 @@ pub trait PluginStore {
     fn active(&self, name: &str) -> Result<Option<semver::Version>>;
     /// The anti-rollback floor.
     fn floor(&self) -> Result<VersionFloor>;
+    /// Who owns the name `name` (see [`Op::PutOwner`]).
+    fn owner(&self, name: &str) -> Result<Option<String>>;
     /// The grant of `name`, secrets included (for loading, never for answering).
     fn grant(&self, name: &str) -> Result<Grant>;
     /// Usage totals of `name`.

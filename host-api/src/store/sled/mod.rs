@@ -208,6 +208,7 @@ impl SledStore {
                 | Op::RemoveVersion { .. }
                 | Op::SetActive { .. }
                 | Op::PutFloor(_)
+                | Op::PutOwner { .. }
                 | Op::PutGrant { .. }
                 | Op::ForgetPlugin(_) => self.plugin_writes(op, &mut writes)?,
                 Op::PutTrust(_) | Op::PutTokens(_) | Op::Audit(_) => self.access_writes(op, &mut writes)?,

@@ -10,6 +10,10 @@ fn version_key(name: &str, version: &semver::Version) -> Vec<u8> {
     format!("{name}\0{version}").into_bytes()
 }
 
+fn owner_key(name: &str) -> String {
+    format!("owner\0{name}")
+}
+
 impl SledStore {
     /// Plain writes for a plugin-area operation.
     pub(super) fn plugin_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
@@ -27,6 +31,7 @@ impl SledStore {
             }
             Op::SetActive { name, version: None } => writes.push(Write::remove(Area::Active, name)),
             Op::PutFloor(floor) => writes.push(Write::put(Area::Meta, "floor", encode(&floor))),
+            Op::PutOwner { name, owner } => writes.push(Write::put(Area::Meta, owner_key(&name), owner.into_bytes())),
             Op::PutGrant { name, grant } => {
                 let public = Grant { secrets: BTreeMap::new(), ..grant.clone() };
                 writes.push(Write::put(Area::Grants, name.as_str(), encode(&public)));
@@ -36,6 +41,7 @@ impl SledStore {
                 for area in [Area::Active, Area::Grants, Area::Secrets, Area::Usage] {
                     writes.push(Write::remove(area, name.as_str()));
                 }
+                writes.push(Write::remove(Area::Meta, owner_key(&name)));
                 for key in self.tree(Area::Kv).scan_prefix(format!("{name}\0").as_bytes()).keys() {
                     writes.push(Write::remove(Area::Kv, key.map_err(backend)?.to_vec()));
                 }
@@ -95,6 +101,11 @@ impl PluginStore for SledStore {
 
     fn floor(&self) -> Result<VersionFloor> {
         Ok(self.get(Area::Meta, "meta", b"floor")?.unwrap_or_default())
+    }
+
+    fn owner(&self, name: &str) -> Result<Option<String>> {
+        let owner = self.tree(Area::Meta).get(owner_key(name)).map_err(backend)?;
+        Ok(owner.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
     }
 
     fn grant(&self, name: &str) -> Result<Grant> {
