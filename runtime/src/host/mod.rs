@@ -1,5 +1,6 @@
 //! Host implementations of the interfaces a plugin imports, one file per interface.
 
+pub(crate) mod addresses;
 pub mod config;
 pub mod keyvalue;
 pub mod logs;

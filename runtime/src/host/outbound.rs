@@ -1,8 +1,8 @@
 //! Outbound HTTP for connectors: an allow-list checked on every request, with size and time bounds.
 //!
 //! Deny by default. A request reaches the network only when its destination matches one of the
-//! installation's effective [`HostPattern`]s. Loopback, private, link-local and unspecified
-//! addresses are reachable only through a pattern that names the host exactly (no wildcard), and a
+//! installation's effective [`HostPattern`]s. Loopback, private, link-local and other non-public
+//! addresses (`host::addresses`) are reachable only through a pattern that names the host exactly (no wildcard), and a
 //! DNS name that resolves to such an address counts as that address. A refused request fails in the
 //! guest with `error-code.HTTP-request-denied`, so the plugin sees a typed denial and the host stays
 //! up. Request and response bodies are capped and every phase of the exchange has a timeout.
@@ -10,6 +10,7 @@
 //! Known gap: the destination is resolved here and again by the connector, so a DNS answer that
 //! changes between the two (rebinding) is not caught for names; IP literals are exact.
 
+use crate::host::addresses::is_non_public;
 use crate::host::logs::LogSink;
 use http_body_util::{BodyExt, Limited};
 use std::net::IpAddr;
@@ -84,33 +85,6 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
     match text.rsplit_once(':') {
         Some((host, port)) => Ok((host, Some(port.parse().map_err(|_| format!("bad port `{port}`"))?))),
         None => Ok((text, None)),
-    }
-}
-
-fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0 // "this network", 0.0.0.0/8
-                || (a == 100 && (b & 0xc0) == 64) // carrier-grade NAT
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let embedded = |high: u16, low: u16| std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_non_public(IpAddr::V4(v4)))
-                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_non_public(IpAddr::V4(embedded(s[6], s[7])))) // NAT64
-                || (s[0] == 0x2002 && is_non_public(IpAddr::V4(embedded(s[1], s[2])))) // 6to4
-        }
     }
 }
 
