@@ -5,3 +5,5 @@ pub mod config;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+pub mod resolver;
+pub(crate) mod transport;
