@@ -20,6 +20,7 @@ use crate::cache::ArtifactCache;
 use crate::error::{Error, Result};
 use crate::host::keyvalue::{KeyValueStore, MemoryKeyValue};
 use crate::host::outbound::OutboundLimits;
+use crate::host::resolver::{Resolve, SystemResolver};
 use crate::state::InvocationState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -44,6 +45,8 @@ pub struct RuntimeConfig {
     pub max_wasm_stack: usize,
     /// Bounds on outbound HTTP.
     pub outbound: OutboundLimits,
+    /// Resolves outbound destinations' names, once per request.
+    pub resolver: Arc<dyn Resolve>,
     /// Where plugins' key-value buckets live.
     pub key_value: Arc<dyn KeyValueStore>,
 }
@@ -57,6 +60,7 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_wasm_stack: 512 * 1024,
             outbound: OutboundLimits::default(),
+            resolver: Arc::new(SystemResolver),
             key_value: Arc::new(MemoryKeyValue::default()),
         }
     }

@@ -174,8 +174,12 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<InvocationState>> {
         let shared = &self.inner.shared;
         let budget = self.inner.effective.budget;
-        let state =
-            InvocationState::new(self.inner.effective.clone(), shared.config.outbound, shared.config.key_value.clone());
+        let state = InvocationState::new(
+            self.inner.effective.clone(),
+            shared.config.outbound,
+            shared.config.resolver.clone(),
+            shared.config.key_value.clone(),
+        );
         let mut store = Store::new(&shared.engine, state);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;

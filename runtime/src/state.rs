@@ -7,6 +7,7 @@ use crate::grant::Effective;
 use crate::host::keyvalue::KeyValueStore;
 use crate::host::logs::LogSink;
 use crate::host::outbound::{OutboundLimits, OutboundPolicy};
+use crate::host::resolver::Resolve;
 use crate::limiter::MemoryLimiter;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -35,6 +36,7 @@ impl InvocationState {
     pub(crate) fn new(
         grant: Arc<Effective>,
         outbound: OutboundLimits,
+        resolver: Arc<dyn Resolve>,
         key_value: Arc<dyn KeyValueStore>,
     ) -> InvocationState {
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
@@ -53,7 +55,7 @@ impl InvocationState {
             wasi,
             table: ResourceTable::new(),
             http: WasiHttpCtx::new(),
-            outbound: OutboundPolicy { allowed: grant.outbound_hosts.clone(), limits: outbound, log: logs.clone() },
+            outbound: OutboundPolicy::new(grant.outbound_hosts.clone(), outbound, resolver, logs.clone()),
             limiter: MemoryLimiter::new(grant.budget.memory_bytes),
             logs,
             grant,

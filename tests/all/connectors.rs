@@ -99,3 +99,85 @@ async fn a_sink_body_larger_than_one_write_arrives_whole_with_its_length() {
     assert_eq!(requests[0].headers.get("content-length"), Some(&body.len().to_string()));
     assert_eq!(serde_json::from_slice::<Vec<serde_json::Value>>(body).expect("a JSON array"), values);
 }
+
+/// A DNS server that rebinds: the first lookup answers `first`, every later one `later`.
+#[derive(Debug)]
+struct Rebinding {
+    first: std::net::IpAddr,
+    later: std::io::Result<std::net::IpAddr>,
+    lookups: std::sync::atomic::AtomicUsize,
+}
+
+impl Rebinding {
+    fn new(first: &str, later: std::io::Result<&str>) -> std::sync::Arc<Rebinding> {
+        let later = later.map(|ip| ip.parse().expect("ip"));
+        std::sync::Arc::new(Rebinding { first: first.parse().expect("ip"), later, lookups: Default::default() })
+    }
+
+    fn lookups(&self) -> usize {
+        self.lookups.load(std::sync::atomic::Ordering::SeqCst)
+    }
+}
+
+impl plugboard_runtime::Resolve for Rebinding {
+    fn lookup(&self, _host: &str) -> plugboard_runtime::Lookup {
+        let answer = match (self.lookups.fetch_add(1, std::sync::atomic::Ordering::SeqCst), &self.later) {
+            (0, _) => Ok(vec![self.first]),
+            (_, Ok(later)) => Ok(vec![*later]),
+            (_, Err(err)) => Err(std::io::Error::new(err.kind(), err.to_string())),
+        };
+        Box::pin(std::future::ready(answer))
+    }
+}
+
+/// The HTTP source reading `http://{NAME}:{port}/`, with the name (not an address) on the allow-list.
+fn load_named(runtime: &plugboard_runtime::Runtime, server: &TestServer) -> plugboard_runtime::Plugin {
+    const NAME: &str = "connector.test";
+    let mut grant = connector_grant(&format!("http://{NAME}:{}/", server.addr.port()));
+    grant.outbound_hosts = vec![NAME.into()];
+    let mut manifest = HTTP_SOURCE.manifest();
+    manifest.capabilities.outbound_hosts.push(NAME.into());
+    runtime.load(&HTTP_SOURCE.bytes(), manifest, &grant).expect("load")
+}
+
+#[tokio::test]
+async fn a_name_is_resolved_once_and_the_connection_goes_to_the_vetted_address() {
+    let server = TestServer::start(|_| (200, "[]".into())).await;
+    // Any second lookup would answer an address where nothing listens.
+    let resolver = Rebinding::new("127.0.0.1", Ok("127.0.0.2"));
+    let runtime = crate::common::runtime_with(|c| c.resolver = resolver.clone());
+    let plugin = load_named(&runtime, &server);
+    let outcome = plugin.read(None, 10).await.outcome;
+    assert!(outcome.is_ok(), "{outcome:?}");
+    assert_eq!(resolver.lookups(), 1, "one lookup per request");
+    let requests = server.requests();
+    assert_eq!(requests.len(), 1);
+    assert_eq!(
+        requests[0].headers.get("host"),
+        Some(&format!("connector.test:{}", server.addr.port())),
+        "the Host header keeps the name"
+    );
+}
+
+#[tokio::test]
+async fn a_name_that_does_not_resolve_is_denied() {
+    let server = TestServer::start(|_| (200, "[]".into())).await;
+    let resolver = std::sync::Arc::new(Rebinding {
+        first: "127.0.0.1".parse().expect("ip"),
+        later: Err(std::io::Error::other("SERVFAIL")),
+        // Past the first answer: every lookup fails.
+        lookups: 1.into(),
+    });
+    let runtime = crate::common::runtime_with(|c| c.resolver = resolver.clone());
+    let invocation = load_named(&runtime, &server).read(None, 10).await;
+    match &invocation.outcome {
+        Err(err @ Error::Guest(PluginError::Denied(_))) => assert_eq!(err.code(), ErrorCode::CapabilityDenied),
+        other => panic!("expected a denial, got {other:?}"),
+    }
+    assert!(
+        invocation.logs.entries.iter().any(|e| e.context == "host" && e.message.contains("could not be resolved")),
+        "{:?}",
+        invocation.logs
+    );
+    assert!(server.requests().is_empty());
+}

@@ -1,6 +1,9 @@
 //! Host implementations of the interfaces a plugin imports, one file per interface.
 
+pub(crate) mod addresses;
 pub mod config;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+pub mod resolver;
+pub(crate) mod transport;

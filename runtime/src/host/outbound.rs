@@ -1,20 +1,45 @@
 //! Outbound HTTP for connectors: an allow-list checked on every request, with size and time bounds.
 //!
 //! Deny by default. A request reaches the network only when its destination matches one of the
-//! installation's effective [`HostPattern`]s. Loopback, private, link-local and unspecified
-//! addresses are reachable only through a pattern that names the host exactly (no wildcard), and a
-//! DNS name that resolves to such an address counts as that address. A refused request fails in the
-//! guest with `error-code.HTTP-request-denied`, so the plugin sees a typed denial and the host stays
-//! up. Request and response bodies are capped and every phase of the exchange has a timeout.
+//! installation's effective [`HostPattern`]s. Loopback, private, link-local and other non-public
+//! addresses (`host::addresses`) are reachable only through a pattern that names the host
+//! exactly (no wildcard), and a DNS name that resolves to such an address counts as that address.
+//! A refused request fails in the guest with `error-code.HTTP-request-denied`, so the plugin sees a
+//! typed denial and the host stays up; the plugin's log (context `host`) says why. Request and
+//! response bodies are capped and every phase of the exchange has a timeout.
 //!
-//! Known gap: the destination is resolved here and again by the connector, so a DNS answer that
-//! changes between the two (rebinding) is not caught for names; IP literals are exact.
+//! Resolve once: a name is looked up exactly once per request, through the runtime's [`Resolve`],
+//! every address in the answer is checked, and the connection goes to those addresses only
+//! (`host::transport`). Checking one answer and then letting the connector resolve again
+//! would let a DNS server answer a public address to the check and a private one to the connect
+//! (rebinding). A lookup that fails, times out (the connect timeout) or answers nothing is a
+//! denial: an address nobody could check is not reached.
+//!
+//! Also denied: an authority with user info (`user:password@host`), which has no meaning for
+//! `wasi:http` and would otherwise put credentials in the `Host` header; and more than
+//! [`MAX_IN_FLIGHT`] requests of one invocation in flight at once.
+//!
+//! Lifetime: `wasi:http` runs each request, this hook's future included, in a task whose handle
+//! aborts it on drop (`AbortOnDropJoinHandle`) and lives in the invocation's resource table, as
+//! does the task driving a response's connection. Dropping the invocation's Store therefore
+//! cancels its lookups, connects and transfers. The one thing that may outlive it is a blocking
+//! `getaddrinfo` call of the [`SystemResolver`](crate::host::resolver::SystemResolver), which
+//! nothing waits for and which ends on the system resolver's own timeout.
 
+use crate::host::addresses::is_non_public;
 use crate::host::logs::LogSink;
+use crate::host::resolver::Resolve;
+use crate::host::transport::{self, Timeouts};
 use http_body_util::{BodyExt, Limited};
-use std::net::IpAddr;
+use std::net::{IpAddr, SocketAddr};
+use std::sync::Arc;
 use std::time::Duration;
+use tokio::sync::Semaphore;
 use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpHooks};
+
+/// Most outbound requests one invocation may have in flight at once (from the call that sends it
+/// until its response body is done); one more is denied.
+pub const MAX_IN_FLIGHT: usize = 8;
 
 /// One allow-list entry: `[scheme://]host[:port]`, where host may be `*` or `*.domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -87,33 +112,6 @@ fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
     }
 }
 
-fn is_non_public(ip: IpAddr) -> bool {
-    match ip {
-        IpAddr::V4(v4) => {
-            let [a, b, ..] = v4.octets();
-            v4.is_loopback()
-                || v4.is_private()
-                || v4.is_link_local()
-                || v4.is_broadcast()
-                || v4.is_multicast()
-                || a == 0 // "this network", 0.0.0.0/8
-                || (a == 100 && (b & 0xc0) == 64) // carrier-grade NAT
-        }
-        IpAddr::V6(v6) => {
-            let s = v6.segments();
-            let embedded = |high: u16, low: u16| std::net::Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
-            v6.is_loopback()
-                || v6.is_unspecified()
-                || v6.is_multicast()
-                || (s[0] & 0xfe00) == 0xfc00 // unique local
-                || (s[0] & 0xffc0) == 0xfe80 // link local
-                || v6.to_ipv4_mapped().is_some_and(|v4| is_non_public(IpAddr::V4(v4)))
-                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && is_non_public(IpAddr::V4(embedded(s[6], s[7])))) // NAT64
-                || (s[0] == 0x2002 && is_non_public(IpAddr::V4(embedded(s[1], s[2])))) // 6to4
-        }
-    }
-}
-
 /// Size and time bounds on outbound exchanges.
 #[derive(Debug, Clone, Copy)]
 pub struct OutboundLimits {
@@ -135,36 +133,80 @@ impl Default for OutboundLimits {
     }
 }
 
-/// The `wasi:http` hooks for one invocation: the allow-list, bounds, and a log of denials.
-pub struct OutboundPolicy {
-    pub(crate) allowed: std::sync::Arc<[HostPattern]>,
-    pub(crate) limits: OutboundLimits,
-    pub(crate) log: LogSink,
+/// Why a request is denied. Shown in the logs; the guest sees `HTTP-request-denied`.
+#[derive(Debug, thiserror::Error)]
+pub(crate) enum Denial {
+    #[error("{0} is not on this plugin's outbound allow-list")]
+    NotAllowed(String),
+    #[error("{0} is a loopback or private address; it must be listed exactly, not by wildcard")]
+    NonPublic(String),
+    #[error("{host} could not be resolved ({reason}); an address that cannot be checked is not reached")]
+    Unresolved { host: String, reason: String },
+    #[error("the authority of a request to {0} carries user info (`user@host`), which is not allowed")]
+    UserInfo(String),
+    #[error("the request names no host")]
+    NoHost,
+    #[error("more than {MAX_IN_FLIGHT} outbound requests in flight at once")]
+    TooManyInFlight,
 }
 
-/// Why a destination is refused, or `None` when it may be reached.
-async fn refusal(allowed: &[HostPattern], scheme: &str, host: &str, port: u16) -> Option<String> {
+/// The `wasi:http` hooks for one invocation: the allow-list, bounds, resolver and a log of denials.
+pub struct OutboundPolicy {
+    allowed: Arc<[HostPattern]>,
+    limits: OutboundLimits,
+    resolver: Arc<dyn Resolve>,
+    log: LogSink,
+    in_flight: Arc<Semaphore>,
+}
+
+impl OutboundPolicy {
+    pub(crate) fn new(
+        allowed: Arc<[HostPattern]>,
+        limits: OutboundLimits,
+        resolver: Arc<dyn Resolve>,
+        log: LogSink,
+    ) -> OutboundPolicy {
+        OutboundPolicy { allowed, limits, resolver, log, in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)) }
+    }
+}
+
+/// The addresses a request to `scheme://host:port` may connect to: the IP literal, or every
+/// address the single lookup of the name answered, each checked against the matching pattern.
+async fn vet(
+    allowed: &[HostPattern],
+    resolver: &dyn Resolve,
+    scheme: &str,
+    host: &str,
+    port: u16,
+    lookup_timeout: Duration,
+) -> Result<Vec<SocketAddr>, Denial> {
     let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+    if host.is_empty() {
+        return Err(Denial::NoHost);
+    }
     let Some(pattern) = allowed.iter().find(|p| p.matches(scheme, &host, port)) else {
-        return Some(format!("{scheme}://{host}:{port} is not on this plugin's outbound allow-list"));
+        return Err(Denial::NotAllowed(format!("{scheme}://{host}:{port}")));
     };
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => match tokio::net::lookup_host((host.as_str(), port)).await {
-            Ok(found) => found.map(|addr| addr.ip()).collect(),
-            // Unresolvable: let the connector report the DNS failure itself.
-            Err(_) => return None,
+        Err(_) => match tokio::time::timeout(lookup_timeout, resolver.lookup(&host)).await {
+            Ok(Ok(found)) if !found.is_empty() => found,
+            Ok(Ok(_)) => return Err(Denial::Unresolved { host, reason: "no addresses".into() }),
+            Ok(Err(err)) => return Err(Denial::Unresolved { host, reason: err.to_string() }),
+            Err(_) => return Err(Denial::Unresolved { host, reason: "the lookup timed out".into() }),
         },
     };
-    if addresses.into_iter().any(is_non_public) && !pattern.is_exact() {
-        return Some(format!("{host} is a loopback or private address; it must be listed exactly, not by wildcard"));
+    if !pattern.is_exact() && addresses.iter().copied().any(is_non_public) {
+        return Err(Denial::NonPublic(host));
     }
-    None
+    Ok(addresses.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
 }
 
-fn clamp(option: Option<Duration>, cap: Duration) -> Option<Duration> {
-    Some(option.map_or(cap, |d| d.min(cap)))
+fn clamp(option: Option<Duration>, cap: Duration) -> Duration {
+    option.map_or(cap, |d| d.min(cap))
 }
+
+type ConnectionIo = Box<dyn Future<Output = Result<(), HttpError>> + Send>;
 
 impl WasiHttpHooks for OutboundPolicy {
     fn send_request(
@@ -172,27 +214,36 @@ impl WasiHttpHooks for OutboundPolicy {
         request: http::Request<WasiBody>,
         options: Option<RequestOptions>,
         fut: Box<dyn Future<Output = Result<(), HttpError>> + Send>,
-    ) -> Box<
-        dyn Future<
-                Output = Result<
-                    (http::Response<WasiBody>, Box<dyn Future<Output = Result<(), HttpError>> + Send>),
-                    HttpError,
-                >,
-            > + Send,
-    > {
+    ) -> Box<dyn Future<Output = Result<(http::Response<WasiBody>, ConnectionIo), HttpError>> + Send> {
         drop(fut);
+        // Taken now, when the guest sends, and held until the response's connection is done.
+        let permit = self.in_flight.clone().try_acquire_owned();
         let allowed = self.allowed.clone();
         let limits = self.limits;
+        let resolver = self.resolver.clone();
         let log = self.log.clone();
         Box::new(async move {
+            let deny = |denial: Denial| {
+                log.host_warning(format!("outbound request denied: {denial}"));
+                HttpError::HttpRequestDenied
+            };
+            let Ok(permit) = permit else { return Err(deny(Denial::TooManyInFlight)) };
             let uri = request.uri().clone();
             let scheme = uri.scheme_str().unwrap_or("http").to_ascii_lowercase();
             let host = uri.host().unwrap_or_default().to_string();
-            let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
-            if let Some(reason) = refusal(&allowed, &scheme, &host, port).await {
-                log.host_warning(format!("outbound request denied: {reason}"));
-                return Err(HttpError::HttpRequestDenied);
+            if uri.authority().is_some_and(|a| a.as_str().contains('@')) {
+                return Err(deny(Denial::UserInfo(host)));
             }
+            let port = uri.port_u16().unwrap_or(if scheme == "https" { 443 } else { 80 });
+            let cap = limits.max_phase_timeout;
+            let options = options.unwrap_or_default();
+            let timeouts = Timeouts {
+                connect: clamp(options.connect_timeout, cap),
+                first_byte: clamp(options.first_byte_timeout, cap),
+                between_bytes: clamp(options.between_bytes_timeout, cap),
+            };
+            let addresses =
+                vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect).await.map_err(deny)?;
             let max_request = limits.max_request_body;
             let request = request.map(|body| {
                 Limited::new(body, max_request)
@@ -202,14 +253,8 @@ impl WasiHttpHooks for OutboundPolicy {
                     })
                     .boxed_unsync()
             });
-            let cap = limits.max_phase_timeout;
-            let options = options.unwrap_or_default();
-            let options = RequestOptions {
-                connect_timeout: clamp(options.connect_timeout, cap),
-                first_byte_timeout: clamp(options.first_byte_timeout, cap),
-                between_bytes_timeout: clamp(options.between_bytes_timeout, cap),
-            };
-            let (response, io) = wasmtime_wasi_http::default_send_request(request, Some(options)).await?;
+            let tls_name = host.trim_start_matches('[').trim_end_matches(']');
+            let (response, io) = transport::send(request, &addresses, tls_name, scheme == "https", timeouts).await?;
             let max_response = limits.max_response_body;
             let response = response.map(|body| {
                 Limited::new(body, max_response)
@@ -219,7 +264,11 @@ impl WasiHttpHooks for OutboundPolicy {
                     })
                     .boxed_unsync()
             });
-            Ok((response, Box::new(io) as Box<dyn Future<Output = Result<(), HttpError>> + Send>))
+            let io = async move {
+                let _permit = permit;
+                io.await
+            };
+            Ok((response, Box::new(io) as ConnectionIo))
         })
     }
 }
@@ -227,9 +276,14 @@ impl WasiHttpHooks for OutboundPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::host::resolver::{Lookup, SystemResolver};
 
     fn allowed(entries: &[&str]) -> Vec<HostPattern> {
         entries.iter().map(|e| HostPattern::parse(e).expect("valid pattern")).collect()
+    }
+
+    async fn refused(allowed: &[HostPattern], host: &str) -> bool {
+        vet(allowed, &SystemResolver, "http", host, 80, Duration::from_secs(10)).await.is_err()
     }
 
     #[test]
@@ -249,20 +303,102 @@ mod tests {
 
     #[tokio::test]
     async fn denies_by_default_and_guards_private_addresses() {
-        assert!(refusal(&[], "http", "127.0.0.1", 80).await.is_some());
-        assert!(refusal(&allowed(&["127.0.0.1:80"]), "http", "127.0.0.1", 80).await.is_none());
-        assert!(refusal(&allowed(&["*"]), "http", "127.0.0.1", 80).await.is_some());
-        assert!(refusal(&allowed(&["*"]), "http", "10.1.2.3", 80).await.is_some());
-        assert!(refusal(&allowed(&["*"]), "http", "localhost", 80).await.is_some());
-        assert!(refusal(&allowed(&["localhost"]), "http", "localhost", 80).await.is_none());
-        assert!(refusal(&allowed(&["*"]), "http", "[::1]", 80).await.is_some());
+        assert!(refused(&[], "127.0.0.1").await);
+        assert!(!refused(&allowed(&["127.0.0.1:80"]), "127.0.0.1").await);
+        assert!(refused(&allowed(&["*"]), "127.0.0.1").await);
+        assert!(refused(&allowed(&["*"]), "10.1.2.3").await);
+        assert!(refused(&allowed(&["*"]), "localhost").await);
+        assert!(!refused(&allowed(&["localhost"]), "localhost").await);
+        assert!(refused(&allowed(&["*"]), "[::1]").await);
         for hidden in ["0.1.2.3", "224.0.0.1", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::ffff:10.0.0.1]", "[ff02::1]"]
         {
-            assert!(refusal(&allowed(&["*"]), "http", hidden, 80).await.is_some(), "{hidden} must count as private");
+            assert!(refused(&allowed(&["*"]), hidden).await, "{hidden} must count as private");
         }
-        assert!(
-            refusal(&allowed(&["*"]), "http", "[64:ff9b::808:808]", 80).await.is_none(),
-            "NAT64 of a public address"
-        );
+        assert!(!refused(&allowed(&["*"]), "[64:ff9b::808:808]").await, "NAT64 of a public address");
+    }
+
+    /// Answers `answer` to every lookup.
+    #[derive(Debug)]
+    struct Fixed(std::io::Result<Vec<IpAddr>>);
+
+    impl Resolve for Fixed {
+        fn lookup(&self, _host: &str) -> Lookup {
+            let answer = match &self.0 {
+                Ok(ips) => Ok(ips.clone()),
+                Err(err) => Err(std::io::Error::new(err.kind(), err.to_string())),
+            };
+            Box::pin(std::future::ready(answer))
+        }
+    }
+
+    #[tokio::test]
+    async fn a_name_is_checked_by_every_address_it_resolves_to() {
+        let public: IpAddr = "93.184.215.14".parse().expect("ip");
+        let both = Fixed(Ok(vec![public, "10.0.0.7".parse().expect("ip")]));
+        let vetted =
+            vet(&allowed(&["*"]), &Fixed(Ok(vec![public])), "https", "api.test", 443, Duration::from_secs(1)).await;
+        assert_eq!(vetted.expect("public"), vec![SocketAddr::new(public, 443)]);
+        let denied = vet(&allowed(&["*"]), &both, "https", "api.test", 443, Duration::from_secs(1)).await;
+        assert!(matches!(denied, Err(Denial::NonPublic(_))), "{denied:?}");
+    }
+
+    #[tokio::test]
+    async fn a_resolver_failure_or_empty_answer_is_a_denial() {
+        let failing = Fixed(Err(std::io::Error::other("SERVFAIL")));
+        for resolver in [failing, Fixed(Ok(vec![]))] {
+            let denied = vet(&allowed(&["*"]), &resolver, "http", "api.test", 80, Duration::from_secs(1)).await;
+            assert!(matches!(denied, Err(Denial::Unresolved { .. })), "{denied:?}");
+        }
+    }
+
+    fn policy(entries: &[&str]) -> (OutboundPolicy, LogSink) {
+        let log = LogSink::default();
+        let allowed: Arc<[HostPattern]> = allowed(entries).into();
+        (OutboundPolicy::new(allowed, OutboundLimits::default(), Arc::new(SystemResolver), log.clone()), log)
+    }
+
+    fn get(uri: &str) -> http::Request<WasiBody> {
+        let body = http_body_util::Empty::new().map_err(|never| match never {}).boxed_unsync();
+        http::Request::get(uri).body(body).expect("request")
+    }
+
+    fn denied_because(log: &LogSink, reason: &str) -> bool {
+        log.take().entries.iter().any(|e| e.context == "host" && e.message.contains(reason))
+    }
+
+    #[tokio::test]
+    async fn user_info_in_the_authority_is_denied() {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+        let port = listener.local_addr().expect("addr").port();
+        let (mut policy, log) = policy(&["127.0.0.1"]);
+        let request = get(&format!("http://admin:hunter2@127.0.0.1:{port}/"));
+        let outcome = Box::into_pin(policy.send_request(request, None, Box::new(async { Ok(()) }))).await;
+        assert!(matches!(outcome, Err(HttpError::HttpRequestDenied)), "{:?}", outcome.err());
+        let logs = log.take();
+        assert!(logs.entries.iter().any(|e| e.message.contains("user info")), "{logs:?}");
+        assert!(logs.entries.iter().all(|e| !e.message.contains("hunter2")), "no credentials in the log");
+    }
+
+    #[tokio::test]
+    async fn at_most_max_in_flight_requests_at_once() {
+        // Nothing listens here: an admitted request fails to connect, a refused one is denied.
+        let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
+        let url = format!("http://127.0.0.1:{port}/");
+        let (mut policy, log) = policy(&["127.0.0.1"]);
+        let send = |policy: &mut OutboundPolicy| {
+            Box::into_pin(policy.send_request(get(&url), None, Box::new(async { Ok(()) })))
+        };
+        // Sent but not yet answered: each holds its slot.
+        let mut pending: Vec<_> = (0..MAX_IN_FLIGHT).map(|_| send(&mut policy)).collect();
+        let outcome = send(&mut policy).await;
+        assert!(matches!(outcome, Err(HttpError::HttpRequestDenied)), "{:?}", outcome.err());
+        assert!(denied_because(&log, "in flight"));
+
+        // One finishes (here: fails to connect), and its slot is free again.
+        let finished = pending.pop().expect("one").await;
+        assert!(matches!(finished, Err(HttpError::Connect(_))), "{:?}", finished.err());
+        let outcome = send(&mut policy).await;
+        assert!(matches!(outcome, Err(HttpError::Connect(_))), "{:?}", outcome.err());
+        assert!(!denied_because(&log, "in flight"));
     }
 }
