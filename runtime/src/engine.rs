@@ -18,7 +18,7 @@
 use crate::budget::Budget;
 use crate::cache::ArtifactCache;
 use crate::error::{Error, Result};
-use crate::host::keyvalue::{KeyValueStore, MemoryKeyValue};
+use crate::host::keyvalue::{KeyValueQuota, KeyValueStore, MemoryKeyValue};
 use crate::host::outbound::OutboundLimits;
 use crate::state::InvocationState;
 use std::path::PathBuf;
@@ -46,6 +46,8 @@ pub struct RuntimeConfig {
     pub outbound: OutboundLimits,
     /// Where plugins' key-value buckets live.
     pub key_value: Arc<dyn KeyValueStore>,
+    /// Caps on each plugin's key-value data, over all its buckets.
+    pub key_value_quota: KeyValueQuota,
 }
 
 impl Default for RuntimeConfig {
@@ -58,6 +60,7 @@ impl Default for RuntimeConfig {
             max_wasm_stack: 512 * 1024,
             outbound: OutboundLimits::default(),
             key_value: Arc::new(MemoryKeyValue::default()),
+            key_value_quota: KeyValueQuota::default(),
         }
     }
 }
