@@ -18,7 +18,7 @@
 use crate::budget::Budget;
 use crate::cache::ArtifactCache;
 use crate::error::{Error, Result};
-use crate::host::keyvalue::{KeyValueStore, MemoryKeyValue};
+use crate::host::keyvalue::{KeyValueQuota, KeyValueStore, MemoryKeyValue};
 use crate::host::outbound::OutboundLimits;
 use crate::host::resolver::{Resolve, SystemResolver};
 use crate::state::InvocationState;
@@ -49,6 +49,8 @@ pub struct RuntimeConfig {
     pub resolver: Arc<dyn Resolve>,
     /// Where plugins' key-value buckets live.
     pub key_value: Arc<dyn KeyValueStore>,
+    /// Caps on each plugin's key-value data, over all its buckets.
+    pub key_value_quota: KeyValueQuota,
 }
 
 impl Default for RuntimeConfig {
@@ -62,6 +64,7 @@ impl Default for RuntimeConfig {
             outbound: OutboundLimits::default(),
             resolver: Arc::new(SystemResolver),
             key_value: Arc::new(MemoryKeyValue::default()),
+            key_value_quota: KeyValueQuota::default(),
         }
     }
 }

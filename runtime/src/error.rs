@@ -37,7 +37,8 @@ pub enum ErrorCode {
     OutOfFuel,
     /// The guest ran past its wall-clock deadline.
     Timeout,
-    /// The guest's memories together grew past the memory budget.
+    /// The guest's memories together grew past the memory budget, or it held more host resources
+    /// at once than an invocation may.
     MemoryLimit,
     /// The input batch is larger than the budget allows.
     InputTooLarge,
@@ -221,6 +222,14 @@ pub enum Error {
         /// The copy budget in bytes.
         limit: u64,
     },
+    /// The guest held more host resources (HTTP fields, streams, open buckets, …) at once than an
+    /// invocation may: they live in host memory, outside its memory budget, so this counts as
+    /// [`ErrorCode::MemoryLimit`].
+    #[error("plugin holds {limit} host resources (handles) at once, the most an invocation may")]
+    TooManyResources {
+        /// The most host resources an invocation may hold.
+        limit: u64,
+    },
     /// The guest trapped.
     #[error("plugin trapped ({kind:?}): {detail}")]
     GuestTrap {
@@ -254,7 +263,7 @@ impl Error {
             Error::FlowInvalid { .. } => ErrorCode::FlowInvalid,
             Error::OutOfFuel { .. } => ErrorCode::OutOfFuel,
             Error::Timeout { .. } => ErrorCode::Timeout,
-            Error::MemoryLimit { .. } => ErrorCode::MemoryLimit,
+            Error::MemoryLimit { .. } | Error::TooManyResources { .. } => ErrorCode::MemoryLimit,
             Error::InputTooLarge { .. } => ErrorCode::InputTooLarge,
             Error::OutputTooLarge { .. } | Error::CopyBudget { .. } => ErrorCode::OutputTooLarge,
             Error::TooManyRecords { output: false, .. } => ErrorCode::InputTooLarge,

@@ -174,13 +174,9 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<InvocationState>> {
         let shared = &self.inner.shared;
         let budget = self.inner.effective.budget;
-        let state = InvocationState::new(
-            self.inner.effective.clone(),
-            shared.config.outbound,
-            shared.config.resolver.clone(),
-            shared.config.key_value.clone(),
-        );
+        let state = InvocationState::new(self.inner.effective.clone(), &shared.config);
         let mut store = Store::new(&shared.engine, state);
+        store.set_max_component_handles(crate::state::MAX_COMPONENT_HANDLES);
         store.limiter(|state| &mut state.limiter);
         store.set_fuel(budget.fuel).map_err(Error::internal)?;
         store.set_hostcall_fuel(usize::try_from(crate::budget::copy_budget(&budget)).unwrap_or(usize::MAX));
@@ -242,6 +238,9 @@ fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, budget
             wasmtime::Trap::Interrupt => Error::Timeout { deadline },
             other => Error::GuestTrap { kind: TrapKind::from(other), detail: format!("{err:?}") },
         };
+    }
+    if let Some(wasmtime::component::ResourceTableError::Full) = err.downcast_ref() {
+        return Error::TooManyResources { limit: crate::state::MAX_HOST_RESOURCES as u64 };
     }
     if copy_budget_exhausted(err) {
         return Error::CopyBudget { limit: crate::budget::copy_budget(budget) };

@@ -146,6 +146,11 @@ impl Manifest {
         if let Some(key) = caps.config_keys.iter().find(|key| caps.secret_keys.contains(key)) {
             return Err(Error::manifest(format!("key `{key}` is both a config key and a secret key")));
         }
+        for bucket in &caps.key_value {
+            if let Some(problem) = crate::host::keyvalue::bucket_name_problem(bucket) {
+                return Err(Error::manifest(format!("key-value bucket {bucket:?}: {problem}")));
+            }
+        }
         for host in &caps.outbound_hosts {
             crate::host::outbound::HostPattern::parse(host)
                 .map_err(|reason| Error::manifest(format!("outbound host `{host}`: {reason}")))?;
@@ -200,6 +205,10 @@ mod tests {
             (
                 "name = \"x\"\nversion = \"1.0.0\"\nkind = \"sink\"\n[capabilities]\noutbound_hosts = [\"ftp://x\"]",
                 "outbound host `ftp://x`",
+            ),
+            (
+                "name = \"x\"\nversion = \"1.0.0\"\nkind = \"sink\"\n[capabilities]\nkey_value = [\"\"]",
+                "must not be empty",
             ),
         ];
         for (text, expected) in cases {

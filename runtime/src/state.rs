@@ -3,11 +3,11 @@
 //! A fresh state (and Store) is built for every invocation; nothing from a trapped or finished
 //! invocation is ever reused.
 
+use crate::engine::RuntimeConfig;
 use crate::grant::Effective;
-use crate::host::keyvalue::KeyValueStore;
+use crate::host::keyvalue::{Cursors, KeyValueQuota, KeyValueStore};
 use crate::host::logs::LogSink;
-use crate::host::outbound::{OutboundLimits, OutboundPolicy};
-use crate::host::resolver::Resolve;
+use crate::host::outbound::OutboundPolicy;
 use crate::limiter::MemoryLimiter;
 use std::sync::Arc;
 use wasmtime::component::ResourceTable;
@@ -17,6 +17,19 @@ use wasmtime_wasi_http::{WasiHttpCtx, WasiHttpCtxView, WasiHttpView};
 
 /// Bytes of stdout and of stderr kept per invocation (then captured into the logs).
 const STDIO_CAPTURE_BYTES: usize = 16 * 1024;
+
+/// Most host resources (open buckets, HTTP fields, requests, bodies, streams, pollables) one
+/// invocation may hold at once. They live in host memory, outside the guest's memory budget; past
+/// this, the call that would create one fails and the invocation ends with
+/// [`Error::TooManyResources`](crate::Error::TooManyResources).
+pub const MAX_HOST_RESOURCES: usize = 4096;
+/// Most bytes of names and values in one HTTP `fields` resource (wasmtime's default is 128 KiB):
+/// with [`MAX_HOST_RESOURCES`], what a guest's headers can hold in the host is at most 128 MiB.
+pub const MAX_FIELDS_BYTES: usize = 32 * 1024;
+/// Most component-model handles alive in one invocation's Store, guest-defined resources included.
+/// Above [`MAX_HOST_RESOURCES`], so a guest hoarding host resources meets the host's typed limit
+/// first.
+pub const MAX_COMPONENT_HANDLES: usize = 2 * MAX_HOST_RESOURCES;
 
 /// The data of one invocation's Store.
 pub struct InvocationState {
@@ -28,17 +41,14 @@ pub struct InvocationState {
     pub(crate) logs: LogSink,
     pub(crate) grant: Arc<Effective>,
     pub(crate) key_value: Arc<dyn KeyValueStore>,
+    pub(crate) key_value_quota: KeyValueQuota,
+    pub(crate) kv_cursors: Cursors,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
 
 impl InvocationState {
-    pub(crate) fn new(
-        grant: Arc<Effective>,
-        outbound: OutboundLimits,
-        resolver: Arc<dyn Resolve>,
-        key_value: Arc<dyn KeyValueStore>,
-    ) -> InvocationState {
+    pub(crate) fn new(grant: Arc<Effective>, config: &RuntimeConfig) -> InvocationState {
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         // No preopened directories, no environment, no arguments and no sockets: a plugin reaches
@@ -51,15 +61,26 @@ impl InvocationState {
             .allow_ip_name_lookup(false)
             .build();
         let logs = LogSink::default();
+        let mut table = ResourceTable::new();
+        table.set_max_capacity(MAX_HOST_RESOURCES);
+        let mut http = WasiHttpCtx::new();
+        http.set_field_size_limit(MAX_FIELDS_BYTES);
         InvocationState {
             wasi,
-            table: ResourceTable::new(),
-            http: WasiHttpCtx::new(),
-            outbound: OutboundPolicy::new(grant.outbound_hosts.clone(), outbound, resolver, logs.clone()),
+            table,
+            http,
+            outbound: OutboundPolicy::new(
+                grant.outbound_hosts.clone(),
+                config.outbound,
+                config.resolver.clone(),
+                logs.clone(),
+            ),
             limiter: MemoryLimiter::new(grant.budget.memory_bytes),
             logs,
             grant,
-            key_value,
+            key_value: config.key_value.clone(),
+            key_value_quota: config.key_value_quota,
+            kv_cursors: Cursors::default(),
             stdout,
             stderr,
         }

@@ -2,7 +2,10 @@
 //! up, and the next invocation of a good plugin on the same runtime succeeds.
 
 use crate::common::{config, records, runtime, runtime_with, values};
-use plugboard_runtime::{BudgetLimits, Error, ErrorCode, Grant, Plugin, PluginError, Runtime, TrapKind};
+use plugboard_runtime::{
+    BudgetLimits, Error, ErrorCode, Grant, KeyValueQuota, MAX_HOST_RESOURCES, Plugin, PluginError, Record, Runtime,
+    TrapKind,
+};
 use plugboard_tests::*;
 use serde_json::json;
 
@@ -399,6 +402,105 @@ async fn key_value_state_persists_in_granted_buckets_only() {
     // The count survived the denied calls.
     let out = counter.transform(records(&[])).await.into_result().expect("counts");
     assert_eq!(values(&out), vec![json!(4)]);
+}
+
+/// The hostile guest in `mode` with the `counters` bucket granted.
+fn kv_guest(runtime: &Runtime, mode: &str) -> Plugin {
+    let mut grant = config(&[("mode", mode)]);
+    grant.key_value = vec!["counters".into()];
+    GUEST_HOSTILE.load(runtime, &grant)
+}
+
+/// Runs `kv-fill` with values of `value_bytes`: how many keys it wrote and the error that stopped it.
+async fn kv_fill(plugin: &Plugin, value_bytes: usize) -> (u64, Option<String>, plugboard_runtime::Logs) {
+    let value = Record { key: None, value: vec![b'v'; value_bytes], headers: Vec::new() };
+    let invocation = plugin.transform(vec![value]).await;
+    let out = invocation.outcome.expect("kv-fill reports");
+    let (written, error) = serde_json::from_slice(&out[0].value).expect("[written, error]");
+    (written, error, invocation.logs)
+}
+
+#[tokio::test]
+async fn key_value_quota_caps_each_plugins_keys() {
+    let runtime = runtime_with(|c| c.key_value_quota = KeyValueQuota { max_keys: 300, max_bytes: 64 << 20 });
+    let filler = kv_guest(&runtime, "kv-fill");
+    let (written, error, logs) = kv_fill(&filler, 10).await;
+    assert_eq!(written, 300);
+    let error = error.expect("refused");
+    assert!(error.contains("quota exceeded") && error.contains("300 keys"), "{error}");
+    assert!(logs.entries.iter().any(|e| e.context == "host" && e.message.contains("quota exceeded")), "{logs:?}");
+    // Still full in the next invocation, and for every use of the plugin's namespace: a new key
+    // from another mode fails with the guest-visible error.
+    assert_eq!(kv_fill(&filler, 0).await.0, 0);
+    match kv_guest(&runtime, "kv-count").transform(records(&[])).await.outcome {
+        Err(Error::Guest(PluginError::Internal(message))) => assert!(message.contains("quota exceeded"), "{message}"),
+        other => panic!("expected the quota error, got {other:?}"),
+    }
+    // Another plugin's quota is its own.
+    let mut grant = config(&[("mode", "kv-count")]);
+    grant.key_value = vec!["counters".into()];
+    let mut manifest = GUEST_HOSTILE.manifest();
+    manifest.name = "hostile-two".into();
+    let other = runtime.load(&GUEST_HOSTILE.bytes(), manifest, &grant).expect("load");
+    assert_eq!(values(&other.transform(records(&[])).await.into_result().expect("counts")), vec![json!(1)]);
+}
+
+#[tokio::test]
+async fn key_value_quota_caps_each_plugins_bytes() {
+    let runtime = runtime_with(|c| c.key_value_quota = KeyValueQuota { max_keys: 10_000, max_bytes: 100_000 });
+    let filler = kv_guest(&runtime, "kv-fill");
+    // Each entry is an 11-byte key and a 10,000-byte value: the tenth would pass 100,000 bytes.
+    let (written, error, _) = kv_fill(&filler, 10_000).await;
+    assert_eq!(written, 9);
+    assert!(error.expect("refused").contains("100000 bytes"));
+    // Small entries still fit in what is left.
+    let (written, _, _) = kv_fill(&filler, 10).await;
+    assert_eq!(written, (100_000 - 9 * 10_011) / 21);
+}
+
+#[tokio::test]
+async fn list_keys_continues_after_the_last_key_even_when_the_listed_keys_are_deleted() {
+    // The default quota: 10,000 keys per plugin.
+    let runtime = runtime();
+    let (written, error, _) = kv_fill(&kv_guest(&runtime, "kv-fill"), 0).await;
+    assert_eq!((written, error.is_some()), (10_000, true));
+    let out = kv_guest(&runtime, "kv-drain").transform(records(&[])).await.into_result().expect("drains");
+    let (seen, pages, made_up): (u64, u64, Option<String>) =
+        serde_json::from_slice(&out[0].value).expect("[seen, pages, error]");
+    // Ten full pages and an empty one: every key once, although each page was deleted before the
+    // next was asked for (an offset cursor would skip half).
+    assert_eq!((seen, pages), (10_000, 11));
+    assert!(made_up.expect("a made-up cursor is an error").contains("cursor"));
+    let (written, _, _) = kv_fill(&kv_guest(&runtime, "kv-fill"), 0).await;
+    assert_eq!(written, 10_000, "deleting gave the quota back");
+}
+
+#[tokio::test]
+async fn every_key_value_operation_checks_its_key_and_open_checks_the_bucket_name() {
+    let runtime = runtime();
+    let out = kv_guest(&runtime, "kv-checks").transform(records(&[])).await.into_result().expect("checks");
+    let results: Vec<(String, String)> = serde_json::from_slice(&out[0].value).expect("[[operation, answer]]");
+    let answer = |op: &str| results.iter().find(|(o, _)| o == op).map(|(_, a)| a.clone()).unwrap_or_default();
+    for op in ["get", "set", "exists", "delete"] {
+        assert!(answer(op).contains("keys are at most 1024 bytes"), "{op}: {}", answer(op));
+    }
+    assert!(answer("open-empty").contains("must not be empty"), "{results:?}");
+    assert!(answer("open-nul").contains("must not contain NUL"), "{results:?}");
+}
+
+#[tokio::test]
+async fn hoarding_host_resources_ends_the_invocation_with_a_typed_limit() {
+    let runtime = runtime();
+    let plugin = hostile(&runtime, "handles", BudgetLimits::default());
+    let invocation = plugin.transform(records(&[json!(1)])).await;
+    match &invocation.outcome {
+        Err(err @ Error::TooManyResources { limit }) => {
+            assert_eq!(*limit, MAX_HOST_RESOURCES as u64);
+            assert_eq!(err.code(), ErrorCode::MemoryLimit);
+        }
+        other => panic!("expected too-many-resources, got {other:?}"),
+    }
+    assert_runtime_healthy(&runtime).await;
 }
 
 #[tokio::test]

@@ -1,39 +1,166 @@
 //! Plugin key-value data for the runtime, in the `kv` tree as `namespace\0bucket\0key`.
+//!
+//! Quota counters live in memory: each namespace's usage is counted by one prefix scan the first
+//! time the namespace is touched after the store opens, then kept up to date by `set` and
+//! `delete`, which check and write under one lock. The store hands out a single
+//! [`SledKeyValue`], so every writer goes through that lock and the counters match the tree.
 
-use plugboard_runtime::KeyValueStore;
+use plugboard_runtime::{KeyValueQuota, KeyValueStore, KeyValueUsage, SetError};
+use std::collections::HashMap;
+use std::ops::Bound;
+use std::sync::{Mutex, MutexGuard, PoisonError};
 
 /// The runtime's [`KeyValueStore`] over the `kv` tree.
 #[derive(Debug)]
-pub(super) struct SledKeyValue(pub(super) ::sled::Tree);
+pub(super) struct SledKeyValue {
+    tree: ::sled::Tree,
+    /// Usage per namespace counted so far; held while a write is checked and applied.
+    usage: Mutex<HashMap<String, KeyValueUsage>>,
+}
 
 fn kv_key(namespace: &str, bucket: &str, key: &str) -> Vec<u8> {
     format!("{namespace}\0{bucket}\0{key}").into_bytes()
 }
 
-impl KeyValueStore for SledKeyValue {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
-        self.0.get(kv_key(namespace, bucket, key)).map(|v| v.map(|v| v.to_vec())).map_err(|e| e.to_string())
+fn storage(err: ::sled::Error) -> String {
+    err.to_string()
+}
+
+impl SledKeyValue {
+    pub(super) fn new(tree: ::sled::Tree) -> SledKeyValue {
+        SledKeyValue { tree, usage: Mutex::new(HashMap::new()) }
     }
 
-    fn set(&self, namespace: &str, bucket: &str, key: &str, value: Vec<u8>) -> Result<(), String> {
-        self.0.insert(kv_key(namespace, bucket, key), value).map(|_| ()).map_err(|e| e.to_string())
+    fn counters(&self) -> MutexGuard<'_, HashMap<String, KeyValueUsage>> {
+        self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The namespace's usage, counted by a scan the first time.
+    fn usage_of(
+        &self,
+        counters: &mut HashMap<String, KeyValueUsage>,
+        namespace: &str,
+    ) -> Result<KeyValueUsage, String> {
+        if let Some(usage) = counters.get(namespace) {
+            return Ok(*usage);
+        }
+        let prefix = format!("{namespace}\0");
+        let mut usage = KeyValueUsage::default();
+        for entry in self.tree.scan_prefix(prefix.as_bytes()) {
+            let (key, value) = entry.map_err(storage)?;
+            // `bucket\0key`: bucket names have no NUL, so the key is what follows the first one.
+            let rest = key.get(prefix.len()..).unwrap_or_default();
+            let key_len = rest.iter().position(|&b| b == 0).map_or(0, |nul| rest.len() - nul - 1);
+            usage.keys += 1;
+            usage.bytes = usage.bytes.saturating_add((key_len + value.len()) as u64);
+        }
+        counters.insert(namespace.to_string(), usage);
+        Ok(usage)
+    }
+
+    fn entry_len(&self, key: &str, stored: &[u8]) -> Result<Option<u64>, String> {
+        self.tree.get(stored).map(|old| old.map(|old| KeyValueUsage::entry_bytes(key, old.len()))).map_err(storage)
+    }
+}
+
+impl KeyValueStore for SledKeyValue {
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+        self.tree.get(kv_key(namespace, bucket, key)).map(|v| v.map(|v| v.to_vec())).map_err(storage)
+    }
+
+    fn set(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: KeyValueQuota,
+    ) -> Result<(), SetError> {
+        let mut counters = self.counters();
+        let usage = self.usage_of(&mut counters, namespace).map_err(SetError::Storage)?;
+        let stored = kv_key(namespace, bucket, key);
+        let old = self.entry_len(key, &stored).map_err(SetError::Storage)?;
+        let after = usage.after_set(old, KeyValueUsage::entry_bytes(key, value.len()), quota)?;
+        self.tree.insert(stored, value).map_err(|err| SetError::Storage(storage(err)))?;
+        counters.insert(namespace.to_string(), after);
+        Ok(())
     }
 
     fn delete(&self, namespace: &str, bucket: &str, key: &str) -> Result<(), String> {
-        self.0.remove(kv_key(namespace, bucket, key)).map(|_| ()).map_err(|e| e.to_string())
+        let mut counters = self.counters();
+        let usage = self.usage_of(&mut counters, namespace)?;
+        let old = self.tree.remove(kv_key(namespace, bucket, key)).map_err(storage)?;
+        let old = old.map(|old| KeyValueUsage::entry_bytes(key, old.len()));
+        counters.insert(namespace.to_string(), usage.after_delete(old));
+        Ok(())
     }
 
-    fn keys(&self, namespace: &str, bucket: &str, skip: usize, limit: usize) -> Result<Vec<String>, String> {
-        let prefix = format!("{namespace}\0{bucket}\0");
-        self.0
-            .scan_prefix(prefix.as_bytes())
-            .keys()
-            .skip(skip)
-            .take(limit)
-            .map(|k| {
-                k.map(|k| String::from_utf8_lossy(k.get(prefix.len()..).unwrap_or_default()).into_owned())
-                    .map_err(|e| e.to_string())
-            })
-            .collect()
+    fn keys_after(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        after: Option<&str>,
+        limit: usize,
+    ) -> Result<Vec<String>, String> {
+        let prefix = kv_key(namespace, bucket, "");
+        let start = match after {
+            Some(after) => Bound::Excluded(kv_key(namespace, bucket, after)),
+            None => Bound::Included(prefix.clone()),
+        };
+        let mut keys = Vec::new();
+        for key in self.tree.range::<Vec<u8>, _>((start, Bound::Unbounded)).keys().take(limit) {
+            let key = key.map_err(storage)?;
+            let Some(rest) = key.strip_prefix(prefix.as_slice()) else { break };
+            keys.push(String::from_utf8_lossy(rest).into_owned());
+        }
+        Ok(keys)
+    }
+
+    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, String> {
+        let mut counters = self.counters();
+        self.usage_of(&mut counters, namespace)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn usage_is_recounted_at_open_and_kept_by_writes() {
+        let db = ::sled::Config::new().temporary(true).open().expect("sled");
+        let tree = db.open_tree("kv").expect("tree");
+        let quota = KeyValueQuota { max_keys: 3, max_bytes: 1000 };
+        let kv = SledKeyValue::new(tree.clone());
+        kv.set("p", "a", "k1", vec![0; 10], quota).expect("set");
+        kv.set("p", "b", "k2", vec![0; 20], quota).expect("set");
+        kv.set("p-2", "a", "k1", vec![0; 30], quota).expect("another namespace");
+        kv.set("p", "a", "k1", vec![0; 5], quota).expect("overwrite");
+        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 7 + 22 }));
+
+        // A fresh handle (the store reopened) counts the same from the tree.
+        let reopened = SledKeyValue::new(tree);
+        assert_eq!(reopened.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 29 }));
+        assert_eq!(reopened.usage("p-2"), Ok(KeyValueUsage { keys: 1, bytes: 32 }));
+        reopened.set("p", "a", "k3", vec![], quota).expect("third key");
+        assert!(matches!(reopened.set("p", "c", "k4", vec![], quota), Err(SetError::Quota(_))));
+        assert_eq!(reopened.get("p", "c", "k4"), Ok(None));
+        reopened.delete("p", "b", "k2").expect("delete");
+        assert_eq!(reopened.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 9 }));
+        reopened.set("p", "c", "k4", vec![], quota).expect("room again");
+    }
+
+    #[test]
+    fn keys_after_is_a_range_scan_within_the_bucket() {
+        let db = ::sled::Config::new().temporary(true).open().expect("sled");
+        let kv = SledKeyValue::new(db.open_tree("kv").expect("tree"));
+        let quota = KeyValueQuota::default();
+        for (bucket, key) in [("a", "x"), ("b", "1"), ("b", "2"), ("b", "2\0"), ("b", "3"), ("bb", "0"), ("c", "0")] {
+            kv.set("p", bucket, key, vec![], quota).expect("set");
+        }
+        assert_eq!(kv.keys_after("p", "b", None, 2), Ok(vec!["1".to_string(), "2".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("2"), 10), Ok(vec!["2\0".to_string(), "3".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("3"), 10), Ok(vec![]));
+        assert_eq!(kv.keys_after("p", "bb", None, 10), Ok(vec!["0".to_string()]));
     }
 }

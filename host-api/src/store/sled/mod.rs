@@ -94,6 +94,8 @@ struct Inner {
     db: ::sled::Db,
     trees: Vec<::sled::Tree>,
     commit: GroupCommit,
+    /// The one key-value handle, so its quota counters see every write.
+    key_value: std::sync::OnceLock<Arc<keyvalue::SledKeyValue>>,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -141,7 +143,7 @@ impl SledStore {
             AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
         let flusher = db.clone();
         let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
-        let store = SledStore { inner: Arc::new(Inner { db, trees, commit }) };
+        let store = SledStore { inner: Arc::new(Inner { db, trees, commit, key_value: std::sync::OnceLock::new() }) };
         let indexed = store.index_legacy_records()?;
         if indexed > 0 {
             tracing::info!(indexed, "indexed executions and queued work written before their indexes existed");
@@ -266,6 +268,6 @@ impl Storage for SledStore {
     }
 
     fn key_value(&self) -> Arc<dyn plugboard_runtime::KeyValueStore> {
-        Arc::new(keyvalue::SledKeyValue(self.tree(Area::Kv).clone()))
+        self.inner.key_value.get_or_init(|| Arc::new(keyvalue::SledKeyValue::new(self.tree(Area::Kv).clone()))).clone()
     }
 }

@@ -1,10 +1,69 @@
 //! A transformer that misbehaves on purpose, chosen by config `mode`:
 //! `echo` (identity), `loop`, `grow`, `recurse`, `output` (a 100 MiB record), `panic`,
 //! `log-spam`, `ungranted-config`, `stdout`, `kv-count` (counts calls in bucket `counters`),
-//! `kv-other-bucket`, `sleep` (an hour, in a host call).
+//! `kv-other-bucket`, `sleep` (an hour, in a host call), `kv-fill` (sets keys in `counters`, each
+//! to the first input record's value, until refused: outputs `[written, error]`), `kv-drain`
+//! (lists `counters` page by page, deleting each page before asking for the next: outputs
+//! `[keys seen, pages, error of a made-up cursor]`), `kv-checks` (over-long keys in every
+//! operation, bad bucket names: outputs `[[operation, error], …]`), `handles` (creates HTTP
+//! `fields` without end).
 
+use plugboard_plugin_sdk::bindings::wasi::http::types::Fields;
+use plugboard_plugin_sdk::bindings::wasi::keyvalue::store;
 use plugboard_plugin_sdk::{Batch, PluginError, Record, Transformer, config, kv, log};
 use std::hint::black_box;
+
+/// Sets keys until the host refuses one (at most 100,000).
+fn kv_fill(input: &Batch) -> Result<Batch, PluginError> {
+    let bucket = kv::open("counters")?;
+    let value = input.first().map(|r| r.value.clone()).unwrap_or_default();
+    let existing = bucket.keys()?.len();
+    for written in 0..100_000usize {
+        if let Err(err) = bucket.set(&format!("fill-{:06}", existing + written), &value) {
+            return Ok(vec![Record::from_json(&(written, Some(format!("{err:?}"))))?]);
+        }
+    }
+    Ok(vec![Record::from_json(&(100_000, None::<String>))?])
+}
+
+/// Lists the bucket page by page, deleting each page's keys before asking for the next.
+fn kv_drain() -> Result<Batch, PluginError> {
+    let bucket = store::open("counters").map_err(|e| PluginError::Internal(format!("{e:?}")))?;
+    let (mut seen, mut pages, mut cursor) = (0usize, 0usize, None);
+    loop {
+        let page = bucket.list_keys(cursor).map_err(|e| PluginError::Internal(format!("{e:?}")))?;
+        pages += 1;
+        seen += page.keys.len();
+        for key in &page.keys {
+            bucket.delete(key).map_err(|e| PluginError::Internal(format!("{e:?}")))?;
+        }
+        match page.cursor {
+            Some(next) => cursor = Some(next),
+            None => break,
+        }
+    }
+    let made_up = bucket.list_keys(Some(123_456)).err().map(|e| format!("{e:?}"));
+    Ok(vec![Record::from_json(&(seen, pages, made_up))?])
+}
+
+/// Every operation with an over-long key, and bad bucket names: what each answered.
+fn kv_checks() -> Result<Batch, PluginError> {
+    let bucket = store::open("counters").map_err(|e| PluginError::Internal(format!("{e:?}")))?;
+    let long = "k".repeat(2000);
+    let answer = |result: Result<String, store::Error>| match result {
+        Ok(ok) => format!("ok {ok}"),
+        Err(err) => format!("{err:?}"),
+    };
+    let results = vec![
+        ("get", answer(bucket.get(&long).map(|v| format!("{v:?}")))),
+        ("set", answer(bucket.set(&long, b"v").map(|()| String::new()))),
+        ("exists", answer(bucket.exists(&long).map(|v| v.to_string()))),
+        ("delete", answer(bucket.delete(&long).map(|()| String::new()))),
+        ("open-empty", answer(store::open("").map(|_| String::new()))),
+        ("open-nul", answer(store::open("counters\0x").map(|_| String::new()))),
+    ];
+    Ok(vec![Record::from_json(&results)?])
+}
 
 fn recurse(depth: u64, trail: &mut [u64; 16]) -> u64 {
     trail[(depth % 16) as usize] = depth;
@@ -71,6 +130,16 @@ impl Transformer for Hostile {
                 Ok(input)
             }
             "kv-other-bucket" => kv::open("not-granted").map(|_| input),
+            "kv-fill" => kv_fill(&input),
+            "kv-drain" => kv_drain(),
+            "kv-checks" => kv_checks(),
+            "handles" => {
+                let mut hoard = Vec::new();
+                loop {
+                    hoard.push(Fields::new());
+                    black_box(&hoard);
+                }
+            }
             other => Err(PluginError::InvalidConfig(format!("unknown mode `{other}`"))),
         }
     }
