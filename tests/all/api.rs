@@ -462,3 +462,30 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
     assert_eq!(names, ["name", "limit", "cursor"], "paged lists document their paging");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn abandoned_uploads_cannot_run_more_compilations_than_the_bound() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let server =
+        plugboard_host_api::server::start(&Api::config(dir.path()), ServerLimits::default()).await.expect("start");
+    let plugins = server.state.services.plugins.clone();
+    let key = plugboard_runtime::signing::PublicKey::from_bytes(&test_key().public().to_bytes()).expect("key");
+    server.state.services.access.add_key("tests", key, "test").await.expect("trust");
+    // Each upload is abandoned a moment after it starts, as a request past its deadline is: its
+    // compilation cannot be cancelled, so it must keep its place in the bound until it ends.
+    for plugin in [FILTER, JSON_MAPPER, HTTP_SINK, HTTP_SOURCE, SCHEMA_VALIDATOR, REDACT, AGGREGATE, CSV_TO_JSON] {
+        let install = plugins.install(plugin.signed(), false, false, "test");
+        let _ = tokio::time::timeout(std::time::Duration::from_millis(30), install).await;
+    }
+    let (mut running, _) = plugins.compilations();
+    for _ in 0..600 {
+        if running == 0 {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+        running = plugins.compilations().0;
+    }
+    let (running, peak) = plugins.compilations();
+    assert_eq!(running, 0, "every compilation ended");
+    assert!((1..=2).contains(&peak), "at most two compilations ran at once, saw {peak}");
+}

@@ -34,9 +34,13 @@ async fn slow_delivery(addr: String, flow: &'static str, give_up: Duration) -> O
     let mut answer = vec![0u8; 512];
     let read = tokio::time::timeout(give_up, reader.read(&mut answer)).await;
     trickle.abort();
-    let read = read.ok()?.ok()?;
-    let text = String::from_utf8_lossy(&answer[..read]).to_string();
-    text.lines().next().map(str::to_string)
+    match read.ok()? {
+        Ok(read) => String::from_utf8_lossy(&answer[..read]).lines().next().map(str::to_string),
+        // The server answered and closed while trickled bytes were still unread on its side: the
+        // kernel then resets the connection, which can overtake the answer. It was not left hanging.
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Some("HTTP/1.1 reset".into()),
+        Err(_) => None,
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -81,8 +85,8 @@ async fn slow_unauthenticated_floods_leave_operators_served() {
             connection.await.expect("flood task").unwrap_or_else(|| panic!("no answer to a slow {flow} delivery"));
         let code = status.split_whitespace().nth(1).unwrap_or_default().to_string();
         match flow {
-            "nosuchflow" => assert!(code == "401" || code == "429", "{flow}: {status}"),
-            _ => assert!(code == "408" || code == "429", "{flow}: {status}"),
+            "nosuchflow" => assert!(["401", "429", "reset"].contains(&code.as_str()), "{flow}: {status}"),
+            _ => assert!(["408", "429", "reset"].contains(&code.as_str()), "{flow}: {status}"),
         }
     }
 

@@ -95,5 +95,11 @@ pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
         "Runs queued for flow workers.",
         state.services.queue.total_depth() as u64,
     );
+    family(
+        "plugboard_compilations_running",
+        "gauge",
+        "Plugin compilations running now (bounded; an abandoned upload's compilation still counts).",
+        state.services.plugins.compilations().0 as u64,
+    );
     ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
 }

@@ -15,11 +15,36 @@ use crate::store::{AuditAction, AuditEntry, Change, Op, Storage, UsageTotals, Ve
 use plugboard_runtime::signing::{self, VerifyOptions};
 use plugboard_runtime::{Grant, Plugin, Runtime};
 use std::collections::BTreeMap;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::{Mutex, Semaphore};
 
 /// Most plugin compilations at once; uploads beyond wait (compiling is CPU-bound).
 const MAX_CONCURRENT_COMPILES: usize = 2;
+
+/// Counts running compilations.
+#[derive(Debug, Default)]
+struct CompileCount {
+    now: AtomicUsize,
+    peak: AtomicUsize,
+}
+
+impl CompileCount {
+    /// Counts one compilation until the guard drops.
+    fn enter(self: &Arc<Self>) -> CompileGuard {
+        let now = self.now.fetch_add(1, Ordering::SeqCst) + 1;
+        self.peak.fetch_max(now, Ordering::SeqCst);
+        CompileGuard(self.clone())
+    }
+}
+
+struct CompileGuard(Arc<CompileCount>);
+
+impl Drop for CompileGuard {
+    fn drop(&mut self) {
+        self.0.now.fetch_sub(1, Ordering::SeqCst);
+    }
+}
 
 /// Installed plugins and the loaded active versions.
 pub struct Plugins {
@@ -28,7 +53,9 @@ pub struct Plugins {
     active: RwLock<BTreeMap<String, Plugin>>,
     load_errors: RwLock<BTreeMap<String, String>>,
     pub(super) write: Arc<Mutex<()>>,
-    compiles: Semaphore,
+    compiles: Arc<Semaphore>,
+    /// Compilations running now, and the most ever at once (for `/metrics` and tests).
+    compiling: Arc<CompileCount>,
     verify: VerifyOptions,
     /// Usage not yet written; the background tick persists it every 250 ms and at shutdown, so
     /// the invoke path does no database write.
@@ -59,7 +86,8 @@ impl Plugins {
             active: RwLock::default(),
             load_errors: RwLock::default(),
             write,
-            compiles: Semaphore::new(MAX_CONCURRENT_COMPILES),
+            compiles: Arc::new(Semaphore::new(MAX_CONCURRENT_COMPILES)),
+            compiling: Arc::default(),
             verify,
             pending_usage: std::sync::Mutex::default(),
         });
@@ -128,14 +156,28 @@ impl Plugins {
         self.compile(bytes, trust, grant).await
     }
 
+    /// Compiles on the blocking pool, at most [`MAX_CONCURRENT_COMPILES`] at once. The permit
+    /// moves into the compilation itself: a caller that gives up (an upload past its request
+    /// deadline) cannot cancel a running compilation, so it keeps counting until it ends and
+    /// repeated slow uploads cannot pin more cores than the bound.
     async fn compile(&self, bytes: Vec<u8>, trust: signing::TrustStore, grant: Grant) -> Result<Plugin> {
-        let _permit = self.compiles.acquire().await.map_err(|e| DomainError::Internal(e.to_string()))?;
+        let permit = self.compiles.clone().acquire_owned().await.map_err(|e| DomainError::Internal(e.to_string()))?;
         let runtime = self.runtime.clone();
         let verify = self.verify;
-        let loaded = tokio::task::spawn_blocking(move || runtime.load_signed(&bytes, &trust, &grant, verify))
-            .await
-            .map_err(|e| DomainError::Internal(e.to_string()))?;
+        let compiling = self.compiling.clone();
+        let loaded = tokio::task::spawn_blocking(move || {
+            let _permit = permit;
+            let _running = compiling.enter();
+            runtime.load_signed(&bytes, &trust, &grant, verify)
+        })
+        .await
+        .map_err(|e| DomainError::Internal(e.to_string()))?;
         Ok(loaded?)
+    }
+
+    /// Compilations running now and the most that ever ran at once.
+    pub fn compilations(&self) -> (usize, usize) {
+        (self.compiling.now.load(Ordering::SeqCst), self.compiling.peak.load(Ordering::SeqCst))
     }
 
     /// The stored record of `name` `version`.
