@@ -89,6 +89,25 @@ pub async fn tokens_create(
     Ok((StatusCode::CREATED, Json(json!({"name": body.name, "role": body.role, "token": token}))))
 }
 
+/// `GET /v1/tokens`: every token's name and role (never a value or hash).
+pub async fn tokens_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "list tokens")?;
+    let tokens: Vec<Value> =
+        state.services.access.tokens().iter().map(|t| json!({"name": t.name, "role": t.role})).collect();
+    Ok(Json(json!({ "tokens": tokens })))
+}
+
+/// `DELETE /v1/tokens/{name}`: revoke a token.
+pub async fn tokens_revoke(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[], "revoke tokens")?;
+    state.services.access.revoke_token(&name, &caller.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
 /// `GET /v1/audit[?limit=N&cursor=C]`: a page of the audit log, oldest first.
 pub async fn audit_list(
     State(state): State<AppState>,

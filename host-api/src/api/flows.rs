@@ -98,7 +98,7 @@ pub async fn flows_run(
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
     };
     let input: Batch = body.records.iter().map(Record::json).collect();
-    let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[] };
+    let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[], replaying: None };
     state.services.flows.check_input(input.len())?;
     let execution = state.services.flows.run(&name, input, request).await?;
     Ok(Json(json!(execution)))

@@ -78,6 +78,10 @@ routes! {
         "Revoke a key permanently; unloads every active plugin it signed.";
     post "/v1/tokens" => admin::tokens_create, role = "admin", body = JSON, ok = 201, upload = false,
         "Create an API token with a role; its value is answered once.";
+    get "/v1/tokens" => admin::tokens_list, role = "admin", body = None, ok = 200, upload = false,
+        "List API tokens: names and roles, never values.";
+    delete "/v1/tokens/{name}" => admin::tokens_revoke, role = "admin", body = None, ok = 204, upload = false,
+        "Revoke an API token (not the admin token); audited.";
     get "/v1/audit" => admin::audit_list, role = "admin", body = None, ok = 200, upload = false,
         "The append-only audit log.";
     post "/v1/flows" => flows::flows_create, role = "admin", body = JSON, ok = 201, upload = false,

@@ -94,15 +94,21 @@ impl Access {
         self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Creates a token named `name` with `role`; answers its value (never stored).
+    /// Creates a token named `name` with `role`; answers its value (never stored). Names are
+    /// unique, so the audit log's actor names one token.
     ///
     /// # Errors
-    /// `conflict` for the reserved name `admin`; a storage failure.
+    /// `conflict` for the reserved name `admin` or a name in use; a storage failure.
     pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
         if name == ADMIN_TOKEN_NAME {
             return Err(DomainError::conflict(format!(
                 "the token name `{ADMIN_TOKEN_NAME}` is reserved for the server's admin token"
             )));
+        }
+        if name.is_empty() || name.len() > 64 || name.chars().any(char::is_control) {
+            return Err(DomainError::Invalid(
+                "a token name is 1-64 characters, none of them control characters".into(),
+            ));
         }
         let token = new_token()?;
         self.put_token(
@@ -139,6 +145,8 @@ impl Access {
         let detail = format!("role {:?}", record.role);
         if action == AuditAction::AdminTokenReplace {
             tokens.retain(|t| t.name != ADMIN_TOKEN_NAME);
+        } else if tokens.iter().any(|t| t.name == name) {
+            return Err(DomainError::conflict(format!("a token named `{name}` exists; revoke it first")));
         }
         tokens.push(record);
         self.store.apply(
@@ -148,6 +156,35 @@ impl Access {
         )?;
         self.store.durable().await?;
         *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+        Ok(())
+    }
+
+    /// Revokes the token named `name`: it stops working at once. The admin token is replaced
+    /// through the config or `PLUGBOARD_ADMIN_TOKEN` instead, so an admin cannot lock everyone out.
+    ///
+    /// # Errors
+    /// `not-found`; `conflict` for the admin token; a storage failure.
+    pub async fn revoke_token(&self, name: &str, actor: &str) -> Result<()> {
+        if name == ADMIN_TOKEN_NAME {
+            return Err(DomainError::conflict(format!(
+                "the `{ADMIN_TOKEN_NAME}` token is replaced by restarting with PLUGBOARD_ADMIN_TOKEN, not revoked"
+            )));
+        }
+        let _write = self.write.lock().await;
+        let mut tokens = self.store.tokens()?;
+        let before = tokens.len();
+        tokens.retain(|t| t.name != name);
+        if tokens.len() == before {
+            return Err(DomainError::not_found(format!("token {name}")));
+        }
+        self.store.apply(Change::new().with(Op::PutTokens(tokens.clone())).audit(AuditEntry::new(
+            actor,
+            AuditAction::TokenRevoke,
+            name,
+        )))?;
+        // The cache changes before the answer: the revoked token is refused from now on.
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+        self.store.durable().await?;
         Ok(())
     }
 

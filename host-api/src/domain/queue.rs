@@ -252,7 +252,7 @@ impl WorkQueue {
         let ids: Vec<u64> = claim.runs.iter().map(|r| r.id).collect();
         let input = claim.runs.iter().flat_map(|r| r.records.iter().map(Record::json)).collect();
         let trigger = claim.runs.first().map_or(TriggerKind::Webhook, |r| r.trigger);
-        let request = RunRequest { trigger, from: None, queued: &ids };
+        let request = RunRequest { trigger, from: None, queued: &ids, replaying: None };
         let all = claim.runs.len();
         match self.flows.run(&claim.flow, input, request).await {
             Ok(execution) if execution.status == ExecutionStatus::Failed && all > 1 => {
@@ -287,7 +287,8 @@ impl WorkQueue {
         let (mut dequeued, mut pause) = (0, false);
         for run in &claim.runs {
             let input = run.records.iter().map(Record::json).collect();
-            let request = RunRequest { trigger: run.trigger, from: None, queued: std::slice::from_ref(&run.id) };
+            let request =
+                RunRequest { trigger: run.trigger, from: None, queued: std::slice::from_ref(&run.id), replaying: None };
             match self.flows.run(&claim.flow, input, request).await {
                 Ok(_) => dequeued += 1,
                 Err(err) => {

@@ -27,6 +27,31 @@ pub struct RunRequest<'a> {
     pub from: Option<&'a str>,
     /// The queued runs it carries, removed from the queue in the change that stores it.
     pub queued: &'a [u64],
+    /// The dead letters it replays: they leave the queue, and the replay is audited, in the
+    /// change that stores its execution.
+    pub replaying: Option<Replaying<'a>>,
+}
+
+/// Dead letters a run replays, and who asked.
+#[derive(Debug, Clone, Copy)]
+pub struct Replaying<'a> {
+    /// Their ids.
+    pub letters: &'a [u64],
+    /// The caller, for the audit log.
+    pub actor: &'a str,
+}
+
+impl Replaying<'_> {
+    /// The audit entry of this replay as `execution`.
+    fn audit(&self, flow: &str, execution: u64, failed: Option<&str>) -> AuditEntry {
+        let letters: Vec<String> = self.letters.iter().map(u64::to_string).collect();
+        let outcome = match failed {
+            None => format!("as execution {execution}"),
+            Some(error) => format!("failed as execution {execution} (the letters stay): {error}"),
+        };
+        AuditEntry::new(self.actor, AuditAction::DlqReplay, flow)
+            .detail(format!("dead letters {} {outcome}", letters.join(", ")))
+    }
 }
 
 impl Flows {
@@ -77,7 +102,7 @@ impl Flows {
                 }
                 Err(err) => execution.outcome.failure = Some((&err).into()),
             }
-            return self.finish(execution, next_cursor).await;
+            return self.finish(execution, next_cursor, request.replaying).await;
         }
         execution.outcome = match request.from {
             Some(step) => match run.run_from(step, input).await {
@@ -86,19 +111,28 @@ impl Flows {
                     execution.status = ExecutionStatus::Failed;
                     execution.finished_at = Some(now());
                     execution.outcome.failure = Some((&err).into());
-                    self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution))))?;
+                    let mut change = Change::new();
+                    if let Some(replaying) = request.replaying {
+                        change.push(Op::Audit(replaying.audit(&flow.name, execution.id, Some(&err.to_string()))));
+                    }
+                    self.store.apply(change.with(Op::PutExecution(Box::new(execution))))?;
                     self.store.durable().await?;
                     return Err(err.into());
                 }
             },
             None => run.run(input).await,
         };
-        self.finish(execution, None).await
+        self.finish(execution, None, request.replaying).await
     }
 
     /// Settles an execution's status and stores it with its dead letters, the source's next
     /// cursor and the dequeueing of its queued work, in one change; waits until it is durable.
-    async fn finish(&self, mut execution: ExecutionRecord, next_cursor: Option<String>) -> Result<ExecutionRecord> {
+    async fn finish(
+        &self,
+        mut execution: ExecutionRecord,
+        next_cursor: Option<String>,
+        replaying: Option<Replaying<'_>>,
+    ) -> Result<ExecutionRecord> {
         execution.finished_at = Some(now());
         execution.status = match (&execution.outcome.failure, execution.outcome.dead_letters.is_empty()) {
             (Some(_), _) => ExecutionStatus::Failed,
@@ -125,6 +159,12 @@ impl Flows {
                 change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
             }
         }
+        if let Some(replaying) = replaying {
+            for id in replaying.letters {
+                change.push(Op::RemoveDeadLetter { flow: execution.flow.clone(), id: *id });
+            }
+            change.push(Op::Audit(replaying.audit(&execution.flow, execution.id, None)));
+        }
         change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;
         self.store.durable().await?;
@@ -132,8 +172,8 @@ impl Flows {
     }
 
     /// Replays dead letters of `flow` (all, or those in `ids`) from the step each failed at;
-    /// replayed letters leave the queue in the change that audits the replay (those that fail
-    /// again come back as new letters of the replay's execution). Letters that arrive while it
+    /// replayed letters leave the queue, and the replay is audited, in the change that stores the
+    /// replay's execution (those that fail again come back as new letters of that execution). Letters that arrive while it
     /// runs are left for a later replay.
     ///
     /// # Errors
@@ -165,21 +205,10 @@ impl Flows {
                 let batch: Batch = letters.iter().map(|l| Record::from(&l.letter.record)).collect();
                 // An empty step means the work never started (see `WorkQueue`): replay it whole.
                 let from = (!step.is_empty()).then_some(step.as_str());
-                let request = RunRequest { trigger: TriggerKind::Replay, from, queued: &[] };
-                let execution = self.run(flow, batch, request).await?;
-                let mut change = Change::new();
-                for letter in &letters {
-                    change.push(Op::RemoveDeadLetter { flow: flow.into(), id: letter.id });
-                }
-                let replayed: Vec<String> = letters.iter().map(|l| l.id.to_string()).collect();
-                change.push(Op::Audit(AuditEntry::new(actor, AuditAction::DlqReplay, flow).detail(format!(
-                    "dead letters {} as execution {}",
-                    replayed.join(", "),
-                    execution.id
-                ))));
-                self.store.apply(change)?;
-                self.store.durable().await?;
-                executions.push(execution);
+                let ids: Vec<u64> = letters.iter().map(|l| l.id).collect();
+                let replaying = Some(Replaying { letters: &ids, actor });
+                let request = RunRequest { trigger: TriggerKind::Replay, from, queued: &[], replaying };
+                executions.push(self.run(flow, batch, request).await?);
             }
             if ids.is_some() || cursor.is_none() {
                 return Ok(executions);

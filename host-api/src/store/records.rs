@@ -69,6 +69,8 @@ pub enum AuditAction {
     DlqReplay,
     /// A dead letter was deleted.
     DlqDelete,
+    /// An API token was revoked.
+    TokenRevoke,
 }
 
 /// One audit log entry.
