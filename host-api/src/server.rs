@@ -13,6 +13,7 @@
 use crate::api::{AppState, ServerLimits, app};
 use crate::domain::{QueueSettings, Services};
 use crate::store::Storage;
+use crate::store::sealed::SecretsKey;
 use crate::store::sled::SledStore;
 use anyhow::Context;
 use plugboard_runtime::signing::VerifyOptions;
@@ -46,6 +47,12 @@ pub struct ServeConfig {
     pub queue: QueueSettings,
     /// How long in-flight requests and running batches get to finish after SIGTERM (default 30).
     pub shutdown_deadline_secs: Option<u64>,
+    /// The key that seals secrets at rest (default `DATA/secrets.key`, created on first start);
+    /// keep it apart from the database's backups (see `store::sealed`).
+    pub secrets_key_file: Option<PathBuf>,
+    /// Whether `/metrics` needs a token (default: public).
+    #[serde(default)]
+    pub metrics_require_token: bool,
 }
 
 impl ServeConfig {
@@ -66,6 +73,11 @@ impl ServeConfig {
     /// The listen address.
     pub fn listen_addr(&self) -> SocketAddr {
         self.listen.unwrap_or_else(|| SocketAddr::from(([127, 0, 0, 1], 8686)))
+    }
+
+    /// The secrets key file.
+    pub fn secrets_key_path(&self) -> PathBuf {
+        self.secrets_key_file.clone().unwrap_or_else(|| self.data_dir().join("secrets.key"))
     }
 
     /// The shutdown deadline.
@@ -94,10 +106,13 @@ pub struct Server {
 /// # Errors
 /// When the data directory or database cannot be opened, or the address cannot be bound.
 pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result<Server> {
+    let limits =
+        ServerLimits { metrics_require_token: limits.metrics_require_token || config.metrics_require_token, ..limits };
     let data = config.data_dir();
-    std::fs::create_dir_all(&data).with_context(|| format!("cannot create {}", data.display()))?;
+    private_directory(&data)?;
+    let secrets_key = SecretsKey::load_or_create(&config.secrets_key_path())?;
     let store: Arc<dyn Storage> = Arc::new(
-        SledStore::open(&data.join("db"))
+        SledStore::open(&data.join("db"), secrets_key)
             .context("cannot open the database (is another server using this data directory?)")?,
     );
     let runtime = Runtime::new(RuntimeConfig {
@@ -217,6 +232,26 @@ async fn ensure_admin_token(
     Ok(created)
 }
 
+/// Creates the data directory readable by its owner only (0700), tightening an existing one, and
+/// makes every file the process creates from now on 0600 (umask 077): the database, the compiled
+/// cache, the token and key files.
+fn private_directory(data: &Path) -> anyhow::Result<()> {
+    std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
+    #[cfg(unix)]
+    {
+        use rustix::fs::Mode;
+        use std::os::unix::fs::PermissionsExt;
+        rustix::process::umask(Mode::from_bits_truncate(0o077));
+        let permissions = std::fs::metadata(data)?.permissions();
+        if permissions.mode() & 0o077 != 0 {
+            tracing::warn!(dir = %data.display(), "the data directory was readable by others; it is now 0700");
+            std::fs::set_permissions(data, std::fs::Permissions::from_mode(0o700))
+                .with_context(|| format!("cannot restrict {}", data.display()))?;
+        }
+    }
+    Ok(())
+}
+
 fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     use std::io::Write;
     let mut options = std::fs::OpenOptions::new();
@@ -224,6 +259,8 @@ fn write_private(path: &Path, text: &str) -> anyhow::Result<()> {
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
     let mut file = options.open(path).with_context(|| format!("cannot write {}", path.display()))?;
+    #[cfg(unix)]
+    file.set_permissions(std::os::unix::fs::PermissionsExt::from_mode(0o600))?;
     file.write_all(text.as_bytes())?;
     file.sync_all()?;
     Ok(())

@@ -2,6 +2,7 @@
 //! plugins are built and linked once.
 
 mod api;
+mod at_rest;
 mod audit;
 mod cli;
 mod common;

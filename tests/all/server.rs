@@ -184,11 +184,15 @@ pub async fn install_hostile(api: &Api, mode: &str, budget: Value) {
 /// Opens a stopped server's database; sled's flusher thread may hold its lock for a moment after
 /// the server stopped.
 pub async fn reopen(path: &Path) -> plugboard_host_api::store::sled::SledStore {
+    use plugboard_host_api::store::{sealed::SecretsKey, sled::SledStore};
+    // The server's key file sits beside its database (`DATA/db`, `DATA/secrets.key`).
+    let key_file = path.parent().expect("data directory").join("secrets.key");
+    let key = || SecretsKey::load_or_create(&key_file).expect("secrets key");
     for _ in 0..50 {
-        if let Ok(store) = plugboard_host_api::store::sled::SledStore::open(path) {
+        if let Ok(store) = SledStore::open(path, key()) {
             return store;
         }
         tokio::time::sleep(std::time::Duration::from_millis(100)).await;
     }
-    plugboard_host_api::store::sled::SledStore::open(path).expect("reopen")
+    SledStore::open(path, key()).expect("reopen")
 }

@@ -206,7 +206,11 @@ async fn a_repeated_delivery_runs_once_even_across_restarts_and_races() {
 async fn delivery_marks_are_forgotten_once_their_window_closes() {
     let dir = tempfile::tempdir().expect("tempdir");
     use plugboard_host_api::store::QueueStore;
-    let store = plugboard_host_api::store::sled::SledStore::open(dir.path()).expect("store");
+    let store = plugboard_host_api::store::sled::SledStore::open(
+        dir.path(),
+        plugboard_host_api::store::sealed::SecretsKey::ephemeral().expect("key"),
+    )
+    .expect("store");
     let run = |id| plugboard_host_api::store::QueuedRun {
         id,
         flow: "hooked".into(),

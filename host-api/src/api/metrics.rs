@@ -65,7 +65,16 @@ impl Default for Metrics {
 
 /// `GET /metrics`: the families above, plus the store's group commit (fsyncs, and the
 /// acknowledgements that waited for one) and the work queue's depth.
-pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
+///
+/// Public by default (a Prometheus scraper on the loopback interface needs no token); with
+/// `metrics_require_token = true` in the config it answers 401 without a valid token of any role.
+pub async fn metrics_get(
+    State(state): State<AppState>,
+    caller: Option<axum::Extension<super::auth::Caller>>,
+) -> Result<impl IntoResponse, super::error::ApiError> {
+    if state.limits.metrics_require_token && caller.is_none() {
+        return Err(super::error::ApiError::unauthorized());
+    }
     let commit = state.services.store.commit_stats();
     let mut text = state.metrics.render();
     let mut family = |name: &str, kind: &str, help: &str, value: u64| {
@@ -101,5 +110,5 @@ pub async fn metrics_get(State(state): State<AppState>) -> impl IntoResponse {
         "Plugin compilations running now (bounded; an abandoned upload's compilation still counts).",
         state.services.plugins.compilations().0 as u64,
     );
-    ([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text)
+    Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

@@ -41,6 +41,8 @@ pub struct ServerLimits {
     pub max_public_in_flight: usize,
     /// How long an unauthenticated request's body may take to arrive.
     pub public_body_timeout: Duration,
+    /// Whether `/metrics` needs a token (of any role).
+    pub metrics_require_token: bool,
 }
 
 impl Default for ServerLimits {
@@ -52,6 +54,7 @@ impl Default for ServerLimits {
             max_in_flight: 256,
             max_public_in_flight: 64,
             public_body_timeout: Duration::from_secs(10),
+            metrics_require_token: false,
         }
     }
 }

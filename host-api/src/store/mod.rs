@@ -19,6 +19,7 @@
 
 pub mod commit;
 pub mod records;
+pub mod sealed;
 pub mod sled;
 
 pub use records::*;

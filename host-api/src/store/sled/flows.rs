@@ -23,7 +23,9 @@ impl SledStore {
                 // a delivery the old one accepted.
             }
             Op::PutWebhookSecret { flow, secret } => {
-                writes.push(Write::put(Area::Secrets, webhook_secret_key(&flow), secret));
+                let key = webhook_secret_key(&flow);
+                let sealed = self.seal_secret(key.as_bytes(), secret.as_bytes())?;
+                writes.push(Write::put(Area::Secrets, key, sealed));
             }
             Op::PutExecution(execution) => {
                 let id = execution.id.to_be_bytes();
@@ -58,11 +60,7 @@ impl FlowStore for SledStore {
     }
 
     fn webhook_secret(&self, flow: &str) -> Result<Option<String>> {
-        Ok(self
-            .tree(Area::Secrets)
-            .get(webhook_secret_key(flow))
-            .map_err(backend)?
-            .map(|v| String::from_utf8_lossy(&v).into_owned()))
+        Ok(self.secret(webhook_secret_key(flow).as_bytes())?.map(|v| String::from_utf8_lossy(&v).into_owned()))
     }
 
     fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>> {

@@ -96,7 +96,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let store = SledStore::open(&dir).unwrap();
+        let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
         assert_eq!(store.queued_ids("old", None, 10).unwrap(), vec![7]);
         assert_eq!(store.queue_depths().unwrap().get("old"), Some(&1));
         assert_eq!(store.executions_page("old", None, 10).unwrap().items.len(), 1);
@@ -118,7 +118,7 @@ mod tests {
             received_at: 0,
         };
         {
-            let store = SledStore::open(&dir).unwrap();
+            let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
             // An indexed run, so the index is not empty (not a legacy store).
             store.apply(Change::new().with(Op::Enqueue(run(1)))).unwrap();
             // Crashed after its mark, before its index entry: acknowledged, or its retry would be
@@ -131,10 +131,34 @@ mod tests {
             store.tree(super::Area::Queue).insert(3u64.to_be_bytes(), serde_json::to_vec(&run(3)).unwrap()).unwrap();
             ::sled::Tree::flush(store.tree(super::Area::Queue)).unwrap();
         }
-        let store = SledStore::open(&dir).unwrap();
+        let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
         assert_eq!(store.queued_ids("hooked", None, 10).unwrap(), vec![1, 2]);
         assert!(store.queued_run(3).unwrap().is_none(), "the unmarked run is gone, not run twice");
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
+    }
+
+    #[test]
+    fn secrets_stored_in_clear_are_sealed_at_open() {
+        use crate::store::{FlowStore, PluginStore};
+        let dir = tempfile::tempdir().unwrap();
+        {
+            let db = ::sled::Config::new().path(dir.path()).open().unwrap();
+            let secrets = db.open_tree("secrets").unwrap();
+            secrets.insert(b"flow\0hooked", b"webhook-secret-in-clear".to_vec()).unwrap();
+            secrets.insert(b"mapper", br#"{"token":"plugin-secret-in-clear"}"#.to_vec()).unwrap();
+            db.flush().unwrap();
+        }
+        let key = crate::store::sealed::SecretsKey::ephemeral().unwrap();
+        let store = SledStore::open(dir.path(), key).unwrap();
+        assert_eq!(store.webhook_secret("hooked").unwrap().as_deref(), Some("webhook-secret-in-clear"));
+        assert_eq!(
+            store.grant("mapper").unwrap().secrets.get("token").map(String::as_str),
+            Some("plugin-secret-in-clear")
+        );
+        for entry in store.tree(super::Area::Secrets).iter() {
+            let (_, value) = entry.unwrap();
+            assert!(crate::store::sealed::SecretsKey::is_sealed(&value), "every value is sealed at rest");
+        }
     }
 }

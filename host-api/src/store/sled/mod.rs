@@ -21,6 +21,7 @@ mod plugins;
 mod queue;
 
 use super::commit::GroupCommit;
+use super::sealed::SecretsKey;
 use super::{Change, CommitStats, Durable, Op, Result, Storage, StoreError};
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::Path;
@@ -96,6 +97,8 @@ struct Inner {
     commit: GroupCommit,
     /// The one key-value handle, so its quota counters see every write.
     key_value: std::sync::OnceLock<Arc<keyvalue::SledKeyValue>>,
+    /// Seals every value of the secrets tree (see [`crate::store::sealed`]).
+    secrets_key: SecretsKey,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -137,18 +140,52 @@ impl SledStore {
     ///
     /// # Errors
     /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
-    pub fn open(dir: &Path) -> Result<SledStore> {
+    pub fn open(dir: &Path, secrets_key: SecretsKey) -> Result<SledStore> {
         let db = ::sled::Config::new().path(dir).open().map_err(backend)?;
         let trees =
             AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
         let flusher = db.clone();
         let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
-        let store = SledStore { inner: Arc::new(Inner { db, trees, commit, key_value: std::sync::OnceLock::new() }) };
+        let store = SledStore {
+            inner: Arc::new(Inner { db, trees, commit, key_value: std::sync::OnceLock::new(), secrets_key }),
+        };
+        let sealed = store.seal_legacy_secrets()?;
+        if sealed > 0 {
+            tracing::info!(sealed, "sealed secrets that were stored in clear before sealing existed");
+        }
         let indexed = store.index_legacy_records()?;
         if indexed > 0 {
             tracing::info!(indexed, "indexed executions and queued work written before their indexes existed");
         }
         Ok(store)
+    }
+
+    /// A secret value sealed for storing under `key` in the secrets tree.
+    pub(crate) fn seal_secret(&self, key: &[u8], plain: &[u8]) -> Result<Vec<u8>> {
+        self.inner.secrets_key.seal(key, plain)
+    }
+
+    /// The secret stored under `key`, opened.
+    pub(crate) fn secret(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(stored) = self.tree(Area::Secrets).get(key).map_err(backend)? else { return Ok(None) };
+        Ok(Some(self.inner.secrets_key.open(key, &stored)?))
+    }
+
+    /// Seals every secret stored in clear by a version before sealing existed; answers how many.
+    fn seal_legacy_secrets(&self) -> Result<usize> {
+        let tree = self.tree(Area::Secrets);
+        let mut sealed = 0;
+        for entry in tree.iter() {
+            let (key, value) = entry.map_err(backend)?;
+            if !SecretsKey::is_sealed(&value) {
+                tree.insert(&key, self.seal_secret(&key, &value)?).map_err(backend)?;
+                sealed += 1;
+            }
+        }
+        if sealed > 0 {
+            self.inner.db.flush().map_err(backend)?;
+        }
+        Ok(sealed)
     }
 
     pub(crate) fn tree(&self, area: Area) -> &::sled::Tree {

@@ -35,7 +35,8 @@ impl SledStore {
             Op::PutGrant { name, grant } => {
                 let public = Grant { secrets: BTreeMap::new(), ..grant.clone() };
                 writes.push(Write::put(Area::Grants, name.as_str(), encode(&public)));
-                writes.push(Write::put(Area::Secrets, name, encode(&grant.secrets)));
+                let sealed = self.seal_secret(name.as_bytes(), &encode(&grant.secrets))?;
+                writes.push(Write::put(Area::Secrets, name, sealed));
             }
             Op::ForgetPlugin(name) => {
                 for area in [Area::Active, Area::Grants, Area::Secrets, Area::Usage] {
@@ -110,7 +111,10 @@ impl PluginStore for SledStore {
 
     fn grant(&self, name: &str) -> Result<Grant> {
         let mut grant: Grant = self.get(Area::Grants, "grants", name.as_bytes())?.unwrap_or_default();
-        grant.secrets = self.get(Area::Secrets, "secrets", name.as_bytes())?.unwrap_or_default();
+        grant.secrets = match self.secret(name.as_bytes())? {
+            Some(bytes) => decode("secrets", &bytes)?,
+            None => BTreeMap::new(),
+        };
         Ok(grant)
     }
 
