@@ -20,16 +20,51 @@ pub trait Resolve: Send + Sync + Debug {
     fn lookup(&self, host: &str) -> Lookup;
 }
 
-/// The operating system's resolver, through [`tokio::net::lookup_host`].
+/// System lookups running at once, host-wide. A lookup cannot be cancelled once the system
+/// resolver has it, so one abandoned by an ended invocation keeps its place until it returns:
+/// plugins cannot pile up blocking lookups past this bound, however many invocations they start.
+pub const MAX_SYSTEM_LOOKUPS: usize = 32;
+
+static SYSTEM_LOOKUPS: tokio::sync::Semaphore = tokio::sync::Semaphore::const_new(MAX_SYSTEM_LOOKUPS);
+
+/// The operating system's resolver (`getaddrinfo`), on tokio's blocking pool.
 ///
-/// The lookup runs on tokio's blocking pool: dropping the future stops waiting for it, and the
-/// blocking call itself ends on the system resolver's own timeout.
+/// Dropping the future stops waiting for it; the blocking call itself ends on the system
+/// resolver's own timeout and holds one of [`MAX_SYSTEM_LOOKUPS`] places until then. When all are
+/// taken the lookup fails at once (a denial), rather than queueing behind lookups that hang.
 #[derive(Debug, Default, Clone, Copy)]
 pub struct SystemResolver;
 
 impl Resolve for SystemResolver {
     fn lookup(&self, host: &str) -> Lookup {
         let host = host.to_owned();
-        Box::pin(async move { Ok(tokio::net::lookup_host((host.as_str(), 0)).await?.map(|addr| addr.ip()).collect()) })
+        Box::pin(async move {
+            let permit = SYSTEM_LOOKUPS.try_acquire().map_err(|_| {
+                io::Error::new(io::ErrorKind::WouldBlock, "too many DNS lookups are in flight on this host")
+            })?;
+            let lookup = tokio::task::spawn_blocking(move || {
+                let _permit = permit;
+                std::net::ToSocketAddrs::to_socket_addrs(&(host.as_str(), 0))
+                    .map(|addrs| addrs.map(|addr| addr.ip()).collect::<Vec<_>>())
+            });
+            lookup.await.map_err(io::Error::other)?
+        })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn system_lookups_are_bounded_host_wide() {
+        let Ok(all) = SYSTEM_LOOKUPS.try_acquire_many(MAX_SYSTEM_LOOKUPS as u32) else {
+            return; // another test holds a place right now; the bound itself is what matters
+        };
+        let refused = SystemResolver.lookup("localhost").await;
+        assert_eq!(refused.map_err(|err| err.kind()), Err(io::ErrorKind::WouldBlock), "no place left: refused at once");
+        drop(all);
+        let answered = SystemResolver.lookup("localhost").await.expect("localhost resolves");
+        assert!(answered.iter().all(IpAddr::is_loopback), "{answered:?}");
     }
 }
