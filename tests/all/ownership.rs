@@ -1,12 +1,13 @@
 //! Who may publish a plugin name, and what activating an older version takes: a name stays with
 //! its publisher until the plugin itself is deleted, and the version floor guards activation too.
 
+use crate::audit::audit_actions;
 use crate::server::{ADMIN, Api, hex_bytes, signed_as};
 use crate::signing::strip_signature;
 use plugboard_runtime::signing::SecretKey;
 use plugboard_tests::*;
 use reqwest::StatusCode;
-use serde_json::{Value, json};
+use serde_json::json;
 
 /// Trusts a new key and answers it.
 async fn another_publisher(api: &Api) -> SecretKey {
@@ -21,18 +22,6 @@ fn filter_signed_by(key: &SecretKey, version: &str) -> Vec<u8> {
     let manifest =
         plugboard_runtime::Manifest { version: semver::Version::parse(version).expect("semver"), ..FILTER.manifest() };
     plugboard_runtime::signing::sign(&FILTER.bytes(), &manifest, key).expect("sign")
-}
-
-fn audit_actions(audit: &Value) -> Vec<(String, String)> {
-    audit["entries"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .map(|e| (e["action"].as_str().unwrap_or("").into(), e["target"].as_str().unwrap_or("").into()))
-                .collect()
-        })
-        .unwrap_or_default()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -78,8 +67,7 @@ async fn a_name_stays_with_its_publisher_until_the_plugin_is_deleted() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = api.call(reqwest::Method::DELETE, "/v1/plugins/filter", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::NOT_FOUND);
-    let (_, audit) = api.get("/v1/audit?limit=1000", ADMIN).await;
-    assert_eq!(audit_actions(&audit).iter().filter(|(a, t)| a == "delete" && t == "filter").count(), 2);
+    assert_eq!(audit_actions(&api).await.iter().filter(|(a, t)| a == "delete" && t == "filter").count(), 2);
     api.stop().await;
 }
 
@@ -129,8 +117,7 @@ async fn activating_an_older_version_needs_the_audited_override() {
     let (status, body) =
         api.post("/v1/plugins/filter/versions/0.1.0/activate?allow_rollback=true", ADMIN, json!({})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let (_, audit) = api.get("/v1/audit?limit=1000", ADMIN).await;
-    let actions = audit_actions(&audit);
+    let actions = audit_actions(&api).await;
     assert!(actions.contains(&("rollback-override".into(), "filter".into())), "{actions:?}");
     assert!(actions.contains(&("activate".into(), "filter@0.1.0".into())), "{actions:?}");
     api.stop().await;
