@@ -83,6 +83,15 @@ async fn flow_and_dead_letter_actions_are_audited_with_their_change() {
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, replay) = api.post("/v1/flows/hooked/dlq/replay", ADMIN, json!({"ids": [ids[1]]})).await;
     assert_eq!(status, StatusCode::OK, "{replay}");
+    // A replay that cannot run (its step no longer exists) keeps its letter and is audited too.
+    let renamed = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "renamed", "plugin": "hook-sink"}]});
+    assert_eq!(api.call(reqwest::Method::PUT, "/v1/flows/hooked", Some(ADMIN), Some(renamed)).await.0, StatusCode::OK);
+    let (status, failed) = api.post("/v1/flows/hooked/dlq/replay", ADMIN, json!({"ids": [ids[2]]})).await;
+    assert_ne!(status, StatusCode::OK, "{failed}");
+    let (_, page) = api.get("/v1/flows/hooked/dlq", ADMIN).await;
+    let left: Vec<u64> =
+        page["dead_letters"].as_array().expect("letters").iter().filter_map(|l| l["id"].as_u64()).collect();
+    assert!(left.contains(&ids[2]), "the letter of a failed replay stays: {left:?}");
     let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/hooked", Some(ADMIN), None).await;
     assert_eq!(status, StatusCode::NO_CONTENT);
     let (status, _) = deliver(&api, "hooked", SECRET, now(), &json!({"records": []})).await;
@@ -91,8 +100,14 @@ async fn flow_and_dead_letter_actions_are_audited_with_their_change() {
     let (_, audit) = api.get("/v1/audit?limit=1000", ADMIN).await;
     let entries = audit["entries"].as_array().expect("entries");
     let find = |action: &str| entries.iter().find(|e| e["action"] == action && e["target"] == "hooked").cloned();
-    let replayed = find("dlq-replay").expect("the replay is audited");
-    assert!(replayed["detail"].as_str().unwrap_or("").contains(&ids[1].to_string()), "{replayed}");
+    let replays: Vec<String> = entries
+        .iter()
+        .filter(|e| e["action"] == "dlq-replay")
+        .map(|e| e["detail"].as_str().unwrap_or("").to_string())
+        .collect();
+    assert_eq!(replays.len(), 2, "{replays:?}");
+    assert!(replays[0].contains(&ids[1].to_string()) && !replays[0].contains("failed"), "{replays:?}");
+    assert!(replays[1].contains(&ids[2].to_string()) && replays[1].contains("failed"), "{replays:?}");
     assert!(find("dlq-delete").is_some(), "{audit}");
     assert!(find("flow-delete").is_some(), "{audit}");
     assert!(find("flow-create").is_some() && find("webhook-secret").is_some(), "{audit}");

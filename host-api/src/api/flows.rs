@@ -206,10 +206,12 @@ pub async fn flows_webhook_secret(
 /// of an accepted delivery (a retry or a replay) is 200 with `"duplicate": true` and nothing runs
 /// again (see [`crate::domain::webhook`]).
 ///
-/// The flow, its secret and both headers are checked before a byte of the body is read, and the
-/// body must arrive within the public body deadline; every refusal — no such flow, no webhook, no
-/// secret, stale or malformed headers, a wrong signature — is the same 401, so a caller without
-/// the secret learns nothing about which flows exist.
+/// Malformed or missing headers are refused before a byte of the body is read; otherwise the body
+/// is read — within the public body deadline and the body limit, whether or not the flow exists —
+/// and only then are the flow, its secret, the timestamp and the signature checked. Every refusal
+/// (no such flow, no webhook, no secret, stale or malformed headers, a wrong signature) is the
+/// same 401 at the same point, so a caller without the secret learns nothing about which flows
+/// exist.
 pub async fn hooks_deliver(
     State(state): State<AppState>,
     Path(name): Path<String>,
@@ -222,12 +224,8 @@ pub async fn hooks_deliver(
         ApiError::unauthorized_because("a valid X-Plugboard-Signature over a current X-Plugboard-Timestamp is required")
     };
     let header = |key: &str| headers.get(key).and_then(|v| v.to_str().ok()).unwrap_or_default().to_string();
-    let flow = state.services.store.flow(&name)?;
-    let tolerance =
-        flow.as_ref().and_then(FlowDefinition::webhook_tolerance).ok_or_else(|| refused(HookRefusal::NoHook))?;
-    let secret = state.services.store.webhook_secret(&name)?.ok_or_else(|| refused(HookRefusal::NoSecret))?;
-    let presented = check_headers(&header("x-plugboard-timestamp"), &header("x-plugboard-signature"), tolerance)
-        .map_err(refused)?;
+    let presented =
+        check_headers(&header("x-plugboard-timestamp"), &header("x-plugboard-signature")).map_err(refused)?;
     let limits = state.limits;
     let body = match tokio::time::timeout(limits.public_body_timeout, axum::body::to_bytes(body, limits.max_body_bytes))
         .await
@@ -236,7 +234,11 @@ pub async fn hooks_deliver(
         Ok(Err(_)) => return Err(ApiError::payload_too_large(limits.max_body_bytes)),
         Ok(Ok(body)) => body,
     };
-    let verified = presented.verify(&secret, &name, &body).map_err(refused)?;
+    let flow = state.services.store.flow(&name)?;
+    let tolerance =
+        flow.as_ref().and_then(FlowDefinition::webhook_tolerance).ok_or_else(|| refused(HookRefusal::NoHook))?;
+    let secret = state.services.store.webhook_secret(&name)?.ok_or_else(|| refused(HookRefusal::NoSecret))?;
+    let verified = presented.verify(&secret, &name, &body, tolerance).map_err(refused)?;
     let value: Value =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let records = match value {

@@ -5,8 +5,9 @@
 //! anything else, and a request with a valid one counts against [`ServerLimits::max_in_flight`],
 //! every other request against the smaller [`ServerLimits::max_public_in_flight`] (429 beyond
 //! either) — so no flood of unauthenticated requests, however slow, takes capacity from an
-//! operator; bodies are capped per route (413), and unauthenticated bodies must arrive within
-//! [`ServerLimits::public_body_timeout`] (408).
+//! operator; `/healthz` and `/readyz` draw on neither, so probes answer during a flood; bodies
+//! are capped per route (413), and webhook bodies (the only unauthenticated ones) must arrive
+//! within [`ServerLimits::public_body_timeout`] (408).
 
 pub mod admin;
 pub mod auth;
@@ -39,7 +40,8 @@ pub struct ServerLimits {
     pub max_in_flight: usize,
     /// Unauthenticated requests (webhooks, health, metrics) served at once; more get 429.
     pub max_public_in_flight: usize,
-    /// How long an unauthenticated request's body may take to arrive.
+    /// How long an unauthenticated request's body may take to arrive (webhooks are the only
+    /// unauthenticated requests that have a body).
     pub public_body_timeout: Duration,
     /// Whether `/metrics` needs a token (of any role).
     pub metrics_require_token: bool,
@@ -88,6 +90,10 @@ impl AppState {
 /// Authenticates the request (see [`auth::authenticate`]) and takes a permit from the pool it
 /// belongs to.
 async fn limit_in_flight(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
+    // Health checks are cheap, read no body and must answer an orchestrator during a flood.
+    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+        return next.run(request).await;
+    }
     let caller = auth::authenticate(request.headers(), &state);
     let pool = if caller.is_some() { &state.in_flight } else { &state.public_in_flight };
     let Ok(_permit) = pool.clone().try_acquire_owned() else {

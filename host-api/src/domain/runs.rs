@@ -160,10 +160,14 @@ impl Flows {
             }
         }
         if let Some(replaying) = replaying {
-            for id in replaying.letters {
-                change.push(Op::RemoveDeadLetter { flow: execution.flow.clone(), id: *id });
+            // A replay that failed as a whole made no new letters of its records: keep the old.
+            let failure = execution.outcome.failure.as_ref().map(|failure| failure.message.clone());
+            if failure.is_none() {
+                for id in replaying.letters {
+                    change.push(Op::RemoveDeadLetter { flow: execution.flow.clone(), id: *id });
+                }
             }
-            change.push(Op::Audit(replaying.audit(&execution.flow, execution.id, None)));
+            change.push(Op::Audit(replaying.audit(&execution.flow, execution.id, failure.as_deref())));
         }
         change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;

@@ -35,14 +35,13 @@ pub enum HookRefusal {
     BadSignature,
 }
 
-/// A delivery's headers, checked before its body is read: a current timestamp and a well-formed
-/// signature. Nothing is proven until [`Presented::verify`] has seen the body.
+/// A delivery's headers, checked for form before its body is read: a timestamp and a
+/// well-formed signature. Nothing is proven until [`Presented::verify`] has seen the body.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Presented {
     timestamp: String,
     sent: u64,
     signature: Vec<u8>,
-    tolerance: u64,
 }
 
 /// A delivery whose signature verified.
@@ -57,13 +56,13 @@ pub struct Verified {
 /// Length of an HMAC-SHA256 signature.
 const SIGNATURE_BYTES: usize = 32;
 
-/// Checks the `X-Plugboard-Timestamp` (Unix seconds within `tolerance` of now) and the shape of
-/// `X-Plugboard-Signature` (`sha256=` and 64 hex digits), so a delivery that cannot verify is
-/// refused before anything reads its body.
+/// Checks the form of `X-Plugboard-Timestamp` (Unix seconds) and `X-Plugboard-Signature`
+/// (`sha256=` and 64 hex digits), so a delivery that cannot verify is refused before anything
+/// reads its body. Nothing here depends on the flow, so the answer tells nothing about it.
 ///
 /// # Errors
-/// [`HookRefusal::Missing`] or [`HookRefusal::Stale`].
-pub fn check_headers(timestamp: &str, signature: &str, tolerance: u64) -> std::result::Result<Presented, HookRefusal> {
+/// [`HookRefusal::Missing`].
+pub fn check_headers(timestamp: &str, signature: &str) -> std::result::Result<Presented, HookRefusal> {
     let timestamp = timestamp.trim();
     let sent: u64 = timestamp.parse().map_err(|_| HookRefusal::Missing)?;
     let hex_signature = signature.trim().strip_prefix("sha256=").ok_or(HookRefusal::Missing)?;
@@ -71,24 +70,31 @@ pub fn check_headers(timestamp: &str, signature: &str, tolerance: u64) -> std::r
     if signature.len() != SIGNATURE_BYTES {
         return Err(HookRefusal::Missing);
     }
-    if now().abs_diff(sent) > tolerance {
-        return Err(HookRefusal::Stale);
-    }
-    Ok(Presented { timestamp: timestamp.into(), sent, signature, tolerance })
+    Ok(Presented { timestamp: timestamp.into(), sent, signature })
 }
 
 impl Presented {
-    /// Checks the signature over `"{timestamp}.{flow}.{body}"` under `secret`, in constant time.
-    /// The flow's name is signed so a delivery captured for one flow does not verify on another
-    /// that shares its secret.
+    /// Checks the timestamp against `tolerance` seconds either side of now and the signature over
+    /// `"{timestamp}.{flow}.{body}"` under `secret`, in constant time. The flow's name is signed so
+    /// a delivery captured for one flow does not verify on another that shares its secret.
     ///
     /// # Errors
-    /// [`HookRefusal::BadSignature`] (or [`HookRefusal::NoSecret`] for an unusable secret).
-    pub fn verify(self, secret: &str, flow: &str, body: &[u8]) -> std::result::Result<Verified, HookRefusal> {
+    /// [`HookRefusal::Stale`], [`HookRefusal::BadSignature`] (or [`HookRefusal::NoSecret`] for an
+    /// unusable secret).
+    pub fn verify(
+        self,
+        secret: &str,
+        flow: &str,
+        body: &[u8],
+        tolerance: u64,
+    ) -> std::result::Result<Verified, HookRefusal> {
+        if now().abs_diff(self.sent) > tolerance {
+            return Err(HookRefusal::Stale);
+        }
         let mut mac = signing_mac(secret, &self.timestamp, flow).ok_or(HookRefusal::NoSecret)?;
         mac.update(body);
         mac.verify_slice(&self.signature).map_err(|_| HookRefusal::BadSignature)?;
-        Ok(Verified { signature: self.signature, usable_until: self.sent.saturating_add(self.tolerance) })
+        Ok(Verified { signature: self.signature, usable_until: self.sent.saturating_add(tolerance) })
     }
 }
 
@@ -104,7 +110,7 @@ pub fn verify_hook(
     body: &[u8],
     tolerance: u64,
 ) -> std::result::Result<Verified, HookRefusal> {
-    check_headers(timestamp, signature, tolerance)?.verify(secret, flow, body)
+    check_headers(timestamp, signature)?.verify(secret, flow, body, tolerance)
 }
 
 /// `sha256=HEX` for a webhook body, as senders compute it: HMAC-SHA256 of

@@ -400,7 +400,8 @@ impl FlowDefinition {
     /// The webhook trigger's timestamp tolerance, if the flow has a webhook trigger.
     pub fn webhook_tolerance(&self) -> Option<u64> {
         self.triggers.iter().find_map(|t| match t {
-            Trigger::Webhook { tolerance_secs } => Some(*tolerance_secs),
+            // Capped again here: a flow stored before the cap existed may hold a larger one.
+            Trigger::Webhook { tolerance_secs } => Some((*tolerance_secs).min(MAX_WEBHOOK_TOLERANCE_SECS)),
             Trigger::Cron { .. } => None,
         })
     }
