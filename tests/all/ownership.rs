@@ -122,3 +122,27 @@ async fn activating_an_older_version_needs_the_audited_override() {
     assert!(actions.contains(&("activate".into(), "filter@0.1.0".into())), "{actions:?}");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn plugins_stored_before_owners_existed_get_one_at_start() {
+    use plugboard_host_api::store::{Change, Op, Storage};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    let other = another_publisher(&api).await;
+    let (status, _) = api.upload(signed_as(FILTER, "0.1.0"), "", ADMIN).await;
+    assert_eq!(status, StatusCode::CREATED);
+    api.stop().await;
+    // As an older version left it: a version, no stored owner.
+    {
+        let store = crate::server::reopen(&dir.path().join("db")).await;
+        store.apply(Change::new().with(Op::ForgetPlugin("filter".into()))).expect("forget the owner");
+        store.close().await.expect("close");
+    }
+    let api = Api::start(dir.path()).await;
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/plugins/filter/versions/0.1.0", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = api.upload(filter_signed_by(&other, "0.2.0"), "", ADMIN).await;
+    assert_eq!((status, body["code"].clone()), (StatusCode::CONFLICT, json!("conflict")), "{body}");
+    api.stop().await;
+}

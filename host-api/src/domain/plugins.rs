@@ -93,6 +93,7 @@ impl Plugins {
         });
         let mut names: Vec<String> = plugins.store.all_versions()?.into_iter().map(|v| v.name).collect();
         names.dedup();
+        plugins.record_owners(&names)?;
         for name in names {
             let Some(version) = plugins.store.active(&name)? else { continue };
             match plugins.load_version(&name, &version).await {
@@ -104,6 +105,23 @@ impl Plugins {
             }
         }
         Ok(plugins)
+    }
+
+    /// Stores the owner of every plugin stored before owners were (the signer of its lowest
+    /// version), so deleting its versions one by one cannot free its name.
+    fn record_owners(&self, names: &[String]) -> Result<()> {
+        let mut change = Change::new();
+        for name in names {
+            if self.store.owner(name)?.is_none()
+                && let Some(owner) = self.owner(name)?
+            {
+                change.push(Op::PutOwner { name: name.clone(), owner });
+            }
+        }
+        if !change.ops.is_empty() {
+            self.store.apply(change)?;
+        }
+        Ok(())
     }
 
     /// The active plugin called `name`.
@@ -384,7 +402,11 @@ impl Plugins {
             Some(v) => vec![self.record(name, v)?],
             None => self.versions(name)?,
         };
-        if doomed.is_empty() && (version.is_some() || self.store.owner(name)?.is_none()) {
+        // A plugin with no version left may still hold a name, a grant, secrets or data.
+        let leftovers = || -> Result<bool> {
+            Ok(self.store.owner(name)?.is_some() || self.store.grant(name)? != Grant::default())
+        };
+        if doomed.is_empty() && (version.is_some() || !leftovers()?) {
             return Err(DomainError::not_found(format!("plugin {name}")));
         }
         if let Some(active) = &active

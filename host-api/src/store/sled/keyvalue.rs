@@ -31,6 +31,11 @@ impl SledKeyValue {
         SledKeyValue { tree, usage: Mutex::new(HashMap::new()) }
     }
 
+    /// Drops the usage count of `namespace` (its data was deleted); the next use counts afresh.
+    pub(super) fn forget_usage(&self, namespace: &str) {
+        self.counters().remove(namespace);
+    }
+
     fn counters(&self) -> MutexGuard<'_, HashMap<String, KeyValueUsage>> {
         self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }
@@ -162,5 +167,20 @@ mod tests {
         assert_eq!(kv.keys_after("p", "b", Some("2"), 10), Ok(vec!["2\0".to_string(), "3".to_string()]));
         assert_eq!(kv.keys_after("p", "b", Some("3"), 10), Ok(vec![]));
         assert_eq!(kv.keys_after("p", "bb", None, 10), Ok(vec!["0".to_string()]));
+    }
+
+    #[test]
+    fn deleting_a_plugin_forgets_its_usage() {
+        use crate::store::{Change, Op, Storage};
+        let dir = tempfile::tempdir().expect("tempdir");
+        let key = crate::store::sealed::SecretsKey::ephemeral().expect("key");
+        let store = crate::store::sled::SledStore::open(dir.path(), key).expect("store");
+        let kv = store.key_value();
+        let quota = KeyValueQuota { max_keys: 1, max_bytes: 1000 };
+        kv.set("p", "a", "k1", vec![1], quota).expect("set");
+        assert!(matches!(kv.set("p", "a", "k2", vec![1], quota), Err(SetError::Quota(_))), "at its quota");
+        store.apply(Change::new().with(Op::ForgetPlugin("p".into()))).expect("forget");
+        assert_eq!(kv.usage("p"), Ok(KeyValueUsage::default()));
+        kv.set("p", "a", "k2", vec![1], quota).expect("a plugin published again under the name starts empty");
     }
 }

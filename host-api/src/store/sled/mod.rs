@@ -268,6 +268,11 @@ impl Storage for SledStore {
     fn apply(&self, change: Change) -> Result<()> {
         use ::sled::Transactional;
         use ::sled::transaction::{ConflictableTransactionError, TransactionError};
+        let forgotten: Vec<String> = change
+            .ops
+            .iter()
+            .filter_map(|op| if let Op::ForgetPlugin(name) = op { Some(name.clone()) } else { None })
+            .collect();
         let writes = self.writes(change)?;
         if writes.is_empty() {
             return Ok(());
@@ -285,7 +290,14 @@ impl Storage for SledStore {
         outcome.map_err(|err| match err {
             TransactionError::Storage(err) => backend(err),
             TransactionError::Abort(never) => match never {},
-        })
+        })?;
+        // The key-value data of a forgotten plugin is gone: so is its quota usage.
+        if let Some(key_value) = self.inner.key_value.get() {
+            for name in &forgotten {
+                key_value.forget_usage(name);
+            }
+        }
+        Ok(())
     }
 
     fn durable(&self) -> Durable {
