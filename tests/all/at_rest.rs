@@ -86,3 +86,16 @@ async fn the_secrets_key_can_live_apart_and_metrics_can_need_a_token() {
     assert_eq!(response.status(), StatusCode::OK);
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_lost_secrets_key_stops_the_start_instead_of_failing_later() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    api.stop().await;
+    std::fs::remove_file(dir.path().join("secrets.key")).expect("lose the key");
+    let refused = plugboard_host_api::server::start(&Api::config(dir.path()), ServerLimits::default()).await;
+    let message = format!("{:#}", refused.err().expect("the start is refused"));
+    assert!(message.contains("sealed with another key"), "{message}");
+}

@@ -171,13 +171,22 @@ impl SledStore {
         Ok(Some(self.inner.secrets_key.open(key, &stored)?))
     }
 
-    /// Seals every secret stored in clear by a version before sealing existed; answers how many.
+    /// Seals every secret stored in clear by a version before sealing existed, and checks that
+    /// every sealed one opens with this key: a missing or replaced key file is refused at start,
+    /// not discovered as failing webhooks and plugins later. Answers how many it sealed.
     fn seal_legacy_secrets(&self) -> Result<usize> {
         let tree = self.tree(Area::Secrets);
         let mut sealed = 0;
         for entry in tree.iter() {
             let (key, value) = entry.map_err(backend)?;
-            if !SecretsKey::is_sealed(&value) {
+            if SecretsKey::is_sealed(&value) {
+                self.inner.secrets_key.open(&key, &value).map_err(|_| StoreError::Corrupt {
+                    area: "secrets",
+                    detail: "the secrets in this database were sealed with another key: restore the secrets key \
+                             file used with it (`secrets_key_file`, default DATA/secrets.key)"
+                        .into(),
+                })?;
+            } else {
                 tree.insert(&key, self.seal_secret(&key, &value)?).map_err(backend)?;
                 sealed += 1;
             }
