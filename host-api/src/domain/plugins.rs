@@ -225,6 +225,9 @@ impl Plugins {
         allow_rollback: bool,
         actor: &str,
     ) -> Result<Installed> {
+        // Compiled before the write lock is taken, so a slow compilation holds up no key
+        // revocation or other change; everything is checked again under the lock.
+        let precompiled = self.precompile(&bytes, allow_rollback).await?;
         // Verify under the write lock, against the trust store as it is now: a key revoked while
         // this upload waited cannot slip through.
         let _write = self.write.lock().await;
@@ -232,19 +235,8 @@ impl Plugins {
         let verified = signing::verify(&bytes, &trust, self.verify)?;
         let manifest = verified.manifest.clone();
         let name = manifest.name.clone();
-        // A name belongs to the key that first published it (unsigned uploads: to unsigned
-        // uploads) until the plugin itself is deleted; nobody else can take it over, even after
-        // every version was deleted, and inherit its grant, secrets and data.
         let presented = verified.key_id.clone().unwrap_or_default();
-        let owner = self.owner(&name)?;
-        if let Some(owner) = &owner
-            && *owner != presented
-        {
-            let owner = if owner.is_empty() { "unsigned uploads".to_string() } else { format!("key {owner}") };
-            return Err(DomainError::conflict(format!(
-                "plugin {name} belongs to {owner}; delete the plugin (DELETE /v1/plugins/{name}) to free its name"
-            )));
-        }
+        let owner = self.check_owner(&name, &presented)?;
         if let Some(existing) = self.store.version(&name, &manifest.version)? {
             if existing.digest != verified.digest {
                 return Err(DomainError::conflict(format!(
@@ -266,7 +258,10 @@ impl Plugins {
         let highest = floor.highest(&name).map(ToString::to_string).unwrap_or_default();
         floor.admit(&name, &manifest.version, allow_rollback)?;
         let grant = self.store.grant(&name)?;
-        let plugin = self.compile(bytes.clone(), trust, grant).await?;
+        let plugin = match precompiled {
+            Some(plugin) => plugin.regrant(&grant),
+            None => self.compile(bytes.clone(), trust, grant).await?,
+        };
         let record = VersionRecord {
             name: name.clone(),
             version: manifest.version.clone(),
@@ -306,6 +301,37 @@ impl Plugins {
         }
         self.store.durable().await?;
         Ok(Installed { record, active: activate, existed: false })
+    }
+
+    /// The checks of [`Plugins::install`] against the state as it is now, then the compilation
+    /// of a new version (outside the write lock); `None` for a version already stored.
+    async fn precompile(&self, bytes: &[u8], allow_rollback: bool) -> Result<Option<Plugin>> {
+        let trust = self.store.trust()?;
+        let verified = signing::verify(bytes, &trust, self.verify)?;
+        let (name, version) = (&verified.manifest.name, &verified.manifest.version);
+        self.check_owner(name, &verified.key_id.clone().unwrap_or_default())?;
+        if self.store.version(name, version)?.is_some() {
+            return Ok(None);
+        }
+        self.store.floor()?.admit(name, version, allow_rollback)?;
+        let grant = self.store.grant(name)?;
+        Ok(Some(self.compile(bytes.to_vec(), trust, grant).await?))
+    }
+
+    /// A name belongs to the key that first published it (unsigned uploads: to unsigned uploads)
+    /// until the plugin itself is deleted; nobody else can take it over, even after every version
+    /// was deleted, and inherit its grant, secrets and data. Answers the owner, if any.
+    fn check_owner(&self, name: &str, presented: &str) -> Result<Option<String>> {
+        let owner = self.owner(name)?;
+        if let Some(owner) = &owner
+            && owner != presented
+        {
+            let owner = if owner.is_empty() { "unsigned uploads".to_string() } else { format!("key {owner}") };
+            return Err(DomainError::conflict(format!(
+                "plugin {name} belongs to {owner}; delete the plugin (DELETE /v1/plugins/{name}) to free its name"
+            )));
+        }
+        Ok(owner)
     }
 
     /// Makes `version` the active version of `name` (atomically; the previous one stays stored).
@@ -403,9 +429,8 @@ impl Plugins {
             None => self.versions(name)?,
         };
         // A plugin with no version left may still hold a name, a grant, secrets or data.
-        let leftovers = || -> Result<bool> {
-            Ok(self.store.owner(name)?.is_some() || self.store.grant(name)? != Grant::default())
-        };
+        let leftovers =
+            || -> Result<bool> { Ok(self.store.owner(name)?.is_some() || self.store.grant(name)? != Grant::default()) };
         if doomed.is_empty() && (version.is_some() || !leftovers()?) {
             return Err(DomainError::not_found(format!("plugin {name}")));
         }
