@@ -4,6 +4,7 @@
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
 //! or a typed [`Error`], plus usage and the captured logs, in every case.
 
+use crate::budget::Budget;
 use crate::error::{Error, Result, TrapKind};
 use crate::host::logs::Logs;
 use crate::limiter::MemoryLimitExceeded;
