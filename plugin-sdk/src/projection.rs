@@ -17,6 +17,16 @@ use serde_json::{Map, Value};
 use std::collections::BTreeMap;
 use std::fmt;
 
+/// How many nodes [`Projection::of`] may visit while building a projection before it keeps the
+/// whole document instead. Real path sets (a mapping of a few hundred paths) stay far below it.
+pub const MAX_PROJECTION_WORK: usize = 100_000;
+
+/// Takes one unit of `budget`; `false` once it is spent.
+fn spend(budget: &mut usize) -> bool {
+    *budget = budget.saturating_sub(1);
+    *budget > 0
+}
+
 /// The parts of a document a set of paths can reach.
 #[derive(Debug, Clone, Default, PartialEq)]
 pub struct Projection {
@@ -29,13 +39,20 @@ pub struct Projection {
 
 impl Projection {
     /// The projection that keeps what any of `paths` can reach.
+    ///
+    /// Each wildcard step needs what follows it both under every field and under every index, so
+    /// the projection of a path with many wildcards doubles with each of them. Past
+    /// [`MAX_PROJECTION_WORK`] node visits the whole document is kept instead: it selects the same,
+    /// only slower to parse, rather than letting a path in a plugin's configuration take time and
+    /// memory exponential in its length.
     pub fn of<'a>(paths: impl IntoIterator<Item = &'a Path>) -> Projection {
         let mut root = Projection::default();
+        let mut budget = MAX_PROJECTION_WORK;
         for path in paths {
-            root.add(path.steps());
+            root.add(path.steps(), &mut budget);
         }
-        root.settle();
-        root
+        root.settle(&mut budget);
+        if budget == 0 { Projection { whole: true, ..Projection::default() } } else { root }
     }
 
     /// Whether nothing is skipped (a path reaches the whole document).
@@ -43,58 +60,69 @@ impl Projection {
         self.whole
     }
 
-    fn add(&mut self, steps: &[Step]) {
+    /// `budget` counts node visits down; at zero the work stops (and [`Projection::of`] keeps the
+    /// whole document).
+    fn add(&mut self, steps: &[Step], budget: &mut usize) {
+        if !spend(budget) {
+            return;
+        }
         let Some((step, rest)) = steps.split_first() else {
             self.whole = true;
             return;
         };
         match step {
-            Step::Field(name) => self.fields.entry(name.clone()).or_default().add(rest),
+            Step::Field(name) => self.fields.entry(name.clone()).or_default().add(rest, budget),
             Step::Index(index) => match u64::try_from(*index) {
-                Ok(index) => self.indexes.entry(index).or_default().add(rest),
+                Ok(index) => self.indexes.entry(index).or_default().add(rest, budget),
                 // From the end: which element depends on the length, so every element may be it.
-                Err(_) => self.any_index.get_or_insert_default().add(rest),
+                Err(_) => self.any_index.get_or_insert_default().add(rest, budget),
             },
             Step::Wildcard => {
-                self.any_field.get_or_insert_default().add(rest);
-                self.any_index.get_or_insert_default().add(rest);
+                self.any_field.get_or_insert_default().add(rest, budget);
+                self.any_index.get_or_insert_default().add(rest, budget);
             }
         }
     }
 
     /// Folds the wildcard needs into every named field and index, so parsing looks up one place.
-    fn settle(&mut self) {
+    fn settle(&mut self, budget: &mut usize) {
+        if !spend(budget) {
+            return;
+        }
         if self.whole {
             *self = Projection { whole: true, ..Projection::default() };
             return;
         }
         if let Some(any) = &mut self.any_field {
-            any.settle();
+            any.settle(budget);
         }
         if let Some(any) = &mut self.any_index {
-            any.settle();
+            any.settle(budget);
         }
         let fields = self.fields.values_mut().map(|child| (child, &self.any_field));
         let indexes = self.indexes.values_mut().map(|child| (child, &self.any_index));
         for (child, any) in fields.chain(indexes) {
             if let Some(any) = any {
-                child.merge(any);
+                child.merge(any, budget);
             }
-            child.settle();
+            child.settle(budget);
         }
     }
 
-    fn merge(&mut self, other: &Projection) {
+    fn merge(&mut self, other: &Projection, budget: &mut usize) {
+        if !spend(budget) {
+            return;
+        }
         self.whole |= other.whole;
         for (name, child) in &other.fields {
-            self.fields.entry(name.clone()).or_default().merge(child);
+            self.fields.entry(name.clone()).or_default().merge(child, budget);
         }
         for (index, child) in &other.indexes {
-            self.indexes.entry(*index).or_default().merge(child);
+            self.indexes.entry(*index).or_default().merge(child, budget);
         }
         for (mine, theirs) in [(&mut self.any_field, &other.any_field), (&mut self.any_index, &other.any_index)] {
             if let Some(theirs) = theirs {
-                mine.get_or_insert_default().merge(theirs);
+                mine.get_or_insert_default().merge(theirs, budget);
             }
         }
     }
@@ -270,5 +298,20 @@ mod tests {
         assert!(projection.parse(b"{\"skipped\": [1, }").is_err());
         assert!(projection.parse(b"{} trailing").is_err());
         assert!(projection.parse(b"{\"skipped\": \"\xff\"}").is_err(), "unread strings are still checked");
+    }
+
+    #[test]
+    fn many_wildcards_keep_the_whole_document_instead_of_growing_exponentially() {
+        // Found by the `sdk_json` fuzz target: each wildcard doubled the projection (out of memory).
+        let text = format!("$.a{}", "[*].s".repeat(40));
+        let paths = paths(&[text.as_str(), "$.b"]);
+        let projection = Projection::of(&paths);
+        assert!(projection.is_whole());
+        let json = br#"{"a": [{"s": 1}], "b": 2}"#;
+        let full: Value = serde_json::from_slice(json).expect("valid");
+        let projected = projection.parse(json).expect("valid");
+        for path in &paths {
+            assert_eq!(path.select(&projected), path.select(&full));
+        }
     }
 }

@@ -12,6 +12,7 @@ mod crash;
 mod floods;
 mod flow_cli;
 mod flows;
+mod fuzz_replay;
 mod hostile;
 mod load;
 mod loading;

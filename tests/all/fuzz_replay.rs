@@ -1,0 +1,58 @@
+//! Replays the fuzz targets' committed inputs: every file under `tests/fuzz/regressions/<target>/`
+//! (inputs that once found a bug) and `tests/fuzz/seeds/<target>/` (small seeds) goes through the
+//! same per-input function the cargo-fuzz target calls (`tests/fuzz/src/checks.rs`, included
+//! here), which must end without a panic: in `Ok` or a typed error. See `tests/fuzz/README.md`.
+
+#[path = "../fuzz/src/checks.rs"]
+mod checks;
+#[path = "../fuzz/src/checks_webhook.rs"]
+mod checks_webhook;
+
+use std::path::Path;
+
+fn replay(target: &str, check: fn(&[u8])) {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
+    let mut replayed = 0;
+    for kind in ["regressions", "seeds"] {
+        let Ok(entries) = std::fs::read_dir(root.join(kind).join(target)) else { continue };
+        let mut paths: Vec<_> = entries.map(|entry| entry.expect("directory entry").path()).collect();
+        paths.sort();
+        for path in paths {
+            let data = std::fs::read(&path).expect("readable input");
+            let outcome = std::panic::catch_unwind(|| check(&data));
+            assert!(outcome.is_ok(), "{} panicked", path.display());
+            replayed += 1;
+        }
+    }
+    assert!(replayed > 0, "no inputs for {target}");
+}
+
+#[test]
+fn signed_artifact() {
+    replay("signed_artifact", checks::signed_artifact);
+}
+
+#[test]
+fn manifest() {
+    replay("manifest", checks::manifest);
+}
+
+#[test]
+fn flow_definition() {
+    replay("flow_definition", checks::flow_definition);
+}
+
+#[test]
+fn webhook() {
+    replay("webhook", checks_webhook::webhook);
+}
+
+#[test]
+fn sdk_json() {
+    replay("sdk_json", checks::sdk_json);
+}
+
+#[test]
+fn components() {
+    replay("components", checks::components);
+}
