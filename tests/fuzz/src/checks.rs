@@ -144,8 +144,9 @@ pub fn flow_definition(data: &[u8]) {
         }
         // What the store writes back reads back the same.
         let text = serde_json::to_vec(&flow).expect("a flow serializes");
-        let back: FlowDefinition = serde_json::from_slice(&text)
-            .unwrap_or_else(|err| panic!("a serialized flow does not parse: {err}: {}", String::from_utf8_lossy(&text)));
+        let back: FlowDefinition = serde_json::from_slice(&text).unwrap_or_else(|err| {
+            panic!("a serialized flow does not parse: {err}: {}", String::from_utf8_lossy(&text))
+        });
         assert_eq!(back, flow, "flow JSON round trip");
         return;
     }

@@ -17,12 +17,10 @@ pub fn webhook(data: &[u8]) {
     let (secret, flow, timestamp, signature) = (next(), next(), next(), next());
     let body = rest.splitn(5, |b| *b == b'\n').nth(4).unwrap_or_default();
 
-    let _ = check_headers(&timestamp, &signature, tolerance);
+    let _ = check_headers(&timestamp, &signature);
     let _ = verify_hook(&secret, &flow, &timestamp, &signature, body, tolerance);
 
-    let now = std::time::SystemTime::now()
-        .duration_since(std::time::UNIX_EPOCH)
-        .map_or(0, |d| d.as_secs());
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
     let tolerance = tolerance.clamp(60, 3600);
     let signed = sign_hook(&secret, &flow, now, body);
     let stamp = format!(" {now} ");
