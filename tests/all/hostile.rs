@@ -239,6 +239,15 @@ const TRANSFORMER_IMPORTS: &str = r#"  (type $types-ty (instance
   (alias export $types "batch" (type $batch))
   (alias export $types "plugin-error" (type $plugin-error))"#;
 
+/// A bump allocator over the global `$bump`, as the canonical ABI's `realloc`.
+const BUMP_REALLOC: &str = r#"(func (export "realloc") (param i32 i32 i32 i32) (result i32)
+      (local $ptr i32)
+      (local.set $ptr
+        (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
+                 (i32.sub (i32.const 0) (local.get 2))))
+      (global.set $bump (i32.add (local.get $ptr) (local.get 3)))
+      (local.get $ptr))"#;
+
 /// The text of [`multi_memory_component`].
 pub fn multi_memory_wat(pages: u32) -> String {
     format!(
@@ -252,13 +261,7 @@ pub fn multi_memory_wat(pages: u32) -> String {
     (memory $first (export "memory") 1)
     (memory $second 1)
     (global $bump (mut i32) (i32.const 1024))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $ptr i32)
-      (local.set $ptr
-        (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
-                 (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $bump (i32.add (local.get $ptr) (local.get 3)))
-      (local.get $ptr))
+    {BUMP_REALLOC}
     (func (export "transform") (param i32 i32) (result i32)
       (drop (memory.grow $first (i32.const {pages})))
       (drop (memory.grow $second (i32.const {pages})))
@@ -300,13 +303,7 @@ fn aliased_output_component(as_error: bool) -> Vec<u8> {
   (core module $main
     (memory (export "memory") 1026)
     (global $bump (mut i32) (i32.const 67174400))
-    (func (export "realloc") (param i32 i32 i32 i32) (result i32)
-      (local $ptr i32)
-      (local.set $ptr
-        (i32.and (i32.add (global.get $bump) (i32.sub (local.get 2) (i32.const 1)))
-                 (i32.sub (i32.const 0) (local.get 2))))
-      (global.set $bump (i32.add (local.get $ptr) (local.get 3)))
-      (local.get $ptr))
+    {BUMP_REALLOC}
     (func (export "transform") (param i32 i32) (result i32)
       (local $i i32) (local $at i32)
       (memory.fill (i32.const 65536) (i32.const 120) (i32.const 67108864))
