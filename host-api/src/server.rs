@@ -236,12 +236,12 @@ async fn ensure_admin_token(
 /// makes every file the process creates from now on 0600 (umask 077): the database, the compiled
 /// cache, the token and key files.
 fn private_directory(data: &Path) -> anyhow::Result<()> {
+    #[cfg(unix)]
+    rustix::process::umask(rustix::fs::Mode::from_bits_truncate(0o077));
     std::fs::create_dir_all(data).with_context(|| format!("cannot create {}", data.display()))?;
     #[cfg(unix)]
     {
-        use rustix::fs::Mode;
         use std::os::unix::fs::PermissionsExt;
-        rustix::process::umask(Mode::from_bits_truncate(0o077));
         let permissions = std::fs::metadata(data)?.permissions();
         if permissions.mode() & 0o077 != 0 {
             tracing::warn!(dir = %data.display(), "the data directory was readable by others; it is now 0700");
