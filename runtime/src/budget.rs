@@ -108,6 +108,82 @@ impl Budget {
     }
 }
 
+/// Which of the three parties set an effective limit: where to go to raise it.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum LimitSource {
+    /// The host's cap (`[caps]` in the server's config): the operator of the host raises it.
+    #[default]
+    Host,
+    /// The plugin's signed manifest (`[budget]` in `plugin.toml`): the publisher raises it in a
+    /// new version.
+    Manifest,
+    /// The operator's grant for this installation: raised with `plugboard grant`.
+    Grant,
+}
+
+impl LimitSource {
+    /// Where the limit named `field` (a [`BudgetLimits`] field, e.g. `fuel`) came from and how to
+    /// raise it, as one clause of an error message.
+    pub fn explain(self, field: &str) -> String {
+        match self {
+            LimitSource::Host => {
+                format!("the limit is the host's cap (`[caps] {field}` in the server's config)")
+            }
+            LimitSource::Manifest => format!(
+                "the limit comes from the plugin's manifest (`[budget] {field}` in plugin.toml: raise it and publish a new version)"
+            ),
+            LimitSource::Grant => format!(
+                "the limit comes from the operator's grant (`budget.{field}`: raise it with `plugboard grant <plugin> --{} N`)",
+                field.replace('_', "-")
+            ),
+        }
+    }
+}
+
+/// Which party set each limit of an effective [`Budget`] (see [`Budget::sources`]).
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BudgetSources {
+    /// Of [`Budget::fuel`].
+    pub fuel: LimitSource,
+    /// Of [`Budget::timeout`].
+    pub timeout: LimitSource,
+    /// Of [`Budget::memory_bytes`].
+    pub memory_bytes: LimitSource,
+    /// Of [`Budget::max_input_bytes`].
+    pub max_input_bytes: LimitSource,
+    /// Of [`Budget::max_output_bytes`].
+    pub max_output_bytes: LimitSource,
+    /// Of [`Budget::max_records`].
+    pub max_records: LimitSource,
+}
+
+impl Budget {
+    /// Which of `manifest` and `grant` (or, when neither is lower, this cap) sets each field of
+    /// `self.constrained_by(&[manifest, grant])`. When the manifest and the grant tie, the manifest
+    /// is named: raising the grant alone would not help.
+    pub fn sources(self, manifest: &BudgetLimits, grant: &BudgetLimits) -> BudgetSources {
+        let pick = |cap: u64, field: fn(&BudgetLimits) -> Option<u64>| {
+            let effective = [field(manifest), field(grant)].into_iter().flatten().fold(cap, u64::min);
+            if field(manifest) == Some(effective) {
+                LimitSource::Manifest
+            } else if field(grant) == Some(effective) {
+                LimitSource::Grant
+            } else {
+                LimitSource::Host
+            }
+        };
+        BudgetSources {
+            fuel: pick(self.fuel, |l| l.fuel),
+            timeout: pick(u64::try_from(self.timeout.as_millis()).unwrap_or(u64::MAX), |l| l.timeout_ms),
+            memory_bytes: pick(self.memory_bytes, |l| l.memory_bytes),
+            max_input_bytes: pick(self.max_input_bytes, |l| l.max_input_bytes),
+            max_output_bytes: pick(self.max_output_bytes, |l| l.max_output_bytes),
+            max_records: pick(self.max_records, |l| l.max_records),
+        }
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -136,5 +212,13 @@ mod tests {
                 max_records: 100,
             }
         );
+        let sources = host.sources(&manifest, &grant);
+        assert_eq!(sources.fuel, LimitSource::Host);
+        assert_eq!(sources.timeout, LimitSource::Manifest);
+        assert_eq!(sources.memory_bytes, LimitSource::Grant);
+        assert_eq!(sources.max_output_bytes, LimitSource::Grant);
+        // A tie names the manifest: raising the grant alone would not help.
+        let tied = BudgetLimits { fuel: Some(500), ..Default::default() };
+        assert_eq!(host.sources(&tied, &tied).fuel, LimitSource::Manifest);
     }
 }

@@ -6,6 +6,7 @@
 //! exception is inside the runtime: wasmtime's hostcall-fuel error has a private type, see
 //! `invoke::copy_budget_exhausted`.)
 
+use crate::budget::LimitSource;
 use crate::record::PluginError;
 use std::fmt;
 use std::time::Duration;
@@ -104,6 +105,20 @@ pub enum TrapKind {
     Other,
 }
 
+impl TrapKind {
+    /// The kind as the API and messages spell it.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            TrapKind::StackOverflow => "stack-overflow",
+            TrapKind::Unreachable => "unreachable",
+            TrapKind::MemoryOutOfBounds => "memory-out-of-bounds",
+            TrapKind::IntegerArithmetic => "integer-arithmetic",
+            TrapKind::IndirectCall => "indirect-call",
+            TrapKind::Other => "other",
+        }
+    }
+}
+
 impl From<wasmtime::Trap> for TrapKind {
     fn from(trap: wasmtime::Trap) -> TrapKind {
         use wasmtime::Trap;
@@ -169,43 +184,53 @@ pub enum Error {
         reason: String,
     },
     /// The guest ran out of fuel.
-    #[error("plugin ran out of fuel after {fuel} units")]
+    #[error("plugin ran out of fuel after {fuel} units; {}", set_by.explain("fuel"))]
     OutOfFuel {
         /// The fuel budget it had.
         fuel: u64,
+        /// Who set that budget.
+        set_by: LimitSource,
     },
     /// The guest ran past its deadline.
-    #[error("plugin ran past its {}ms deadline", deadline.as_millis())]
+    #[error("plugin ran past its {}ms deadline; {}", deadline.as_millis(), set_by.explain("timeout_ms"))]
     Timeout {
         /// The deadline it had.
         deadline: Duration,
+        /// Who set that deadline.
+        set_by: LimitSource,
     },
     /// The guest's memories grew past the budget.
-    #[error("plugin memory would grow to {requested} bytes, over its {limit}-byte budget")]
+    #[error("plugin memory would grow to {requested} bytes, over its {limit}-byte budget; {}", set_by.explain("memory_bytes"))]
     MemoryLimit {
         /// The budget, in bytes, over all of the component's memories.
         limit: u64,
         /// The total the failed growth asked for.
         requested: u64,
+        /// Who set the budget.
+        set_by: LimitSource,
     },
     /// The input is larger than the budget.
-    #[error("input of {size} bytes exceeds the {limit}-byte input budget")]
+    #[error("input of {size} bytes exceeds the {limit}-byte input budget; {}", set_by.explain("max_input_bytes"))]
     InputTooLarge {
         /// Input size in bytes (keys, values and headers).
         size: u64,
         /// The budget.
         limit: u64,
+        /// Who set the budget.
+        set_by: LimitSource,
     },
     /// The guest returned more than the budget allows.
-    #[error("output of {size} bytes exceeds the {limit}-byte output budget")]
+    #[error("output of {size} bytes exceeds the {limit}-byte output budget; {}", set_by.explain("max_output_bytes"))]
     OutputTooLarge {
         /// Output size in bytes (keys, values and headers).
         size: u64,
         /// The budget.
         limit: u64,
+        /// Who set the budget.
+        set_by: LimitSource,
     },
     /// A batch in or out has more records than the budget allows.
-    #[error("{count} records exceed the budget of {limit} records per batch (output: {output})")]
+    #[error("{} {count} records, over the budget of {limit} records per batch; {}", if *output { "the plugin returned" } else { "the batch has" }, set_by.explain("max_records"))]
     TooManyRecords {
         /// Records in the batch.
         count: u64,
@@ -213,6 +238,8 @@ pub enum Error {
         limit: u64,
         /// Whether the guest returned them (else it was given them).
         output: bool,
+        /// Who set the budget.
+        set_by: LimitSource,
     },
     /// The guest asked the host to copy more than its copy budget in one call: an output (or an
     /// error, or an argument of a host call) whose lists point at the same guest memory many
@@ -231,16 +258,29 @@ pub enum Error {
         limit: u64,
     },
     /// The guest trapped.
-    #[error("plugin trapped ({kind:?}): {detail}")]
+    #[error("plugin trapped ({}): {message}", kind.as_str())]
     GuestTrap {
         /// What kind of trap.
         kind: TrapKind,
-        /// wasmtime's description, with the guest backtrace when available.
-        detail: String,
+        /// The guest's panic message (with its source location) when it printed one, else
+        /// wasmtime's description of the trap.
+        message: String,
+        /// The guest's call stack, innermost first: demangled function names, with the runtime's
+        /// panic machinery trimmed off (empty when the component has no names).
+        backtrace: Vec<String>,
     },
     /// The guest returned its own typed error.
-    #[error("plugin returned an error: {0}")]
+    #[error("plugin returned an error: {}", describe_plugin_error(.0))]
     Guest(PluginError),
+    /// The guest reported a denial (`plugin-error::denied`) after the host refused it a capability:
+    /// the host's reason says what was refused and whether the manifest or the grant lacks it.
+    #[error("capability denied: {denial} (the plugin reported: {reported})")]
+    Denied {
+        /// The host's reason for the first refusal of the invocation.
+        denial: String,
+        /// The plugin's own message.
+        reported: String,
+    },
     /// The instance pool is exhausted; retry later.
     #[error("no free instance slot: {0}")]
     Overloaded(String),
@@ -269,7 +309,7 @@ impl Error {
             Error::TooManyRecords { output: false, .. } => ErrorCode::InputTooLarge,
             Error::TooManyRecords { output: true, .. } => ErrorCode::OutputTooLarge,
             Error::GuestTrap { .. } => ErrorCode::GuestTrap,
-            Error::Guest(PluginError::Denied(_)) => ErrorCode::CapabilityDenied,
+            Error::Guest(PluginError::Denied(_)) | Error::Denied { .. } => ErrorCode::CapabilityDenied,
             Error::Guest(_) => ErrorCode::GuestError,
             Error::Overloaded(_) => ErrorCode::Overloaded,
             Error::Internal(_) => ErrorCode::Internal,
@@ -286,6 +326,31 @@ impl Error {
 
     pub(crate) fn internal(err: impl fmt::Display) -> Error {
         Error::Internal(err.to_string())
+    }
+}
+
+/// Issues of an `invalid-input` error spelled out in a message; the rest are counted.
+const DESCRIBED_ISSUES: usize = 5;
+
+/// A plugin's own error as one line: its kind, then its text (the generated `Display` of the WIT
+/// variant is its debug form).
+pub fn describe_plugin_error(err: &PluginError) -> String {
+    match err {
+        PluginError::InvalidInput(issues) => {
+            let mut parts: Vec<String> = issues
+                .iter()
+                .take(DESCRIBED_ISSUES)
+                .map(|issue| format!("record {}: {}", issue.index, issue.reasons.join("; ")))
+                .collect();
+            if issues.len() > DESCRIBED_ISSUES {
+                parts.push(format!("and {} more records", issues.len() - DESCRIBED_ISSUES));
+            }
+            format!("invalid input: {}", parts.join("; "))
+        }
+        PluginError::InvalidConfig(message) => format!("invalid config: {message}"),
+        PluginError::Retryable(message) => format!("retryable: {message}"),
+        PluginError::Denied(message) => format!("denied: {message}"),
+        PluginError::Internal(message) => format!("internal: {message}"),
     }
 }
 

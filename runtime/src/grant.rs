@@ -4,7 +4,7 @@
 //! grants. Anything outside it is denied *inside* the plugin call (a typed error the guest sees),
 //! never a host failure.
 
-use crate::budget::{Budget, BudgetLimits};
+use crate::budget::{Budget, BudgetLimits, BudgetSources};
 use crate::host::outbound::HostPattern;
 use crate::manifest::Manifest;
 use serde::{Deserialize, Serialize};
@@ -36,16 +36,22 @@ pub struct Grant {
 pub struct Effective {
     /// Outbound hosts both requested and granted (shared by every invocation).
     pub outbound_hosts: std::sync::Arc<[HostPattern]>,
+    /// Outbound hosts the manifest requests, granted or not: a denial says which party lacks it.
+    pub requested_hosts: std::sync::Arc<[HostPattern]>,
     /// Config and secret values both requested and granted, by key.
     pub config: BTreeMap<String, String>,
     /// Keys the manifest requests (config and secret), granted a value or not.
     pub requested_keys: Vec<String>,
     /// Key-value buckets both requested and granted.
     pub key_value: Vec<String>,
+    /// Key-value buckets the manifest requests, granted or not.
+    pub requested_buckets: Vec<String>,
     /// The key-value namespace: the plugin's name.
     pub namespace: String,
     /// min(host cap, manifest request, grant).
     pub budget: Budget,
+    /// Which of the three set each limit of `budget` (named in budget errors).
+    pub budget_sources: BudgetSources,
 }
 
 impl Effective {
@@ -97,11 +103,14 @@ impl Effective {
             .collect();
         Effective {
             outbound_hosts,
+            requested_hosts: requested.outbound_hosts.iter().filter_map(|host| HostPattern::parse(host).ok()).collect(),
             config,
             requested_keys,
             key_value,
+            requested_buckets: requested.key_value.clone(),
             namespace: manifest.name.clone(),
             budget: caps.constrained_by(&[manifest.budget, grant.budget]),
+            budget_sources: caps.sources(&manifest.budget, &grant.budget),
         }
     }
 }

@@ -4,10 +4,9 @@
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
 //! or a typed [`Error`], plus usage and the captured logs, in every case.
 
-use crate::budget::Budget;
-use crate::error::{Error, Result, TrapKind};
+use crate::error::{Error, Result};
+use crate::failure::{DeadlineExceeded, classify};
 use crate::host::logs::Logs;
-use crate::limiter::MemoryLimitExceeded;
 use crate::plugin::{Plugin, Pre};
 use crate::record::{Batch, Page, PluginError, WriteReport, batch_size};
 use crate::state::InvocationState;
@@ -120,16 +119,17 @@ impl Plugin {
         output_size: impl FnOnce(&T) -> Size,
         call: impl AsyncFnOnce(&mut Store<InvocationState>) -> wasmtime::Result<std::result::Result<T, PluginError>>,
     ) -> Invocation<T> {
-        let budget = self.inner.effective.budget;
+        let (budget, sources) = (self.inner.effective.budget, self.inner.effective.budget_sources);
         if input_size.bytes > budget.max_input_bytes {
             return Invocation::rejected(Error::InputTooLarge {
                 size: input_size.bytes,
                 limit: budget.max_input_bytes,
+                set_by: sources.max_input_bytes,
             });
         }
         if input_size.records > budget.max_records {
-            let (count, limit) = (input_size.records, budget.max_records);
-            return Invocation::rejected(Error::TooManyRecords { count, limit, output: false });
+            let (count, limit, set_by) = (input_size.records, budget.max_records, sources.max_records);
+            return Invocation::rejected(Error::TooManyRecords { count, limit, output: false, set_by });
         }
         let started = Instant::now();
         let mut store = match self.new_store() {
@@ -150,16 +150,23 @@ impl Plugin {
             wall_time,
             peak_memory_bytes: state.limiter.peak(),
         };
+        let logs = state.logs.take();
         let outcome = match guarded {
-            Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout }),
-            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget)),
+            Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
+            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries)),
+            Ok(Ok(Err(PluginError::Denied(reported)))) => Err(match state.logs.first_denial() {
+                Some(denial) => Error::Denied { denial, reported },
+                None => Error::Guest(PluginError::Denied(reported)),
+            }),
             Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),
             Ok(Ok(Ok(output))) => {
                 let size = output_size(&output);
                 if size.bytes > budget.max_output_bytes {
-                    Err(Error::OutputTooLarge { size: size.bytes, limit: budget.max_output_bytes })
+                    let (limit, set_by) = (budget.max_output_bytes, sources.max_output_bytes);
+                    Err(Error::OutputTooLarge { size: size.bytes, limit, set_by })
                 } else if size.records > budget.max_records {
-                    Err(Error::TooManyRecords { count: size.records, limit: budget.max_records, output: true })
+                    let (limit, set_by) = (budget.max_records, sources.max_records);
+                    Err(Error::TooManyRecords { count: size.records, limit, output: true, set_by })
                 } else {
                     Ok(output)
                 }
@@ -168,7 +175,7 @@ impl Plugin {
         if let Err(err) = &outcome {
             tracing::debug!(plugin = %self.inner.manifest.name, code = %err.code(), %err, "invocation failed");
         }
-        Invocation { outcome, usage, logs: state.logs.take() }
+        Invocation { outcome, usage, logs }
     }
 
     fn new_store(&self) -> Result<Store<InvocationState>> {
@@ -205,59 +212,4 @@ impl Size {
     fn of(batch: &[crate::Record]) -> Size {
         Size { bytes: batch_size(batch), records: batch.len() as u64 }
     }
-}
-
-/// The trap a call into the host raises once the invocation's deadline has passed.
-#[derive(Debug, Clone, Copy)]
-struct DeadlineExceeded;
-
-impl std::fmt::Display for DeadlineExceeded {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str("the invocation's deadline passed")
-    }
-}
-
-impl std::error::Error for DeadlineExceeded {}
-
-/// Turns a wasmtime failure into the taxonomy. Order matters: a refused memory growth surfaces as
-/// whatever trap the guest hit next, so the limiter's record wins over the trap code.
-fn classify(err: &wasmtime::Error, exceeded: Option<MemoryLimitExceeded>, budget: &Budget) -> Error {
-    let (fuel, deadline) = (budget.fuel, budget.timeout);
-    if let Some(exceeded) = err.downcast_ref::<MemoryLimitExceeded>().copied().or(exceeded) {
-        return Error::MemoryLimit { limit: exceeded.limit, requested: exceeded.requested };
-    }
-    if err.downcast_ref::<DeadlineExceeded>().is_some() {
-        return Error::Timeout { deadline };
-    }
-    if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return Error::Overloaded(format!("{err}"));
-    }
-    if let Some(trap) = err.downcast_ref::<wasmtime::Trap>().copied() {
-        return match trap {
-            wasmtime::Trap::OutOfFuel => Error::OutOfFuel { fuel },
-            wasmtime::Trap::Interrupt => Error::Timeout { deadline },
-            other => Error::GuestTrap { kind: TrapKind::from(other), detail: format!("{err:?}") },
-        };
-    }
-    if let Some(wasmtime::component::ResourceTableError::Full) = err.downcast_ref() {
-        return Error::TooManyResources { limit: crate::state::MAX_HOST_RESOURCES as u64 };
-    }
-    if copy_budget_exhausted(err) {
-        return Error::CopyBudget { limit: crate::budget::copy_budget(budget) };
-    }
-    if err.downcast_ref::<wasmtime::WasmBacktrace>().is_some() {
-        return Error::GuestTrap { kind: TrapKind::Other, detail: format!("{err:?}") };
-    }
-    Error::Internal(format!("{err:#}"))
-}
-
-/// wasmtime's message when a guest-to-host copy exceeds the store's hostcall fuel.
-const HOSTCALL_FUEL_EXHAUSTED: &str = "fuel allocated for hostcalls has been exhausted";
-
-/// Whether `err` is wasmtime's "hostcall fuel exhausted" failure. wasmtime 48 keeps that error's
-/// type private, so this is the one place in Plugboard that looks at an error's text; the hostile
-/// test that copies 4 GiB of aliased output pins it, so a wasmtime upgrade that rewords it fails
-/// that test instead of turning the error back into `internal`.
-fn copy_budget_exhausted(err: &wasmtime::Error) -> bool {
-    err.chain().any(|cause| cause.to_string().contains(HOSTCALL_FUEL_EXHAUSTED))
 }

@@ -25,6 +25,7 @@ pub mod budget;
 mod cache;
 mod engine;
 pub mod error;
+mod failure;
 pub mod flow;
 pub mod grant;
 pub mod host;
@@ -36,7 +37,7 @@ pub mod record;
 pub mod signing;
 mod state;
 
-pub use budget::{Budget, BudgetLimits};
+pub use budget::{Budget, BudgetLimits, BudgetSources, LimitSource};
 pub use cache::ArtifactCache;
 pub use engine::{FUEL_YIELD_INTERVAL, Runtime, RuntimeConfig};
 pub use error::{Error, ErrorCode, Result, TrapKind};

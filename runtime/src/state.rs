@@ -71,6 +71,7 @@ impl InvocationState {
             http,
             outbound: OutboundPolicy::new(
                 grant.outbound_hosts.clone(),
+                grant.requested_hosts.clone(),
                 config.outbound,
                 config.resolver.clone(),
                 logs.clone(),

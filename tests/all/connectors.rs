@@ -14,8 +14,17 @@ async fn a_host_not_on_the_allow_list_is_denied_inside_the_call() {
     grant.outbound_hosts.clear();
     let plugin = HTTP_SOURCE.load(&runtime, &grant);
     let invocation = plugin.read(None, 10).await;
+    // The error names what was refused and which party lacks it: the manifest requests the
+    // server's host, the grant does not.
     match &invocation.outcome {
-        Err(err @ Error::Guest(PluginError::Denied(_))) => assert_eq!(err.code(), ErrorCode::CapabilityDenied),
+        Err(err @ Error::Denied { denial, reported }) => {
+            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
+            assert!(
+                denial.contains("is requested by the plugin's manifest but not granted by the operator"),
+                "{denial}"
+            );
+            assert!(!reported.is_empty());
+        }
         other => panic!("expected a denial, got {other:?}"),
     }
     assert!(
@@ -23,14 +32,17 @@ async fn a_host_not_on_the_allow_list_is_denied_inside_the_call() {
             .logs
             .entries
             .iter()
-            .any(|e| e.context == "host" && e.message.contains("not on this plugin's outbound allow-list"))
+            .any(|e| e.context == "host" && e.message.contains("but not granted by the operator"))
     );
     assert!(server.requests().is_empty(), "nothing may reach the server");
 
     // The manifest's `*` does not reach loopback: private addresses must be listed exactly.
     grant.outbound_hosts = vec!["*".into()];
     let wildcard = HTTP_SOURCE.load(&runtime, &grant);
-    assert!(matches!(wildcard.read(None, 10).await.outcome, Err(Error::Guest(PluginError::Denied(_)))));
+    match wildcard.read(None, 10).await.outcome {
+        Err(Error::Denied { denial, .. }) => assert!(denial.contains("must be listed exactly"), "{denial}"),
+        other => panic!("expected a denial, got {other:?}"),
+    }
     assert!(server.requests().is_empty());
 
     // A grant cannot add a host the manifest does not request.
@@ -171,7 +183,10 @@ async fn a_name_that_does_not_resolve_is_denied() {
     let runtime = crate::common::runtime_with(|c| c.resolver = resolver.clone());
     let invocation = load_named(&runtime, &server).read(None, 10).await;
     match &invocation.outcome {
-        Err(err @ Error::Guest(PluginError::Denied(_))) => assert_eq!(err.code(), ErrorCode::CapabilityDenied),
+        Err(err @ Error::Denied { denial, .. }) => {
+            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
+            assert!(denial.contains("could not be resolved"), "{denial}");
+        }
         other => panic!("expected a denial, got {other:?}"),
     }
     assert!(

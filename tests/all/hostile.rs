@@ -3,8 +3,8 @@
 
 use crate::common::{config, records, runtime, runtime_with, values};
 use plugboard_runtime::{
-    BudgetLimits, Error, ErrorCode, Grant, KeyValueQuota, MAX_HOST_RESOURCES, Plugin, PluginError, Record, Runtime,
-    TrapKind,
+    BudgetLimits, Error, ErrorCode, Grant, KeyValueQuota, LimitSource, MAX_HOST_RESOURCES, Plugin, PluginError, Record,
+    Runtime, TrapKind,
 };
 use plugboard_tests::*;
 use serde_json::json;
@@ -28,7 +28,7 @@ async fn infinite_loop_hits_the_deadline() {
     let plugin = hostile(&runtime, "loop", BudgetLimits { timeout_ms: Some(200), ..Default::default() });
     let invocation = plugin.transform(records(&[json!(1)])).await;
     match invocation.outcome {
-        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 200),
+        Err(Error::Timeout { deadline, set_by: LimitSource::Grant }) => assert_eq!(deadline.as_millis(), 200),
         ref other => panic!("expected timeout, got {other:?}"),
     }
     assert!(invocation.usage.fuel_consumed > 0);
@@ -43,7 +43,7 @@ async fn a_loop_of_slow_host_calls_stops_at_the_first_call_past_the_deadline() {
     let plugin = hostile(&runtime, "host-spin", BudgetLimits { timeout_ms: Some(200), ..Default::default() });
     let invocation = plugin.transform(records(&[json!(1)])).await;
     match invocation.outcome {
-        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 200),
+        Err(Error::Timeout { deadline, set_by: LimitSource::Grant }) => assert_eq!(deadline.as_millis(), 200),
         ref other => panic!("expected timeout, got {other:?}"),
     }
     // Each iteration costs a few dozen fuel, so the next fuel yield would come only after tens of
@@ -58,7 +58,14 @@ async fn infinite_loop_runs_out_of_fuel() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "loop", BudgetLimits { fuel: Some(20_000_000), ..Default::default() });
     let invocation = plugin.transform(records(&[json!(1)])).await;
-    assert!(matches!(invocation.outcome, Err(Error::OutOfFuel { fuel: 20_000_000 })), "{:?}", invocation.outcome);
+    assert!(
+        matches!(invocation.outcome, Err(Error::OutOfFuel { fuel: 20_000_000, set_by: LimitSource::Grant })),
+        "{:?}",
+        invocation.outcome
+    );
+    // The message says which party set the limit and how to raise it.
+    let message = invocation.outcome.as_ref().err().map(ToString::to_string).unwrap_or_default();
+    assert!(message.contains("the operator's grant") && message.contains("plugboard grant"), "{message}");
     assert_eq!(invocation.usage.fuel_consumed, 20_000_000);
     assert_runtime_healthy(&runtime).await;
 }
@@ -70,7 +77,7 @@ async fn unbounded_growth_hits_the_memory_limit() {
     let plugin = hostile(&runtime, "grow", BudgetLimits { memory_bytes: Some(limit), ..Default::default() });
     let invocation = plugin.transform(records(&[json!(1)])).await;
     match &invocation.outcome {
-        Err(err @ Error::MemoryLimit { limit: l, requested }) => {
+        Err(err @ Error::MemoryLimit { limit: l, requested, set_by: LimitSource::Grant }) => {
             assert_eq!(*l, limit);
             assert!(*requested > limit);
             assert_eq!(err.code(), ErrorCode::MemoryLimit);
@@ -113,7 +120,7 @@ async fn huge_output_is_output_too_large() {
     let roomy = runtime_with(|config| config.caps.max_input_bytes = 64 << 20);
     let plugin = hostile(&roomy, "output", BudgetLimits::default());
     match plugin.transform(records(&[json!(1)])).await.outcome {
-        Err(Error::OutputTooLarge { size, limit }) => {
+        Err(Error::OutputTooLarge { size, limit, set_by: LimitSource::Host }) => {
             assert_eq!(size, (100 << 20) + plugboard_runtime::record::RECORD_OVERHEAD_BYTES as u64);
             assert_eq!(limit, roomy.config().caps.max_output_bytes);
         }
@@ -130,7 +137,7 @@ async fn oversized_input_is_refused_before_the_guest_runs() {
     let big = records(&[json!("x".repeat(2000))]);
     let invocation = plugin.transform(big).await;
     assert!(
-        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 2066, limit: 1000 })),
+        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 2066, limit: 1000, set_by: LimitSource::Grant })),
         "{:?}",
         invocation.outcome
     );
@@ -146,14 +153,23 @@ async fn empty_records_are_not_free_and_batches_are_capped() {
         (0..1000).map(|_| plugboard_runtime::Record { key: None, value: Vec::new(), headers: Vec::new() }).collect();
     let invocation = plugin.transform(&empty).await;
     assert!(
-        matches!(invocation.outcome, Err(Error::InputTooLarge { size: 64_000, limit: 10_000 })),
+        matches!(
+            invocation.outcome,
+            Err(Error::InputTooLarge { size: 64_000, limit: 10_000, set_by: LimitSource::Grant })
+        ),
         "{:?}",
         invocation.outcome
     );
     // And no batch may hold more records than the cap, in or out.
     let plugin = hostile(&runtime, "echo", BudgetLimits { max_records: Some(999), ..Default::default() });
     let outcome = plugin.transform(&empty).await.outcome;
-    assert!(matches!(outcome, Err(Error::TooManyRecords { count: 1000, limit: 999, output: false })), "{outcome:?}");
+    assert!(
+        matches!(
+            outcome,
+            Err(Error::TooManyRecords { count: 1000, limit: 999, output: false, set_by: LimitSource::Grant })
+        ),
+        "{outcome:?}"
+    );
     assert_eq!(outcome.err().map(|err| err.code()), Some(ErrorCode::InputTooLarge));
 }
 
@@ -173,6 +189,26 @@ async fn a_panic_is_an_unreachable_trap() {
         "{:?}",
         invocation.logs
     );
+    // The error carries it with its location, and a short backtrace of the guest's own functions,
+    // demangled and without the panic machinery.
+    match &invocation.outcome {
+        Err(err @ Error::GuestTrap { message, backtrace, .. }) => {
+            assert!(message.starts_with("panicked at hostile/src/lib.rs:"), "{message}");
+            assert!(message.ends_with("the hostile guest panics on purpose"), "{message}");
+            assert!(err.to_string().starts_with("plugin trapped (unreachable): panicked at"), "{err}");
+            assert!(
+                backtrace
+                    .first()
+                    .is_some_and(|frame| frame == "<hostile::Hostile as plugboard_plugin_sdk::Transformer>::transform"),
+                "{backtrace:?}"
+            );
+            assert!(
+                backtrace.iter().all(|frame| !frame.starts_with("std::") && !frame.contains("::h")),
+                "{backtrace:?}"
+            );
+        }
+        other => panic!("expected a trap, got {other:?}"),
+    }
     assert_runtime_healthy(&runtime).await;
 }
 
@@ -197,8 +233,12 @@ async fn ungranted_config_is_denied_inside_the_call() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "ungranted-config", BudgetLimits::default());
     let invocation = plugin.transform(records(&[json!(1)])).await;
+    // The manifest does not request the key: the error says so, and where to add it.
     match &invocation.outcome {
-        Err(err @ Error::Guest(PluginError::Denied(_))) => assert_eq!(err.code(), ErrorCode::CapabilityDenied),
+        Err(err @ Error::Denied { denial, .. }) => {
+            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
+            assert!(denial.contains("`not-granted` is not among the manifest's `config_keys`"), "{denial}");
+        }
         other => panic!("expected a denial, got {other:?}"),
     }
     assert!(invocation.logs.entries.iter().any(|e| e.context == "host" && e.message.contains("`not-granted`")));
@@ -360,7 +400,7 @@ async fn several_memories_together_hit_the_memory_limit() {
     let greedy = runtime.load(&multi_memory_component(48), manifest.clone(), &grant).expect("load");
     let invocation = greedy.transform(records(&[json!(1)])).await;
     match invocation.outcome {
-        Err(Error::MemoryLimit { limit: l, requested }) => {
+        Err(Error::MemoryLimit { limit: l, requested, .. }) => {
             assert_eq!(l, limit);
             assert_eq!(requested, 3 * (64 << 10) + 3 * (48 * (64 << 10)));
         }
@@ -390,12 +430,22 @@ async fn key_value_state_persists_in_granted_buckets_only() {
     // Not granted (even though requested): a denial inside the call.
     let ungranted = GUEST_HOSTILE.load(&runtime, &config(&[("mode", "kv-count")]));
     let invocation = ungranted.transform(records(&[])).await;
-    assert!(matches!(invocation.outcome, Err(Error::Guest(PluginError::Denied(_)))), "{:?}", invocation.outcome);
+    match &invocation.outcome {
+        Err(Error::Denied { denial, .. }) => {
+            assert!(denial.contains("`counters` is requested by the plugin's manifest but not granted"), "{denial}")
+        }
+        other => panic!("expected a denial naming the grant, got {other:?}"),
+    }
     assert!(invocation.logs.entries.iter().any(|e| e.context == "host" && e.message.contains("`counters`")));
     let mut grant = config(&[("mode", "kv-other-bucket")]);
     grant.key_value = vec!["counters".into()];
     let other = GUEST_HOSTILE.load(&runtime, &grant);
-    assert!(matches!(other.transform(records(&[])).await.outcome, Err(Error::Guest(PluginError::Denied(_)))));
+    match other.transform(records(&[])).await.outcome {
+        Err(Error::Denied { denial, .. }) => {
+            assert!(denial.contains("not among the manifest's `key_value`"), "{denial}")
+        }
+        other => panic!("expected a denial naming the manifest, got {other:?}"),
+    }
     // The count survived the denied calls.
     let out = counter.transform(records(&[])).await.into_result().expect("counts");
     assert_eq!(values(&out), vec![json!(4)]);
@@ -505,7 +555,7 @@ async fn a_guest_blocked_in_a_host_call_still_meets_its_deadline() {
     let runtime = runtime();
     let plugin = hostile(&runtime, "sleep", BudgetLimits { timeout_ms: Some(300), ..Default::default() });
     match plugin.transform(records(&[json!(1)])).await.outcome {
-        Err(Error::Timeout { deadline }) => assert_eq!(deadline.as_millis(), 300),
+        Err(Error::Timeout { deadline, .. }) => assert_eq!(deadline.as_millis(), 300),
         other => panic!("expected timeout, got {other:?}"),
     }
     assert_runtime_healthy(&runtime).await;

@@ -9,6 +9,7 @@ mod common;
 mod concurrency;
 mod connectors;
 mod crash;
+mod failures;
 mod floods;
 mod flow_cli;
 mod flows;

@@ -102,6 +102,25 @@ async fn webhooks_need_a_valid_signature_and_run_once_queued() {
     assert_eq!(posted(&sink), vec![json!({"order": 1})]);
     let (_, executions) = api.get("/v1/flows/hooked/executions", ADMIN).await;
     assert_eq!(executions["executions"][0]["trigger"], "webhook");
+    // The 202's `queued` id follows the delivery to the execution that ran it.
+    let id = accepted["queued"].as_u64().expect("queued id");
+    assert_eq!(accepted["delivery"], format!("/v1/flows/hooked/deliveries/{id}"));
+    let follow = accepted["delivery"].as_str().unwrap_or_default().to_string();
+    let mut state = Value::Null;
+    for _ in 0..100 {
+        let (status, answer) = api.get(&follow, ADMIN).await;
+        assert_eq!(status, StatusCode::OK, "{answer}");
+        state = answer;
+        if state["state"] == "ran" {
+            break;
+        }
+        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
+    }
+    assert_eq!(state["state"], "ran", "{state}");
+    assert_eq!(state["execution"]["id"], executions["executions"][0]["id"]);
+    assert!(state["execution"]["queued"].as_array().is_some_and(|q| q.contains(&json!(id))), "{state}");
+    let (status, _) = api.get(&format!("/v1/flows/other/deliveries/{id}"), ADMIN).await;
+    assert_eq!(status, StatusCode::NOT_FOUND, "a delivery is found under its own flow only");
     api.stop().await;
 }
 

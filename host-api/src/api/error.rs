@@ -1,4 +1,4 @@
-//! API errors: one JSON shape, `{"code", "reason"?, "message"}`, with a fitting status.
+//! API errors: one JSON shape, `{"code", "reason"?, "message", "backtrace"?}`, with a fitting status.
 //!
 //! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
 //! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`). Internal
@@ -24,11 +24,21 @@ pub struct ApiError {
     message: String,
     /// `Retry-After` seconds, for 429 answers.
     retry_after: Option<u64>,
+    /// For a guest trap: the guest's demangled backtrace, innermost first.
+    backtrace: Vec<String>,
 }
 
 impl ApiError {
     fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
-        ApiError { status, code, runtime_code: None, reason: None, message: message.into(), retry_after: None }
+        ApiError {
+            status,
+            code,
+            runtime_code: None,
+            reason: None,
+            message: message.into(),
+            retry_after: None,
+            backtrace: Vec::new(),
+        }
     }
 
     /// 401: missing or unknown token.
@@ -133,6 +143,10 @@ impl From<Error> for ApiError {
             Error::Signature(signature) => Some(signature.reason()),
             _ => None,
         };
+        let backtrace = match &err {
+            Error::GuestTrap { backtrace, .. } => backtrace.clone(),
+            _ => Vec::new(),
+        };
         ApiError {
             status: status_for(code),
             code: code.as_str(),
@@ -140,6 +154,7 @@ impl From<Error> for ApiError {
             reason,
             message: err.to_string(),
             retry_after: None,
+            backtrace,
         }
     }
 }
@@ -173,6 +188,9 @@ impl IntoResponse for ApiError {
         let mut body = serde_json::json!({"code": self.code, "message": self.message});
         if let Some(reason) = self.reason {
             body["reason"] = reason.into();
+        }
+        if !self.backtrace.is_empty() {
+            body["backtrace"] = self.backtrace.into();
         }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

@@ -251,10 +251,37 @@ pub async fn hooks_deliver(
     };
     let count = records.len();
     Ok(match state.services.queue.accept_delivery(&name, &verified, records).await? {
-        Delivery::Queued(id) => (StatusCode::ACCEPTED, Json(json!({"queued": id, "records": count}))),
+        Delivery::Queued(id) => {
+            let follow = format!("/v1/flows/{name}/deliveries/{id}");
+            (StatusCode::ACCEPTED, Json(json!({"queued": id, "records": count, "delivery": follow})))
+        }
         Delivery::Duplicate(id) => {
             tracing::info!(flow = %name, run = id, "repeated webhook delivery: not queued again");
-            (StatusCode::OK, Json(json!({"queued": id, "records": count, "duplicate": true})))
+            let follow = format!("/v1/flows/{name}/deliveries/{id}");
+            (StatusCode::OK, Json(json!({"queued": id, "records": count, "duplicate": true, "delivery": follow})))
         }
     })
+}
+
+/// `GET /v1/flows/{name}/deliveries/{id}`: where a webhook delivery is, by the `queued` id its
+/// 202 answered — `queued` (waiting for a worker) or `ran` with the execution that ran it (which
+/// may have run it together with other deliveries of the same flow, a micro-batch).
+pub async fn deliveries_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path((name, id)): Path<(String, String)>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[Role::Invoker], "read executions")?;
+    let id: u64 = id.parse().map_err(|_| ApiError::invalid("delivery ids are numbers"))?;
+    let store = &state.services.store;
+    if store.queued_run(id)?.is_some_and(|run| run.flow == name) {
+        return Ok(Json(json!({"queued": id, "state": "queued"})));
+    }
+    match store.ran_by(&name, id)? {
+        Some(execution) => {
+            let execution = state.services.flows.execution(execution)?;
+            Ok(Json(json!({"queued": id, "state": "ran", "execution": execution})))
+        }
+        None => Err(plugboard_runtime::Error::NotFound(format!("delivery {id} of flow {name}")).into()),
+    }
 }

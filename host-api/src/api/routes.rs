@@ -110,6 +110,8 @@ routes! {
         "Set a flow's webhook HMAC secret (write-only).";
     post "/v1/hooks/{name}" => flows::hooks_deliver, role = "none", body = JSON, ok = 202, upload = false,
         "Webhook trigger: HMAC-signed input, answered 202 once durably queued.";
+    get "/v1/flows/{name}/deliveries/{id}" => flows::deliveries_get, role = "invoker", body = None, ok = 200, upload = false,
+        "Follow a webhook delivery by the `queued` id its 202 answered: still queued, or the execution that ran it.";
     get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
         "Liveness.";
     get "/readyz" => admin::readyz, role = "none", body = None, ok = 200, upload = false,

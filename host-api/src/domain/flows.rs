@@ -32,7 +32,8 @@ impl Flows {
         let limit = self.plugins.runtime.config().caps.max_records;
         let count = records as u64;
         if count > limit {
-            return Err(plugboard_runtime::Error::TooManyRecords { count, limit, output: false }.into());
+            let set_by = plugboard_runtime::LimitSource::Host;
+            return Err(plugboard_runtime::Error::TooManyRecords { count, limit, output: false, set_by }.into());
         }
         Ok(())
     }

@@ -307,16 +307,14 @@ impl WorkQueue {
                 let letter = DeadLetter {
                     step: String::new(),
                     attempts: 1,
-                    error: ErrorReport {
-                        code: plugboard_runtime::ErrorCode::NotFound.as_str().into(),
-                        message: format!("not found: {what}"),
-                    },
+                    error: ErrorReport::new(plugboard_runtime::ErrorCode::NotFound, format!("not found: {what}")),
                     reasons: Vec::new(),
+                    logs: Vec::new(),
                     record: StoredRecord::from(&Record::json(record)),
                 };
                 change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(&claim.flow, 0, letter))));
             }
-            change.push(Op::Dequeue { flow: claim.flow.clone(), id: run.id });
+            change.push(Op::Dequeue { flow: claim.flow.clone(), id: run.id, execution: None });
         }
         let stored = self.store.apply(change);
         match stored {

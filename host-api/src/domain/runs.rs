@@ -100,6 +100,7 @@ impl Flows {
                     execution.outcome = outcome;
                     next_cursor = cursor;
                 }
+                // The flow has no source after all (it checked above): a failure of the run.
                 Err(err) => execution.outcome.failure = Some((&err).into()),
             }
             return self.finish(execution, next_cursor, request.replaying).await;
@@ -156,7 +157,7 @@ impl Flows {
         // own, so one bad delivery does not drop the others (see `WorkQueue`).
         if execution.status != ExecutionStatus::Failed || execution.queued.len() <= 1 {
             for id in &execution.queued {
-                change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id });
+                change.push(Op::Dequeue { flow: execution.flow.clone(), id: *id, execution: Some(execution.id) });
             }
         }
         if let Some(replaying) = replaying {

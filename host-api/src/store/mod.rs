@@ -136,12 +136,15 @@ pub enum Op {
     },
     /// Queues work.
     Enqueue(QueuedRun),
-    /// Removes finished work.
+    /// Removes finished work, noting the execution that ran it (`None`: it was dead-lettered
+    /// without running, its flow being gone), so a webhook sender can follow its delivery.
     Dequeue {
         /// Flow.
         flow: String,
         /// Id.
         id: u64,
+        /// The execution that ran it.
+        execution: Option<u64>,
     },
     /// Sets (or clears) where a flow's source resumes.
     PutCursor {
@@ -247,6 +250,8 @@ pub trait QueueStore {
     fn queued_ids(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<u64>>;
     /// One queued run.
     fn queued_run(&self, id: u64) -> Result<Option<QueuedRun>>;
+    /// The execution that ran queued run `id` of `flow`, once it ran.
+    fn ran_by(&self, flow: &str, id: u64) -> Result<Option<u64>>;
     /// How many runs each flow has queued (counted from the index, at start-up).
     fn queue_depths(&self) -> Result<BTreeMap<String, usize>>;
     /// Queues a webhook delivery unless one with the same `signature` was queued before (a retry

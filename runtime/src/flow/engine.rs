@@ -6,144 +6,19 @@
 //! is at least once: a sink call that fails after the outside system took the batch is retried.
 
 use super::definition::{FlowDefinition, OnInvalid, Pipeline, RetryPolicy, Step};
+use super::report::{
+    DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport, StoredRecord, last_lines,
+};
 use crate::error::Error;
+use crate::host::logs::LogEntry;
 use crate::plugin::Plugin;
-use crate::record::{Batch, PluginError, Record};
-use serde::{Deserialize, Serialize};
+use crate::record::{Batch, PluginError};
 use std::collections::BTreeMap;
 use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Instant;
-
-/// An error as an execution records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
-pub struct ErrorReport {
-    /// The stable code.
-    pub code: String,
-    /// The message.
-    pub message: String,
-}
-
-impl From<&Error> for ErrorReport {
-    /// Internal errors keep their detail out of reports (which API callers read); it is logged.
-    fn from(err: &Error) -> ErrorReport {
-        let message = match err {
-            Error::Internal(detail) => {
-                tracing::error!(%detail, "internal error in a flow step");
-                "internal error; see the server log".to_string()
-            }
-            other => other.to_string(),
-        };
-        ErrorReport { code: err.code().as_str().to_string(), message }
-    }
-}
-
-/// One step's part of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StepReport {
-    /// Step id.
-    pub step: String,
-    /// Records in.
-    pub records_in: u64,
-    /// Records out (delivered, for sinks).
-    pub records_out: u64,
-    /// Attempts made (retries included).
-    pub attempts: u32,
-    /// Wall time in milliseconds, retries and backoff included.
-    pub duration_ms: f64,
-    /// Fuel consumed.
-    pub fuel: u64,
-    /// The final error, if the step failed.
-    pub error: Option<ErrorReport>,
-}
-
-impl StepReport {
-    fn new(step: &str, records_in: usize, attempts: u32, started: Instant, fuel: u64) -> StepReport {
-        StepReport {
-            step: step.to_string(),
-            records_in: records_in as u64,
-            records_out: 0,
-            attempts,
-            duration_ms: started.elapsed().as_secs_f64() * 1000.0,
-            fuel,
-            error: None,
-        }
-    }
-}
-
-/// A record that could not be processed, kept for inspection and replay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct DeadLetter {
-    /// The step it failed at (replay restarts there).
-    pub step: String,
-    /// Attempts made.
-    pub attempts: u32,
-    /// Why.
-    pub error: ErrorReport,
-    /// Record reasons from a validator, if any.
-    #[serde(default)]
-    pub reasons: Vec<String>,
-    /// The record as it entered the failed step.
-    pub record: StoredRecord,
-}
-
-/// A record in a storable form: JSON value (or text, for a value that is not JSON), key, headers.
-///
-/// Records are JSON by convention; a value that is not JSON is kept as text and replayed as a JSON
-/// string, so replay is exact only for JSON records (and UTF-8 keys and headers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
-pub struct StoredRecord {
-    /// Key, as text.
-    pub key: Option<String>,
-    /// Value.
-    pub value: serde_json::Value,
-    /// Headers, as text.
-    pub headers: BTreeMap<String, String>,
-}
-
-impl From<&Record> for StoredRecord {
-    fn from(record: &Record) -> StoredRecord {
-        StoredRecord {
-            key: record.key.as_ref().map(|k| String::from_utf8_lossy(k).into_owned()),
-            value: record
-                .to_json()
-                .unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&record.value).into_owned())),
-            headers: record
-                .headers
-                .iter()
-                .map(|h| (h.name.clone(), String::from_utf8_lossy(&h.value).into_owned()))
-                .collect(),
-        }
-    }
-}
-
-impl From<&StoredRecord> for Record {
-    fn from(stored: &StoredRecord) -> Record {
-        let mut record = Record::json(&stored.value);
-        record.key = stored.key.as_ref().map(|k| k.clone().into_bytes());
-        for (name, value) in &stored.headers {
-            record.headers.push(crate::record::Header { name: name.clone(), value: value.clone().into_bytes() });
-        }
-        record
-    }
-}
-
-/// What one execution did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
-pub struct RunOutcome {
-    /// Per-step reports: steps in order, parallel branches and sinks in the order they are named.
-    pub steps: Vec<StepReport>,
-    /// Records written to sinks and accepted, summed over sinks.
-    pub delivered: u64,
-    /// Records a route step matched to no branch.
-    pub dropped: u64,
-    /// Records that failed for good.
-    pub dead_letters: Vec<DeadLetter>,
-    /// Set when the execution failed as a whole (a validate step with `on_invalid: fail`).
-    pub failure: Option<ErrorReport>,
-}
 
 /// Runs each part of an execution on its own task, so CPU-bound guests use every core and none
 /// spends another's deadline waiting for its turn; answers their outcomes in the parts' order.
@@ -168,27 +43,14 @@ where
         .into_iter()
         .map(|outcome| {
             outcome.unwrap_or_else(|| RunOutcome {
-                failure: Some(ErrorReport {
-                    code: crate::error::ErrorCode::Internal.as_str().to_string(),
-                    message: "internal error; see the server log".to_string(),
-                }),
+                failure: Some(ErrorReport::new(
+                    crate::error::ErrorCode::Internal,
+                    "internal error; see the server log",
+                )),
                 ..RunOutcome::default()
             })
         })
         .collect()
-}
-
-impl RunOutcome {
-    /// Adds what a concurrently run part of the same execution did.
-    fn absorb(&mut self, part: RunOutcome) {
-        self.steps.extend(part.steps);
-        self.delivered += part.delivered;
-        self.dropped += part.dropped;
-        self.dead_letters.extend(part.dead_letters);
-        if self.failure.is_none() {
-            self.failure = part.failure;
-        }
-    }
 }
 
 /// Whether an error is worth retrying.
@@ -235,26 +97,41 @@ impl FlowRun {
     }
 
     /// Reads the next page from the flow's source at `cursor` and runs it through the flow. The
-    /// outcome's `next_cursor` is where the following run starts; the caller persists it only once
-    /// this run's results are stored, so a crash re-reads the page (at least once).
+    /// answered cursor is the source's `next-cursor`, where the following run starts; the caller
+    /// persists it only once this run's results are stored, so a crash re-reads the page (at least
+    /// once). A read that fails is the source step's failure: the outcome has the source's report
+    /// (error and logs) and `failure` set, and no cursor.
     ///
     /// # Errors
-    /// [`Error::NotFound`] when the flow has no source; the source's own error when the read fails.
+    /// [`Error::NotFound`] when the flow has no source.
     pub async fn run_source(&self, cursor: Option<String>) -> Result<(RunOutcome, Option<String>), Error> {
         let run = self.execution();
         let source =
             run.flow.source.as_ref().ok_or_else(|| Error::NotFound(format!("a source in flow `{}`", run.flow.name)))?;
         let started = Instant::now();
-        let plugin = run.plugin(&source.plugin)?;
-        let (result, attempts, fuel) =
-            run.with_retry(&RetryPolicy::default(), || plugin.read(cursor.clone(), source.max_records)).await;
-        let page = result?;
-        let mut report = StepReport::new(&source.id, 0, attempts, started, fuel);
-        report.records_out = page.records.len() as u64;
+        let attempted = match run.plugin(&source.plugin) {
+            Ok(plugin) => {
+                run.with_retry(&RetryPolicy::default(), || plugin.read(cursor.clone(), source.max_records)).await
+            }
+            Err(err) => Attempted::failed(err),
+        };
+        let mut report = StepReport::new(&source.id, 0, attempted.attempts, started, attempted.fuel);
+        report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
         let mut outcome = RunOutcome::default();
-        outcome.steps.push(report);
-        run.pipeline(&run.flow.main, page.records, 0, &mut outcome).await;
-        Ok((outcome, page.next_cursor))
+        match attempted.result {
+            Ok(page) => {
+                report.records_out = page.records.len() as u64;
+                outcome.steps.push(report);
+                run.pipeline(&run.flow.main, page.records, 0, &mut outcome).await;
+                Ok((outcome, page.next_cursor))
+            }
+            Err(err) => {
+                report.error = Some(ErrorReport::from(&err));
+                outcome.failure = report.error.clone();
+                outcome.steps.push(report);
+                Ok((outcome, None))
+            }
+        }
     }
 
     /// Replays `input` from step `step` (a step or sink id), as a dead-letter replay does.
@@ -380,33 +257,42 @@ impl FlowRun {
     }
 
     /// Calls `call` until it succeeds, fails for good, or the policy's attempts run out.
-    async fn with_retry<T, F, Fut>(&self, retry: &RetryPolicy, mut call: F) -> (Result<T, Error>, u32, u64)
+    async fn with_retry<T, F, Fut>(&self, retry: &RetryPolicy, mut call: F) -> Attempted<T>
     where
         F: FnMut() -> Fut,
         Fut: Future<Output = crate::invoke::Invocation<T>>,
     {
         let mut fuel = 0;
-        let mut attempt = 1;
+        let mut attempts = 1;
         loop {
             let invocation = call().await;
             fuel += invocation.usage.fuel_consumed;
             match invocation.outcome {
-                Err(err) if retryable(&err) && attempt < retry.max_attempts.max(1) => {
-                    attempt += 1;
-                    tokio::time::sleep(retry.backoff(attempt, jitter())).await;
+                Err(err) if retryable(&err) && attempts < retry.max_attempts.max(1) => {
+                    attempts += 1;
+                    tokio::time::sleep(retry.backoff(attempts, jitter())).await;
                 }
-                outcome => return (outcome, attempt, fuel),
+                result => return Attempted { result, attempts, fuel, logs: invocation.logs.entries },
             }
         }
     }
 
-    fn dead_letter_all(&self, step: &str, attempts: u32, err: &Error, batch: &Batch, outcome: &mut RunOutcome) {
+    fn dead_letter_all(
+        &self,
+        step: &str,
+        failed: &Attempted<impl Sized>,
+        err: &Error,
+        batch: &Batch,
+        outcome: &mut RunOutcome,
+    ) {
         let error = ErrorReport::from(err);
+        let logs = last_lines(&failed.logs, DEAD_LETTER_LOG_LINES);
         outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
             step: step.to_string(),
-            attempts,
+            attempts: failed.attempts,
             error: error.clone(),
             reasons: Vec::new(),
+            logs: logs.clone(),
             record: StoredRecord::from(record),
         }));
     }
@@ -420,12 +306,13 @@ impl FlowRun {
         outcome: &mut RunOutcome,
     ) -> Option<Batch> {
         let started = Instant::now();
-        let (result, attempts, fuel) = match self.plugin(plugin) {
+        let mut attempted = match self.plugin(plugin) {
             Ok(p) => self.with_retry(retry, || p.transform(&batch)).await,
-            Err(err) => (Err(err), 1, 0),
+            Err(err) => Attempted::failed(err),
         };
-        let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);
-        match result {
+        let mut report = StepReport::new(id, batch.len(), attempted.attempts, started, attempted.fuel);
+        report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
+        match attempted.take_result() {
             Ok(out) => {
                 report.records_out = out.len() as u64;
                 outcome.steps.push(report);
@@ -434,7 +321,7 @@ impl FlowRun {
             Err(err) => {
                 report.error = Some(ErrorReport::from(&err));
                 outcome.steps.push(report);
-                self.dead_letter_all(id, attempts, &err, &batch, outcome);
+                self.dead_letter_all(id, &attempted, &err, &batch, outcome);
                 None
             }
         }
@@ -449,14 +336,13 @@ impl FlowRun {
         outcome: &mut RunOutcome,
     ) -> Option<Batch> {
         let started = Instant::now();
-        let invocation = match self.plugin(plugin) {
-            Ok(p) => p.transform(&batch).await,
-            Err(err) => {
-                crate::invoke::Invocation { outcome: Err(err), usage: Default::default(), logs: Default::default() }
-            }
+        let mut attempted = match self.plugin(plugin) {
+            Ok(p) => Attempted::once(p.transform(&batch).await),
+            Err(err) => Attempted::failed(err),
         };
-        let mut report = StepReport::new(id, batch.len(), 1, started, invocation.usage.fuel_consumed);
-        match invocation.outcome {
+        let mut report = StepReport::new(id, batch.len(), 1, started, attempted.fuel);
+        report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
+        match attempted.take_result() {
             Ok(out) => {
                 report.records_out = out.len() as u64;
                 outcome.steps.push(report);
@@ -472,6 +358,7 @@ impl FlowRun {
                     return None;
                 }
                 let error = ErrorReport::from(&err);
+                let logs = last_lines(&attempted.logs, DEAD_LETTER_LOG_LINES);
                 let mut valid = Vec::with_capacity(batch.len());
                 for (index, record) in batch.into_iter().enumerate() {
                     match issues.iter().find(|issue| issue.index as usize == index) {
@@ -480,6 +367,7 @@ impl FlowRun {
                             attempts: 1,
                             error: error.clone(),
                             reasons: issue.reasons.clone(),
+                            logs: logs.clone(),
                             record: StoredRecord::from(&record),
                         }),
                         None => valid.push(record),
@@ -492,7 +380,7 @@ impl FlowRun {
             Err(err) => {
                 report.error = Some(ErrorReport::from(&err));
                 outcome.steps.push(report);
-                self.dead_letter_all(id, 1, &err, &batch, outcome);
+                self.dead_letter_all(id, &attempted, &err, &batch, outcome);
                 None
             }
         }
@@ -500,37 +388,67 @@ impl FlowRun {
 
     async fn sink(&self, id: &str, plugin: &str, retry: &RetryPolicy, batch: Batch, outcome: &mut RunOutcome) {
         let started = Instant::now();
-        let (result, attempts, fuel) = match self.plugin(plugin) {
+        let mut attempted = match self.plugin(plugin) {
             Ok(p) => self.with_retry(retry, || p.write(&batch)).await,
-            Err(err) => (Err(err), 1, 0),
+            Err(err) => Attempted::failed(err),
         };
-        let mut report = StepReport::new(id, batch.len(), attempts, started, fuel);
-        match result {
+        let mut report = StepReport::new(id, batch.len(), attempted.attempts, started, attempted.fuel);
+        report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
+        match attempted.take_result() {
             Ok(written) => {
                 report.records_out = u64::from(written.accepted);
                 outcome.delivered += u64::from(written.accepted);
                 if written.failed > 0 {
                     // The sink cannot say which records it rejected: keep the whole batch (at least
                     // once; the accepted ones may be delivered again on replay).
-                    let error = ErrorReport {
-                        code: crate::error::ErrorCode::GuestError.as_str().to_string(),
-                        message: format!("the sink rejected {} of {} records", written.failed, batch.len()),
-                    };
+                    let error = ErrorReport::new(
+                        crate::error::ErrorCode::GuestError,
+                        format!("the sink rejected {} of {} records", written.failed, batch.len()),
+                    );
                     report.error = Some(error.clone());
+                    let logs = last_lines(&attempted.logs, DEAD_LETTER_LOG_LINES);
                     outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
                         step: id.to_string(),
-                        attempts,
+                        attempts: attempted.attempts,
                         error: error.clone(),
                         reasons: Vec::new(),
+                        logs: logs.clone(),
                         record: StoredRecord::from(record),
                     }));
                 }
             }
             Err(err) => {
                 report.error = Some(ErrorReport::from(&err));
-                self.dead_letter_all(id, attempts, &err, &batch, outcome);
+                self.dead_letter_all(id, &attempted, &err, &batch, outcome);
             }
         }
         outcome.steps.push(report);
+    }
+}
+
+/// What calling one step's plugin came to, retries included: the last attempt's result and logs.
+struct Attempted<T> {
+    result: Result<T, Error>,
+    attempts: u32,
+    /// Fuel over all attempts.
+    fuel: u64,
+    logs: Vec<LogEntry>,
+}
+
+impl<T> Attempted<T> {
+    /// One attempt, not retried.
+    fn once(invocation: crate::invoke::Invocation<T>) -> Attempted<T> {
+        let fuel = invocation.usage.fuel_consumed;
+        Attempted { result: invocation.outcome, attempts: 1, fuel, logs: invocation.logs.entries }
+    }
+
+    /// A step that could not call its plugin at all.
+    fn failed(err: Error) -> Attempted<T> {
+        Attempted { result: Err(err), attempts: 1, fuel: 0, logs: Vec::new() }
+    }
+
+    /// The result, leaving the attempt's counts and logs for the report.
+    fn take_result(&mut self) -> Result<T, Error> {
+        std::mem::replace(&mut self.result, Err(Error::Internal("result already taken".into())))
     }
 }

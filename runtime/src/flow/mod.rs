@@ -5,9 +5,13 @@
 pub mod condition;
 pub mod definition;
 pub mod engine;
+pub mod report;
 
 pub use condition::{Condition, Op};
 pub use definition::{
     CronSchedule, FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, SourceStep, Step, Trigger,
 };
-pub use engine::{DeadLetter, ErrorReport, FlowRun, RunOutcome, StepReport, StoredRecord};
+pub use engine::FlowRun;
+pub use report::{
+    DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport, StoredRecord,
+};

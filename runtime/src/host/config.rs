@@ -15,8 +15,11 @@ impl config_store::Host for crate::state::InvocationState {
         if self.grant.requested_keys.contains(&key) {
             return Ok(None);
         }
-        let reason = format!("config key `{key}` is not granted to this plugin");
-        self.logs.host_warning(reason.clone());
+        let reason = format!(
+            "config key `{}` is not among the manifest's `config_keys` or `secret_keys` (add it to plugin.toml and publish a new version)",
+            crate::host::logs::guest_text(&key)
+        );
+        self.logs.host_denial(reason.clone());
         Err(Error::Upstream(format!("capability denied: {reason}")))
     }
 

@@ -307,7 +307,11 @@ impl keyvalue_store::Host for InvocationState {
         }
         if !self.grant.key_value.contains(&identifier) {
             let name = guest_text(&identifier);
-            self.logs.host_warning(format!("key-value bucket `{name}` is not granted to this plugin"));
+            self.logs.host_denial(if self.grant.requested_buckets.contains(&identifier) {
+                format!("key-value bucket `{name}` is requested by the plugin's manifest but not granted by the operator (grant it: `plugboard grant <plugin> --bucket {name}`)")
+            } else {
+                format!("key-value bucket `{name}` is not among the manifest's `key_value` buckets (add it to plugin.toml and publish a new version)")
+            });
             return Err(Error::AccessDenied);
         }
         self.table.push(Bucket { name: identifier }).map_err(|err| Error::Other(err.to_string()))

@@ -11,7 +11,7 @@
 //! [`MAX_HOST_WARNINGS`] of an invocation are written, then one line counting the rest.
 
 use crate::bindings::logging::{self, Level};
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex, PoisonError};
 
 /// Most entries kept per invocation.
@@ -55,7 +55,7 @@ pub fn guest_text(text: &str) -> String {
 }
 
 /// Severity of a log entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum LogLevel {
     /// Trace.
@@ -86,7 +86,7 @@ impl From<Level> for LogLevel {
 }
 
 /// One captured line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LogEntry {
     /// Severity.
     pub level: LogLevel,
@@ -114,6 +114,8 @@ struct Buffer {
     logs: Logs,
     bytes: usize,
     host_warnings: u64,
+    /// The first capability the host refused in this invocation, for the invocation's error.
+    first_denial: Option<String>,
 }
 
 impl LogSink {
@@ -140,6 +142,19 @@ impl LogSink {
             tracing::warn!("{line}");
         }
         self.push(LogLevel::Warn, "host", &line);
+    }
+
+    /// A [`host_warning`](Self::host_warning) about a refused capability; the first one of the
+    /// invocation is kept, so a plugin that then reports `denied` gets an error naming it.
+    pub(crate) fn host_denial(&self, message: String) {
+        let line = escape_and_cap(&message, MAX_HOST_LINE_CHARS);
+        self.buffer().first_denial.get_or_insert_with(|| line.clone());
+        self.host_warning(message);
+    }
+
+    /// The first capability refused in this invocation, if any.
+    pub(crate) fn first_denial(&self) -> Option<String> {
+        self.buffer().first_denial.clone()
     }
 
     /// Counts a host warning; answers whether it may still go to the host's log.

@@ -136,8 +136,13 @@ impl Default for OutboundLimits {
 /// Why a request is denied. Shown in the logs; the guest sees `HTTP-request-denied`.
 #[derive(Debug, thiserror::Error)]
 pub(crate) enum Denial {
-    #[error("{0} is not on this plugin's outbound allow-list")]
-    NotAllowed(String),
+    #[error("{}", not_allowed(.url, *.requested))]
+    NotAllowed {
+        /// `scheme://host:port`.
+        url: String,
+        /// Whether the manifest requests a matching pattern (so the grant is what lacks it).
+        requested: bool,
+    },
     #[error("{0} is a loopback or private address; it must be listed exactly, not by wildcard")]
     NonPublic(String),
     #[error("{host} could not be resolved ({reason}); an address that cannot be checked is not reached")]
@@ -150,9 +155,24 @@ pub(crate) enum Denial {
     TooManyInFlight,
 }
 
+/// Why a host is not allowed, and where to fix it: the manifest (a signed request, changed only by
+/// publishing a new version) or the operator's grant.
+fn not_allowed(url: &str, requested: bool) -> String {
+    if requested {
+        format!(
+            "{url} is requested by the plugin's manifest but not granted by the operator (grant it: `plugboard grant <plugin> --allow-host <pattern>`)"
+        )
+    } else {
+        format!(
+            "{url} is not among the manifest's `outbound_hosts` (add it to plugin.toml and publish a new version; a grant cannot widen the manifest)"
+        )
+    }
+}
+
 /// The `wasi:http` hooks for one invocation: the allow-list, bounds, resolver and a log of denials.
 pub struct OutboundPolicy {
     allowed: Arc<[HostPattern]>,
+    requested: Arc<[HostPattern]>,
     limits: OutboundLimits,
     resolver: Arc<dyn Resolve>,
     log: LogSink,
@@ -162,11 +182,13 @@ pub struct OutboundPolicy {
 impl OutboundPolicy {
     pub(crate) fn new(
         allowed: Arc<[HostPattern]>,
+        requested: Arc<[HostPattern]>,
         limits: OutboundLimits,
         resolver: Arc<dyn Resolve>,
         log: LogSink,
     ) -> OutboundPolicy {
-        OutboundPolicy { allowed, limits, resolver, log, in_flight: Arc::new(Semaphore::new(MAX_IN_FLIGHT)) }
+        let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
+        OutboundPolicy { allowed, requested, limits, resolver, log, in_flight }
     }
 }
 
@@ -185,7 +207,7 @@ async fn vet(
         return Err(Denial::NoHost);
     }
     let Some(pattern) = allowed.iter().find(|p| p.matches(scheme, &host, port)) else {
-        return Err(Denial::NotAllowed(format!("{scheme}://{host}:{port}")));
+        return Err(Denial::NotAllowed { url: format!("{scheme}://{host}:{port}"), requested: false });
     };
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
@@ -219,12 +241,13 @@ impl WasiHttpHooks for OutboundPolicy {
         // Taken now, when the guest sends, and held until the response's connection is done.
         let permit = self.in_flight.clone().try_acquire_owned();
         let allowed = self.allowed.clone();
+        let requested = self.requested.clone();
         let limits = self.limits;
         let resolver = self.resolver.clone();
         let log = self.log.clone();
         Box::new(async move {
             let deny = |denial: Denial| {
-                log.host_warning(format!("outbound request denied: {denial}"));
+                log.host_denial(format!("outbound request denied: {denial}"));
                 HttpError::HttpRequestDenied
             };
             let Ok(permit) = permit else { return Err(deny(Denial::TooManyInFlight)) };
@@ -242,8 +265,15 @@ impl WasiHttpHooks for OutboundPolicy {
                 first_byte: clamp(options.first_byte_timeout, cap),
                 between_bytes: clamp(options.between_bytes_timeout, cap),
             };
-            let addresses =
-                vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect).await.map_err(deny)?;
+            let addresses = match vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect).await {
+                Ok(addresses) => addresses,
+                Err(Denial::NotAllowed { url, .. }) => {
+                    let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+                    let requested = requested.iter().any(|p| p.matches(&scheme, &name, port));
+                    return Err(deny(Denial::NotAllowed { url, requested }));
+                }
+                Err(denial) => return Err(deny(denial)),
+            };
             let max_request = limits.max_request_body;
             let request = request.map(|body| {
                 Limited::new(body, max_request)
@@ -354,7 +384,14 @@ mod tests {
     fn policy(entries: &[&str]) -> (OutboundPolicy, LogSink) {
         let log = LogSink::default();
         let allowed: Arc<[HostPattern]> = allowed(entries).into();
-        (OutboundPolicy::new(allowed, OutboundLimits::default(), Arc::new(SystemResolver), log.clone()), log)
+        let policy = OutboundPolicy::new(
+            allowed.clone(),
+            allowed,
+            OutboundLimits::default(),
+            Arc::new(SystemResolver),
+            log.clone(),
+        );
+        (policy, log)
     }
 
     fn get(uri: &str) -> http::Request<WasiBody> {

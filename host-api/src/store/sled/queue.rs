@@ -14,6 +14,13 @@ pub(super) fn mark_run(mark: &[u8]) -> u64 {
     mark_field(mark, 1)
 }
 
+/// Where the execution that ran queued run `id` of `flow` is noted (in the meta tree).
+fn ran_key(flow: &str, id: u64) -> Vec<u8> {
+    let mut key = format!("ran\0{flow}\0").into_bytes();
+    key.extend_from_slice(&id.to_be_bytes());
+    key
+}
+
 impl SledStore {
     /// Plain writes for a queue-area operation.
     pub(super) fn queue_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
@@ -22,9 +29,12 @@ impl SledStore {
                 writes.push(Write::put(Area::QueueByFlow, prefixed_id(&run.flow, run.id), Vec::new()));
                 writes.push(Write::put(Area::Queue, run.id.to_be_bytes(), encode(&run)));
             }
-            Op::Dequeue { flow, id } => {
+            Op::Dequeue { flow, id, execution } => {
                 writes.push(Write::remove(Area::QueueByFlow, prefixed_id(&flow, id)));
                 writes.push(Write::remove(Area::Queue, id.to_be_bytes()));
+                if let Some(execution) = execution {
+                    writes.push(Write::put(Area::Meta, ran_key(&flow, id), execution.to_be_bytes().to_vec()));
+                }
             }
             Op::PutCursor { flow, cursor: Some(cursor) } => {
                 writes.push(Write::put(Area::Meta, format!("cursor\0{flow}"), cursor));
@@ -56,6 +66,11 @@ impl QueueStore for SledStore {
 
     fn queued_run(&self, id: u64) -> Result<Option<QueuedRun>> {
         self.get(Area::Queue, "queue", &id.to_be_bytes())
+    }
+
+    fn ran_by(&self, flow: &str, id: u64) -> Result<Option<u64>> {
+        let value = self.tree(Area::Meta).get(ran_key(flow, id)).map_err(backend)?;
+        Ok(value.and_then(|v| v.as_ref().try_into().ok()).map(u64::from_be_bytes))
     }
 
     fn queue_depths(&self) -> Result<BTreeMap<String, usize>> {
