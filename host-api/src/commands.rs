@@ -10,14 +10,17 @@
 //! - **`--json`** prints the server's JSON to stdout, its error body too, so scripts read one
 //!   shape; the error line still goes to stderr and the status is still 1.
 //! - **Errors** print once, as `error: CODE: MESSAGE` on stderr.
+//! - **`serve`** is here too: its setup is CLI work (flags over the config file, the first-start
+//!   messages), not server work.
 //! - **A closed stdout** (`plugboard audit | head`) ends the command quietly with status 0: the
 //!   reader has what it wanted, and `println!` would have panicked.
 
 use crate::cli::{Cli, Command, Connection, NoToken, SamplesCommand};
 use crate::client::{ApiClient, ClientError};
-use crate::{admin_commands, flow_commands, local_commands, plugin_commands, render, sample_commands};
+use crate::{admin_commands, flow_commands, plugin_commands, render, server};
 use serde_json::Value;
 use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
 
 /// How a command ended, as the process exit status.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -166,12 +169,10 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
         Command::Audit { limit, cursor, connection: c } => {
             remote(&c, io, async |api| admin_commands::audit(api, limit, cursor).await).await
         }
-        Command::Samples { command: SamplesCommand::Ls } => {
-            local(sample_commands::list(io.out).map_err(Into::into), io)
-        }
+        Command::Samples { command: SamplesCommand::Ls } => local(admin_commands::list(io.out).map_err(Into::into), io),
         Command::Samples { command: SamplesCommand::Install(install) } => {
             let c = install.connection.clone();
-            remote(&c, io, async |api| sample_commands::install(api, &install).await).await
+            remote(&c, io, async |api| admin_commands::install(api, &install).await).await
         }
         Command::Verify { pubkey, file } => match crate::sign::verify(&pubkey, &file) {
             Ok(Ok(())) => local(Ok(()), io),
@@ -186,7 +187,7 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
             local(result, io)
         }
         Command::Serve { data, listen, config, demo, allow_unsigned } => {
-            local(local_commands::serve(data, listen, config, demo, allow_unsigned).await.map_err(Into::into), io)
+            local(serve(data, listen, config, demo, allow_unsigned).await.map_err(Into::into), io)
         }
         Command::Demo => local(crate::demo::run().await.map_err(Into::into), io),
         Command::Keygen { out } => local(crate::sign::keygen(&out).map_err(Into::into), io),
@@ -262,6 +263,50 @@ fn report(err: CommandError, json: bool, io: &mut Io<'_>) -> Outcome {
         }
     }
     Outcome { exit: Exit::Failure, answer }
+}
+
+/// Serves the control plane until Ctrl-C or SIGTERM: `--data`, `--listen` and `--allow-unsigned`
+/// override the config file's settings.
+///
+/// # Errors
+/// A bad config file, a data directory or listen address that cannot be used, demo setup failures.
+pub async fn serve(
+    data: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    demo: bool,
+    allow_unsigned: bool,
+) -> anyhow::Result<()> {
+    let mut settings = match config {
+        Some(path) => server::ServeConfig::from_file(&path)?,
+        None => server::ServeConfig::default(),
+    };
+    settings.data = data.or(settings.data);
+    settings.listen = listen.or(settings.listen);
+    settings.allow_unsigned |= allow_unsigned;
+    let server = server::start(&settings, Default::default()).await?;
+    let data_dir = settings.data_dir();
+    if demo {
+        crate::demo::install_samples(&server.state, &data_dir).await?;
+    }
+    let base = format!("http://{}", server.addr);
+    println!("plugboard listening on {base} (data: {})", data_dir.display());
+    if let Some(path) = &server.created_token_file {
+        println!("created an admin token: {} (keep it private; shown only on first start)", path.display());
+    }
+    if demo {
+        let token_file = data_dir.join("admin-token");
+        println!("\nsample plugins are installed and active. Try:\n");
+        println!("  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {})", token_file.display());
+        println!("  plugboard ls");
+        println!(
+            "  echo '[{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]' | plugboard invoke json-mapper --input -"
+        );
+        println!("  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | plugboard invoke filter --input -");
+        println!("  plugboard audit");
+        println!("  curl -s {base}/metrics | grep plugboard_\n");
+    }
+    server.run(server::shutdown_signal()).await
 }
 
 #[cfg(test)]
