@@ -1,8 +1,10 @@
-//! The `plugboard` client commands: `push`, `ls`, `activate`, `invoke`, `keys`, `audit`.
+//! [`ApiClient`]: the HTTP client behind every `plugboard` command that talks to a server.
 //!
-//! [`ApiClient`] talks to a server (`--server`/`PLUGBOARD_SERVER`, `--token`/`PLUGBOARD_TOKEN`) and
-//! returns the JSON answers; API errors keep their stable `code`. The `render_*` functions turn
-//! answers into the readable tables the commands print unless `--json` is given.
+//! It connects to `--server`/`PLUGBOARD_SERVER` with `--token`/`PLUGBOARD_TOKEN` and answers the
+//! server's JSON. An error answer keeps the server's whole JSON body next to its stable `code`, so
+//! `--json` can print exactly what the server said and scripts can branch on the code. One method
+//! per operator route; the flow and dead-letter calls live with their commands in
+//! `flow_commands.rs`. Rendering answers as tables is `render.rs`'s job.
 
 use serde_json::{Value, json};
 use std::path::Path;
@@ -19,6 +21,8 @@ pub enum ClientError {
         code: String,
         /// The server's message.
         message: String,
+        /// The server's whole error body (`code`, `message`, and for invocations `usage`, `logs`).
+        body: Value,
     },
     /// The server could not be reached.
     #[error("cannot reach the server: {0}")]
@@ -41,6 +45,18 @@ pub struct ApiClient {
     pub(crate) http: reqwest::Client,
 }
 
+/// What a plugin's grants hold: outbound hosts, key-value buckets and budget limits. The server
+/// replaces all three at once (`PUT /v1/plugins/{name}/grants`).
+#[derive(Debug, Clone, Default, serde::Serialize)]
+pub struct Grants {
+    /// Outbound host patterns.
+    pub outbound_hosts: Vec<String>,
+    /// Key-value buckets.
+    pub key_value: Vec<String>,
+    /// Budget limits; unset ones take the server's defaults.
+    pub budget: plugboard_runtime::BudgetLimits,
+}
+
 impl ApiClient {
     /// A client for `base` (e.g. `http://127.0.0.1:8686`) with `token`.
     pub fn new(base: &str, token: &str) -> ApiClient {
@@ -51,6 +67,7 @@ impl ApiClient {
         }
     }
 
+    /// Sends `request` with the token; answers the JSON body (`""` for an empty one).
     pub(crate) async fn send(&self, request: reqwest::RequestBuilder) -> Result<Value, ClientError> {
         let response = request.bearer_auth(&self.token).send().await?;
         let status = response.status();
@@ -63,6 +80,7 @@ impl ApiClient {
             status: status.as_u16(),
             code: body["code"].as_str().unwrap_or("unknown").to_string(),
             message: body["message"].as_str().unwrap_or_default().to_string(),
+            body,
         })
     }
 
@@ -74,6 +92,11 @@ impl ApiClient {
     pub async fn push(&self, file: &Path, activate: bool) -> Result<Value, ClientError> {
         let bytes =
             std::fs::read(file).map_err(|source| ClientError::File { path: file.display().to_string(), source })?;
+        self.push_bytes(bytes, activate).await
+    }
+
+    /// Uploads a signed plugin.
+    pub async fn push_bytes(&self, bytes: Vec<u8>, activate: bool) -> Result<Value, ClientError> {
         let query = if activate { "?activate=true" } else { "" };
         self.send(
             self.http
@@ -89,24 +112,81 @@ impl ApiClient {
         self.send(self.http.get(self.url("/v1/plugins"))).await
     }
 
-    /// Activates a version.
+    /// One plugin: versions, manifest, grants (secret keys only), health, usage.
+    pub async fn plugin(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/plugins/{name}")))).await
+    }
+
+    /// Whether a plugin's active version is loaded.
+    pub async fn health(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/plugins/{name}/health")))).await
+    }
+
     /// Activates a version; `allow_rollback` activates one below the highest ever installed.
     pub async fn activate(&self, name: &str, version: &str, allow_rollback: bool) -> Result<Value, ClientError> {
         let query = if allow_rollback { "?allow_rollback=true" } else { "" };
         self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/versions/{version}/activate{query}")))).await
     }
 
-    /// Invokes a plugin with a JSON array of records.
-    pub async fn invoke(&self, name: &str, records: Value) -> Result<Value, ClientError> {
-        self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/invoke"))).json(&json!({"records": records})))
-            .await
+    /// Deactivates a plugin.
+    pub async fn deactivate(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/deactivate")))).await
+    }
+
+    /// Deletes an inactive plugin, or one inactive version of it.
+    pub async fn delete(&self, name: &str, version: Option<&str>) -> Result<Value, ClientError> {
+        let path = match version {
+            Some(version) => format!("/v1/plugins/{name}/versions/{version}"),
+            None => format!("/v1/plugins/{name}"),
+        };
+        self.send(self.http.delete(self.url(&path))).await
+    }
+
+    /// Replaces a plugin's grants.
+    pub async fn set_grants(&self, name: &str, grants: &Grants) -> Result<Value, ClientError> {
+        self.send(self.http.put(self.url(&format!("/v1/plugins/{name}/grants"))).json(grants)).await
+    }
+
+    /// Replaces a plugin's config values and secrets.
+    pub async fn set_config(
+        &self,
+        name: &str,
+        values: &std::collections::BTreeMap<String, String>,
+        secrets: &std::collections::BTreeMap<String, String>,
+    ) -> Result<Value, ClientError> {
+        let body = json!({"values": values, "secrets": secrets});
+        self.send(self.http.put(self.url(&format!("/v1/plugins/{name}/config"))).json(&body)).await
+    }
+
+    /// Invokes a plugin: `records` for transformers and sinks, `cursor` and `max_records` for
+    /// sources.
+    pub async fn invoke(
+        &self,
+        name: &str,
+        records: Value,
+        cursor: Option<&str>,
+        max_records: Option<u32>,
+    ) -> Result<Value, ClientError> {
+        let mut body = json!({"records": records});
+        if let Some(cursor) = cursor {
+            body["cursor"] = cursor.into();
+        }
+        if let Some(max) = max_records {
+            body["max_records"] = max.into();
+        }
+        self.send(self.http.post(self.url(&format!("/v1/plugins/{name}/invoke"))).json(&body)).await
     }
 
     /// Trusts a public key file.
     pub async fn keys_add(&self, public_key: &Path, name: &str) -> Result<Value, ClientError> {
         let bytes = std::fs::read(public_key)
             .map_err(|source| ClientError::File { path: public_key.display().to_string(), source })?;
-        let body = json!({"name": name, "public_key": bytes.iter().map(|b| format!("{b:02x}")).collect::<String>()});
+        self.keys_add_bytes(&bytes, name).await
+    }
+
+    /// Trusts a public key given as its file's bytes.
+    pub async fn keys_add_bytes(&self, public_key: &[u8], name: &str) -> Result<Value, ClientError> {
+        let body = json!({"name": name, "public_key": hex::encode(public_key)});
         self.send(self.http.post(self.url("/v1/keys")).json(&body)).await
     }
 
@@ -120,102 +200,36 @@ impl ApiClient {
         self.send(self.http.post(self.url(&format!("/v1/keys/{id}/revoke")))).await
     }
 
-    /// The audit log.
-    pub async fn audit(&self) -> Result<Value, ClientError> {
-        self.send(self.http.get(self.url("/v1/audit"))).await
+    /// Creates an API token with `role` (`admin`, `publisher` or `invoker`); the answer holds its
+    /// value, shown only this once.
+    pub async fn tokens_create(&self, name: &str, role: &str) -> Result<Value, ClientError> {
+        self.send(self.http.post(self.url("/v1/tokens")).json(&json!({"name": name, "role": role}))).await
     }
-}
 
-/// Formats rows as a left-aligned table with a header.
-pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
-    let mut widths: Vec<usize> = header.iter().map(|h| h.len()).collect();
-    for row in rows {
-        for (i, cell) in row.iter().enumerate() {
-            widths[i] = widths[i].max(cell.chars().count());
+    /// Lists API tokens (names and roles).
+    pub async fn tokens_list(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url("/v1/tokens"))).await
+    }
+
+    /// Revokes an API token.
+    pub async fn tokens_revoke(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/tokens/{name}")))).await
+    }
+
+    /// A page of the audit log, oldest first.
+    pub async fn audit_page(&self, limit: Option<usize>, cursor: Option<u64>) -> Result<Value, ClientError> {
+        let mut query = Vec::new();
+        if let Some(limit) = limit {
+            query.push(("limit", limit.to_string()));
         }
+        if let Some(cursor) = cursor {
+            query.push(("cursor", cursor.to_string()));
+        }
+        self.send(self.http.get(self.url("/v1/audit")).query(&query)).await
     }
-    let line = |cells: Vec<String>| {
-        cells
-            .iter()
-            .enumerate()
-            .map(|(i, c)| format!("{c:<w$}", w = widths[i]))
-            .collect::<Vec<_>>()
-            .join("  ")
-            .trim_end()
-            .to_string()
-    };
-    let mut out = line(header.iter().map(|h| h.to_uppercase()).collect());
-    for row in rows {
-        out.push('\n');
-        out.push_str(&line(row.clone()));
+
+    /// The first page of the audit log.
+    pub async fn audit(&self) -> Result<Value, ClientError> {
+        self.audit_page(None, None).await
     }
-    out
-}
-
-/// A JSON value as table text (`-` for null).
-pub fn text(value: &Value) -> String {
-    match value {
-        Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
-        other => other.to_string(),
-    }
-}
-
-/// `plugboard ls` as a table.
-pub fn render_plugins(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["plugins"]
-        .as_array()
-        .map(|plugins| {
-            plugins
-                .iter()
-                .map(|p| {
-                    let versions = p["versions"]
-                        .as_array()
-                        .map(|v| v.iter().map(text).collect::<Vec<_>>().join(", "))
-                        .unwrap_or_default();
-                    vec![text(&p["name"]), text(&p["kind"]), text(&p["active_version"]), versions]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    table(&["name", "kind", "active", "versions"], &rows)
-}
-
-/// `plugboard keys ls` as a table.
-pub fn render_keys(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["keys"]
-        .as_array()
-        .map(|keys| {
-            keys.iter()
-                .map(|k| {
-                    let state = if k["revoked_at"].is_null() { "trusted" } else { "revoked" };
-                    vec![text(&k["key_id"]), text(&k["name"]), state.to_string()]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    table(&["key id", "name", "state"], &rows)
-}
-
-/// `plugboard audit` as a table.
-pub fn render_audit(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["entries"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .map(|e| {
-                    vec![
-                        text(&e["at"]),
-                        text(&e["actor"]),
-                        text(&e["action"]),
-                        text(&e["target"]),
-                        text(&e["key_id"]),
-                        text(&e["detail"]),
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    table(&["at", "actor", "action", "target", "key id", "detail"], &rows)
 }

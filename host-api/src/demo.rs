@@ -76,24 +76,6 @@ pub async fn run() -> anyhow::Result<()> {
     Ok(())
 }
 
-/// Demo config for each sample plugin, so `serve --demo` answers useful invocations at once.
-fn demo_config(name: &str) -> serde_json::Value {
-    match name {
-        "json-mapper" => {
-            json!({"mapping": {"id": "$.orderId", "customer": {"id": "$.customerId"}, "total": "$.orderTotal"}})
-        }
-        "filter" => json!({"condition": {"field": "$.total", "op": "gt", "value": 100}}),
-        "aggregate" => {
-            json!({"group_by": "$.region", "aggregations": [{"op": "count", "as": "orders"}, {"op": "sum", "field": "$.total", "as": "revenue"}]})
-        }
-        "schema-validator" => {
-            json!({"schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}})
-        }
-        "csv-to-json" => json!({"infer_types": "true"}),
-        _ => json!({}),
-    }
-}
-
 /// Installs, configures and activates every embedded sample plugin, signed by a publisher key
 /// generated for this data directory (`demo-publisher`, trusted on first start).
 ///
@@ -122,7 +104,7 @@ pub async fn install_samples(state: &crate::api::AppState, data_dir: &std::path:
             .install(signed, true, false, "demo")
             .await
             .map_err(|e| anyhow::anyhow!("{}: {e}", sample.name))?;
-        let config = demo_config(sample.name);
+        let config = samples::demo_config(sample.name);
         if let Some(values) = config.as_object().filter(|v| !v.is_empty()) {
             let values: std::collections::BTreeMap<String, String> = values
                 .iter()

@@ -1,36 +1,29 @@
-//! The `plugboard flow` and `plugboard dlq` commands: apply a definition file, list and run flows,
-//! read executions, list and replay dead letters.
+//! The `plugboard flow` and `plugboard dlq` commands: apply a definition file, list, show, delete
+//! and run flows, read executions, set the webhook secret, list, replay and delete dead letters.
 //!
 //! Definitions are JSON on the wire; the CLI also reads YAML (by the file's `.yaml`/`.yml`
 //! extension, or for stdin when the text is not JSON), since flows are usually kept in repositories
 //! next to other YAML. `apply` replaces the flow when it exists and creates it when it does not, so
 //! running it twice is harmless.
+//!
+//! A run whose execution failed is a failed command (status 1), and its text names the failing
+//! step with the error's code and message (see `execution_report.rs`).
 
 use crate::cli::{DlqCommand, FlowCommand};
-use crate::client::{ApiClient, ClientError, table, text};
+use crate::client::{ApiClient, ClientError};
+use crate::commands::{CommandError, Reply};
+use crate::execution_report::{failure_summary, render_execution, render_executions};
+use crate::render::{rows, table, text, time};
 use serde_json::{Value, json};
 use std::path::Path;
 
-/// A flow command that could not run.
-#[derive(Debug, thiserror::Error)]
-pub enum FlowCommandError {
-    /// The server refused or could not be reached.
-    #[error(transparent)]
-    Client(#[from] ClientError),
-    /// A definition or input file is not valid JSON or YAML of the right shape.
-    #[error("{path}: {reason}")]
-    Input {
-        /// Which file.
-        path: String,
-        /// What is wrong.
-        reason: String,
-    },
-}
-
 /// Reads a JSON or YAML document; `-` reads stdin.
-pub fn read_document(path: &Path) -> Result<Value, FlowCommandError> {
+///
+/// # Errors
+/// [`CommandError::Input`] when it cannot be read or parsed.
+pub fn read_document(path: &Path) -> Result<Value, CommandError> {
     let shown = path.display().to_string();
-    let input_error = |reason: String| FlowCommandError::Input { path: shown.clone(), reason };
+    let input_error = |reason: String| CommandError::input(&shown, reason);
     let text =
         if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) }
             .map_err(|err| input_error(err.to_string()))?;
@@ -46,16 +39,16 @@ pub fn read_document(path: &Path) -> Result<Value, FlowCommandError> {
 }
 
 /// Input records from a file: an array, or `{"records": [...]}`.
-fn read_records(path: &Path) -> Result<Value, FlowCommandError> {
+///
+/// # Errors
+/// [`CommandError::Input`] for an unreadable file or another shape.
+pub fn read_records(path: &Path) -> Result<Value, CommandError> {
     match read_document(path)? {
         Value::Object(mut object) if matches!(object.get("records"), Some(Value::Array(_))) => {
             Ok(object.remove("records").unwrap_or_default())
         }
         records @ Value::Array(_) => Ok(records),
-        _ => Err(FlowCommandError::Input {
-            path: path.display().to_string(),
-            reason: "expected an array of records or {\"records\": [...]}".into(),
-        }),
+        _ => Err(CommandError::input(path.display(), "expected an array of records or {\"records\": [...]}")),
     }
 }
 
@@ -85,6 +78,16 @@ impl ApiClient {
         self.send(self.http.get(self.url("/v1/flows"))).await
     }
 
+    /// A flow's definition.
+    pub async fn flow_get(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/flows/{name}")))).await
+    }
+
+    /// Deletes a flow.
+    pub async fn flow_delete(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/flows/{name}")))).await
+    }
+
     /// Runs a flow on `records`; answers the execution.
     pub async fn flow_run(&self, name: &str, records: Value) -> Result<Value, ClientError> {
         self.send(self.http.post(self.url(&format!("/v1/flows/{name}/run"))).json(&json!({"records": records}))).await
@@ -93,6 +96,22 @@ impl ApiClient {
     /// A flow's executions.
     pub async fn flow_executions(&self, name: &str) -> Result<Value, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/flows/{name}/executions")))).await
+    }
+
+    /// One execution.
+    pub async fn execution(&self, id: u64) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/executions/{id}")))).await
+    }
+
+    /// Where a webhook delivery is: queued, or the execution that ran it.
+    pub async fn delivery(&self, flow: &str, id: u64) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/flows/{flow}/deliveries/{id}")))).await
+    }
+
+    /// Sets a flow's webhook secret.
+    pub async fn flow_webhook_secret(&self, name: &str, secret: &str) -> Result<Value, ClientError> {
+        let body = json!({"secret": secret});
+        self.send(self.http.put(self.url(&format!("/v1/flows/{name}/webhook-secret"))).json(&body)).await
     }
 
     /// A flow's dead letters.
@@ -105,53 +124,115 @@ impl ApiClient {
         let body = if ids.is_empty() { json!({}) } else { json!({"ids": ids}) };
         self.send(self.http.post(self.url(&format!("/v1/flows/{flow}/dlq/replay"))).json(&body)).await
     }
+
+    /// Deletes a dead letter.
+    pub async fn dlq_delete(&self, flow: &str, id: u64) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/flows/{flow}/dlq/{id}")))).await
+    }
 }
 
-/// Runs a `plugboard flow` command; answers the server's JSON and how to render it.
+/// Runs a `plugboard flow` command.
 ///
 /// # Errors
-/// [`FlowCommandError::Input`] for an unreadable or malformed file, before anything is sent;
-/// [`FlowCommandError::Client`] when the server refuses (with its stable `code`).
-pub async fn flow(
-    client: &ApiClient,
-    command: &FlowCommand,
-) -> Result<(Value, fn(&Value) -> String), FlowCommandError> {
+/// [`CommandError::Input`] for an unreadable or malformed file, before anything is sent;
+/// [`CommandError::Client`] when the server refuses (with its stable `code`). A run whose
+/// execution failed is a [`Reply`] with its `failure` set.
+pub async fn flow(client: &ApiClient, command: &FlowCommand) -> Result<Reply, CommandError> {
     Ok(match command {
         FlowCommand::Apply { file } => {
             let definition = read_document(file)?;
             if !definition["name"].is_string() {
-                return Err(FlowCommandError::Input {
-                    path: file.display().to_string(),
-                    reason: "a flow definition needs a `name`".into(),
-                });
+                return Err(CommandError::input(file.display(), "a flow definition needs a `name`"));
             }
-            (client.flow_apply(&definition).await?, render_apply)
+            Reply::new(client.flow_apply(&definition).await?, |a| {
+                format!("flow {} {}", text(&a["flow"]["name"]), text(&a["action"]))
+            })
         }
-        FlowCommand::Ls => (client.flow_list().await?, render_flows),
+        FlowCommand::Ls => Reply::new(client.flow_list().await?, render_flows),
+        FlowCommand::Show { name } => {
+            Reply::new(client.flow_get(name).await?, |a| serde_json::to_string_pretty(a).unwrap_or_default())
+        }
+        FlowCommand::Delete { name } => {
+            client.flow_delete(name).await?;
+            Reply::text(json!({"deleted": name}), format!("flow {name} deleted"))
+        }
         FlowCommand::Run { name, input } => {
             let records = match input {
                 Some(path) => read_records(path)?,
                 None => json!([]),
             };
-            (client.flow_run(name, records).await?, render_execution)
+            let execution = client.flow_run(name, records).await?;
+            // A failure without a step report is the source's: name it from the definition.
+            let definition = client.flow_get(name).await.unwrap_or_default();
+            let mut reply = Reply::text(execution.clone(), render_execution(&execution, &definition));
+            reply.failure = failure_summary(&execution, &definition);
+            reply
         }
-        FlowCommand::Executions { name } => (client.flow_executions(name).await?, render_executions),
+        FlowCommand::Executions { name } => Reply::new(client.flow_executions(name).await?, render_executions),
+        FlowCommand::Execution { id } => {
+            let execution = client.execution(*id).await?;
+            let flow = execution["flow"].as_str().unwrap_or_default();
+            let definition = client.flow_get(flow).await.unwrap_or_default();
+            Reply::text(execution.clone(), render_execution(&execution, &definition))
+        }
+        FlowCommand::Delivery { name, id } => {
+            let delivery = client.delivery(name, *id).await?;
+            if delivery["state"] == "ran" {
+                let execution = delivery["execution"].clone();
+                let definition = client.flow_get(name).await.unwrap_or_default();
+                let text = format!(
+                    "delivery {id} ran in execution {}\n{}",
+                    execution["id"],
+                    render_execution(&execution, &definition)
+                );
+                Reply::text(delivery, text)
+            } else {
+                Reply::text(delivery, format!("delivery {id} is queued"))
+            }
+        }
+        FlowCommand::WebhookSecret { name, secret_file } => {
+            let path = secret_file.display();
+            let secret = if secret_file.as_os_str() == "-" {
+                std::io::read_to_string(std::io::stdin())
+            } else {
+                std::fs::read_to_string(secret_file)
+            }
+            .map_err(|err| CommandError::input(&path, err.to_string()))?;
+            let secret = secret.trim_end_matches(['\r', '\n']);
+            if secret.is_empty() {
+                return Err(CommandError::input(&path, "the secret is empty"));
+            }
+            client.flow_webhook_secret(name, secret).await?;
+            Reply::text(json!({"flow": name}), format!("webhook secret of flow {name} set"))
+        }
     })
 }
 
-/// Runs a `plugboard dlq` command; answers the server's JSON and how to render it.
+/// Runs a `plugboard dlq` command; a replay with a failed execution is a failed command.
 ///
 /// # Errors
-/// [`FlowCommandError::Client`] when the server refuses.
-pub async fn dlq(client: &ApiClient, command: &DlqCommand) -> Result<(Value, fn(&Value) -> String), FlowCommandError> {
+/// [`CommandError::Client`] when the server refuses.
+pub async fn dlq(client: &ApiClient, command: &DlqCommand) -> Result<Reply, CommandError> {
     Ok(match command {
-        DlqCommand::Ls { flow } => (client.dlq_list(flow).await?, render_dead_letters),
-        DlqCommand::Replay { flow, ids } => (client.dlq_replay(flow, ids).await?, render_executions),
+        DlqCommand::Ls { flow } => Reply::new(client.dlq_list(flow).await?, render_dead_letters),
+        DlqCommand::Replay { flow, ids } => {
+            let answer = client.dlq_replay(flow, ids).await?;
+            let mut reply = Reply::new(answer.clone(), render_executions);
+            let failed: Vec<String> = answer["executions"]
+                .as_array()
+                .map(|list| list.iter().filter(|e| e["status"] == "failed").map(|e| text(&e["id"])).collect())
+                .unwrap_or_default();
+            if !failed.is_empty() {
+                reply.failure =
+                    Some(format!("replay execution {} failed; see `plugboard flow execution ID`", failed.join(", ")));
+            }
+            reply
+        }
+        DlqCommand::Delete { flow, id } => {
+            client.dlq_delete(flow, *id).await?;
+            Reply::text(json!({"flow": flow, "deleted": id}), format!("dead letter {id} of flow {flow} deleted"))
+        }
     })
-}
-
-fn render_apply(answer: &Value) -> String {
-    format!("flow {} {}", text(&answer["flow"]["name"]), text(&answer["action"]))
 }
 
 /// `plugboard flow ls` as a table.
@@ -159,100 +240,34 @@ pub fn render_flows(answer: &Value) -> String {
     let list = |value: &Value, key: &str| {
         value.as_array().map(|items| items.iter().map(|i| text(&i[key])).collect::<Vec<_>>().join(", "))
     };
-    let rows: Vec<Vec<String>> = answer["flows"]
-        .as_array()
-        .map(|flows| {
-            flows
-                .iter()
-                .map(|f| {
-                    vec![
-                        text(&f["name"]),
-                        list(&f["triggers"], "type").filter(|t| !t.is_empty()).unwrap_or_else(|| "manual".into()),
-                        f["source"]["plugin"].as_str().unwrap_or("-").to_string(),
-                        list(&f["steps"], "id").unwrap_or_default(),
-                        f["branches"].as_object().map(|b| b.len()).unwrap_or(0).to_string(),
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
+    let rows = rows(answer, "flows", |f| {
+        vec![
+            text(&f["name"]),
+            list(&f["triggers"], "type").filter(|t| !t.is_empty()).unwrap_or_else(|| "manual".into()),
+            f["source"]["plugin"].as_str().unwrap_or("-").to_string(),
+            list(&f["steps"], "id").unwrap_or_default(),
+            f["branches"].as_object().map(|b| b.len()).unwrap_or(0).to_string(),
+        ]
+    });
     table(&["name", "triggers", "source", "steps", "branches"], &rows)
-}
-
-fn execution_row(e: &Value) -> Vec<String> {
-    vec![
-        text(&e["id"]),
-        text(&e["status"]),
-        text(&e["trigger"]),
-        text(&e["records_in"]),
-        text(&e["delivered"]),
-        e["dead_letters"].as_array().map_or(0, Vec::len).to_string(),
-        text(&e["started_at"]),
-    ]
-}
-
-const EXECUTION_HEADER: [&str; 7] = ["id", "status", "trigger", "in", "delivered", "dead letters", "started"];
-
-/// One execution: its summary, then a row per step.
-pub fn render_execution(answer: &Value) -> String {
-    let steps: Vec<Vec<String>> = answer["steps"]
-        .as_array()
-        .map(|steps| {
-            steps
-                .iter()
-                .map(|s| {
-                    vec![
-                        text(&s["step"]),
-                        text(&s["records_in"]),
-                        text(&s["records_out"]),
-                        text(&s["attempts"]),
-                        format!("{:.1}", s["duration_ms"].as_f64().unwrap_or_default()),
-                        s["error"]["code"].as_str().unwrap_or("-").to_string(),
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    format!(
-        "{}\n\n{}",
-        table(&EXECUTION_HEADER, &[execution_row(answer)]),
-        table(&["step", "in", "out", "attempts", "ms", "error"], &steps)
-    )
-}
-
-/// A list of executions (`flow executions`, `dlq replay`) as a table.
-pub fn render_executions(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> =
-        answer["executions"].as_array().map(|list| list.iter().map(execution_row).collect()).unwrap_or_default();
-    table(&EXECUTION_HEADER, &rows)
 }
 
 /// `plugboard dlq ls` as a table; the record is shown as compact JSON.
 pub fn render_dead_letters(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["dead_letters"]
-        .as_array()
-        .map(|letters| {
-            letters
-                .iter()
-                .map(|l| {
-                    let mut record = l["record"]["value"].to_string();
-                    if record.chars().count() > 60 {
-                        record = record.chars().take(57).collect::<String>() + "...";
-                    }
-                    vec![
-                        text(&l["id"]),
-                        text(&l["step"]),
-                        text(&l["attempts"]),
-                        text(&l["error"]["code"]),
-                        l["reasons"]
-                            .as_array()
-                            .map(|r| r.iter().map(text).collect::<Vec<_>>().join("; "))
-                            .unwrap_or_default(),
-                        record,
-                    ]
-                })
-                .collect()
-        })
-        .unwrap_or_default();
-    table(&["id", "step", "attempts", "error", "reasons", "record"], &rows)
+    let rows = rows(answer, "dead_letters", |l| {
+        let mut record = l["record"]["value"].to_string();
+        if record.chars().count() > 60 {
+            record = record.chars().take(57).collect::<String>() + "...";
+        }
+        vec![
+            text(&l["id"]),
+            text(&l["step"]),
+            text(&l["attempts"]),
+            text(&l["error"]["code"]),
+            l["reasons"].as_array().map(|r| r.iter().map(text).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+            time(&l["at"]),
+            record,
+        ]
+    });
+    table(&["id", "step", "attempts", "error", "reasons", "at", "record"], &rows)
 }

@@ -4,13 +4,20 @@
 //! Layers, outermost first (see `ARCHITECTURE.md`): `api` (HTTP: routes, roles, status codes),
 //! `domain` (plugin lifecycle, trust and tokens, flows and the work queue; typed errors, no HTTP),
 //! `store` (the storage trait and its embedded sled backend). `server` wires them together.
+//! The `plugboard` command line is `cli` (clap types) and `commands` (running them), with one
+//! module per area of commands (`plugin_commands`, `admin_commands`, `flow_commands`, …).
 
+pub mod admin_commands;
 pub mod api;
 pub mod cli;
 pub mod client;
+pub mod commands;
 pub mod demo;
 pub mod domain;
+pub mod execution_report;
 pub mod flow_commands;
+pub mod plugin_commands;
+pub mod render;
 pub mod run;
 pub mod samples;
 pub mod server;

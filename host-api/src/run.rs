@@ -1,78 +1,96 @@
 //! `plugboard run`: invoke one plugin locally, the way a plugin author tries a build.
+//!
+//! Nothing is granted but what the flags say (`--config`, `--allow-host`, `--allow-bucket`), so a
+//! run shows what the plugin would do under exactly that grant. Key-value buckets live in the
+//! runtime's in-memory store ([`plugboard_runtime::MemoryKeyValue`]) for this one run: every run
+//! starts empty, which keeps local tries repeatable and leaves no files behind. (A plugin that
+//! needs earlier state is better tried against a server, where buckets are durable.)
+//!
+//! The output goes to stdout as JSON; logs and usage go to stderr, so the output pipes cleanly.
+//! A plugin that fails makes the command fail: `error: CODE: MESSAGE`, status 1.
 
-use anyhow::{Context, bail};
-use plugboard_runtime::{Grant, Manifest, Record, Runtime, RuntimeConfig};
-use std::path::PathBuf;
+use crate::cli::RunArgs;
+use crate::commands::{CommandError, Io};
+use crate::plugin_commands::key_value;
+use anyhow::Context;
+use plugboard_runtime::{Grant, Kind, Manifest, Record, Runtime, RuntimeConfig};
+use serde_json::{Value, json};
 
-pub async fn run(
-    component: PathBuf,
-    manifest: PathBuf,
-    config: Vec<String>,
-    allow_hosts: Vec<String>,
-    input: Option<PathBuf>,
-) -> anyhow::Result<()> {
-    let bytes = std::fs::read(&component).with_context(|| format!("reading {}", component.display()))?;
-    let text = std::fs::read_to_string(&manifest).with_context(|| format!("reading {}", manifest.display()))?;
-    let manifest = Manifest::from_toml(&text)?;
-    let mut grant = Grant { outbound_hosts: allow_hosts, ..Grant::default() };
-    for pair in config {
-        let Some((key, value)) = pair.split_once('=') else { bail!("--config expects KEY=VALUE, got `{pair}`") };
-        if manifest.capabilities.secret_keys.iter().any(|k| k == key) {
-            grant.secrets.insert(key.into(), value.into());
+/// The grant the flags describe; `--config` keys the manifest lists as secrets become secrets.
+fn grant(args: &RunArgs, manifest: &Manifest) -> Result<Grant, CommandError> {
+    let mut grant =
+        Grant { outbound_hosts: args.allow_hosts.clone(), key_value: args.allow_buckets.clone(), ..Grant::default() };
+    for pair in &args.config {
+        let (key, value) = key_value(pair, "--config")?;
+        if manifest.capabilities.secret_keys.contains(&key) {
+            grant.secrets.insert(key, value);
         } else {
-            grant.config.insert(key.into(), value.into());
+            grant.config.insert(key, value);
         }
     }
-    let records: Vec<Record> = match input {
-        None => Vec::new(),
-        Some(path) => {
-            let text = if path.as_os_str() == "-" {
-                std::io::read_to_string(std::io::stdin())?
-            } else {
-                std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?
-            };
-            let values: Vec<serde_json::Value> = serde_json::from_str(&text).context("input must be a JSON array")?;
-            values.iter().map(Record::json).collect()
-        }
-    };
-    let runtime = Runtime::new(RuntimeConfig::default())?;
-    let plugin = runtime.load(&bytes, manifest.clone(), &grant)?;
+    Ok(grant)
+}
+
+fn records(args: &RunArgs) -> Result<Vec<Record>, CommandError> {
+    let Some(path) = &args.input else { return Ok(Vec::new()) };
+    let text =
+        if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) }
+            .map_err(|err| CommandError::input(path.display(), err.to_string()))?;
+    let values: Vec<Value> = serde_json::from_str(&text)
+        .map_err(|err| CommandError::input(path.display(), format!("expected a JSON array of records: {err}")))?;
+    Ok(values.iter().map(Record::json).collect())
+}
+
+/// Runs the component once and prints its output; fails when the plugin failed.
+///
+/// # Errors
+/// Unreadable files, a bad manifest or grant, a component that does not load, and
+/// [`CommandError::Failed`] (`CODE: MESSAGE`) when the plugin's invocation failed.
+pub async fn run(args: &RunArgs, io: &mut Io<'_>) -> Result<(), CommandError> {
+    let bytes = std::fs::read(&args.component).with_context(|| format!("reading {}", args.component.display()))?;
+    let text =
+        std::fs::read_to_string(&args.manifest).with_context(|| format!("reading {}", args.manifest.display()))?;
+    let manifest = Manifest::from_toml(&text).map_err(anyhow::Error::from)?;
+    let grant = grant(args, &manifest)?;
+    let records = records(args)?;
+    let runtime = Runtime::new(RuntimeConfig::default()).map_err(anyhow::Error::from)?;
+    let plugin = runtime.load(&bytes, manifest.clone(), &grant).map_err(anyhow::Error::from)?;
     let (output, usage, logs) = match manifest.kind {
-        plugboard_runtime::Kind::Transformer => {
+        Kind::Transformer => {
             let out = plugin.transform(records).await;
             (out.outcome.map(|batch| json_values(&batch)), out.usage, out.logs)
         }
-        plugboard_runtime::Kind::Source => {
-            let out = plugin.read(None, 100).await;
-            let page = out.outcome.map(
-                |page| serde_json::json!({"records": json_values(&page.records), "next_cursor": page.next_cursor}),
-            );
+        Kind::Source => {
+            let out = plugin.read(args.cursor.clone(), args.max_records).await;
+            let page =
+                out.outcome.map(|page| json!({"records": json_values(&page.records), "next_cursor": page.next_cursor}));
             (page, out.usage, out.logs)
         }
-        plugboard_runtime::Kind::Sink => {
+        Kind::Sink => {
             let out = plugin.write(records).await;
-            (out.outcome.map(|report| serde_json::json!(report)), out.usage, out.logs)
+            (out.outcome.map(|report| json!(report)), out.usage, out.logs)
         }
     };
     for entry in &logs.entries {
-        eprintln!("[{:?} {}] {}", entry.level, entry.context, entry.message);
+        writeln!(io.err, "[{:?} {}] {}", entry.level, entry.context, entry.message)?;
     }
-    eprintln!(
+    writeln!(
+        io.err,
         "usage: {} fuel, {:?}, {} bytes peak memory",
         usage.fuel_consumed, usage.wall_time, usage.peak_memory_bytes
-    );
+    )?;
     match output {
         Ok(value) => {
-            println!("{}", serde_json::to_string_pretty(&value)?);
+            writeln!(io.out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())?;
             Ok(())
         }
-        Err(err) => bail!("{} ({})", err, err.code()),
+        Err(err) => Err(CommandError::Failed(format!("{}: {err}", err.code()))),
     }
 }
 
-fn json_values(batch: &[Record]) -> serde_json::Value {
+fn json_values(batch: &[Record]) -> Value {
     batch
         .iter()
-        .map(|r| r.to_json().unwrap_or_else(|_| serde_json::Value::String(String::from_utf8_lossy(&r.value).into())))
+        .map(|r| r.to_json().unwrap_or_else(|_| Value::String(String::from_utf8_lossy(&r.value).into())))
         .collect()
 }

@@ -27,3 +27,22 @@ pub fn load(runtime: &Runtime, name: &str, grant: &Grant) -> anyhow::Result<Plug
     let manifest = Manifest::from_toml(sample.manifest)?;
     Ok(runtime.load(sample.component, manifest, grant)?)
 }
+
+/// Demo config for each sample plugin, so `serve --demo` and `samples install` answer useful
+/// invocations at once (empty for those that need none or need a real endpoint).
+pub fn demo_config(name: &str) -> serde_json::Value {
+    match name {
+        "json-mapper" => {
+            serde_json::json!({"mapping": {"id": "$.orderId", "customer": {"id": "$.customerId"}, "total": "$.orderTotal"}})
+        }
+        "filter" => serde_json::json!({"condition": {"field": "$.total", "op": "gt", "value": 100}}),
+        "aggregate" => {
+            serde_json::json!({"group_by": "$.region", "aggregations": [{"op": "count", "as": "orders"}, {"op": "sum", "field": "$.total", "as": "revenue"}]})
+        }
+        "schema-validator" => {
+            serde_json::json!({"schema": {"type": "object", "required": ["id"], "properties": {"id": {"type": "string"}}}})
+        }
+        "csv-to-json" => serde_json::json!({"infer_types": "true"}),
+        _ => serde_json::json!({}),
+    }
+}

@@ -34,3 +34,28 @@ fn serve_refuses_a_config_file_with_unknown_keys() {
     assert!(text.contains("invalid config"), "{text}");
     let _ = std::fs::remove_dir_all(&dir);
 }
+
+#[test]
+fn a_closed_stdout_is_not_a_panic() {
+    use std::process::Stdio;
+    let mut child = plugboard()
+        .args(["samples", "ls"])
+        .stdout(Stdio::piped())
+        .stderr(Stdio::piped())
+        .spawn()
+        .expect("run plugboard");
+    // Close the reading end before the command prints, as `plugboard … | head -0` does.
+    drop(child.stdout.take());
+    let output = child.wait_with_output().expect("wait");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert_eq!(output.status.code(), Some(0), "{stderr}");
+    assert!(!stderr.contains("panicked"), "{stderr}");
+}
+
+#[test]
+fn samples_ls_lists_the_built_in_samples() {
+    let output = plugboard().args(["samples", "ls"]).output().expect("run plugboard");
+    assert!(output.status.success());
+    let text = String::from_utf8_lossy(&output.stdout);
+    assert!(text.starts_with("NAME") && text.contains("json-mapper") && text.contains("http-source"), "{text}");
+}

@@ -316,6 +316,17 @@ impl Error {
         }
     }
 
+    /// The message to show after the error's [`code`](Error::code): the text of this error
+    /// without the words that would only repeat the code (`not found: `, `conflict: `), so
+    /// `code: message` reads `conflict: key … is revoked`, not `conflict: conflict: …`.
+    pub fn message(&self) -> String {
+        match self {
+            Error::NotFound(what) => what.clone(),
+            Error::Conflict(why) => why.clone(),
+            other => other.to_string(),
+        }
+    }
+
     pub(crate) fn invalid_component(reason: impl Into<String>) -> Error {
         Error::InvalidComponent { reason: reason.into() }
     }

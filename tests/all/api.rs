@@ -398,7 +398,8 @@ async fn revoking_a_key_unloads_what_it_signed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_commands_drive_a_server() {
-    use plugboard_host_api::client::{self, ApiClient, ClientError};
+    use plugboard_host_api::client::{ApiClient, ClientError};
+    use plugboard_host_api::render;
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
     let client = ApiClient::new(&api.base, ADMIN);
@@ -406,20 +407,20 @@ async fn the_client_commands_drive_a_server() {
     std::fs::write(&public, test_key().public().to_bytes()).expect("write key");
     let added = client.keys_add(&public, "tests").await.expect("keys add");
     assert_eq!(added["key_id"], test_key().public().key_id());
-    assert!(client::render_keys(&client.keys_list().await.expect("keys ls")).contains("tests"));
+    assert!(render::render_keys(&client.keys_list().await.expect("keys ls")).contains("tests"));
 
     let file = dir.path().join("mapper.wasm");
     std::fs::write(&file, JSON_MAPPER.signed()).expect("write plugin");
     let pushed = client.push(&file, false).await.expect("push");
     assert_eq!(pushed["status"], "inactive");
     client.activate("json-mapper", "0.1.0", false).await.expect("activate");
-    let listing = client::render_plugins(&client.list().await.expect("ls"));
+    let listing = render::render_plugins(&client.list().await.expect("ls"));
     assert_eq!(listing.lines().nth(1), Some("json-mapper  transformer  0.1.0   0.1.0"), "{listing}");
-    match client.invoke("json-mapper", json!([{}])).await {
+    match client.invoke("json-mapper", json!([{}]), None, None).await {
         Err(ClientError::Api { status: 422, code, .. }) => assert_eq!(code, "guest-error"),
         other => panic!("an unconfigured mapper is invalid-config: {other:?}"),
     }
-    let audit = client::render_audit(&client.audit().await.expect("audit"));
+    let audit = render::render_audit(&client.audit().await.expect("audit"));
     assert!(audit.contains("upload") && audit.contains("activate") && audit.contains("key-add"), "{audit}");
     match ApiClient::new(&api.base, "wrong").list().await {
         Err(ClientError::Api { status: 401, code, .. }) => assert_eq!(code, "unauthorized"),

@@ -100,3 +100,55 @@ fn mistakes_get_clear_errors() {
     let inspect_text = format!("{:#}", sign::inspect(&not_wasm, false).expect_err("not wasm"));
     assert!(inspect_text.contains("invalid component"), "{inspect_text}");
 }
+
+/// `plugboard run` with a granted key-value bucket: the bucket lives in memory for the run.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
+    use crate::client_cli::run_words;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let input = dir.path().join("one.json");
+    std::fs::write(&input, "[{}]").expect("write");
+    let input = input.to_str().expect("utf-8");
+    let hostile = [GUEST_HOSTILE.component, "--manifest", GUEST_HOSTILE.manifest, "--config", "mode=kv-count"];
+    let words = |extra: &[&'static str]| {
+        let mut words = vec!["run"];
+        words.extend_from_slice(&hostile);
+        words.extend_from_slice(&["--input", input]);
+        words.extend_from_slice(extra);
+        words
+    };
+    let counted = run_words(&words(&["--allow-bucket", "counters"])).await.ok();
+    assert_eq!(serde_json::from_str::<serde_json::Value>(&counted.out).expect("json"), serde_json::json!([1]));
+    assert!(counted.err.contains("usage: "), "{}", counted.err);
+    let denied = run_words(&words(&[])).await.failed();
+    assert!(denied.err.contains("error: capability-denied: "), "{}", denied.err);
+    assert!(denied.out.is_empty(), "{}", denied.out);
+}
+
+/// `plugboard run` on a source with `--cursor` and `--max-records`.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn run_reads_a_source_from_a_cursor() {
+    use crate::client_cli::run_words;
+    let pages = crate::common::TestServer::start(|seen| {
+        let reply = if seen.path.contains("page=2") {
+            serde_json::json!({"data": [{"id": 3}]})
+        } else {
+            serde_json::json!({"data": [{"id": 1}, {"id": 2}], "next": "/orders?page=2"})
+        };
+        (200, reply.to_string())
+    })
+    .await;
+    let url = format!("url={}", pages.url("/orders"));
+    let cursor = pages.url("/orders?page=2");
+    let source = [HTTP_SOURCE.component, "--manifest", HTTP_SOURCE.manifest, "--allow-host", "127.0.0.1"];
+    let mut words = vec!["run"];
+    words.extend_from_slice(&source);
+    words.extend_from_slice(&["--config", &url, "--config", "records_path=$.data", "--config", "next_path=$.next"]);
+    let first = run_words(&[words.as_slice(), &["--max-records", "1"]].concat()).await.ok();
+    let page: serde_json::Value = serde_json::from_str(&first.out).expect("json");
+    assert_eq!(page["records"], serde_json::json!([{"id": 1}, {"id": 2}]), "{page}");
+    assert_eq!(page["next_cursor"], cursor.as_str());
+    let second = run_words(&[words.as_slice(), &["--cursor", &cursor]].concat()).await.ok();
+    let page: serde_json::Value = serde_json::from_str(&second.out).expect("json");
+    assert_eq!(page["records"], serde_json::json!([{"id": 3}]), "{page}");
+}

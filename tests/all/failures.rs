@@ -2,6 +2,7 @@
 //! backtrace of a trapped step, the logs of the failing attempt, a denial naming which party lacks
 //! the capability, and a failing source named as the failing step.
 
+use crate::client_cli::plugboard;
 use crate::common::TestServer;
 use crate::flows::install_sink;
 use crate::server::{ADMIN, Api, install, install_hostile};
@@ -60,6 +61,29 @@ async fn a_trapped_step_records_its_panic_backtrace_and_logs_in_the_execution_an
     assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY);
     assert_eq!(answer["code"], "guest-trap");
     assert!(answer["backtrace"].as_array().is_some_and(|b| !b.is_empty()), "{answer}");
+    // The CLI shows the panic message and the trimmed backtrace, and exits non-zero.
+    let input = dir.path().join("one.json");
+    std::fs::write(&input, "[{}]").expect("input");
+    let printed = plugboard(&api, &["invoke", "hostile", "--input", input.to_str().unwrap_or_default()]).await.failed();
+    assert!(
+        printed.err.contains("guest-trap: plugin trapped (unreachable): panicked at hostile/src/lib.rs:"),
+        "{}",
+        printed.err
+    );
+    assert!(
+        printed.err.contains("backtrace:\n    0: <hostile::Hostile as plugboard_plugin_sdk::Transformer>::transform"),
+        "{}",
+        printed.err
+    );
+    // And so does `flow execution`, for the trapped step.
+    let id = execution["id"].to_string();
+    let printed = plugboard(&api, &["flow", "execution", &id]).await.ok();
+    assert!(
+        printed.out.contains("step `explode` failed: guest-trap: plugin trapped (unreachable): panicked at"),
+        "{}",
+        printed.out
+    );
+    assert!(printed.out.contains("backtrace:"), "{}", printed.out);
     api.stop().await;
 }
 

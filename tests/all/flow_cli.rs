@@ -1,42 +1,33 @@
 //! `plugboard flow …` and `plugboard dlq …` as a user types them: real argument lists parsed by the
 //! real clap types, run against a real server, rendered as the command prints them.
 
+use crate::client_cli::{Printed, plugboard};
 use crate::common::TestServer;
 use crate::flows::{install_sink, posted};
-use crate::server::{ADMIN, Api, install};
+use crate::server::{Api, install};
 use clap::Parser;
-use plugboard_host_api::cli::{Cli, Command};
-use plugboard_host_api::client::ClientError;
-use plugboard_host_api::flow_commands::{self, FlowCommandError};
+use plugboard_host_api::cli::Cli;
+use plugboard_host_api::commands::Exit;
 use plugboard_tests::*;
-use serde_json::{Value, json};
+use serde_json::json;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 
-/// Parses `words` as `plugboard WORDS --server … --token …` and runs it; answers the JSON and the
-/// printed text.
-async fn plugboard(api: &Api, words: &[&str]) -> Result<(Value, String), FlowCommandError> {
-    let mut args = vec!["plugboard"];
-    args.extend_from_slice(words);
-    args.extend_from_slice(&["--server", &api.base, "--token", ADMIN]);
-    let cli = Cli::try_parse_from(&args).unwrap_or_else(|err| panic!("`{}` does not parse: {err}", words.join(" ")));
-    let (answer, render) = match cli.command {
-        Command::Flow { command, connection } => {
-            flow_commands::flow(&connection.client().expect("client"), &command).await?
-        }
-        Command::Dlq { command, connection } => {
-            flow_commands::dlq(&connection.client().expect("client"), &command).await?
-        }
-        _ => panic!("not a flow command"),
-    };
-    Ok((answer.clone(), render(&answer)))
+/// The error code of a command the server refused (status 1, the body kept as the answer).
+fn api_code(printed: Printed) -> String {
+    assert_eq!(printed.exit, Exit::Failure, "{printed:?}");
+    printed
+        .answer
+        .as_ref()
+        .and_then(|body| body["code"].as_str())
+        .map(str::to_string)
+        .unwrap_or_else(|| panic!("expected an API error, got {printed:?}"))
 }
 
-fn api_code(result: Result<(Value, String), FlowCommandError>) -> String {
-    match result {
-        Err(FlowCommandError::Client(ClientError::Api { code, .. })) => code,
-        other => panic!("expected an API error, got {other:?}"),
-    }
+/// A local input error: status 1, nothing sent, stderr says why.
+fn input_error(printed: Printed) -> String {
+    assert_eq!((printed.exit, printed.answer.is_none()), (Exit::Failure, true), "{printed:?}");
+    printed.err
 }
 
 const PAID_ORDERS: &str = r#"# Paid orders over 100 go to the warehouse.
@@ -70,11 +61,11 @@ async fn flow_and_dlq_commands_apply_run_list_and_replay() {
     let yaml = dir.path().join("paid-orders.yaml");
     std::fs::write(&yaml, PAID_ORDERS).expect("write");
     let path = yaml.to_str().expect("utf-8");
-    let (_, printed) = plugboard(&api, &["flow", "apply", path]).await.expect("apply");
-    assert_eq!(printed, "flow paid-orders created");
-    let (_, printed) = plugboard(&api, &["flow", "apply", path]).await.expect("apply again");
-    assert_eq!(printed, "flow paid-orders updated");
-    let (_, printed) = plugboard(&api, &["flow", "ls"]).await.expect("ls");
+    let printed = plugboard(&api, &["flow", "apply", path]).await.ok().out;
+    assert_eq!(printed, "flow paid-orders created\n");
+    let printed = plugboard(&api, &["flow", "apply", path]).await.ok().out;
+    assert_eq!(printed, "flow paid-orders updated\n");
+    let printed = plugboard(&api, &["flow", "ls"]).await.ok().out;
     let lines: Vec<&str> = printed.lines().collect();
     assert_eq!(lines.len(), 2, "{printed}");
     assert!(lines[1].starts_with("paid-orders") && lines[1].contains("paid-only"), "{printed}");
@@ -87,12 +78,13 @@ async fn flow_and_dlq_commands_apply_run_list_and_replay() {
         {"id": 3, "status": "paid", "total": 120}
     ]);
     std::fs::write(&input, orders.to_string()).expect("write");
-    let (execution, printed) =
-        plugboard(&api, &["flow", "run", "paid-orders", "--input", input.to_str().expect("utf-8")]).await.expect("run");
+    let run = plugboard(&api, &["flow", "run", "paid-orders", "--input", input.to_str().expect("utf-8")]).await.ok();
+    let (execution, printed) = (run.json(), run.out);
     assert_eq!(execution["status"], "completed-with-dead-letters", "{execution}");
     assert!(printed.contains("paid-only") && printed.contains("guest-error"), "{printed}");
     assert_eq!(warehouse.requests().len(), 1, "one attempt, with both paid orders");
-    let (letters, printed) = plugboard(&api, &["dlq", "ls", "paid-orders"]).await.expect("dlq ls");
+    let listing = plugboard(&api, &["dlq", "ls", "paid-orders"]).await.ok();
+    let (letters, printed) = (listing.json(), listing.out);
     let ids: Vec<u64> =
         letters["dead_letters"].as_array().expect("letters").iter().filter_map(|l| l["id"].as_u64()).collect();
     assert_eq!(ids.len(), 2, "{printed}");
@@ -104,18 +96,19 @@ async fn flow_and_dlq_commands_apply_run_list_and_replay() {
     let refused = warehouse.requests().len();
     let accepted = || posted(&warehouse)[refused * 2..].to_vec();
     let first = ids[0].to_string();
-    let (replayed, _) = plugboard(&api, &["dlq", "replay", "paid-orders", &first]).await.expect("replay one");
+    let replayed = plugboard(&api, &["dlq", "replay", "paid-orders", &first]).await.ok().json();
     assert_eq!(replayed["executions"].as_array().map(Vec::len), Some(1));
     assert_eq!(accepted(), vec![json!({"id": 1, "status": "paid", "total": 150})]);
-    let (_, printed) = plugboard(&api, &["dlq", "replay", "paid-orders"]).await.expect("replay rest");
+    let printed = plugboard(&api, &["dlq", "replay", "paid-orders"]).await.ok().out;
     assert!(printed.contains("succeeded"), "{printed}");
     assert_eq!(
         accepted(),
         vec![json!({"id": 1, "status": "paid", "total": 150}), json!({"id": 3, "status": "paid", "total": 120})]
     );
-    let (_, printed) = plugboard(&api, &["dlq", "ls", "paid-orders"]).await.expect("dlq ls");
+    let printed = plugboard(&api, &["dlq", "ls", "paid-orders"]).await.ok().out;
     assert_eq!(printed.lines().count(), 1, "only the header is left: {printed}");
-    let (executions, printed) = plugboard(&api, &["flow", "executions", "paid-orders"]).await.expect("executions");
+    let listing = plugboard(&api, &["flow", "executions", "paid-orders"]).await.ok();
+    let (executions, printed) = (listing.json(), listing.out);
     let triggers: Vec<&str> =
         executions["executions"].as_array().expect("list").iter().filter_map(|e| e["trigger"].as_str()).collect();
     assert_eq!(triggers, ["manual", "replay", "replay"], "{printed}");
@@ -133,26 +126,18 @@ async fn flow_commands_refuse_bad_files_and_bad_flows_clearly() {
     };
 
     let broken = file("broken.yaml", "name: x\nsteps: [\n");
-    match plugboard(&api, &["flow", "apply", &broken]).await {
-        Err(FlowCommandError::Input { reason, .. }) => assert!(reason.starts_with("invalid YAML"), "{reason}"),
-        other => panic!("expected an input error, got {other:?}"),
-    }
+    let error = input_error(plugboard(&api, &["flow", "apply", &broken]).await);
+    assert!(error.contains("broken.yaml: invalid YAML"), "{error}");
     let nameless = file("nameless.json", r#"{"steps": []}"#);
-    assert!(matches!(plugboard(&api, &["flow", "apply", &nameless]).await, Err(FlowCommandError::Input { .. })));
+    assert!(input_error(plugboard(&api, &["flow", "apply", &nameless]).await).contains("needs a `name`"));
     let missing = dir.path().join("missing.yaml");
-    assert!(matches!(
-        plugboard(&api, &["flow", "apply", missing.to_str().expect("utf-8")]).await,
-        Err(FlowCommandError::Input { .. })
-    ));
+    input_error(plugboard(&api, &["flow", "apply", missing.to_str().expect("utf-8")]).await);
     let unknown_plugin = file("unknown.yml", "name: x\nsinks: [{id: out, plugin: nowhere}]\n");
     assert_eq!(api_code(plugboard(&api, &["flow", "apply", &unknown_plugin]).await), "flow-invalid");
     assert_eq!(api_code(plugboard(&api, &["flow", "run", "x"]).await), "not-found");
     let not_records = file("input.json", r#"{"rows": []}"#);
-    assert!(matches!(
-        plugboard(&api, &["flow", "run", "x", "--input", &not_records]).await,
-        Err(FlowCommandError::Input { .. })
-    ));
-    let (flows, _) = plugboard(&api, &["flow", "ls"]).await.expect("ls");
+    input_error(plugboard(&api, &["flow", "run", "x", "--input", &not_records]).await);
+    let flows = plugboard(&api, &["flow", "ls"]).await.ok().json();
     assert_eq!(flows["flows"], json!([]), "nothing was created");
     assert!(Cli::try_parse_from(["plugboard", "dlq", "replay", "x", "not-a-number"]).is_err());
     api.stop().await;

@@ -5,6 +5,7 @@ mod api;
 mod at_rest;
 mod audit;
 mod cli;
+mod client_cli;
 mod common;
 mod concurrency;
 mod connectors;

@@ -152,7 +152,7 @@ impl From<Error> for ApiError {
             code: code.as_str(),
             runtime_code: Some(code),
             reason,
-            message: err.to_string(),
+            message: err.message(),
             retry_after: None,
             backtrace,
         }

@@ -43,7 +43,7 @@ impl From<&Error> for ErrorReport {
                 tracing::error!(%detail, "internal error in a flow step");
                 "internal error; see the server log".to_string()
             }
-            other => other.to_string(),
+            other => other.message(),
         };
         let backtrace = match err {
             Error::GuestTrap { backtrace, .. } => backtrace.clone(),

@@ -1,0 +1,354 @@
+//! Running a parsed `plugboard` command line: [`execute`] dispatches a [`Cli`], prints to the
+//! writers it is given, and answers an [`Outcome`] with the exit status.
+//!
+//! It lives in the library, not in `main.rs`, so tests run real argument lists end to end and
+//! check the exit status and the printed text. The rules every command follows:
+//!
+//! - **Exit status**: 0 on success; 1 when the command fails (bad input, an API error) *or when what
+//!   it ran failed* (a flow run whose execution failed, a failed invocation); 2 when `verify`
+//!   rejects a file.
+//! - **`--json`** prints the server's JSON to stdout, its error body too, so scripts read one
+//!   shape; the error line still goes to stderr and the status is still 1.
+//! - **Errors** print once, as `error: CODE: MESSAGE` on stderr.
+//! - **`serve`** is here too: its setup is CLI work (flags over the config file, the first-start
+//!   messages), not server work.
+//! - **A closed stdout** (`plugboard audit | head`) ends the command quietly with status 0: the
+//!   reader has what it wanted, and `println!` would have panicked.
+
+use crate::cli::{Cli, Command, Connection, NoToken, SamplesCommand};
+use crate::client::{ApiClient, ClientError};
+use crate::{admin_commands, flow_commands, plugin_commands, render, server};
+use serde_json::Value;
+use std::io::{ErrorKind, Write};
+use std::path::PathBuf;
+
+/// How a command ended, as the process exit status.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Exit {
+    /// It did what was asked: 0.
+    Success,
+    /// It failed, or what it ran failed: 1.
+    Failure,
+    /// `verify` rejected the file: 2.
+    Rejected,
+}
+
+impl Exit {
+    /// The process exit code.
+    pub fn code(self) -> u8 {
+        match self {
+            Exit::Success => 0,
+            Exit::Failure => 1,
+            Exit::Rejected => 2,
+        }
+    }
+}
+
+/// What [`execute`] answers: the exit status and, for client commands, the server's JSON (the
+/// error body on an API error) as printed with `--json`.
+#[derive(Debug)]
+pub struct Outcome {
+    /// The exit status.
+    pub exit: Exit,
+    /// The server's answer, when the command talked to a server and got one.
+    pub answer: Option<Value>,
+}
+
+/// Where a command prints: stdout and stderr in the binary, buffers in tests.
+pub struct Io<'a> {
+    /// Results.
+    pub out: &'a mut dyn Write,
+    /// Errors, logs and usage.
+    pub err: &'a mut dyn Write,
+}
+
+/// Why a command failed.
+#[derive(Debug, thiserror::Error)]
+pub enum CommandError {
+    /// The server refused (with its stable `code`) or could not be reached.
+    #[error(transparent)]
+    Client(#[from] ClientError),
+    /// No API token.
+    #[error(transparent)]
+    NoToken(#[from] NoToken),
+    /// A local input (file, argument) is unreadable or malformed; nothing was sent.
+    #[error("{what}: {reason}")]
+    Input {
+        /// Which file or argument.
+        what: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The command ran, but what it ran failed (a flow execution, an invocation); the details
+    /// were printed with its output.
+    #[error("{0}")]
+    Failed(String),
+    /// A local command (serve, sign, run, …) failed.
+    #[error("{0:#}")]
+    Local(#[from] anyhow::Error),
+    /// Printing failed.
+    #[error("cannot write the output: {0}")]
+    Output(#[from] std::io::Error),
+}
+
+impl CommandError {
+    /// An [`CommandError::Input`] error about `what`.
+    pub fn input(what: impl std::fmt::Display, reason: impl Into<String>) -> CommandError {
+        CommandError::Input { what: what.to_string(), reason: reason.into() }
+    }
+}
+
+/// A client command's result: the server's answer, the text to print for it, and whether what
+/// it ran failed (then the status is 1 although the API call succeeded).
+#[derive(Debug)]
+pub struct Reply {
+    /// The server's JSON.
+    pub answer: Value,
+    /// The answer as text (printed without `--json`).
+    pub text: String,
+    /// Set when what the command ran failed: the one-line summary for stderr.
+    pub failure: Option<String>,
+}
+
+impl Reply {
+    /// `answer` printed through `render`.
+    pub fn new(answer: Value, render: fn(&Value) -> String) -> Reply {
+        let text = render(&answer);
+        Reply { answer, text, failure: None }
+    }
+
+    /// `answer` printed as `text`.
+    pub fn text(answer: Value, text: String) -> Reply {
+        Reply { answer, text, failure: None }
+    }
+}
+
+/// Runs `cli`, printing to `io`.
+pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
+    use plugin_commands as plugin;
+    match cli.command {
+        Command::Push { file, activate, connection: c } => {
+            remote(&c, io, async |api| plugin::push(api, &file, activate).await).await
+        }
+        Command::Ls { connection: c } => remote(&c, io, async |api| plugin::list(api).await).await,
+        Command::Show { name, connection: c } => remote(&c, io, async |api| plugin::show(api, &name).await).await,
+        Command::Health { name, connection: c } => remote(&c, io, async |api| plugin::health(api, &name).await).await,
+        Command::Activate { name, version, allow_rollback, connection: c } => {
+            remote(&c, io, async |api| plugin::activate(api, &name, &version, allow_rollback).await).await
+        }
+        Command::Deactivate { name, connection: c } => {
+            remote(&c, io, async |api| plugin::deactivate(api, &name).await).await
+        }
+        Command::Delete { name, version, connection: c } => {
+            remote(&c, io, async |api| plugin::delete(api, &name, version.as_deref()).await).await
+        }
+        Command::Grant { name, allow_hosts, buckets, budget, connection: c } => {
+            remote(&c, io, async |api| plugin::grant(api, &name, allow_hosts, buckets, &budget).await).await
+        }
+        Command::Config { command, connection: c } => {
+            remote(&c, io, async |api| plugin::config(api, &command).await).await
+        }
+        Command::Invoke { name, input, cursor, max_records, connection: c } => {
+            remote(&c, io, async |api| {
+                plugin::invoke(api, &name, input.as_deref(), cursor.as_deref(), max_records).await
+            })
+            .await
+        }
+        Command::Flow { command, connection: c } => {
+            remote(&c, io, async |api| flow_commands::flow(api, &command).await).await
+        }
+        Command::Dlq { command, connection: c } => {
+            remote(&c, io, async |api| flow_commands::dlq(api, &command).await).await
+        }
+        Command::Keys { command, connection: c } => {
+            remote(&c, io, async |api| admin_commands::keys(api, &command).await).await
+        }
+        Command::Tokens { command, connection: c } => {
+            remote(&c, io, async |api| admin_commands::tokens(api, &command).await).await
+        }
+        Command::Audit { limit, cursor, connection: c } => {
+            remote(&c, io, async |api| admin_commands::audit(api, limit, cursor).await).await
+        }
+        Command::Samples { command: SamplesCommand::Ls } => local(admin_commands::list(io.out).map_err(Into::into), io),
+        Command::Samples { command: SamplesCommand::Install(install) } => {
+            let c = install.connection.clone();
+            remote(&c, io, async |api| admin_commands::install(api, &install).await).await
+        }
+        Command::Verify { pubkey, file } => match crate::sign::verify(&pubkey, &file) {
+            Ok(Ok(())) => local(Ok(()), io),
+            Ok(Err(rejection)) => {
+                let _ = writeln!(io.err, "rejected: {rejection}");
+                Outcome { exit: Exit::Rejected, answer: None }
+            }
+            Err(err) => local(Err(err.into()), io),
+        },
+        Command::Run(args) => {
+            let result = crate::run::run(&args, io).await;
+            local(result, io)
+        }
+        Command::Serve { data, listen, config, demo, allow_unsigned } => {
+            local(serve(data, listen, config, demo, allow_unsigned).await.map_err(Into::into), io)
+        }
+        Command::Demo => local(crate::demo::run().await.map_err(Into::into), io),
+        Command::Keygen { out } => local(crate::sign::keygen(&out).map_err(Into::into), io),
+        Command::Sign { key, manifest, input, out } => {
+            local(crate::sign::sign(&key, &manifest, &input, &out).map_err(Into::into), io)
+        }
+        Command::Inspect { file, json } => local(crate::sign::inspect(&file, json).map_err(Into::into), io),
+    }
+}
+
+/// Runs a client command against `connection`'s server and prints its reply.
+async fn remote(
+    connection: &Connection,
+    io: &mut Io<'_>,
+    call: impl AsyncFnOnce(&ApiClient) -> Result<Reply, CommandError>,
+) -> Outcome {
+    let result = match connection.client() {
+        Ok(client) => call(&client).await,
+        Err(err) => Err(err.into()),
+    };
+    let reply = match result {
+        Ok(reply) => reply,
+        Err(err) => return report(err, connection.json, io),
+    };
+    let printed = if connection.json {
+        writeln!(io.out, "{}", serde_json::to_string_pretty(&reply.answer).unwrap_or_default())
+    } else if reply.text.is_empty() {
+        Ok(())
+    } else {
+        writeln!(io.out, "{}", reply.text)
+    };
+    if let Err(err) = printed {
+        return report(err.into(), connection.json, io);
+    }
+    let exit = match &reply.failure {
+        None => Exit::Success,
+        Some(failure) => {
+            let _ = writeln!(io.err, "error: {failure}");
+            Exit::Failure
+        }
+    };
+    Outcome { exit, answer: Some(reply.answer) }
+}
+
+/// The outcome of a local command.
+fn local(result: Result<(), CommandError>, io: &mut Io<'_>) -> Outcome {
+    match result {
+        Ok(()) => Outcome { exit: Exit::Success, answer: None },
+        Err(err) => report(err, false, io),
+    }
+}
+
+/// Prints `err` (and with `json`, the server's error body to stdout); a closed stdout is a quiet
+/// success.
+fn report(err: CommandError, json: bool, io: &mut Io<'_>) -> Outcome {
+    if let CommandError::Output(io_error) = &err
+        && io_error.kind() == ErrorKind::BrokenPipe
+    {
+        return Outcome { exit: Exit::Success, answer: None };
+    }
+    let answer = match &err {
+        CommandError::Client(ClientError::Api { body, .. }) => Some(body.clone()),
+        _ => None,
+    };
+    if json && let Some(body) = &answer {
+        let _ = writeln!(io.out, "{}", serde_json::to_string_pretty(body).unwrap_or_default());
+    }
+    let _ = writeln!(io.err, "error: {err}");
+    if !json && let Some(body) = &answer {
+        let frames = render::backtrace(&body["backtrace"]);
+        if !frames.is_empty() {
+            let _ = writeln!(io.err, "backtrace:\n{}", frames.join("\n"));
+        }
+        let lines = render::logs(&body["logs"]);
+        if !lines.is_empty() {
+            let _ = writeln!(io.err, "logs:\n{}", lines.join("\n"));
+        }
+    }
+    Outcome { exit: Exit::Failure, answer }
+}
+
+/// Serves the control plane until Ctrl-C or SIGTERM: `--data`, `--listen` and `--allow-unsigned`
+/// override the config file's settings.
+///
+/// # Errors
+/// A bad config file, a data directory or listen address that cannot be used, demo setup failures.
+pub async fn serve(
+    data: Option<PathBuf>,
+    listen: Option<std::net::SocketAddr>,
+    config: Option<PathBuf>,
+    demo: bool,
+    allow_unsigned: bool,
+) -> anyhow::Result<()> {
+    let mut settings = match config {
+        Some(path) => server::ServeConfig::from_file(&path)?,
+        None => server::ServeConfig::default(),
+    };
+    settings.data = data.or(settings.data);
+    settings.listen = listen.or(settings.listen);
+    settings.allow_unsigned |= allow_unsigned;
+    let server = server::start(&settings, Default::default()).await?;
+    let data_dir = settings.data_dir();
+    if demo {
+        crate::demo::install_samples(&server.state, &data_dir).await?;
+    }
+    let base = format!("http://{}", server.addr);
+    println!("plugboard listening on {base} (data: {})", data_dir.display());
+    if let Some(path) = &server.created_token_file {
+        println!("created an admin token: {} (keep it private; shown only on first start)", path.display());
+    }
+    if demo {
+        let token_file = data_dir.join("admin-token");
+        println!("\nsample plugins are installed and active. Try:\n");
+        println!("  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {})", token_file.display());
+        println!("  plugboard ls");
+        println!(
+            "  echo '[{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]' | plugboard invoke json-mapper --input -"
+        );
+        println!("  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | plugboard invoke filter --input -");
+        println!("  plugboard audit");
+        println!("  curl -s {base}/metrics | grep plugboard_\n");
+    }
+    server.run(server::shutdown_signal()).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::cli::Cli;
+    use clap::Parser;
+
+    /// A stdout whose reader has gone (`plugboard samples ls | head -0`).
+    struct ClosedPipe;
+
+    impl Write for ClosedPipe {
+        fn write(&mut self, _: &[u8]) -> std::io::Result<usize> {
+            Err(ErrorKind::BrokenPipe.into())
+        }
+
+        fn flush(&mut self) -> std::io::Result<()> {
+            Ok(())
+        }
+    }
+
+    #[tokio::test]
+    async fn a_closed_stdout_ends_quietly() {
+        let cli = Cli::try_parse_from(["plugboard", "samples", "ls"]).expect("parses");
+        let mut err = Vec::new();
+        let outcome = execute(cli, &mut Io { out: &mut ClosedPipe, err: &mut err }).await;
+        assert_eq!(outcome.exit, Exit::Success);
+        assert!(err.is_empty(), "{}", String::from_utf8_lossy(&err));
+    }
+
+    #[test]
+    fn a_broken_pipe_while_printing_a_reply_is_not_an_error() {
+        let mut err = Vec::new();
+        let outcome = report(
+            CommandError::Output(ErrorKind::BrokenPipe.into()),
+            false,
+            &mut Io { out: &mut ClosedPipe, err: &mut err },
+        );
+        assert_eq!((outcome.exit, err.len()), (Exit::Success, 0));
+    }
+}
