@@ -94,7 +94,7 @@ pub async fn grant(
         memory_bytes: budget.memory_bytes,
         max_input_bytes: budget.max_input_bytes,
         max_output_bytes: budget.max_output_bytes,
-        max_records: budget.max_batch_records,
+        max_records: budget.max_records,
     };
     let answer = api.set_grants(name, &Grants { outbound_hosts, key_value, budget }).await?;
     let text = format!("granted {name}:\n{}", render::render_grants(&answer));

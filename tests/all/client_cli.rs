@@ -171,6 +171,16 @@ async fn grant_and_config_set_what_a_source_uses_and_hide_secrets() {
     assert_eq!(detail.json()["grants"]["secrets"], json!(["auth_header"]));
     assert!(!detail.out.contains("s3cret"), "{}", detail.out);
     assert_eq!(detail.json()["grants"]["budget"], json!({"fuel": 50_000_000, "timeout_ms": 5000}));
+    // The effective budget is the smallest of host cap, manifest and grant, each limit naming its
+    // setter: the grant's fuel, the grant's 5 s deadline (below the manifest's 10 s), the host's
+    // memory.
+    let effective = &detail.json()["effective"];
+    assert_eq!(effective["outbound_hosts"], json!(["127.0.0.1"]));
+    assert_eq!(effective["budget"]["fuel"], 50_000_000);
+    assert_eq!(effective["budget_set_by"]["fuel"], "grant");
+    assert_eq!(effective["budget"]["timeout_ms"], 5000);
+    assert_eq!(effective["budget_set_by"]["timeout"], "grant");
+    assert_eq!(effective["budget_set_by"]["memory_bytes"], "host");
 
     // A source invoked with a page size, then from the cursor it answered.
     let first = plugboard(&api, &["invoke", "http-source", "--max-records", "1", "--json"]).await.ok().json();

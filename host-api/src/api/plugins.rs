@@ -116,9 +116,33 @@ pub async fn plugins_get(
             "config": grant.config,
             "secrets": grant.secrets.keys().collect::<Vec<_>>(),
         },
+        "effective": effective(&state, &name),
         "health": health(&state, &name),
         "usage": state.services.plugins.usage(&name)?,
     })))
+}
+
+/// What the active version runs with (manifest ∩ grant ∩ host caps), and which party set each
+/// budget limit; null when no version is loaded.
+fn effective(state: &AppState, name: &str) -> Value {
+    let Some(plugin) = state.services.plugins.active(name) else { return Value::Null };
+    let effective = plugin.effective();
+    let budget = effective.budget;
+    let granted = state.services.store.grant(name).map(|grant| grant.outbound_hosts).unwrap_or_default();
+    let requested = &plugin.manifest().capabilities.outbound_hosts;
+    json!({
+        "outbound_hosts": requested.iter().filter(|host| granted.contains(host)).collect::<Vec<_>>(),
+        "key_value": effective.key_value,
+        "budget": {
+            "fuel": budget.fuel,
+            "timeout_ms": u64::try_from(budget.timeout.as_millis()).unwrap_or(u64::MAX),
+            "memory_bytes": budget.memory_bytes,
+            "max_input_bytes": budget.max_input_bytes,
+            "max_output_bytes": budget.max_output_bytes,
+            "max_records": budget.max_records,
+        },
+        "budget_set_by": effective.budget_sources,
+    })
 }
 
 fn health(state: &AppState, name: &str) -> Value {

@@ -78,7 +78,7 @@ pub struct BudgetArgs {
     pub max_output_bytes: Option<u64>,
     /// Records per batch, in or out.
     #[arg(long)]
-    pub max_batch_records: Option<u64>,
+    pub max_records: Option<u64>,
 }
 
 /// Every `plugboard` command.
