@@ -2,7 +2,9 @@
 //!
 //! Every call builds a new Store (a trapped Store is never reused), sets its fuel and memory limiter from the plugin's effective budget, instantiates from the plugin's
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
-//! or a typed [`Error`], plus usage and the captured logs, in every case.
+//! or a typed [`Error`], plus usage and the captured logs, in every case. The invocation's
+//! key-value writes commit only when the outcome is a success within the output budget (see the
+//! state guarantee in [`crate::host::keyvalue`]).
 
 use crate::budget::Budget;
 use crate::error::{Error, Result, TrapKind};
@@ -143,7 +145,7 @@ impl Plugin {
         let guarded = tokio::time::timeout(budget.timeout, call(&mut store)).await;
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
-        let state = store.data();
+        let state = store.data_mut();
         state.capture_stdio();
         let usage = Usage {
             fuel_consumed: budget.fuel.saturating_sub(fuel_left),
@@ -161,7 +163,9 @@ impl Plugin {
                 } else if size.records > budget.max_records {
                     Err(Error::TooManyRecords { count: size.records, limit: budget.max_records, output: true })
                 } else {
-                    Ok(output)
+                    // The one place that knows the invocation succeeded: only now do its key-value
+                    // writes commit. Every other arm drops them with the Store.
+                    state.commit_key_value().map(|()| output)
                 }
             }
         };
