@@ -147,7 +147,14 @@ impl KeyValueStore for SledKeyValue {
 mod tests {
     use super::*;
 
-    fn set(kv: &dyn KeyValueStore, ns: &str, bucket: &str, key: &str, value: Vec<u8>, quota: KeyValueQuota) -> Result<(), CommitError> {
+    fn set(
+        kv: &dyn KeyValueStore,
+        ns: &str,
+        bucket: &str,
+        key: &str,
+        value: Vec<u8>,
+        quota: KeyValueQuota,
+    ) -> Result<(), CommitError> {
         let mut changes = ChangeSet::default();
         changes.set(bucket, key, value);
         kv.commit(ns, changes, quota)

@@ -219,7 +219,8 @@ impl KeyValueStore for MemoryKeyValue {
         let before = data.usage.get(namespace).copied().unwrap_or_default();
         let mut after = before;
         for (bucket, key, value) in changes.iter() {
-            let old = data.entries.get(&entry_key(namespace, bucket, key)).map(|v| KeyValueUsage::entry_bytes(key, v.len()));
+            let old =
+                data.entries.get(&entry_key(namespace, bucket, key)).map(|v| KeyValueUsage::entry_bytes(key, v.len()));
             after = after.replace(old, value.map(|v| KeyValueUsage::entry_bytes(key, v.len())));
         }
         before.check(after, quota)?;

@@ -4,7 +4,8 @@
 //! `kv-script` runs the operations its input records name, in bucket `counters`, and outputs one
 //! record per operation with its answer: `["set", key, value]`, `["delete", key]`, `["get", key]`
 //! (the value as a string, or null), `["exists", key]`, `["list"]` (every key, page by page),
-//! `["panic"]` (a trap), `["fail"]` (a plugin error), `["sleep"]` (an hour, in a host call).
+//! `["wait", key]` (until another invocation commits `key`), `["panic"]` (a trap), `["fail"]` (a
+//! plugin error), `["sleep"]` (an hour, in a host call).
 //!
 //! `kv-dedupe` is the transformer of the bug report: for each record `{"id": …}` it does some
 //! work (so a small fuel budget runs out part-way), then drops the record if bucket `seen` holds
@@ -32,6 +33,7 @@ pub fn script(input: &Batch) -> Result<Batch, PluginError> {
             "get" => bucket.get(&arg(1)).map(|v| json!(v.map(|v| String::from_utf8_lossy(&v).into_owned()))),
             "exists" => bucket.exists(&arg(1)).map(|e| json!(e)),
             "list" => list(&bucket).map(|keys| json!(keys)),
+            "wait" => wait(&bucket, &arg(1)).map(|()| json!("ok")),
             "panic" => panic!("the hostile guest traps after its writes"),
             "fail" => return Err(PluginError::Internal("the hostile guest fails after its writes".into())),
             "sleep" => {
@@ -43,6 +45,13 @@ pub fn script(input: &Batch) -> Result<Batch, PluginError> {
         answers.push(Record::from_json(&answer.unwrap_or_else(|err| json!(format!("{err:?}"))))?);
     }
     Ok(answers)
+}
+
+fn wait(bucket: &store::Bucket, key: &str) -> Result<(), store::Error> {
+    while !bucket.exists(key)? {
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    Ok(())
 }
 
 fn list(bucket: &store::Bucket) -> Result<Vec<String>, store::Error> {
