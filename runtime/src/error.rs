@@ -51,6 +51,9 @@ pub enum ErrorCode {
     GuestError,
     /// The runtime's instance pool is exhausted.
     Overloaded,
+    /// The invocation succeeded but its key-value writes no longer fit the plugin's quota when
+    /// they were committed (a concurrent invocation committed first); none of them was applied.
+    KeyValueQuota,
     /// A fault inside the host (I/O on the artifact cache, a wasmtime internal error).
     Internal,
 }
@@ -76,6 +79,7 @@ impl ErrorCode {
             ErrorCode::GuestTrap => "guest-trap",
             ErrorCode::GuestError => "guest-error",
             ErrorCode::Overloaded => "overloaded",
+            ErrorCode::KeyValueQuota => "key-value-quota",
             ErrorCode::Internal => "internal",
         }
     }
@@ -281,6 +285,10 @@ pub enum Error {
         /// The plugin's own message.
         reported: String,
     },
+    /// The invocation's key-value writes would take the plugin over its quota at commit; the
+    /// output is discarded with them (see the state guarantee in [`crate::host::keyvalue`]).
+    #[error("the invocation's key-value writes were discarded: {0}")]
+    KeyValueQuota(crate::host::keyvalue::QuotaExceeded),
     /// The instance pool is exhausted; retry later.
     #[error("no free instance slot: {0}")]
     Overloaded(String),
@@ -312,6 +320,7 @@ impl Error {
             Error::Guest(PluginError::Denied(_)) | Error::Denied { .. } => ErrorCode::CapabilityDenied,
             Error::Guest(_) => ErrorCode::GuestError,
             Error::Overloaded(_) => ErrorCode::Overloaded,
+            Error::KeyValueQuota(_) => ErrorCode::KeyValueQuota,
             Error::Internal(_) => ErrorCode::Internal,
         }
     }

@@ -2,7 +2,9 @@
 //!
 //! Every call builds a new Store (a trapped Store is never reused), sets its fuel and memory limiter from the plugin's effective budget, instantiates from the plugin's
 //! `InstancePre`, calls the export, and turns whatever happened into an [`Invocation`]: the output
-//! or a typed [`Error`], plus usage and the captured logs, in every case.
+//! or a typed [`Error`], plus usage and the captured logs, in every case. The invocation's
+//! key-value writes commit only when the outcome is a success within the output budget (see the
+//! state guarantee in [`crate::host::keyvalue`]).
 
 use crate::error::{Error, Result};
 use crate::failure::{DeadlineExceeded, classify};
@@ -143,14 +145,14 @@ impl Plugin {
         let guarded = tokio::time::timeout(budget.timeout, call(&mut store)).await;
         let wall_time = started.elapsed();
         let fuel_left = store.get_fuel().unwrap_or(0);
-        let state = store.data();
+        let state = store.data_mut();
         state.capture_stdio();
         let usage = Usage {
             fuel_consumed: budget.fuel.saturating_sub(fuel_left),
             wall_time,
             peak_memory_bytes: state.limiter.peak(),
         };
-        let logs = state.logs.take();
+        let mut logs = state.logs.take();
         let outcome = match guarded {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
             Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries)),
@@ -168,10 +170,14 @@ impl Plugin {
                     let (limit, set_by) = (budget.max_records, sources.max_records);
                     Err(Error::TooManyRecords { count: size.records, limit, output: true, set_by })
                 } else {
-                    Ok(output)
+                    // The one place that knows the invocation succeeded: only now do its key-value
+                    // writes commit. Every other arm drops them with the Store.
+                    state.commit_key_value().map(|()| output)
                 }
             }
         };
+        // What the commit logged (a refused commit warns) comes after the guest's lines.
+        logs.append(state.logs.take());
         if let Err(err) = &outcome {
             tracing::debug!(plugin = %self.inner.manifest.name, code = %err.code(), %err, "invocation failed");
         }

@@ -42,7 +42,9 @@ pub use cache::ArtifactCache;
 pub use engine::{FUEL_YIELD_INTERVAL, Runtime, RuntimeConfig};
 pub use error::{Error, ErrorCode, Result, TrapKind};
 pub use grant::{Effective, Grant};
-pub use host::keyvalue::{KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded, SetError};
+pub use host::keyvalue::{
+    ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded,
+};
 pub use host::logs::{LogEntry, LogLevel, Logs};
 pub use host::outbound::{HostPattern, MAX_IN_FLIGHT, OutboundLimits};
 pub use host::resolver::{Lookup, Resolve, SystemResolver};

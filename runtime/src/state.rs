@@ -1,10 +1,12 @@
 //! What one invocation's `Store` holds: WASI context, HTTP policy, limiter, logs and the grant.
 //!
 //! A fresh state (and Store) is built for every invocation; nothing from a trapped or finished
-//! invocation is ever reused.
+//! invocation is ever reused. That includes its uncommitted key-value writes: a failed invocation's
+//! overlay is dropped with its Store.
 
 use crate::engine::RuntimeConfig;
 use crate::grant::Effective;
+use crate::host::keyvalue::overlay::Overlay;
 use crate::host::keyvalue::{Cursors, KeyValueQuota, KeyValueStore};
 use crate::host::logs::LogSink;
 use crate::host::outbound::OutboundPolicy;
@@ -43,6 +45,8 @@ pub struct InvocationState {
     pub(crate) key_value: Arc<dyn KeyValueStore>,
     pub(crate) key_value_quota: KeyValueQuota,
     pub(crate) kv_cursors: Cursors,
+    /// The invocation's key-value writes, committed only if it succeeds.
+    pub(crate) kv_overlay: Overlay,
     stdout: MemoryOutputPipe,
     stderr: MemoryOutputPipe,
 }
@@ -82,6 +86,7 @@ impl InvocationState {
             key_value: config.key_value.clone(),
             key_value_quota: config.key_value_quota,
             kv_cursors: Cursors::default(),
+            kv_overlay: Overlay::default(),
             stdout,
             stderr,
         }

@@ -16,6 +16,7 @@ mod flow_cli;
 mod flows;
 mod fuzz_replay;
 mod hostile;
+mod kv_state;
 mod load;
 mod loading;
 mod manifests;

@@ -128,7 +128,8 @@ fn status_for(code: ErrorCode) -> StatusCode {
         | ErrorCode::MemoryLimit
         | ErrorCode::OutputTooLarge
         | ErrorCode::GuestTrap
-        | ErrorCode::GuestError => StatusCode::UNPROCESSABLE_ENTITY,
+        | ErrorCode::GuestError
+        | ErrorCode::KeyValueQuota => StatusCode::UNPROCESSABLE_ENTITY,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -105,6 +105,14 @@ pub struct Logs {
     pub dropped: u64,
 }
 
+impl Logs {
+    /// Adds `later` entries after these (both already within the invocation's bounds).
+    pub(crate) fn append(&mut self, later: Logs) {
+        self.entries.extend(later.entries);
+        self.dropped += later.dropped;
+    }
+}
+
 /// A shared handle to one invocation's log buffer.
 #[derive(Debug, Clone, Default)]
 pub struct LogSink(Arc<Mutex<Buffer>>);
@@ -176,7 +184,10 @@ impl LogSink {
         if suppressed > 0 {
             tracing::warn!(suppressed, "{suppressed} more host warnings about this invocation were not logged here");
         }
-        std::mem::take(&mut self.buffer().logs)
+        let mut buffer = self.buffer();
+        // Reported once: a later `take` (after the commit) counts only what came since.
+        buffer.host_warnings = buffer.host_warnings.min(MAX_HOST_WARNINGS);
+        std::mem::take(&mut buffer.logs)
     }
 }
 

@@ -131,7 +131,16 @@ mod tests {
             store.tree(super::Area::Queue).insert(3u64.to_be_bytes(), serde_json::to_vec(&run(3)).unwrap()).unwrap();
             ::sled::Tree::flush(store.tree(super::Area::Queue)).unwrap();
         }
-        let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
+        // sled's flusher thread may hold the database's lock for a moment after the store is dropped.
+        let reopen = || SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap());
+        let store = (0..50)
+            .find_map(|_| {
+                reopen().ok().or_else(|| {
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                    None
+                })
+            })
+            .unwrap_or_else(|| reopen().unwrap());
         assert_eq!(store.queued_ids("hooked", None, 10).unwrap(), vec![1, 2]);
         assert!(store.queued_run(3).unwrap().is_none(), "the unmarked run is gone, not run twice");
         drop(store);

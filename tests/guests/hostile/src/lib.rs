@@ -6,7 +6,11 @@
 //! (lists `counters` page by page, deleting each page before asking for the next: outputs
 //! `[keys seen, pages, error of a made-up cursor]`), `kv-checks` (over-long keys in every
 //! operation, bad bucket names: outputs `[[operation, error], …]`), `handles` (creates HTTP
-//! `fields` without end).
+//! `fields` without end), and the state-guarantee modes of [`kv_state`]: `kv-script` (runs the
+//! key-value operations its records name, a trap, a plugin error or a sleep among them) and
+//! `kv-dedupe` (drops records whose id it has seen).
+
+mod kv_state;
 
 use plugboard_plugin_sdk::bindings::wasi::http::types::Fields;
 use plugboard_plugin_sdk::bindings::wasi::keyvalue::store;
@@ -133,6 +137,8 @@ impl Transformer for Hostile {
             "kv-fill" => kv_fill(&input),
             "kv-drain" => kv_drain(),
             "kv-checks" => kv_checks(),
+            "kv-script" => kv_state::script(&input),
+            "kv-dedupe" => kv_state::dedupe(input),
             "handles" => {
                 let mut hoard = Vec::new();
                 loop {
