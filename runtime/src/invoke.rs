@@ -187,7 +187,10 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<InvocationState>> {
         let shared = &self.inner.shared;
         let budget = self.inner.effective.budget;
-        let state = InvocationState::new(self.inner.effective.clone(), &shared.config);
+        let mut state = InvocationState::new(self.inner.effective.clone(), &shared.config);
+        if let Some(store) = &self.key_value {
+            state.key_value = store.clone();
+        }
         let mut store = Store::new(&shared.engine, state);
         store.set_max_component_handles(crate::state::MAX_COMPONENT_HANDLES);
         store.limiter(|state| &mut state.limiter);

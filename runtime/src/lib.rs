@@ -43,7 +43,7 @@ pub use engine::{FUEL_YIELD_INTERVAL, Runtime, RuntimeConfig};
 pub use error::{Error, ErrorCode, Result, TrapKind};
 pub use grant::{Effective, Grant};
 pub use host::keyvalue::{
-    ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded,
+    ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded, StagedKeyValue,
 };
 pub use host::logs::{LogEntry, LogLevel, Logs};
 pub use host::outbound::{HostPattern, MAX_IN_FLIGHT, OutboundLimits};

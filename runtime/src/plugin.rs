@@ -52,6 +52,9 @@ pub(crate) struct PluginInner {
 #[derive(Clone)]
 pub struct Plugin {
     pub(crate) inner: Arc<PluginInner>,
+    /// Where this handle's invocations keep key-value state, when not the runtime's store (a
+    /// flow execution's [`StagedKeyValue`](crate::StagedKeyValue)).
+    pub(crate) key_value: Option<Arc<dyn crate::KeyValueStore>>,
 }
 
 impl std::fmt::Debug for Plugin {
@@ -95,7 +98,14 @@ impl Plugin {
                 compile_source: inner.compile_source,
                 signer: inner.signer.clone(),
             }),
+            key_value: self.key_value.clone(),
         }
+    }
+
+    /// The same plugin with its key-value state read from and committed to `store` instead of
+    /// the runtime's (a flow execution stages its writes this way); cheap, nothing is recompiled.
+    pub fn with_key_value(&self, store: Arc<dyn crate::KeyValueStore>) -> Plugin {
+        Plugin { inner: self.inner.clone(), key_value: Some(store) }
     }
 
     /// Id of the publisher key that signed it; `None` when loaded unsigned.
@@ -177,6 +187,7 @@ impl Runtime {
                 compile_source,
                 signer,
             }),
+            key_value: None,
         })
     }
 

@@ -159,3 +159,91 @@ async fn sigkill_mid_flow_loses_no_acknowledged_record() {
     assert_eq!(counts.len(), acknowledged.len(), "only acknowledged records arrive");
     drop(second);
 }
+
+/// A sink that never answers its first batch (noting it), and answers every later one at once.
+async fn sink_stuck_on_its_first_batch() -> (String, Arc<Mutex<Vec<Vec<u64>>>>) {
+    let batches: Arc<Mutex<Vec<Vec<u64>>>> = Arc::default();
+    let app = {
+        let batches = batches.clone();
+        axum::Router::new().route(
+            "/orders",
+            axum::routing::post(move |axum::Json(batch): axum::Json<Vec<Value>>| async move {
+                let first = {
+                    let mut batches = batches.lock().expect("lock");
+                    batches.push(batch.iter().filter_map(|r| r["seq"].as_u64()).collect());
+                    batches.len() == 1
+                };
+                if first {
+                    std::future::pending::<()>().await;
+                }
+                "{}"
+            }),
+        )
+    };
+    (format!("{}/orders", plugboard_tests::serve(app).await), batches)
+}
+
+/// A stateful step's key-value writes commit with the execution, not when the step ends: killed
+/// while the sink holds the first batch (and after another delivery's acknowledgement flushed the
+/// database), the restarted server runs that batch again through `dedupe` and every record reaches
+/// the sink. Were the step's writes committed at once, the re-run would drop the batch as seen.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sigkill_after_a_stateful_step_keeps_its_records() {
+    use crate::server::{ADMIN, install};
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sink_url, batches) = sink_stuck_on_its_first_batch().await;
+    let first = ChildServer::start(dir.path()).await;
+    let api = Api::connect(&first.base);
+    api.trust_test_key().await;
+    install(&api, plugboard_tests::GUEST_HOSTILE).await;
+    let (status, body) = api.put("/v1/plugins/hostile/grants", json!({"key_value": ["seen"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    api.put("/v1/plugins/hostile/config", json!({"values": {"mode": "kv-dedupe"}})).await;
+    crate::flows::install_sink(&api, "stuck-sink", &sink_url).await;
+    let flow = json!({
+        "name": "hooked",
+        "triggers": [{"type": "webhook", "tolerance_secs": 60}],
+        "steps": [{"type": "transform", "id": "dedupe", "plugin": "hostile"}],
+        "sinks": [{"id": "out", "plugin": "stuck-sink"}]
+    });
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await;
+
+    let records = |delivery: u64| -> Value {
+        let records: Vec<Value> =
+            (0..5).map(|i| json!({"id": format!("r{}", delivery * 5 + i), "seq": delivery * 5 + i})).collect();
+        json!({"records": records})
+    };
+    let (status, body) = deliver(&api, "hooked", SECRET, now(), &records(0)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    for _ in 0..3000 {
+        if !batches.lock().expect("lock").is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    assert_eq!(batches.lock().expect("lock").first(), Some(&vec![0, 1, 2, 3, 4]), "{}", log(dir.path()));
+    // Acknowledged only once durable: this flushes whatever the first execution wrote so far.
+    let (status, body) = deliver(&api, "hooked", SECRET, now(), &records(1)).await;
+    assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    first.kill();
+
+    let second = ChildServer::start(dir.path()).await;
+    // The first batch was never answered, so it must arrive again; the second may have been
+    // delivered before the kill (by another worker) or after.
+    let mut missing: Vec<u64> = (0..10).collect();
+    for _ in 0..600 {
+        let seen = batches.lock().expect("lock").clone();
+        let after_restart: Vec<u64> = seen.iter().skip(1).flatten().copied().collect();
+        let delivered =
+            |seq: &u64| after_restart.contains(seq) || (*seq >= 5 && seen.iter().flatten().any(|s| s == seq));
+        missing.retain(|seq| !delivered(seq));
+        if missing.is_empty() {
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    assert!(missing.is_empty(), "records never delivered after the restart: {missing:?}; log: {}", log(dir.path()));
+    drop(second);
+}

@@ -153,6 +153,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
         finished_at: None,
         plugin_versions: Default::default(),
         dead_letter_count: 0,
+        state_error: None,
         records_in: 1,
         outcome: Default::default(),
     };

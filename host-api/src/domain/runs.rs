@@ -3,17 +3,20 @@
 //! An execution pins the active version of every plugin the flow uses when it starts; activating
 //! a new version meanwhile does not touch it. When it ends, one [`Change`] stores the execution,
 //! its dead letters, the source's next cursor and the removal of the queued work it ran, so a
-//! crash either keeps all of it or none (and the queued work runs again: at least once). The run
-//! is answered only once that change is durable.
+//! crash either keeps all of it or none (and the queued work runs again: at least once). The
+//! plugins' key-value writes are staged for the whole execution and committed right after that
+//! change, so work that runs again never finds the state its first attempt wrote. The run is
+//! answered only once both are durable.
 
 use super::{DomainError, Flows, Result};
 use crate::store::{
     AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, INLINE_DEAD_LETTERS, Op,
     TriggerKind, now,
 };
-use plugboard_runtime::flow::{FlowDefinition, FlowRun, RunOutcome};
-use plugboard_runtime::{Batch, Plugin, Record};
+use plugboard_runtime::flow::{ErrorReport, FlowDefinition, FlowRun, RunOutcome};
+use plugboard_runtime::{Batch, ErrorCode, Plugin, Record, StagedKeyValue};
 use std::collections::BTreeMap;
+use std::sync::Arc;
 
 /// Dead letters replayed per step group and page.
 const REPLAY_PAGE: usize = 500;
@@ -85,9 +88,14 @@ impl Flows {
             plugin_versions: plugins.iter().map(|(n, p)| (n.clone(), p.manifest().version.to_string())).collect(),
             records_in: input.len() as u64,
             dead_letter_count: 0,
+            state_error: None,
             outcome: RunOutcome::default(),
         };
         self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;
+        // Key-value writes of the execution's plugins are staged and committed with its record
+        // (see `finish`), so a crash before then re-runs the work over the state as it was.
+        let staged = Arc::new(StagedKeyValue::new(self.plugins.runtime.config().key_value.clone()));
+        let plugins = plugins.into_iter().map(|(name, plugin)| (name, plugin.with_key_value(staged.clone()))).collect();
         let run = FlowRun::new(flow.clone(), plugins);
         // A run that brings no records reads them from the flow's source, if it has one; its
         // cursor advances only in the change that stores the execution (sinks have acknowledged).
@@ -103,7 +111,7 @@ impl Flows {
                 // The flow has no source after all (it checked above): a failure of the run.
                 Err(err) => execution.outcome.failure = Some((&err).into()),
             }
-            return self.finish(execution, next_cursor, request.replaying).await;
+            return self.finish(execution, next_cursor, request.replaying, &staged).await;
         }
         execution.outcome = match request.from {
             Some(step) => match run.run_from(step, input).await {
@@ -123,16 +131,22 @@ impl Flows {
             },
             None => run.run(input).await,
         };
-        self.finish(execution, None, request.replaying).await
+        self.finish(execution, None, request.replaying, &staged).await
     }
 
     /// Settles an execution's status and stores it with its dead letters, the source's next
-    /// cursor and the dequeueing of its queued work, in one change; waits until it is durable.
+    /// cursor and the dequeueing of its queued work, in one change, then commits the key-value
+    /// writes its plugins staged (unless it failed as a whole); waits until both are durable.
+    ///
+    /// The state is committed after the record, so a crash between the two can only lose state
+    /// writes of a stored execution (a record may later pass a `dedupe` twice: at least once),
+    /// never leave state written for work that will run again (which would drop its records).
     async fn finish(
         &self,
         mut execution: ExecutionRecord,
         next_cursor: Option<String>,
         replaying: Option<Replaying<'_>>,
+        staged: &StagedKeyValue,
     ) -> Result<ExecutionRecord> {
         execution.finished_at = Some(now());
         execution.status = match (&execution.outcome.failure, execution.outcome.dead_letters.is_empty()) {
@@ -140,6 +154,19 @@ impl Flows {
             (None, true) => ExecutionStatus::Succeeded,
             (None, false) => ExecutionStatus::CompletedWithDeadLetters,
         };
+        let quota = self.plugins.runtime.config().key_value_quota;
+        let commit_state = execution.status != ExecutionStatus::Failed && !staged.is_empty();
+        let commit_state = commit_state
+            && match staged.check(quota) {
+                Ok(()) => true,
+                Err((plugin, err)) => {
+                    // Another execution took the room since these writes were staged: they are
+                    // dropped, and the execution says so.
+                    let message = format!("key-value writes of plugin {plugin} were not committed: {err}");
+                    execution.state_error = Some(ErrorReport::new(ErrorCode::KeyValueQuota, message));
+                    false
+                }
+            };
         let mut change = Change::new();
         execution.dead_letter_count = execution.outcome.dead_letters.len() as u64;
         let inline = execution.outcome.dead_letters.iter().take(INLINE_DEAD_LETTERS).cloned().collect();
@@ -172,6 +199,11 @@ impl Flows {
         }
         change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;
+        if commit_state {
+            for (plugin, err) in staged.commit_all(quota) {
+                tracing::error!(flow = %execution.flow, execution = execution.id, %plugin, %err, "staged key-value writes refused at commit");
+            }
+        }
         self.store.durable().await?;
         Ok(execution)
     }

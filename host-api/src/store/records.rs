@@ -222,6 +222,10 @@ pub struct ExecutionRecord {
     /// of many records does not become one huge execution record.
     #[serde(default)]
     pub dead_letter_count: u64,
+    /// Set when the key-value writes of a finished execution could not be committed (another
+    /// execution took the plugin's quota meanwhile); the execution's records were not affected.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub state_error: Option<plugboard_runtime::flow::ErrorReport>,
     /// What happened.
     #[serde(flatten)]
     pub outcome: plugboard_runtime::flow::RunOutcome,

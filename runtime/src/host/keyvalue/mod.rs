@@ -27,8 +27,10 @@
 //! the key each one continues after ([`Cursors`]).
 
 pub(crate) mod overlay;
+mod staged;
 mod store;
 
+pub use staged::StagedKeyValue;
 pub use store::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded};
 
 use crate::bindings::keyvalue_store::{self, Error, KeyResponse};

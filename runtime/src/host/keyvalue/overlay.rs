@@ -19,7 +19,7 @@ use std::collections::{BTreeMap, VecDeque};
 use std::ops::Bound;
 
 /// One key the invocation wrote.
-#[derive(Debug)]
+#[derive(Debug, Clone)]
 struct Pending {
     /// What the stored entry counted for when the invocation first wrote the key (`None`: absent).
     base: Option<u64>,
@@ -39,7 +39,7 @@ impl Pending {
 }
 
 /// The writes of one invocation, by `(bucket, key)`, with their net effect on the usage.
-#[derive(Debug, Default)]
+#[derive(Debug, Clone, Default)]
 pub(crate) struct Overlay {
     pending: BTreeMap<(String, String), Pending>,
     /// The sum of every pending write's [`Pending::effect`].
@@ -58,6 +58,19 @@ impl Overlay {
     /// What the invocation wrote to `key`: `None` if nothing, `Some(None)` if it deleted it.
     pub(crate) fn get(&self, bucket: &str, key: &str) -> Option<Option<&[u8]>> {
         self.pending.get(&(bucket.to_string(), key.to_string())).map(|p| p.value.as_deref())
+    }
+
+    /// Whether nothing was written.
+    pub(crate) fn is_empty(&self) -> bool {
+        self.pending.is_empty()
+    }
+
+    /// The usage of a namespace whose stored usage is `stored`, once these writes are applied.
+    pub(crate) fn projected(&self, stored: KeyValueUsage) -> KeyValueUsage {
+        KeyValueUsage {
+            keys: clamp(i128::from(stored.keys) + self.delta.0),
+            bytes: clamp(i128::from(stored.bytes) + self.delta.1),
+        }
     }
 
     /// Keys written, deletes included.
@@ -90,11 +103,7 @@ impl Overlay {
             }
         };
         let stored = store.usage(namespace).map_err(CommitError::Storage)?;
-        let projected = KeyValueUsage {
-            keys: clamp(i128::from(stored.keys) + self.delta.0),
-            bytes: clamp(i128::from(stored.bytes) + self.delta.1),
-        };
-        projected.after_set(visible, KeyValueUsage::entry_bytes(key, value.len()), quota)?;
+        self.projected(stored).after_set(visible, KeyValueUsage::entry_bytes(key, value.len()), quota)?;
         self.put(entry, Some(Pending { base, value: Some(value) }));
         Ok(())
     }
