@@ -174,7 +174,7 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
             let c = install.connection.clone();
             remote(&c, io, async |api| admin_commands::install(api, &install).await).await
         }
-        Command::Verify { pubkey, file } => match crate::sign::verify(&pubkey, &file) {
+        Command::Verify { pubkey, file } => match crate::sign::verify(&pubkey, &file, io.out) {
             Ok(Ok(())) => local(Ok(()), io),
             Ok(Err(rejection)) => {
                 let _ = writeln!(io.err, "rejected: {rejection}");
@@ -187,14 +187,28 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
             local(result, io)
         }
         Command::Serve { data, listen, config, demo, allow_unsigned } => {
-            local(serve(data, listen, config, demo, allow_unsigned).await.map_err(Into::into), io)
+            {
+                // What serve prints is advice: a closed stdout must not stop the server.
+                let result = serve(data, listen, config, demo, allow_unsigned, io.out).await;
+                local(result.map_err(Into::into), io)
+            }
         }
-        Command::Demo => local(crate::demo::run().await.map_err(Into::into), io),
-        Command::Keygen { out } => local(crate::sign::keygen(&out).map_err(Into::into), io),
+        Command::Demo => {
+            let result = crate::demo::run(io.out).await;
+            local(result.map_err(Into::into), io)
+        }
+        Command::Keygen { out } => {
+            let result = crate::sign::keygen(&out, io.out);
+            local(result.map_err(Into::into), io)
+        }
         Command::Sign { key, manifest, input, out } => {
-            local(crate::sign::sign(&key, &manifest, &input, &out).map_err(Into::into), io)
+            let result = crate::sign::sign(&key, &manifest, &input, &out, io.out);
+            local(result.map_err(Into::into), io)
         }
-        Command::Inspect { file, json } => local(crate::sign::inspect(&file, json).map_err(Into::into), io),
+        Command::Inspect { file, json } => {
+            let result = crate::sign::inspect(&file, json, io.out);
+            local(result.map_err(Into::into), io)
+        }
     }
 }
 
@@ -243,9 +257,14 @@ fn local(result: Result<(), CommandError>, io: &mut Io<'_>) -> Outcome {
 /// Prints `err` (and with `json`, the server's error body to stdout); a closed stdout is a quiet
 /// success.
 fn report(err: CommandError, json: bool, io: &mut Io<'_>) -> Outcome {
-    if let CommandError::Output(io_error) = &err
-        && io_error.kind() == ErrorKind::BrokenPipe
-    {
+    let broken_pipe = match &err {
+        CommandError::Output(io_error) => io_error.kind() == ErrorKind::BrokenPipe,
+        CommandError::Local(error) => error
+            .chain()
+            .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)),
+        _ => false,
+    };
+    if broken_pipe {
         return Outcome { exit: Exit::Success, answer: None };
     }
     let answer = match &err {
@@ -280,6 +299,7 @@ pub async fn serve(
     config: Option<PathBuf>,
     demo: bool,
     allow_unsigned: bool,
+    out: &mut dyn Write,
 ) -> anyhow::Result<()> {
     let mut settings = match config {
         Some(path) => server::ServeConfig::from_file(&path)?,
@@ -294,21 +314,23 @@ pub async fn serve(
         crate::demo::install_samples(&server.state, &data_dir).await?;
     }
     let base = format!("http://{}", server.addr);
-    println!("plugboard listening on {base} (data: {})", data_dir.display());
+    let _ = writeln!(out, "plugboard listening on {base} (data: {})", data_dir.display());
     if let Some(path) = &server.created_token_file {
-        println!("created an admin token: {} (keep it private; shown only on first start)", path.display());
+        let _ =
+            writeln!(out, "created an admin token: {} (keep it private; shown only on first start)", path.display());
     }
     if demo {
         let token_file = data_dir.join("admin-token");
-        println!("\nsample plugins are installed and active. Try:\n");
-        println!("  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {})", token_file.display());
-        println!("  plugboard ls");
-        println!(
+        let _ = writeln!(out, "\nsample plugins are installed and active. Try:\n");
+        let _ = writeln!(out, "  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {})", token_file.display());
+        let _ = writeln!(out, "  plugboard ls");
+        let _ = writeln!(
+            out,
             "  echo '[{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]' | plugboard invoke json-mapper --input -"
         );
-        println!("  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | plugboard invoke filter --input -");
-        println!("  plugboard audit");
-        println!("  curl -s {base}/metrics | grep plugboard_\n");
+        let _ = writeln!(out, "  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | plugboard invoke filter --input -");
+        let _ = writeln!(out, "  plugboard audit");
+        let _ = writeln!(out, "  curl -s {base}/metrics | grep plugboard_\n");
     }
     server.run(server::shutdown_signal()).await
 }

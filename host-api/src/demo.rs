@@ -34,7 +34,7 @@ fn step(name: &'static str, config: serde_json::Value) -> (&'static str, Grant) 
 ///
 /// # Errors
 /// When a sample fails to load or a step fails.
-pub async fn run() -> anyhow::Result<()> {
+pub async fn run(out: &mut dyn std::io::Write) -> anyhow::Result<()> {
     let runtime = Runtime::new(RuntimeConfig::default())?;
     let steps = [
         step("csv-to-json", json!({"infer_types": "true"})),
@@ -54,25 +54,32 @@ pub async fn run() -> anyhow::Result<()> {
         ),
     ];
     let mut batch: Batch = vec![Record { key: None, value: ORDERS_CSV.as_bytes().to_vec(), headers: Vec::new() }];
-    println!("input (1 record of CSV text):\n{ORDERS_CSV}");
+    writeln!(out, "input (1 record of CSV text):\n{ORDERS_CSV}")?;
     for (name, grant) in steps {
         let plugin = samples::load(&runtime, name, &grant)?;
         let invocation = plugin.transform(batch).await;
         let usage = invocation.usage;
         batch = invocation.outcome.map_err(|err| anyhow::anyhow!("{name}: {err} ({})", err.code()))?;
-        println!(
+        writeln!(
+            out,
             "── {name}: {} records ({} fuel, {:.2?}, {} KiB peak memory)",
             batch.len(),
             usage.fuel_consumed,
             usage.wall_time,
             usage.peak_memory_bytes / 1024
-        );
+        )?;
         for record in &batch {
-            println!("   {}", String::from_utf8_lossy(&record.value));
+            writeln!(out, "   {}", String::from_utf8_lossy(&record.value))?;
         }
     }
-    println!("\nEvery step ran as a sandboxed WebAssembly component under fuel, memory, time and output budgets.");
-    println!("Try one yourself: plugboard run COMPONENT.wasm --manifest plugin.toml --config KEY=VALUE --input FILE");
+    writeln!(
+        out,
+        "\nEvery step ran as a sandboxed WebAssembly component under fuel, memory, time and output budgets."
+    )?;
+    writeln!(
+        out,
+        "Try one yourself: plugboard run COMPONENT.wasm --manifest plugin.toml --config KEY=VALUE --input FILE"
+    )?;
     Ok(())
 }
 

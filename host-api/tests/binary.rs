@@ -38,18 +38,24 @@ fn serve_refuses_a_config_file_with_unknown_keys() {
 #[test]
 fn a_closed_stdout_is_not_a_panic() {
     use std::process::Stdio;
-    let mut child = plugboard()
-        .args(["samples", "ls"])
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("run plugboard");
-    // Close the reading end before the command prints, as `plugboard … | head -0` does.
-    drop(child.stdout.take());
-    let output = child.wait_with_output().expect("wait");
-    let stderr = String::from_utf8_lossy(&output.stderr);
-    assert_eq!(output.status.code(), Some(0), "{stderr}");
-    assert!(!stderr.contains("panicked"), "{stderr}");
+    let dir = std::env::temp_dir().join(format!("plugboard-pipe-{}", std::process::id()));
+    std::fs::create_dir_all(&dir).expect("dir");
+    let key = dir.join("key");
+    let key_arg = key.to_str().expect("utf-8 path");
+    // A local command that prints a table, one that writes files and prints what it did, and one
+    // that runs the sample pipeline and prints as it goes.
+    for args in [vec!["samples", "ls"], vec!["keygen", "--out", key_arg], vec!["demo"]] {
+        let mut child =
+            plugboard().args(&args).stdout(Stdio::piped()).stderr(Stdio::piped()).spawn().expect("run plugboard");
+        // Close the reading end before the command prints, as `plugboard … | head -0` does.
+        drop(child.stdout.take());
+        let output = child.wait_with_output().expect("wait");
+        let stderr = String::from_utf8_lossy(&output.stderr);
+        assert_eq!(output.status.code(), Some(0), "{args:?}: {stderr}");
+        assert!(!stderr.contains("panicked"), "{args:?}: {stderr}");
+    }
+    assert!(key.exists(), "keygen did its work before the closed pipe");
+    let _ = std::fs::remove_dir_all(&dir);
 }
 
 #[test]

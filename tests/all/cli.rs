@@ -27,7 +27,7 @@ fn toml_of(manifest: &Manifest) -> String {
 fn keygen_sign_verify_round_trip() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("publisher");
-    sign::keygen(&key).expect("keygen");
+    sign::keygen(&key, &mut std::io::sink()).expect("keygen");
     let public = dir.path().join("publisher.pub");
     assert_eq!(std::fs::read(&public).expect("public key").len(), 33);
     #[cfg(unix)]
@@ -36,7 +36,7 @@ fn keygen_sign_verify_round_trip() {
         let mode = std::fs::metadata(&key).expect("secret key").permissions().mode() & 0o777;
         assert_eq!(mode, 0o600, "the secret key must be private");
     }
-    assert!(sign::keygen(&key).is_err(), "keygen never overwrites a key");
+    assert!(sign::keygen(&key, &mut std::io::sink()).is_err(), "keygen never overwrites a key");
     let key_id = PublicKey::from_file(&public).expect("public key").key_id();
     assert_eq!(SecretKey::from_file(&key).expect("secret key").public().key_id(), key_id);
 
@@ -44,8 +44,8 @@ fn keygen_sign_verify_round_trip() {
     std::fs::write(&component, FILTER.bytes()).expect("component");
     let manifest = write_manifest(dir.path(), &FILTER.manifest());
     let signed = dir.path().join("filter.signed.wasm");
-    sign::sign(&key, &manifest, &component, &signed).expect("sign");
-    assert_eq!(sign::verify(&public, &signed).expect("usable inputs"), Ok(()));
+    sign::sign(&key, &manifest, &component, &signed, &mut std::io::sink()).expect("sign");
+    assert_eq!(sign::verify(&public, &signed, &mut std::io::sink()).expect("usable inputs"), Ok(()));
     let inspection = signing::inspect(&std::fs::read(&signed).expect("signed")).expect("inspect");
     assert_eq!(inspection.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(inspection.kind, Some(Kind::Transformer));
@@ -54,15 +54,15 @@ fn keygen_sign_verify_round_trip() {
     assert!(inspection.imports.iter().any(|i| i.starts_with("wasi:config/store")));
 
     // Another publisher's key: a verdict, not a crash.
-    sign::keygen(&dir.path().join("other")).expect("keygen");
-    let verdict = sign::verify(&dir.path().join("other.pub"), &signed).expect("usable inputs");
+    sign::keygen(&dir.path().join("other"), &mut std::io::sink()).expect("keygen");
+    let verdict = sign::verify(&dir.path().join("other.pub"), &signed, &mut std::io::sink()).expect("usable inputs");
     assert!(verdict.as_ref().is_err_and(|why| why.contains("unknown-key")), "{verdict:?}");
     // A tampered file: a verdict naming the reason.
     let mut bytes = std::fs::read(&signed).expect("signed");
     let middle = bytes.len() / 2;
     bytes[middle] ^= 1;
     std::fs::write(&signed, bytes).expect("tamper");
-    let verdict = sign::verify(&public, &signed).expect("usable inputs");
+    let verdict = sign::verify(&public, &signed, &mut std::io::sink()).expect("usable inputs");
     assert!(verdict.as_ref().is_err_and(|why| why.contains("digest-mismatch")), "{verdict:?}");
 }
 
@@ -70,7 +70,7 @@ fn keygen_sign_verify_round_trip() {
 fn mistakes_get_clear_errors() {
     let dir = tempfile::tempdir().expect("tempdir");
     let key = dir.path().join("k");
-    sign::keygen(&key).expect("keygen");
+    sign::keygen(&key, &mut std::io::sink()).expect("keygen");
     let public = dir.path().join("k.pub");
     let component = dir.path().join("c.wasm");
     std::fs::write(&component, JSON_MAPPER.bytes()).expect("component");
@@ -78,26 +78,30 @@ fn mistakes_get_clear_errors() {
     let out = dir.path().join("out.wasm");
     let error = |result: anyhow::Result<()>| format!("{:#}", result.expect_err("should fail"));
 
-    let missing = error(sign::sign(&key, &manifest, &dir.path().join("nope.wasm"), &out));
+    let missing = error(sign::sign(&key, &manifest, &dir.path().join("nope.wasm"), &out, &mut std::io::sink()));
     assert!(missing.contains("cannot read") && missing.contains("nope.wasm"), "{missing}");
-    let swapped = error(sign::sign(&public, &manifest, &component, &out));
+    let swapped = error(sign::sign(&public, &manifest, &component, &out, &mut std::io::sink()));
     assert!(swapped.contains("this is a public key file"), "{swapped}");
     let not_wasm = dir.path().join("notes.txt");
     std::fs::write(&not_wasm, "hello").expect("write");
-    let text = error(sign::sign(&key, &manifest, &not_wasm, &out));
+    let text = error(sign::sign(&key, &manifest, &not_wasm, &out, &mut std::io::sink()));
     assert!(text.contains("invalid component"), "{text}");
     let sink = write_manifest(dir.path(), &Manifest { kind: Kind::Sink, ..JSON_MAPPER.manifest() });
-    let mismatch = error(sign::sign(&key, &sink, &component, &out));
+    let mismatch = error(sign::sign(&key, &sink, &component, &out, &mut std::io::sink()));
     assert!(mismatch.contains("the manifest says `sink`"), "{mismatch}");
     assert!(!out.exists(), "nothing is written when signing fails");
 
-    let secret_as_public = format!("{:#}", sign::verify(&key, &component).expect_err("wrong key file"));
+    let secret_as_public =
+        format!("{:#}", sign::verify(&key, &component, &mut std::io::sink()).expect_err("wrong key file"));
     assert!(secret_as_public.contains("this is a secret key file"), "{secret_as_public}");
-    let missing_key = format!("{:#}", sign::verify(&dir.path().join("none.pub"), &component).expect_err("missing key"));
+    let missing_key = format!(
+        "{:#}",
+        sign::verify(&dir.path().join("none.pub"), &component, &mut std::io::sink()).expect_err("missing key")
+    );
     assert!(missing_key.contains("none.pub"), "{missing_key}");
-    let unsigned = sign::verify(&public, &component).expect("usable inputs");
+    let unsigned = sign::verify(&public, &component, &mut std::io::sink()).expect("usable inputs");
     assert!(unsigned.as_ref().is_err_and(|why| why.contains("unsigned")), "{unsigned:?}");
-    let inspect_text = format!("{:#}", sign::inspect(&not_wasm, false).expect_err("not wasm"));
+    let inspect_text = format!("{:#}", sign::inspect(&not_wasm, false, &mut std::io::sink()).expect_err("not wasm"));
     assert!(inspect_text.contains("invalid component"), "{inspect_text}");
 }
 

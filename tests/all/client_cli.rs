@@ -271,7 +271,7 @@ async fn samples_install_on_a_normal_server_then_invoke() {
 }
 
 fn plugboard_tests_keygen(path: &std::path::Path) {
-    plugboard_host_api::sign::keygen(path).expect("keygen");
+    plugboard_host_api::sign::keygen(path, &mut std::io::sink()).expect("keygen");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
