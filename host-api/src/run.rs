@@ -84,7 +84,15 @@ pub async fn run(args: &RunArgs, io: &mut Io<'_>) -> Result<(), CommandError> {
             writeln!(io.out, "{}", serde_json::to_string_pretty(&value).unwrap_or_default())?;
             Ok(())
         }
-        Err(err) => Err(CommandError::Failed(format!("{}: {err}", err.code()))),
+        Err(err) => {
+            if let plugboard_runtime::Error::GuestTrap { backtrace, .. } = &err
+                && !backtrace.is_empty()
+            {
+                let frames = crate::render::backtrace(&json!(backtrace));
+                writeln!(io.err, "backtrace:\n{}", frames.join("\n"))?;
+            }
+            Err(CommandError::Failed(format!("{}: {}", err.code(), err.message())))
+        }
     }
 }
 

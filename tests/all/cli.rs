@@ -127,6 +127,19 @@ async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
     let denied = run_words(&words(&[])).await.failed();
     assert!(denied.err.contains("error: capability-denied: "), "{}", denied.err);
     assert!(denied.out.is_empty(), "{}", denied.out);
+    // A panic: its message, then a demangled backtrace of the plugin's own functions.
+    let panics = [GUEST_HOSTILE.component, "--manifest", GUEST_HOSTILE.manifest, "--config", "mode=panic"];
+    let panicked = run_words(&[&["run"], panics.as_slice(), &["--input", input]].concat()).await.failed();
+    assert!(
+        panicked.err.contains("error: guest-trap: plugin trapped (unreachable): panicked at hostile/src/lib.rs:"),
+        "{}",
+        panicked.err
+    );
+    assert!(
+        panicked.err.contains("backtrace:\n    0: <hostile::Hostile as plugboard_plugin_sdk::Transformer>::transform"),
+        "{}",
+        panicked.err
+    );
 }
 
 /// `plugboard run` on a source with `--cursor` and `--max-records`.
