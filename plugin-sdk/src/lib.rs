@@ -2,8 +2,8 @@
 //!
 //! A plugin is a WebAssembly component that targets one of Plugboard's three WIT worlds
 //! (`transformer`, `source`, `sink`, defined in the repository's `wit/plugin.wit`). This crate binds
-//! the imports every plugin may use once (logging, granted configuration, outbound HTTP, and the
-//! shared record types) and offers one trait per world plus an `export_*!` macro that binds the
+//! the imports every plugin may use once (logging, granted configuration, outbound HTTP, key-value
+//! state, and the shared record types) and offers one trait per world plus an `export_*!` macro that binds the
 //! world's exports inside the plugin's own crate:
 //!
 //! ```ignore
@@ -63,7 +63,9 @@ pub trait Transformer {
 pub struct Page {
     /// The records of this page.
     pub records: Batch,
-    /// Where the next read starts; `None` once the source has nothing more for now.
+    /// Where the next read starts. `Some(c)` becomes the flow's stored cursor once the execution
+    /// is stored; `None` leaves the stored cursor as it was, so the next run reads this page again
+    /// (return the position after the last record to avoid re-reads).
     pub next_cursor: Option<String>,
 }
 

@@ -14,7 +14,8 @@ pub type Batch = Vec<Record>;
 pub struct Page {
     /// The records of the page.
     pub records: Batch,
-    /// Where the next read starts; `None` when the source has nothing more for now.
+    /// Where the next read starts. `Some(c)` becomes the flow's stored cursor once the execution
+    /// is stored; `None` leaves the stored cursor as it was, so the next run reads this page again.
     pub next_cursor: Option<String>,
 }
 

@@ -69,8 +69,8 @@ impl Flows {
         Ok(())
     }
 
-    /// Deletes a flow, its webhook secret, cursor and delivery marks (executions and dead letters
-    /// stay for inspection).
+    /// Deletes a flow, its webhook secret and cursor (executions, dead letters and webhook
+    /// delivery marks stay: the marks keep refusing replays of old deliveries).
     ///
     /// # Errors
     /// `not-found`.
