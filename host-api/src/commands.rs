@@ -234,7 +234,15 @@ async fn remote(
         writeln!(io.out, "{}", reply.text)
     };
     if let Err(err) = printed {
-        return report(err.into(), connection.json, io);
+        let outcome = report(err.into(), connection.json, io);
+        // A closed stdout ends the printing quietly, not the failure of what ran.
+        return match &reply.failure {
+            Some(failure) => {
+                let _ = writeln!(io.err, "error: {failure}");
+                Outcome { exit: Exit::Failure, answer: Some(reply.answer) }
+            }
+            None => outcome,
+        };
     }
     let exit = match &reply.failure {
         None => Exit::Success,
@@ -259,9 +267,12 @@ fn local(result: Result<(), CommandError>, io: &mut Io<'_>) -> Outcome {
 fn report(err: CommandError, json: bool, io: &mut Io<'_>) -> Outcome {
     let broken_pipe = match &err {
         CommandError::Output(io_error) => io_error.kind() == ErrorKind::BrokenPipe,
-        CommandError::Local(error) => error
-            .chain()
-            .any(|cause| cause.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)),
+        // Printing to stdout (`writeln!(out, …)?`) gives a bare I/O error; a local command's own
+        // file writes carry a context ("cannot write …") and stay errors even on a broken pipe.
+        CommandError::Local(error) => {
+            error.chain().count() == 1
+                && error.downcast_ref::<std::io::Error>().is_some_and(|e| e.kind() == ErrorKind::BrokenPipe)
+        }
         _ => false,
     };
     if broken_pipe {

@@ -1,10 +1,11 @@
 //! A flow execution as text: its summary row, a row per step, and what failed, by name.
 //!
 //! An execution answered by the server holds a report per step (`steps[].error` is set for a step
-//! that failed) and, when the execution failed as a whole, a `failure`. A source that fails before
-//! it has read anything leaves no step report, only the `failure`: the flow's definition says which
-//! step that was, so the text can still name it (`source `pull` (plugin http-source) failed`). The
-//! server may add captured plugin `logs` to an error; they are printed under it.
+//! that failed, a failing source included) and, when the execution failed as a whole, a
+//! `failure`. An execution with a `failure` but no failed step (one stored by an older server,
+//! whose failing source left no report) is named from the flow's definition
+//! (`source `pull` (plugin http-source) failed`). Captured plugin `logs` and a trap's `backtrace`
+//! are printed under the error.
 
 use crate::render::{backtrace, logs, rows, table, text, time};
 use serde_json::Value;

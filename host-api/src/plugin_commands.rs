@@ -101,13 +101,18 @@ pub async fn grant(
     Ok(Reply::text(answer, text))
 }
 
-/// Splits `KEY=VALUE`.
+/// Splits `KEY=VALUE`; a malformed pair is quoted in the error unless it is a `--secret`'s (it
+/// may be the secret itself).
 pub fn key_value(pair: &str, flag: &str) -> Result<(String, String), CommandError> {
     match pair.split_once('=') {
         Some((key, value)) if !key.is_empty() => Ok((key.to_string(), value.to_string())),
+        _ if flag == SECRET_FLAG => Err(CommandError::input(flag, "expected KEY=VALUE (the value is not shown)")),
         _ => Err(CommandError::input(flag, format!("expected KEY=VALUE, got `{pair}`"))),
     }
 }
+
+/// The flag secrets are given with.
+const SECRET_FLAG: &str = "--secret";
 
 /// A secret's value: `@FILE` reads it from a file (`@-` from stdin), without the trailing newline.
 fn secret_value(key: &str, value: String) -> Result<String, CommandError> {
@@ -124,7 +129,7 @@ pub async fn config(api: &ApiClient, command: &ConfigCommand) -> Result<Reply, C
         values.iter().map(|pair| key_value(pair, "KEY=VALUE")).collect::<Result<_, _>>()?;
     let mut secret_values = BTreeMap::new();
     for pair in secrets {
-        let (key, value) = key_value(pair, "--secret")?;
+        let (key, value) = key_value(pair, SECRET_FLAG)?;
         let value = secret_value(&key, value)?;
         secret_values.insert(key, value);
     }
@@ -147,4 +152,19 @@ pub async fn invoke(
         Some(path) => read_records(path)?,
     };
     Ok(Reply::new(api.invoke(name, records, cursor, max_records).await?, render::render_invocation))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_malformed_secret_pair_is_not_echoed() {
+        for pair in ["hunter2", "=hunter2"] {
+            let err = key_value(pair, SECRET_FLAG).expect_err("malformed");
+            assert!(!err.to_string().contains("hunter2"), "{err}");
+        }
+        let err = key_value("plain", "KEY=VALUE").expect_err("malformed");
+        assert!(err.to_string().contains("`plain`"), "{err}");
+    }
 }

@@ -34,10 +34,13 @@ pub fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 /// A JSON value as table text (`-` for null).
+///
+/// Strings are escaped (control and bidirectional-override characters): they may carry a
+/// plugin's log lines or messages, which must not drive the operator's terminal.
 pub fn text(value: &Value) -> String {
     match value {
         Value::Null => "-".into(),
-        Value::String(s) => s.clone(),
+        Value::String(s) => plugboard_runtime::host::logs::escaped(s),
         other => other.to_string(),
     }
 }
@@ -220,6 +223,13 @@ pub fn render_audit(answer: &Value) -> String {
 mod tests {
     use super::*;
     use serde_json::json;
+
+    #[test]
+    fn guest_text_cannot_drive_the_terminal() {
+        assert_eq!(text(&json!("red \u{1b}[31m\nline")), "red \\u{1b}[31m\\nline");
+        let logged = logs(&json!([{"level": "info", "context": "p", "message": "\u{1b}]0;title\u{7}"}]));
+        assert_eq!(logged, vec!["    [info p] \\u{1b}]0;title\\u{7}".to_string()]);
+    }
 
     #[test]
     fn times_are_rfc3339_utc() {

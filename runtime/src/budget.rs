@@ -160,12 +160,16 @@ pub struct BudgetSources {
 
 impl Budget {
     /// Which of `manifest` and `grant` (or, when neither is lower, this cap) sets each field of
-    /// `self.constrained_by(&[manifest, grant])`. When the manifest and the grant tie, the manifest
-    /// is named: raising the grant alone would not help.
+    /// `self.constrained_by(&[manifest, grant])`. A limit at the cap is the host's (raising the
+    /// others would not help); when the manifest and the grant tie below it, the manifest is named
+    /// (raising the grant alone would not help).
     pub fn sources(self, manifest: &BudgetLimits, grant: &BudgetLimits) -> BudgetSources {
         let pick = |cap: u64, field: fn(&BudgetLimits) -> Option<u64>| {
             let effective = [field(manifest), field(grant)].into_iter().flatten().fold(cap, u64::min);
-            if field(manifest) == Some(effective) {
+            // At the cap, only the host can raise it, whatever the others asked for.
+            if effective == cap {
+                LimitSource::Host
+            } else if field(manifest) == Some(effective) {
                 LimitSource::Manifest
             } else if field(grant) == Some(effective) {
                 LimitSource::Grant
@@ -220,5 +224,9 @@ mod tests {
         // A tie names the manifest: raising the grant alone would not help.
         let tied = BudgetLimits { fuel: Some(500), ..Default::default() };
         assert_eq!(host.sources(&tied, &tied).fuel, LimitSource::Manifest);
+        // A manifest asking for exactly the cap (or more) is not what limits it.
+        let at_cap = BudgetLimits { fuel: Some(1_000), timeout_ms: Some(500), ..Default::default() };
+        assert_eq!(host.sources(&at_cap, &BudgetLimits::default()).fuel, LimitSource::Host);
+        assert_eq!(host.sources(&at_cap, &BudgetLimits::default()).timeout, LimitSource::Host);
     }
 }

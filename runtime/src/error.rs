@@ -355,22 +355,29 @@ const DESCRIBED_ISSUES: usize = 5;
 /// A plugin's own error as one line: its kind, then its text (the generated `Display` of the WIT
 /// variant is its debug form).
 pub fn describe_plugin_error(err: &PluginError) -> String {
+    let safe = |text: &str| {
+        let escaped = crate::host::logs::escaped(text);
+        match escaped.char_indices().nth(crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS) {
+            Some((cut, _)) => format!("{}…", &escaped[..cut]),
+            None => escaped,
+        }
+    };
     match err {
         PluginError::InvalidInput(issues) => {
             let mut parts: Vec<String> = issues
                 .iter()
                 .take(DESCRIBED_ISSUES)
-                .map(|issue| format!("record {}: {}", issue.index, issue.reasons.join("; ")))
+                .map(|issue| format!("record {}: {}", issue.index, safe(&issue.reasons.join("; "))))
                 .collect();
             if issues.len() > DESCRIBED_ISSUES {
                 parts.push(format!("and {} more records", issues.len() - DESCRIBED_ISSUES));
             }
             format!("invalid input: {}", parts.join("; "))
         }
-        PluginError::InvalidConfig(message) => format!("invalid config: {message}"),
-        PluginError::Retryable(message) => format!("retryable: {message}"),
-        PluginError::Denied(message) => format!("denied: {message}"),
-        PluginError::Internal(message) => format!("internal: {message}"),
+        PluginError::InvalidConfig(message) => format!("invalid config: {}", safe(message)),
+        PluginError::Retryable(message) => format!("retryable: {}", safe(message)),
+        PluginError::Denied(message) => format!("denied: {}", safe(message)),
+        PluginError::Internal(message) => format!("internal: {}", safe(message)),
     }
 }
 

@@ -112,7 +112,7 @@ fn backtrace(trace: &WasmBacktrace) -> Vec<String> {
                 .first()
                 .and_then(|s| Some(format!(" at {}:{}", s.file()?, s.line()?)))
                 .unwrap_or_default();
-            Some(format!("{}{place}", guest_text(&name)))
+            Some(guest_text(&format!("{name}{place}")))
         })
         .filter(|frame| !is_machinery(frame))
         .take(MAX_FRAMES)

@@ -157,7 +157,7 @@ impl Plugin {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
             Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries)),
             Ok(Ok(Err(PluginError::Denied(reported)))) => Err(match state.logs.first_denial() {
-                Some(denial) => Error::Denied { denial, reported },
+                Some(denial) => Error::Denied { denial, reported: crate::host::logs::escaped(&reported) },
                 None => Error::Guest(PluginError::Denied(reported)),
             }),
             Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),

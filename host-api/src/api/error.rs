@@ -128,8 +128,10 @@ fn status_for(code: ErrorCode) -> StatusCode {
         | ErrorCode::MemoryLimit
         | ErrorCode::OutputTooLarge
         | ErrorCode::GuestTrap
-        | ErrorCode::GuestError
-        | ErrorCode::KeyValueQuota => StatusCode::UNPROCESSABLE_ENTITY,
+        | ErrorCode::GuestError => StatusCode::UNPROCESSABLE_ENTITY,
+        // The plugin's stored state leaves no room for this invocation's writes (another one may
+        // have taken it since they were checked): a conflict with the current state.
+        ErrorCode::KeyValueQuota => StatusCode::CONFLICT,
         ErrorCode::Internal => StatusCode::INTERNAL_SERVER_ERROR,
     }
 }

@@ -307,7 +307,7 @@ impl WorkQueue {
                 let letter = DeadLetter {
                     step: String::new(),
                     attempts: 1,
-                    error: ErrorReport::new(plugboard_runtime::ErrorCode::NotFound, format!("not found: {what}")),
+                    error: ErrorReport::new(plugboard_runtime::ErrorCode::NotFound, what.to_string()),
                     reasons: Vec::new(),
                     logs: Vec::new(),
                     record: StoredRecord::from(&Record::json(record)),

@@ -154,19 +154,7 @@ impl Flows {
             (None, true) => ExecutionStatus::Succeeded,
             (None, false) => ExecutionStatus::CompletedWithDeadLetters,
         };
-        let quota = self.plugins.runtime.config().key_value_quota;
         let commit_state = execution.status != ExecutionStatus::Failed && !staged.is_empty();
-        let commit_state = commit_state
-            && match staged.check(quota) {
-                Ok(()) => true,
-                Err((plugin, err)) => {
-                    // Another execution took the room since these writes were staged: they are
-                    // dropped, and the execution says so.
-                    let message = format!("key-value writes of plugin {plugin} were not committed: {err}");
-                    execution.state_error = Some(ErrorReport::new(ErrorCode::KeyValueQuota, message));
-                    false
-                }
-            };
         let mut change = Change::new();
         execution.dead_letter_count = execution.outcome.dead_letters.len() as u64;
         let inline = execution.outcome.dead_letters.iter().take(INLINE_DEAD_LETTERS).cloned().collect();
@@ -200,8 +188,15 @@ impl Flows {
         change.push(Op::PutExecution(Box::new(execution.clone())));
         self.store.apply(change)?;
         if commit_state {
-            for (plugin, err) in staged.commit_all(quota) {
-                tracing::error!(flow = %execution.flow, execution = execution.id, %plugin, %err, "staged key-value writes refused at commit");
+            let refused = staged.commit_all(self.plugins.runtime.config().key_value_quota);
+            if !refused.is_empty() {
+                // Another execution took the room since these writes were staged: the refused
+                // plugins' writes are dropped (the others' committed), and the execution says so.
+                let each: Vec<String> = refused.iter().map(|(plugin, err)| format!("plugin {plugin}: {err}")).collect();
+                let message = format!("key-value writes were not committed: {}", each.join("; "));
+                tracing::warn!(flow = %execution.flow, execution = execution.id, %message);
+                execution.state_error = Some(ErrorReport::new(ErrorCode::KeyValueQuota, message));
+                self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;
             }
         }
         self.store.durable().await?;

@@ -7,7 +7,7 @@
 
 use super::definition::{FlowDefinition, OnInvalid, Pipeline, RetryPolicy, Step};
 use super::report::{
-    DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport, StoredRecord, last_lines,
+    DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport, StoredRecord, last_lines, letter_logs,
 };
 use crate::error::Error;
 use crate::host::logs::LogEntry;
@@ -55,7 +55,14 @@ where
 
 /// Whether an error is worth retrying.
 fn retryable(err: &Error) -> bool {
-    matches!(err, Error::Guest(PluginError::Retryable(_)) | Error::Timeout { .. } | Error::Overloaded(_))
+    // A refused key-value commit may have met a concurrent writer that frees room again.
+    matches!(
+        err,
+        Error::Guest(PluginError::Retryable(_))
+            | Error::Timeout { .. }
+            | Error::Overloaded(_)
+            | Error::KeyValueQuota(_)
+    )
 }
 
 fn jitter() -> f64 {
@@ -285,8 +292,8 @@ impl FlowRun {
         batch: &Batch,
         outcome: &mut RunOutcome,
     ) {
-        let error = ErrorReport::from(err);
-        let logs = last_lines(&failed.logs, DEAD_LETTER_LOG_LINES);
+        let error = ErrorReport::from(err).without_backtrace();
+        let logs = letter_logs(&failed.logs);
         outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
             step: step.to_string(),
             attempts: failed.attempts,
@@ -357,8 +364,8 @@ impl FlowRun {
                     outcome.steps.push(report);
                     return None;
                 }
-                let error = ErrorReport::from(&err);
-                let logs = last_lines(&attempted.logs, DEAD_LETTER_LOG_LINES);
+                let error = ErrorReport::from(&err).without_backtrace();
+                let logs = letter_logs(&attempted.logs);
                 let mut valid = Vec::with_capacity(batch.len());
                 for (index, record) in batch.into_iter().enumerate() {
                     match issues.iter().find(|issue| issue.index as usize == index) {
@@ -406,7 +413,7 @@ impl FlowRun {
                         format!("the sink rejected {} of {} records", written.failed, batch.len()),
                     );
                     report.error = Some(error.clone());
-                    let logs = last_lines(&attempted.logs, DEAD_LETTER_LOG_LINES);
+                    let logs = letter_logs(&attempted.logs);
                     outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
                         step: id.to_string(),
                         attempts: attempted.attempts,

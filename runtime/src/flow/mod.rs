@@ -13,5 +13,6 @@ pub use definition::{
 };
 pub use engine::FlowRun;
 pub use report::{
-    DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport, StoredRecord,
+    DEAD_LETTER_LOG_BYTES, DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport,
+    StoredRecord,
 };

@@ -15,6 +15,9 @@ use std::time::Instant;
 pub const STEP_LOG_LINES: usize = 50;
 /// Log lines each dead letter keeps (every letter of a failed batch carries the same ones).
 pub const DEAD_LETTER_LOG_LINES: usize = 10;
+/// Bytes of log messages each dead letter keeps: a failed batch of 10,000 records stores 10,000
+/// letters, so what each carries beside its record stays small (the step report has the rest).
+pub const DEAD_LETTER_LOG_BYTES: usize = 1024;
 
 /// An error as an execution records it.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -29,6 +32,11 @@ pub struct ErrorReport {
 }
 
 impl ErrorReport {
+    /// This report without its backtrace, as dead letters carry it (their step's report has it).
+    pub fn without_backtrace(&self) -> ErrorReport {
+        ErrorReport { backtrace: Vec::new(), ..self.clone() }
+    }
+
     /// A report with no backtrace.
     pub fn new(code: crate::error::ErrorCode, message: impl Into<String>) -> ErrorReport {
         ErrorReport { code: code.as_str().to_string(), message: message.into(), backtrace: Vec::new() }
@@ -51,6 +59,31 @@ impl From<&Error> for ErrorReport {
         };
         ErrorReport { code: err.code().as_str().to_string(), message, backtrace }
     }
+}
+
+/// What a dead letter keeps of the failing attempt's logs: the last [`DEAD_LETTER_LOG_LINES`]
+/// lines within [`DEAD_LETTER_LOG_BYTES`] of messages (the oldest kept one cut to fit).
+pub(crate) fn letter_logs(logs: &[LogEntry]) -> Vec<LogEntry> {
+    let mut room = DEAD_LETTER_LOG_BYTES;
+    let mut kept = Vec::new();
+    for entry in logs.iter().rev().take(DEAD_LETTER_LOG_LINES) {
+        if room == 0 {
+            break;
+        }
+        let mut entry = entry.clone();
+        if entry.message.len() > room {
+            let mut cut = room;
+            while !entry.message.is_char_boundary(cut) {
+                cut -= 1;
+            }
+            entry.message.truncate(cut);
+            entry.message.push('…');
+        }
+        room = room.saturating_sub(entry.message.len());
+        kept.push(entry);
+    }
+    kept.reverse();
+    kept
 }
 
 /// The last `lines` entries of `logs`.
@@ -108,7 +141,8 @@ pub struct DeadLetter {
     /// Record reasons from a validator, if any.
     #[serde(default)]
     pub reasons: Vec<String>,
-    /// The last [`DEAD_LETTER_LOG_LINES`] lines the failing attempt logged.
+    /// The last lines the failing attempt logged ([`DEAD_LETTER_LOG_LINES`], at most
+    /// [`DEAD_LETTER_LOG_BYTES`] of messages).
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogEntry>,
     /// The record as it entered the failed step.
@@ -181,5 +215,29 @@ impl RunOutcome {
         if self.failure.is_none() {
             self.failure = part.failure;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::host::logs::LogLevel;
+
+    fn line(message: &str) -> LogEntry {
+        LogEntry { level: LogLevel::Info, context: "p".into(), message: message.into() }
+    }
+
+    #[test]
+    fn dead_letters_keep_few_and_short_log_lines() {
+        let logs: Vec<LogEntry> = (0..30).map(|i| line(&format!("line {i}"))).collect();
+        let kept = letter_logs(&logs);
+        assert_eq!(kept.len(), DEAD_LETTER_LOG_LINES);
+        assert_eq!(kept.last().map(|e| e.message.as_str()), Some("line 29"));
+        let big: Vec<LogEntry> = (0..3).map(|_| line(&"é".repeat(400))).collect();
+        let kept = letter_logs(&big);
+        let bytes: usize = kept.iter().map(|e| e.message.len()).sum();
+        assert!(bytes <= DEAD_LETTER_LOG_BYTES + '…'.len_utf8() * kept.len(), "{bytes}");
+        assert_eq!(kept.len(), 2, "the newest whole, the one before cut");
+        assert!(kept[0].message.ends_with('…'));
     }
 }

@@ -29,13 +29,13 @@ pub const MAX_HOST_WARNINGS: u64 = 10;
 /// `text` escaped and capped for a host log line: control and bidi characters become escapes
 /// (`\n`, `\u{202e}`), cut (ending in `…`) where it would pass `max_chars` characters.
 fn escape_and_cap(text: &str, max_chars: usize) -> String {
-    let mut out = String::with_capacity(text.len().min(max_chars * 4));
-    let mut count = 0;
+    let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
+    let mut count: usize = 0;
     for c in text.chars() {
         let bidi = matches!(c, '\u{200b}'..='\u{200f}' | '\u{202a}'..='\u{202e}' | '\u{2066}'..='\u{2069}');
         let escaped = (c.is_control() || bidi).then(|| c.escape_default());
         let width = escaped.clone().map_or(1, Iterator::count);
-        if count + width > max_chars {
+        if count.saturating_add(width) > max_chars {
             out.push('…');
             break;
         }
@@ -47,6 +47,15 @@ fn escape_and_cap(text: &str, max_chars: usize) -> String {
     }
     out
 }
+
+/// Text that may come from a guest made safe to print on a terminal or in a log line: control
+/// and bidirectional-override characters escaped, nothing cut.
+pub fn escaped(text: &str) -> String {
+    escape_and_cap(text, usize::MAX)
+}
+
+/// A plugin's own message (a `plugin-error`'s text), escaped and cut at this many characters.
+pub const MAX_PLUGIN_MESSAGE_CHARS: usize = 1024;
 
 /// Guest-supplied text (a bucket name, a host, a key) made safe to quote in a host log line:
 /// escaped, and at most [`MAX_GUEST_TEXT_CHARS`] characters.
@@ -191,15 +200,31 @@ impl LogSink {
     }
 }
 
+/// Contexts the host writes itself: a guest's `wasi:logging` line never carries one, so what the
+/// host reads from them (a panic message from `stderr`) cannot be forged.
+const HOST_CONTEXTS: [&str; 3] = ["stdout", "stderr", "host"];
+
+/// The context a guest's log line is kept under: its own, or `plugin:NAME` for a host context.
+fn guest_context(context: &str) -> std::borrow::Cow<'_, str> {
+    if HOST_CONTEXTS.contains(&context) { format!("plugin:{context}").into() } else { context.into() }
+}
+
 impl logging::Host for crate::state::InvocationState {
     fn log(&mut self, level: Level, context: String, message: String) {
-        self.logs.push(level.into(), &context, &message);
+        self.logs.push(level.into(), &guest_context(&context), &message);
     }
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn a_guest_cannot_log_under_a_host_context() {
+        assert_eq!(guest_context("stderr"), "plugin:stderr");
+        assert_eq!(guest_context("host"), "plugin:host");
+        assert_eq!(guest_context("mapper"), "mapper");
+    }
 
     #[test]
     fn guest_text_escapes_control_and_bidi_characters() {

@@ -12,9 +12,11 @@
 //! writes wait in the invocation's overlay (`overlay.rs`), which `get`, `exists` and `list-keys` read
 //! through, so the invocation sees its own writes; other invocations see only committed state.
 //! Concurrent commits on one plugin's data serialize: each key ends with the value of the
-//! invocation that committed it last. The guarantee is per invocation: in a flow, the writes of a
-//! step that succeeded stay committed when a later step fails (the records then wait in the
-//! dead-letter queue at that later step, and a replay starts there).
+//! invocation that committed it last. In a flow, an invocation commits into the execution's
+//! [`StagedKeyValue`] (`staged.rs`), which the control plane commits with the stored execution:
+//! work that runs again after a crash finds the state as it was before. A step that succeeded keeps
+//! its writes when a later step dead-letters records (a replay starts at that later step); an
+//! execution that fails as a whole commits none.
 //!
 //! A plugin cannot grow host storage without limit: keys and values are bounded per call
 //! ([`MAX_KEY_BYTES`], [`MAX_VALUE_BYTES`]) and its data over all its buckets by a

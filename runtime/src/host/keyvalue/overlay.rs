@@ -129,6 +129,52 @@ impl Overlay {
         Ok(())
     }
 
+    /// Applies a whole change set, then checks the quota once on the usage it leaves (as a
+    /// store's `commit` does: a delete and a set at the key cap fit together in any key order);
+    /// refused, the overlay is left exactly as it was (an undo log of the touched keys, not a copy).
+    ///
+    /// # Errors
+    /// [`CommitError::Quota`] when refused, [`CommitError::Storage`] when reading the store failed.
+    pub(crate) fn apply(
+        &mut self,
+        store: &dyn KeyValueStore,
+        namespace: &str,
+        changes: ChangeSet,
+        quota: KeyValueQuota,
+    ) -> Result<(), CommitError> {
+        let stored = store.usage(namespace).map_err(CommitError::Storage)?;
+        let before = self.projected(stored);
+        let mut undo: Vec<((String, String), Option<Pending>)> = Vec::with_capacity(changes.len());
+        let mut outcome = Ok(());
+        for (entry, value) in changes {
+            let base = match self.pending.get(&entry) {
+                Some(p) => p.base,
+                None => match stored_len(store, namespace, &entry.0, &entry.1) {
+                    Ok(base) => base,
+                    Err(err) => {
+                        outcome = Err(CommitError::Storage(err));
+                        break;
+                    }
+                },
+            };
+            undo.push((entry.clone(), self.pending.get(&entry).cloned()));
+            let write = match value {
+                Some(value) => Some(Pending { base, value: Some(value) }),
+                None => base.map(|base| Pending { base: Some(base), value: None }),
+            };
+            self.put(entry, write);
+        }
+        if outcome.is_ok() {
+            outcome = before.check(self.projected(stored), quota).map(|_| ()).map_err(CommitError::from);
+        }
+        if outcome.is_err() {
+            for (entry, old) in undo.into_iter().rev() {
+                self.put(entry, old);
+            }
+        }
+        outcome
+    }
+
     /// Replaces the pending write of `entry` (`None`: forgets it), keeping `delta` the sum.
     fn put(&mut self, entry: (String, String), write: Option<Pending>) {
         let key = entry.1.clone();

@@ -40,20 +40,9 @@ impl StagedKeyValue {
         self.staged().values().all(Overlay::is_empty)
     }
 
-    /// Checks that every namespace's staged writes fit `quota` against the real store now.
-    ///
-    /// # Errors
-    /// The first refusal, with its namespace.
-    pub fn check(&self, quota: KeyValueQuota) -> Result<(), (String, CommitError)> {
-        for (namespace, overlay) in self.staged().iter() {
-            let stored = self.store.usage(namespace).map_err(|e| (namespace.clone(), CommitError::Storage(e)))?;
-            stored.check(overlay.projected(stored), quota).map_err(|e| (namespace.clone(), e.into()))?;
-        }
-        Ok(())
-    }
-
-    /// Commits every namespace's staged writes to the real store, each atomically, and forgets
-    /// them; answers the namespaces whose commit was refused (their writes are dropped).
+    /// Commits every namespace's staged writes to the real store, each atomically (the store
+    /// checks the quota against what is stored then), and forgets them; answers the namespaces
+    /// whose commit was refused (their writes are dropped, the others' are committed).
     pub fn commit_all(&self, quota: KeyValueQuota) -> Vec<(String, CommitError)> {
         let staged = std::mem::take(&mut *self.staged());
         let mut refused = Vec::new();
@@ -75,23 +64,11 @@ impl KeyValueStore for StagedKeyValue {
     }
 
     /// Stages `changes` over what is already staged for the namespace, if the namespace as the
-    /// execution would leave it stays within `quota`; all or nothing.
+    /// execution would leave it stays within `quota` (checked once, on the whole set); all or
+    /// nothing.
     fn commit(&self, namespace: &str, changes: ChangeSet, quota: KeyValueQuota) -> Result<(), CommitError> {
         let mut staged = self.staged();
-        let mut overlay = staged.remove(namespace).unwrap_or_default();
-        let before = overlay.clone();
-        let mut outcome = Ok(());
-        for ((bucket, key), value) in changes {
-            outcome = match value {
-                Some(value) => overlay.set(self.store.as_ref(), namespace, &bucket, &key, value, quota),
-                None => overlay.delete(self.store.as_ref(), namespace, &bucket, &key).map_err(CommitError::Storage),
-            };
-            if outcome.is_err() {
-                break;
-            }
-        }
-        staged.insert(namespace.to_string(), if outcome.is_ok() { overlay } else { before });
-        outcome
+        staged.entry(namespace.to_string()).or_default().apply(self.store.as_ref(), namespace, changes, quota)
     }
 
     fn keys_after(
@@ -144,7 +121,6 @@ mod tests {
         // Nothing reached the store yet.
         assert_eq!(store.get("p", "b", "new"), Ok(None));
         assert_eq!(store.get("p", "b", "gone"), Ok(Some(b"2".to_vec())));
-        assert!(staged.check(QUOTA).is_ok());
         assert!(staged.commit_all(QUOTA).is_empty());
         assert_eq!(store.keys_after("p", "b", None, 10), Ok(vec!["new".to_string(), "old".to_string()]));
         assert!(staged.is_empty());
@@ -159,10 +135,25 @@ mod tests {
         assert!(matches!(refused, Err(CommitError::Quota(_))), "{refused:?}");
         assert_eq!(staged.get("p", "b", "c"), Ok(None), "all or nothing");
         assert_eq!(staged.usage("p").map(|u| u.keys), Ok(2));
-        // Another execution filled the store meanwhile: the check before storing sees it.
+        // Another execution filled the store meanwhile: the final commit is refused for this
+        // plugin only, and applies nothing of it.
+        staged.commit("q", changes(&[("a", Some("1"))]), QUOTA).expect("another plugin");
         store.commit("p", changes(&[("x", Some("1")), ("y", Some("1"))]), QUOTA).expect("other writer");
-        assert!(staged.check(QUOTA).is_err());
-        assert_eq!(staged.commit_all(QUOTA).len(), 1);
+        let refused = staged.commit_all(QUOTA);
+        assert_eq!(refused.iter().map(|(ns, _)| ns.as_str()).collect::<Vec<_>>(), vec!["p"]);
         assert_eq!(store.get("p", "b", "a"), Ok(None));
+        assert_eq!(store.get("q", "b", "a"), Ok(Some(b"1".to_vec())));
+    }
+
+    #[test]
+    fn a_delete_and_a_set_at_the_key_cap_fit_in_any_key_order() {
+        let store = Arc::new(MemoryKeyValue::default());
+        store.commit("p", changes(&[("x", Some("1")), ("y", Some("1")), ("zzz", Some("1"))]), QUOTA).expect("at cap");
+        let staged = StagedKeyValue::new(store.clone());
+        // `aaa` sorts before `zzz`: a per-key check would see four keys.
+        staged.commit("p", changes(&[("zzz", None), ("aaa", Some("1"))]), QUOTA).expect("net zero");
+        assert_eq!(staged.usage("p").map(|u| u.keys), Ok(3));
+        assert!(staged.commit_all(QUOTA).is_empty());
+        assert_eq!(store.keys_after("p", "b", None, 10).map(|k| k.len()), Ok(3));
     }
 }
