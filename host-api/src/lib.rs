@@ -20,6 +20,7 @@ pub mod plugin_commands;
 pub mod render;
 pub mod run;
 pub mod samples;
+pub mod scaffold;
 pub mod server;
 pub mod sign;
 pub mod store;

@@ -3,6 +3,7 @@
 //! - `plugboard serve [--demo]` serves the HTTP control plane;
 //! - `plugboard demo` runs the embedded sample plugins as a pipeline on sample data;
 //! - `plugboard run` invokes one plugin locally, as a plugin author tries a build;
+//! - `plugboard new` creates a plugin project that builds and runs as it is;
 //! - `plugboard keygen | sign | verify | inspect` manage publisher keys and signed plugin files;
 //! - `plugboard push | ls | show | health | activate | deactivate | delete | grant | config |
 //!   invoke | keys | tokens | audit | samples | flow | dlq` talk to a server.

@@ -23,6 +23,7 @@ mod manifests;
 mod ownership;
 mod queue;
 mod samples;
+mod scaffold;
 mod server;
 mod signing;
 mod webhooks;

@@ -283,6 +283,51 @@ pub enum Command {
         #[arg(long)]
         json: bool,
     },
+    /// Creates a plugin project that builds and runs as it is: code, `plugin.toml`, a test input.
+    New {
+        /// The plugin's name (lower-case letters, digits and dashes); also its directory.
+        name: String,
+        /// What it is.
+        #[arg(long, value_enum)]
+        kind: NewKind,
+        /// Its language.
+        #[arg(long, value_enum, default_value = "rust")]
+        lang: NewLang,
+        /// Where to create it.
+        #[arg(long, default_value = ".")]
+        dir: PathBuf,
+        /// The plugin SDK to depend on (default: the one of the checkout this binary was built from).
+        #[arg(long)]
+        sdk: Option<PathBuf>,
+    },
+}
+
+/// `plugboard new --kind`.
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewKind {
+    /// Batch in, batch out.
+    Transformer,
+    /// Reads pages from an outside system.
+    Source,
+    /// Delivers records to an outside system.
+    Sink,
+}
+
+impl From<NewKind> for plugboard_runtime::Kind {
+    fn from(kind: NewKind) -> plugboard_runtime::Kind {
+        match kind {
+            NewKind::Transformer => plugboard_runtime::Kind::Transformer,
+            NewKind::Source => plugboard_runtime::Kind::Source,
+            NewKind::Sink => plugboard_runtime::Kind::Sink,
+        }
+    }
+}
+
+/// `plugboard new --lang`: the languages with a template (Python and JavaScript are to come).
+#[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NewLang {
+    /// Rust, with `plugboard-plugin-sdk`, built by `cargo build --target wasm32-wasip2`.
+    Rust,
 }
 
 /// `plugboard run`: one local invocation, with the grants given here only.
