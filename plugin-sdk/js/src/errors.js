@@ -1,0 +1,77 @@
+// Typed plugin errors: each class is one case of the WIT `plugin-error` variant.
+//
+// jco passes a thrown `{tag, val}` object to the host as the export's `err`; `toWit` turns
+// whatever a plugin threw into that shape. An `Error` that is none of these classes becomes
+// `internal` with its name, message and stack, so the host shows where it was thrown.
+
+/** Base class of the typed errors; `tag` and `val` are what the host receives. */
+export class PluginError extends Error {
+  constructor(tag, val, message) {
+    super(message);
+    this.name = new.target.name;
+    this.tag = tag;
+    this.val = val;
+  }
+}
+
+/** Records do not fit: `issues` is `[{index, reasons: [string]}]`, every offending record. */
+export class InvalidInput extends PluginError {
+  constructor(issues) {
+    const list = issues.map(({ index, reasons }) => ({ index: index >>> 0, reasons: reasons.map(String) }));
+    super('invalid-input', list, list.map((i) => `record ${i.index}: ${i.reasons.join('; ')}`).join(', '));
+    this.issues = list;
+  }
+}
+
+/** Configuration is missing or malformed. */
+export class InvalidConfig extends PluginError {
+  constructor(message) {
+    super('invalid-config', String(message), String(message));
+  }
+}
+
+/** A transient failure (a 5xx answer, a refused connection): retrying may succeed. */
+export class Retryable extends PluginError {
+  constructor(message) {
+    super('retryable', String(message), String(message));
+  }
+}
+
+/** A capability the plugin needed was not granted by the operator. */
+export class Denied extends PluginError {
+  constructor(message) {
+    super('denied', String(message), String(message));
+  }
+}
+
+/** Anything else; retrying will not help. */
+export class Internal extends PluginError {
+  constructor(message) {
+    super('internal', String(message), String(message));
+  }
+}
+
+const TAGS = new Set(['invalid-input', 'invalid-config', 'retryable', 'denied', 'internal']);
+
+/** The WIT `plugin-error` (`{tag, val}`) for anything a plugin threw. */
+export function toWit(thrown) {
+  if (thrown instanceof PluginError) {
+    return { tag: thrown.tag, val: thrown.val };
+  }
+  if (thrown instanceof Error) {
+    const stack = typeof thrown.stack === 'string' && thrown.stack.trim() ? `\n${thrown.stack.trimEnd()}` : '';
+    return { tag: 'internal', val: `${thrown.name}: ${thrown.message}${stack}` };
+  }
+  if (thrown !== null && typeof thrown === 'object' && TAGS.has(thrown.tag)) {
+    return thrown; // already the WIT shape
+  }
+  return { tag: 'internal', val: `uncaught ${describe(thrown)}` };
+}
+
+function describe(value) {
+  try {
+    return typeof value === 'string' ? value : JSON.stringify(value) ?? String(value);
+  } catch {
+    return String(value);
+  }
+}
