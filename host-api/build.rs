@@ -13,9 +13,7 @@ use std::path::{Path, PathBuf};
 fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
     let repo = manifest_dir.parent().map(Path::to_path_buf).unwrap_or_default();
-    for watched in ["sample-plugins", "plugin-sdk", "wit", "host-api/build"] {
-        println!("cargo:rerun-if-changed={}", repo.join(watched).display());
-    }
+    guests::watch(&repo, &["sample-plugins", "plugin-sdk", "wit", "host-api/build"]);
     let cargo = env("CARGO");
     guests::ensure_target(&cargo);
     let plugins = guests::build_workspace(&cargo, &repo.join("sample-plugins"), &guests::guests_target_dir());

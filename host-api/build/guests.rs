@@ -77,3 +77,35 @@ pub fn ensure_target(cargo: &str) {
         "the {TARGET} target is missing and `rustup target add {TARGET}` failed; install it and run again ({cargo} test)"
     );
 }
+
+/// Every source file under `dir`, skipping what builds and package managers write there
+/// (`target/`, `node_modules/`, `__pycache__/`, dot directories).
+pub fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for entry in entries.filter_map(Result::ok) {
+        let path = entry.path();
+        let name = entry.file_name();
+        let name = name.to_string_lossy();
+        if path.is_dir() {
+            if !(name.starts_with('.') || matches!(name.as_ref(), "target" | "node_modules" | "__pycache__")) {
+                source_files(&path, files);
+            }
+        } else {
+            files.push(path);
+        }
+    }
+}
+
+/// Tells cargo to rerun the build script when a source file under one of `dirs` changes. File by
+/// file, not the directories: cargo scans a watched directory whole, and `sample-plugins/js`
+/// holds a `node_modules` of hundreds of megabytes that `npm ci` rewrites.
+pub fn watch(repo: &Path, dirs: &[&str]) {
+    let mut files = Vec::new();
+    for dir in dirs {
+        source_files(&repo.join(dir), &mut files);
+    }
+    files.sort();
+    for file in files {
+        println!("cargo:rerun-if-changed={}", file.display());
+    }
+}

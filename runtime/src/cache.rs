@@ -96,7 +96,7 @@ impl ArtifactCache {
     pub(crate) fn store(&self, digest: &str, compiled: &[u8]) -> Result<()> {
         let tag = self.tag(digest, compiled)?;
         let path = self.path(digest);
-        let tmp = path.with_extension(format!("tmp{}", std::process::id()));
+        let tmp = temporary(&path);
         let write = || -> std::io::Result<()> {
             let mut file = std::fs::File::create(&tmp)?;
             file.write_all(MAGIC)?;
@@ -111,6 +111,22 @@ impl ArtifactCache {
         })
     }
 
+    /// Claims compiling `digest` until the returned file is dropped: an exclusive lock on
+    /// `<entry>.lock`, so concurrent loads of one component, in this process or in others sharing
+    /// the cache, compile it once; the others wait and then read the entry. `None` when the file
+    /// system cannot lock (each load then compiles for itself, as without a cache).
+    pub(crate) fn claim(&self, digest: &str) -> Option<std::fs::File> {
+        let path = self.path(digest).with_extension("lock");
+        let file = std::fs::OpenOptions::new().create(true).truncate(false).write(true).open(&path);
+        match file.and_then(|file| file.lock().map(|()| file)) {
+            Ok(file) => Some(file),
+            Err(err) => {
+                tracing::warn!(path = %path.display(), %err, "cannot lock; compiling without a claim");
+                None
+            }
+        }
+    }
+
     /// Where entries live.
     pub fn dir(&self) -> &std::path::Path {
         &self.dir
@@ -119,17 +135,44 @@ impl ArtifactCache {
 
 fn load_or_create_key(dir: &std::path::Path) -> Result<[u8; 32]> {
     let path = dir.join("cache.key");
-    if let Ok(bytes) = std::fs::read(&path) {
-        return <[u8; 32]>::try_from(bytes.as_slice())
-            .map_err(|_| Error::internal(format!("{} is not a 32-byte key", path.display())));
+    let read = |path: &std::path::Path| -> Result<Option<[u8; 32]>> {
+        match std::fs::read(path) {
+            Ok(bytes) => <[u8; 32]>::try_from(bytes.as_slice())
+                .map(Some)
+                .map_err(|_| Error::internal(format!("{} is not a 32-byte key", path.display()))),
+            Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
+            Err(err) => Err(Error::internal(format!("{}: {err}", path.display()))),
+        }
+    };
+    if let Some(key) = read(&path)? {
+        return Ok(key);
     }
+    // Written whole under a unique name, then linked into place: a hard link never replaces, so
+    // when several runtimes (or processes) open one cache at once, the first key wins and every
+    // other reads that key, never a half-written one.
     let mut key = [0u8; 32];
     getrandom::fill(&mut key).map_err(Error::internal)?;
+    let tmp = temporary(&path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
     #[cfg(unix)]
     std::os::unix::fs::OpenOptionsExt::mode(&mut options, 0o600);
-    let mut file = options.open(&path).map_err(|err| Error::internal(format!("{}: {err}", path.display())))?;
-    file.write_all(&key).and_then(|()| file.sync_all()).map_err(Error::internal)?;
-    Ok(key)
+    let written = options.open(&tmp).and_then(|mut file| file.write_all(&key).and_then(|()| file.sync_all()));
+    let linked = written.and_then(|()| std::fs::hard_link(&tmp, &path));
+    let _ = std::fs::remove_file(&tmp);
+    match linked {
+        Ok(()) => Ok(key),
+        Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
+            read(&path)?.ok_or_else(|| Error::internal(format!("{} vanished", path.display())))
+        }
+        Err(err) => Err(Error::internal(format!("{}: {err}", path.display()))),
+    }
+}
+
+/// A temporary name beside `path`, unique per process and per call, so concurrent writers (threads
+/// or processes sharing the cache) never write into one file.
+fn temporary(path: &std::path::Path) -> std::path::PathBuf {
+    static NEXT: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+    let n = NEXT.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+    path.with_extension(format!("tmp{}-{n}", std::process::id()))
 }

@@ -154,13 +154,16 @@ pub enum Error {
         /// What is wrong, for the operator.
         reason: String,
     },
-    /// The component implements another world than the manifest says.
-    #[error("the manifest says `{}` but the component implements {}", manifest.as_str(), component.map_or_else(|| "no Plugboard world".to_string(), |k| format!("the `{}` world", k.as_str())))]
+    /// The component was built for another world than the manifest says, or imports what that
+    /// world does not offer.
+    #[error("the manifest says `{}` (world `{}`) but the component {found}", manifest.as_str(), manifest.world())]
     WorldMismatch {
         /// The manifest's kind.
         manifest: crate::manifest::Kind,
         /// The world the component implements, if any.
         component: Option<crate::manifest::Kind>,
+        /// What the component was built for, or what it imports that the world does not offer.
+        found: String,
     },
     /// The plugin file failed verification.
     #[error("signature check failed: {0}")]
@@ -276,8 +279,9 @@ pub enum Error {
     /// The guest returned its own typed error.
     #[error("plugin returned an error: {}", describe_plugin_error(.0))]
     Guest(PluginError),
-    /// The guest reported a denial (`plugin-error::denied`) after the host refused it a capability:
-    /// the host's reason says what was refused and whether the manifest or the grant lacks it.
+    /// The guest failed (reported `denied`, `retryable` or `internal`, or trapped) after the host
+    /// refused it a capability: the host's reason says what was refused and whether the manifest
+    /// or the grant lacks it; the plugin's own account is kept beside it.
     #[error("capability denied: {denial} (the plugin reported: {reported})")]
     Denied {
         /// The host's reason for the first refusal of the invocation.

@@ -155,12 +155,11 @@ impl Plugin {
         let mut logs = state.logs.take();
         let outcome = match guarded {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
-            Ok(Err(err)) => Err(classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries)),
-            Ok(Ok(Err(PluginError::Denied(reported)))) => Err(match state.logs.first_denial() {
-                Some(denial) => Error::Denied { denial, reported: crate::host::logs::escaped(&reported) },
-                None => Error::Guest(PluginError::Denied(reported)),
-            }),
-            Ok(Ok(Err(plugin_error))) => Err(Error::Guest(plugin_error)),
+            Ok(Err(err)) => Err(after_denial(
+                classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries),
+                state.logs.first_denial(),
+            )),
+            Ok(Ok(Err(plugin_error))) => Err(after_denial(Error::Guest(plugin_error), state.logs.first_denial())),
             Ok(Ok(Ok(output))) => {
                 let size = output_size(&output);
                 if size.bytes > budget.max_output_bytes {
@@ -221,4 +220,21 @@ impl Size {
     fn of(batch: &[crate::Record]) -> Size {
         Size { bytes: batch_size(batch), records: batch.len() as u64 }
     }
+}
+
+/// A failure after the host refused the invocation a capability is blamed on the refusal, with
+/// the plugin's own account beside it: that account rarely names what was refused (a JavaScript
+/// `fetch` sees only a `NetworkError` that an SDK reports as `internal` or `retryable`; an import
+/// error a Python plugin leaves unhandled traps). The plugin's judgement of its input or config
+/// (`invalid-input`, `invalid-config`) and budget overruns stand as they are.
+fn after_denial(err: Error, denial: Option<String>) -> Error {
+    let Some(denial) = denial else { return err };
+    let reported = match &err {
+        Error::Guest(
+            PluginError::Denied(message) | PluginError::Retryable(message) | PluginError::Internal(message),
+        )
+        | Error::GuestTrap { message, .. } => crate::host::logs::escaped(message),
+        _ => return err,
+    };
+    Error::Denied { denial, reported }
 }

@@ -36,6 +36,7 @@ mod plugin;
 pub mod record;
 pub mod signing;
 mod state;
+mod world;
 
 pub use budget::{Budget, BudgetLimits, BudgetSources, LimitSource};
 pub use cache::ArtifactCache;

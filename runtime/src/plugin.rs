@@ -135,7 +135,8 @@ impl Runtime {
     /// - [`Error::ManifestInvalid`] for a manifest that fails validation;
     /// - [`Error::InvalidComponent`] for bytes that are not a component (a core module, truncated,
     ///   invalid) or one that imports an interface Plugboard does not provide;
-    /// - [`Error::WorldMismatch`] for a component that does not implement the manifest's world;
+    /// - [`Error::WorldMismatch`] for a component that does not implement the manifest's world or
+    ///   imports what that world does not offer;
     /// - [`Error::Internal`] when the artifact cache cannot be written.
     pub fn load(&self, bytes: &[u8], manifest: Manifest, grant: &Grant) -> Result<Plugin> {
         self.load_with_signer(bytes, manifest, grant, None)
@@ -168,8 +169,13 @@ impl Runtime {
     ) -> Result<Plugin> {
         manifest.validate()?;
         check_header(bytes)?;
+        // Before compiling: a component for the wrong world is refused in milliseconds, not after
+        // the seconds a large one takes to compile.
+        let inspection = signing::inspect(bytes)?;
+        crate::world::check(&inspection.imports, &inspection.exports, manifest.kind)?;
         let shared = &self.shared;
-        let digest = digest(bytes);
+        let digest = inspection.digest;
+        let _claim = shared.cache.as_ref().and_then(|cache| cache.claim(&digest));
         let cached = shared.cache.as_ref().and_then(|cache| cache.load(&shared.engine, &digest));
         let (component, compile_source) = match cached {
             Some(component) => (component, CompileSource::Cached),
@@ -205,13 +211,6 @@ impl Runtime {
     }
 
     fn pre_instantiate(&self, component: &Component, kind: Kind) -> Result<Pre> {
-        let engine = &self.shared.engine;
-        let exports: Vec<String> =
-            component.component_type().exports(engine).map(|(name, _)| name.to_string()).collect();
-        if !exports.contains(&kind.export()) {
-            let component = Kind::ALL.into_iter().find(|k| exports.contains(&k.export()));
-            return Err(Error::WorldMismatch { manifest: kind, component });
-        }
         let instance_pre = self
             .shared
             .linker

@@ -16,6 +16,18 @@ pub fn runtime() -> Runtime {
     runtime_with(|_| {})
 }
 
+/// A runtime like [`runtime`] whose compiled artifacts persist in one cache shared by every test
+/// and every run (`target/tmp/compile-cache`): a Python or JavaScript component takes seconds to
+/// compile, and is compiled once (the cache's lock makes concurrent loads wait for one compile).
+pub fn cached_runtime() -> Runtime {
+    runtime_with(|config| config.cache_dir = Some(shared_compile_cache()))
+}
+
+/// The compile cache [`cached_runtime`] and the test servers share.
+pub fn shared_compile_cache() -> std::path::PathBuf {
+    std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("compile-cache")
+}
+
 /// A runtime whose config `edit` adjusts.
 pub fn runtime_with(edit: impl FnOnce(&mut RuntimeConfig)) -> Runtime {
     let mut config = RuntimeConfig {

@@ -46,11 +46,12 @@ fn rejects_a_manifest_for_another_world() {
     let mut manifest = JSON_MAPPER.manifest();
     manifest.kind = Kind::Sink;
     match runtime().load(&JSON_MAPPER.bytes(), manifest, &Grant::default()) {
-        Err(err @ Error::WorldMismatch { manifest: Kind::Sink, component: Some(Kind::Transformer) }) => {
+        Err(err @ Error::WorldMismatch { manifest: Kind::Sink, component: Some(Kind::Transformer), .. }) => {
             assert_eq!(err.code(), ErrorCode::WorldMismatch);
             assert_eq!(
                 err.to_string(),
-                "the manifest says `sink` but the component implements the `transformer` world"
+                "the manifest says `sink` (world `plugboard:plugin/sink@0.1.0`) but the component implements \
+                 the `transformer` world (`plugboard:plugin/transformer@0.1.0`)"
             );
         }
         other => panic!("expected world-mismatch, got {other:?}"),
@@ -68,8 +69,20 @@ fn rejects_imports_plugboard_does_not_provide() {
     let bytes = wat::parse_str(wat).expect("wat");
     let manifest =
         Manifest::from_toml("name = \"evil\"\nversion = \"0.1.0\"\nkind = \"transformer\"").expect("manifest");
-    let reason = invalid_reason(&bytes, manifest);
-    assert!(reason.contains("cannot link") && reason.contains("evil:backdoor/shell@1.0.0"), "{reason}");
+    // Refused before compiling, at load and at sign alike, naming the import and the world.
+    let refused = |result: Result<(), Error>| match result {
+        Err(err @ Error::WorldMismatch { component: Some(Kind::Transformer), .. }) => {
+            assert_eq!(err.code(), ErrorCode::WorldMismatch);
+            let reason = err.to_string();
+            assert!(
+                reason.contains("imports `evil:backdoor/shell@1.0.0`, which the `transformer` world does not offer"),
+                "{reason}"
+            );
+        }
+        other => panic!("expected world-mismatch, got {other:?}"),
+    };
+    refused(runtime().load(&bytes, manifest.clone(), &Grant::default()).map(drop));
+    refused(plugboard_runtime::signing::sign(&bytes, &manifest, test_key()).map(drop));
 }
 
 #[test]

@@ -197,7 +197,7 @@ fn malformed_inputs_are_typed_errors() {
 fn signing_refuses_a_component_of_another_kind() {
     let manifest = Manifest { kind: Kind::Sink, ..JSON_MAPPER.manifest() };
     match signing::sign(&JSON_MAPPER.bytes(), &manifest, test_key()) {
-        Err(err @ Error::WorldMismatch { manifest: Kind::Sink, component: Some(Kind::Transformer) }) => {
+        Err(err @ Error::WorldMismatch { manifest: Kind::Sink, component: Some(Kind::Transformer), .. }) => {
             assert_eq!(err.code(), ErrorCode::WorldMismatch)
         }
         other => panic!("expected world-mismatch, got {other:?}"),

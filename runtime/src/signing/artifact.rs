@@ -59,16 +59,14 @@ fn canonical_manifest(manifest: &Manifest) -> Result<Vec<u8>> {
 /// # Errors
 /// [`Error::ManifestInvalid`] for an invalid manifest, [`Error::InvalidComponent`] for bytes that
 /// are not a component, [`Error::WorldMismatch`] when the component does not implement the
-/// manifest's kind.
+/// manifest's world or imports what that world does not offer.
 pub fn sign(component: &[u8], manifest: &Manifest, key: &SecretKey) -> Result<Vec<u8>> {
     manifest.validate()?;
     let inspection = inspect(component)?;
     if !inspection.is_component {
         return Err(Error::invalid_component("a core module, not a component; build with --target wasm32-wasip2"));
     }
-    if inspection.kind != Some(manifest.kind) {
-        return Err(Error::WorldMismatch { manifest: manifest.kind, component: inspection.kind });
-    }
+    crate::world::check(&inspection.imports, &inspection.exports, manifest.kind)?;
     let (header, parsed) = sections::parse(component).map_err(|err| Error::invalid_component(err.to_string()))?;
     let mut content = Vec::with_capacity(component.len() + 1024);
     for section in parsed.iter().filter(|s| !matches!(s.name, Some(SIGNATURE_SECTION | MANIFEST_SECTION))) {
@@ -309,7 +307,7 @@ pub fn inspect(file: &[u8]) -> Result<Inspection> {
             _ => {}
         }
     }
-    let kind = Kind::ALL.into_iter().find(|kind| exports.contains(&kind.export()));
+    let kind = crate::world::implemented(&exports);
     let parsed = sections::parse(file).ok();
     let section =
         |name: &str| parsed.as_ref().and_then(|(_, s)| s.iter().rev().find(|s| s.name == Some(name)).copied());
