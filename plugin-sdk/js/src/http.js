@@ -135,11 +135,14 @@ function send(url, init) {
   } catch (err) {
     throw fromErrorCode(err?.payload, what, target.authority, err);
   }
-  if (body !== undefined) writeAll(outgoing.write(), body, what);
+  // A body the host stops taking (a denied request, a closed connection) is reported after the
+  // answer, which says why.
+  let sendFailure;
   try {
+    if (body !== undefined) writeAll(outgoing.write(), body, what);
     OutgoingBody.finish(outgoing, undefined);
   } catch (err) {
-    throw fromErrorCode(err?.payload, what, target.authority, err);
+    sendFailure = err?.payload?.tag ? fromErrorCode(err.payload, what, target.authority) : err;
   }
 
   const ready = pending.subscribe();
@@ -147,8 +150,9 @@ function send(url, init) {
   dispose(ready);
   const answer = pending.get();
   dispose(pending);
-  if (answer?.tag !== 'ok') throw new Retryable(`${what}: no answer`);
+  if (answer?.tag !== 'ok') throw sendFailure ?? new Retryable(`${what}: no answer`);
   if (answer.val.tag !== 'ok') throw fromErrorCode(answer.val.val, what, target.authority);
+  if (sendFailure !== undefined) throw sendFailure;
   const response = answer.val.val;
   const status = response.status();
   const responseHeaders = response.headers();

@@ -1,0 +1,13 @@
+// A sink: logs every JSON record and reports them accepted. Replace the loop with a delivery to a
+// real system (`await http.fetch(url, {method: 'POST', json: value})` from '@plugboard/sdk', with
+// its host in the manifest's `outbound_hosts`); throw `Retryable` for failures worth retrying.
+
+import { sink, json, log } from '@plugboard/sdk';
+
+export const writer = sink((records) => {
+  const values = json.parseBatch(records);
+  for (const value of values) {
+    log.info(`delivered ${JSON.stringify(value)}`);
+  }
+  return { accepted: values.length, failed: 0 };
+});
