@@ -21,7 +21,7 @@ def get(key: str, default: Optional[str] = None) -> Optional[str]:
     except Err as err:
         reason = getattr(err.value, "value", err.value)
         if isinstance(err.value, wasi_config_store.Error_Upstream):
-            raise Denied(f"config key `{key}`: {reason}") from None
+            raise Denied(str(reason) if f"`{key}`" in str(reason) else f"config key `{key}`: {reason}") from None
         raise Internal(f"config key `{key}`: {reason}") from None
     return default if value is None else value
 

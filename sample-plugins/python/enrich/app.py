@@ -35,6 +35,9 @@ def settings():
     return key, table, into, default
 
 
+JSON_TYPES = {dict: "object", list: "array", str: "string", int: "number", float: "number", bool: "boolean", type(None): "null"}
+
+
 def lookup_key(value):
     return value if isinstance(value, str) else json.dumps(value)
 
@@ -43,7 +46,7 @@ def lookup_key(value):
 def transform(batch):
     key, table, into, default = settings()
     values = records.parse(batch)
-    issues = {i: f"expected a JSON object, found {type(v).__name__}" for i, v in enumerate(values) if not isinstance(v, dict)}
+    issues = {i: f"expected a JSON object, found {JSON_TYPES[type(v)]}" for i, v in enumerate(values) if not isinstance(v, dict)}
     if issues:
         raise InvalidInput(issues)
     out, hits = [], 0
