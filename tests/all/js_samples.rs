@@ -136,25 +136,26 @@ async fn ts_normalize_contact() {
 /// relatively, page 3 links only `first`. Notes each request's path and `authorization`.
 async fn paged_list() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
     use axum::http::{HeaderMap, StatusCode, header};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let base = format!("http://{}", listener.local_addr().expect("addr"));
     let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
     let app = {
-        let seen = seen.clone();
+        let (seen, base) = (seen.clone(), base.clone());
         axum::Router::new().route(
             "/items",
             axum::routing::get(move |axum::extract::RawQuery(query): axum::extract::RawQuery, headers: HeaderMap| {
-                let seen = seen.clone();
+                let (seen, base) = (seen.clone(), base.clone());
                 async move {
-                    let host = headers.get(header::HOST).and_then(|h| h.to_str().ok()).unwrap_or_default().to_string();
                     let auth = headers.get(header::AUTHORIZATION).and_then(|h| h.to_str().ok()).map(str::to_string);
                     let query = query.unwrap_or_default();
                     seen.lock().expect("lock").push((format!("/items?{query}"), auth));
                     let (link, items) = match query.as_str() {
                         "page=1" => (
-                            format!(r#"<http://{host}/items?page=2>; rel="next", <http://{host}/items?page=3>; rel="last""#),
+                            format!(r#"<{base}/items?page=2>; rel="next", <{base}/items?page=3>; rel="last""#),
                             json!([{"id": 1}, {"id": 2}]),
                         ),
                         "page=2" => (r#"</items?page=3>; rel="next""#.to_string(), json!([{"id": 3}, {"id": 4}])),
-                        "page=3" => (format!(r#"<http://{host}/items?page=1>; rel="first""#), json!([{"id": 5}])),
+                        "page=3" => (format!(r#"<{base}/items?page=1>; rel="first""#), json!([{"id": 5}])),
                         _ => return (StatusCode::NOT_FOUND, [(header::LINK, String::new())], "{}".to_string()),
                     };
                     (StatusCode::OK, [(header::LINK, link)], items.to_string())
@@ -162,7 +163,8 @@ async fn paged_list() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
             }),
         )
     };
-    (plugboard_tests::serve(app).await, seen)
+    tokio::spawn(async move { axum::serve(listener, app).await });
+    (base, seen)
 }
 
 #[tokio::test]

@@ -59,13 +59,19 @@ export function toWit(thrown) {
     return { tag: thrown.tag, val: thrown.val };
   }
   if (thrown instanceof Error) {
-    const stack = typeof thrown.stack === 'string' && thrown.stack.trim() ? `\n${thrown.stack.trimEnd()}` : '';
-    return { tag: 'internal', val: `${thrown.name}: ${thrown.message}${stack}` };
+    return { tag: 'internal', val: `${thrown.name}: ${thrown.message}${stackOf(thrown)}` };
   }
   if (thrown !== null && typeof thrown === 'object' && TAGS.has(thrown.tag)) {
     return thrown; // already the WIT shape
   }
   return { tag: 'internal', val: `uncaught ${describe(thrown)}` };
+}
+
+/** The stack's frames in the plugin's bundle, without those of the engine's generated glue. */
+function stackOf(error) {
+  if (typeof error.stack !== 'string') return '';
+  const frames = error.stack.split('\n').filter((frame) => frame.trim() && !frame.includes('/sources/initializer.js'));
+  return frames.length > 0 ? `\n${frames.join('\n')}` : '';
 }
 
 function describe(value) {
