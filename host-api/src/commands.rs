@@ -209,9 +209,10 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
             let result = crate::sign::inspect(&file, json, io.out);
             local(result.map_err(Into::into), io)
         }
-        Command::New { name, kind, lang: crate::cli::NewLang::Rust, dir, sdk } => {
-            let sdk = sdk.unwrap_or_else(crate::scaffold::default_sdk);
-            let result = crate::scaffold::create(&dir, &name, kind.into(), &sdk).and_then(|created| {
+        Command::New { name, kind, lang, dir, sdk } => {
+            let lang = crate::scaffold::Lang::from(lang);
+            let sdk = sdk.unwrap_or_else(|| lang.default_sdk());
+            let result = crate::scaffold::create(&dir, &name, kind.into(), lang, &sdk).and_then(|created| {
                 writeln!(io.out, "created {} ({})", created.dir.display(), created.files.join(", "))?;
                 let readme = created.dir.join("README.md");
                 writeln!(io.out, "build and try it: see {}", readme.display())?;

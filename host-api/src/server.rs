@@ -53,6 +53,9 @@ pub struct ServeConfig {
     /// Whether `/metrics` needs a token (default: public).
     #[serde(default)]
     pub metrics_require_token: bool,
+    /// Where compiled plugins are kept (default `DATA/compiled`). Servers may share one: a
+    /// component is compiled once under a lock and every entry is verified before it is used.
+    pub cache_dir: Option<PathBuf>,
 }
 
 impl ServeConfig {
@@ -117,7 +120,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     );
     let runtime = Runtime::new(RuntimeConfig {
         caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
-        cache_dir: Some(data.join("compiled")),
+        cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| data.join("compiled"))),
         key_value: store.key_value(),
         ..RuntimeConfig::default()
     })?;

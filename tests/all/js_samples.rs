@@ -10,6 +10,10 @@ use plugboard_tests::*;
 use serde_json::json;
 use std::sync::{Arc, Mutex};
 
+// A sample without a test here fails to compile.
+use crate::samples::assert_test_exists;
+foreach_js_plugin!(assert_test_exists);
+
 /// A grant for a JS connector: config, secrets and the loopback host.
 fn connector(config_pairs: &[(&str, &str)], secrets: &[(&str, &str)]) -> Grant {
     let mut grant = config(config_pairs);
@@ -132,13 +136,16 @@ async fn ts_normalize_contact() {
     }
 }
 
+/// Each request's path and query, with its `authorization` header.
+type Requests = Arc<Mutex<Vec<(String, Option<String>)>>>;
+
 /// Three pages of a GitHub-style list: page 1 links page 2 absolutely, page 2 links page 3
 /// relatively, page 3 links only `first`. Notes each request's path and `authorization`.
-async fn paged_list() -> (String, Arc<Mutex<Vec<(String, Option<String>)>>>) {
+async fn paged_list() -> (String, Requests) {
     use axum::http::{HeaderMap, StatusCode, header};
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let base = format!("http://{}", listener.local_addr().expect("addr"));
-    let seen: Arc<Mutex<Vec<(String, Option<String>)>>> = Arc::default();
+    let seen: Requests = Arc::default();
     let app = {
         let (seen, base) = (seen.clone(), base.clone());
         axum::Router::new().route(
@@ -206,10 +213,7 @@ async fn js_link_pages() {
             assert_eq!(err.code(), ErrorCode::CapabilityDenied);
             let Error::Denied { denial, reported } = &err else { unreachable!() };
             assert!(denial.contains("but not granted by the operator"), "{denial}");
-            assert_eq!(
-                reported,
-                &format!("outbound host `{authority}` is not granted (GET {base}/items?page=1)")
-            );
+            assert_eq!(reported, &format!("outbound host `{authority}` is not granted (GET {base}/items?page=1)"));
         }
         other => panic!("expected a denial, got {other:?}"),
     }

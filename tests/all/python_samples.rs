@@ -9,6 +9,10 @@ use plugboard_runtime::{Error, Grant, Header, PluginError, Record, RecordIssue, 
 use plugboard_tests::*;
 use serde_json::json;
 
+// A sample without a test here fails to compile.
+use crate::samples::assert_test_exists;
+foreach_python_plugin!(assert_test_exists);
+
 /// A record that is not JSON.
 fn raw(value: &[u8]) -> Record {
     Record { key: None, value: value.to_vec(), headers: vec![] }
@@ -29,7 +33,8 @@ async fn py_enrich() {
         ("default", "null"),
     ]);
     let plugin = PY_ENRICH.load(&runtime, &grant);
-    let mut input = records(&[json!({"sku": "A", "qty": 1}), json!({"sku": 7}), json!({"sku": "Z"}), json!({"qty": 2})]);
+    let mut input =
+        records(&[json!({"sku": "A", "qty": 1}), json!({"sku": 7}), json!({"sku": "Z"}), json!({"qty": 2})]);
     input[0].key = Some(b"k1".to_vec());
     input[0].headers = vec![Header { name: "trace".into(), value: b"t1".to_vec() }];
     let out = plugin.transform(input).await.into_result().expect("enriched");
@@ -50,7 +55,10 @@ async fn py_enrich() {
     // No `into`: object entries are merged; without `default`, a miss passes through unchanged.
     let merge = PY_ENRICH.load(
         &runtime,
-        &config(&[("key", "country"), ("table", r#"{"DE": {"region": "EU", "vat": 19}, "US": {"region": "NA", "vat": 0}}"#)]),
+        &config(&[
+            ("key", "country"),
+            ("table", r#"{"DE": {"region": "EU", "vat": 19}, "US": {"region": "NA", "vat": 0}}"#),
+        ]),
     );
     let invocation = merge
         .transform(records(&[
@@ -96,7 +104,10 @@ async fn py_enrich() {
 
     // Bad or missing config: invalid-config with the reason.
     let cases = [
-        (config(&[("key", "sku"), ("table", "[1]")]), "config key `table` must be a JSON object from a value to its data"),
+        (
+            config(&[("key", "sku"), ("table", "[1]")]),
+            "config key `table` must be a JSON object from a value to its data",
+        ),
         (config(&[("table", "{}")]), "config key `key` is not set"),
         (
             config(&[("key", "sku"), ("table", r#"{"A": 1}"#)]),
@@ -181,7 +192,10 @@ async fn py_rest_pages() {
     grant.outbound_hosts.clear();
     match PY_REST_PAGES.load(&runtime, &grant).read(None, 10).await.into_result() {
         Err(Error::Denied { denial, reported }) => {
-            assert!(denial.contains("is requested by the plugin's manifest but not granted by the operator"), "{denial}");
+            assert!(
+                denial.contains("is requested by the plugin's manifest but not granted by the operator"),
+                "{denial}"
+            );
             assert_eq!(
                 reported,
                 format!(

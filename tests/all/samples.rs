@@ -14,6 +14,7 @@ macro_rules! assert_test_exists {
         use self::$name as _;
     };
 }
+pub(crate) use assert_test_exists;
 foreach_plugin!(assert_test_exists);
 
 #[tokio::test]

@@ -1,60 +1,126 @@
-//! `plugboard new`: every kind of generated project builds with plain `cargo build --target
-//! wasm32-wasip2` and passes `plugboard run` as its README says, and bad requests are refused.
+//! `plugboard new`: every kind of generated project, in every language, builds with the command
+//! its README shows and passes the `plugboard run` its README shows; bad requests are refused.
+//!
+//! Python and JavaScript projects build with the toolchains the test build installed (an author
+//! installs them once, as the README says); every run shares the test compile cache.
 
 use crate::client_cli::run_words;
+use plugboard_host_api::scaffold::{self, Lang};
+use plugboard_tests::{COMPONENTIZE_PY, JS_NODE_MODULES};
 use serde_json::{Value, json};
-use std::path::Path;
+use std::path::{Path, PathBuf};
+use std::process::Command;
 
-/// Builds the project in `dir` into the shared `target` (so the three kinds share one SDK build).
-fn build(dir: &Path, target: &Path) {
+/// Builds a Rust project into the shared `target` (so the three kinds share one SDK build);
+/// returns the component.
+fn build_rust(dir: &Path, name: &str) -> PathBuf {
+    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
     let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let output = std::process::Command::new(cargo)
-        .args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"])
-        .current_dir(dir)
-        .env("CARGO_TARGET_DIR", target)
-        .output()
-        .expect("run cargo");
-    assert!(output.status.success(), "{} does not build: {}", dir.display(), String::from_utf8_lossy(&output.stderr));
+    let mut command = Command::new(cargo);
+    command.args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"]).env("CARGO_TARGET_DIR", &target);
+    succeeds(command.current_dir(dir), dir);
+    target.join(format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_")))
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn every_kind_of_new_rust_project_builds_and_runs() {
+/// Runs `command`, failing the test with its output when it fails.
+fn succeeds(command: &mut Command, dir: &Path) {
+    let output = command.output().expect("run the build");
+    assert!(
+        output.status.success(),
+        "{} does not build:\n{}\n{}",
+        dir.display(),
+        String::from_utf8_lossy(&output.stdout),
+        String::from_utf8_lossy(&output.stderr)
+    );
+}
+
+/// Builds a project as its README says; returns the component.
+fn build(dir: &Path, name: &str, lang: Lang) -> PathBuf {
+    match lang {
+        Lang::Rust => return build_rust(dir, name),
+        // The build script finds componentize-py through `COMPONENTIZE_PY`, as an author's venv.
+        Lang::Python => {
+            succeeds(Command::new("./build.sh").env("COMPONENTIZE_PY", COMPONENTIZE_PY).current_dir(dir), dir)
+        }
+        // `npm install` would fetch jco into every project: link the installed one instead.
+        Lang::JavaScript | Lang::TypeScript => {
+            std::os::unix::fs::symlink(JS_NODE_MODULES, dir.join("node_modules")).expect("link node_modules");
+            succeeds(Command::new("npm").args(["run", "build", "--silent"]).current_dir(dir), dir);
+        }
+    }
+    dir.join(scaffold::component_path(name, lang))
+}
+
+/// Creates, builds and runs a project of every kind in `lang`, as its README says.
+async fn every_kind_builds_and_runs(lang: Lang, word: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let parent = dir.path().to_str().expect("utf-8 path");
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
-    let cases: [(&str, &[&str], Value); 3] = [
+    let cache = crate::common::shared_compile_cache();
+    let cases: [(&str, Value); 3] = [
         (
             "transformer",
-            &["--config", "tag=new", "--input", "input.json"],
             json!([{"order": "A1", "tag": "new", "total": 12.5}, {"order": "A2", "tag": "new", "total": 40}]),
         ),
         (
             "source",
-            &["--max-records", "3", "--cursor", "8"],
-            json!({"records": [{"id": "8", "n": 8}, {"id": "9", "n": 9}], "next_cursor": "10"}),
+            json!({"records": [{"id": "0", "n": 0}, {"id": "1", "n": 1}, {"id": "2", "n": 2}], "next_cursor": "3"}),
         ),
-        ("sink", &["--input", "input.json"], json!({"accepted": 2, "failed": 0})),
+        ("sink", json!({"accepted": 2, "failed": 0})),
     ];
-    for (kind, run_args, expected) in cases {
-        let name = format!("my-{kind}");
-        let created = run_words(&["new", &name, "--kind", kind, "--dir", parent]).await.ok();
+    for (kind, expected) in cases {
+        let name = format!("my-{word}-{kind}");
+        let created = run_words(&["new", &name, "--kind", kind, "--lang", word, "--dir", parent]).await.ok();
         assert!(created.out.contains("plugin.toml"), "{}", created.out);
         let project = dir.path().join(&name);
-        build(&project, &target);
-        let component = target.join(format!("wasm32-wasip2/release/my_{kind}.wasm"));
-        let manifest = project.join("plugin.toml");
-        let mut words =
-            vec!["run", component.to_str().expect("utf-8"), "--manifest", manifest.to_str().expect("utf-8")];
-        let input = project.join("input.json");
-        let input = input.to_str().expect("utf-8");
-        words.extend(run_args.iter().map(|arg| if *arg == "input.json" { input } else { arg }));
+        let component = build(&project, &name, lang);
+        // The README shows the build command and the run command; run exactly that.
+        let readme = std::fs::read_to_string(project.join("README.md")).expect("readme");
+        assert!(readme.contains(lang.build_command()), "{readme}");
+        let run_line = readme
+            .lines()
+            .find(|line| line.starts_with("plugboard run "))
+            .unwrap_or_else(|| panic!("no `plugboard run` in the README:\n{readme}"));
+        let mut words: Vec<String> = run_line.split_whitespace().skip(1).map(str::to_string).collect();
+        for word in &mut words {
+            if word.ends_with(".wasm") {
+                *word = component.display().to_string();
+            } else if word.as_str() == "plugin.toml" || word.as_str() == "input.json" {
+                *word = project.join(word.as_str()).display().to_string();
+            }
+        }
+        words.extend(["--cache-dir".to_string(), cache.display().to_string()]);
+        let words: Vec<&str> = words.iter().map(String::as_str).collect();
         let ran = run_words(&words).await.ok();
         let output: Value = serde_json::from_str(&ran.out).unwrap_or_else(|err| panic!("{kind}: {err}: {}", ran.out));
-        assert_eq!(output, expected, "{kind}");
-        // The README shows the same command.
-        let readme = std::fs::read_to_string(project.join("README.md")).expect("readme");
-        assert!(readme.contains(&format!("plugboard run {}", plugboard_host_api::scaffold::component_path(&name))));
+        assert_eq!(output, expected, "{word} {kind}");
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_new_rust_project_builds_and_runs() {
+    every_kind_builds_and_runs(Lang::Rust, "rust").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_new_python_project_builds_and_runs() {
+    every_kind_builds_and_runs(Lang::Python, "python").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_new_javascript_project_builds_and_runs() {
+    every_kind_builds_and_runs(Lang::JavaScript, "js").await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn every_kind_of_new_typescript_project_builds_and_runs() {
+    every_kind_builds_and_runs(Lang::TypeScript, "ts").await;
+}
+
+#[tokio::test]
+async fn bad_requests_are_refused() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let parent = dir.path().to_str().expect("utf-8 path");
+    std::fs::create_dir(dir.path().join("my-sink")).expect("mkdir");
     // Refused: a name that is no plugin name, a directory that exists, an SDK path without the SDK.
     let bad = run_words(&["new", "Bad_Name", "--kind", "sink", "--dir", parent]).await.failed();
     assert!(bad.err.contains("lower-case"), "{}", bad.err);
@@ -62,4 +128,20 @@ async fn every_kind_of_new_rust_project_builds_and_runs() {
     assert!(again.err.contains("already exists"), "{}", again.err);
     let no_sdk = run_words(&["new", "other", "--kind", "sink", "--dir", parent, "--sdk", parent]).await.failed();
     assert!(no_sdk.err.contains("not the plugin SDK"), "{}", no_sdk.err);
+    let rust_sdk_for_python = Lang::Rust.default_sdk().display().to_string();
+    let wrong = run_words(&[
+        "new",
+        "other",
+        "--kind",
+        "sink",
+        "--lang",
+        "python",
+        "--dir",
+        parent,
+        "--sdk",
+        &rust_sdk_for_python,
+    ])
+    .await
+    .failed();
+    assert!(wrong.err.contains("not the plugin SDK for this language"), "{}", wrong.err);
 }

@@ -34,8 +34,10 @@ pub struct ServerLimits {
     pub max_upload_bytes: usize,
     /// Largest body of any other request.
     pub max_body_bytes: usize,
-    /// Deadline for a whole request, body included.
+    /// Deadline for a whole request, body included (uploads: `upload_timeout`).
     pub request_timeout: Duration,
+    /// Deadline for a whole plugin upload, body and compilation included.
+    pub upload_timeout: Duration,
     /// Authenticated requests served at once; more get 429.
     pub max_in_flight: usize,
     /// Unauthenticated requests (webhooks, health, metrics) served at once; more get 429.
@@ -53,6 +55,7 @@ impl Default for ServerLimits {
             max_upload_bytes: 64 << 20,
             max_body_bytes: 16 << 20,
             request_timeout: Duration::from_secs(60),
+            upload_timeout: Duration::from_secs(300),
             max_in_flight: 256,
             max_public_in_flight: 64,
             public_body_timeout: Duration::from_secs(10),
@@ -111,12 +114,8 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
 
 /// The whole API: the route table's router inside the hardening layers.
 pub fn app(state: AppState, limits: ServerLimits) -> Router {
-    routes::router(limits.max_upload_bytes, limits.max_body_bytes)
+    routes::router(&limits)
         .layer(middleware::from_fn_with_state(state.clone(), limit_in_flight))
-        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
-            axum::http::StatusCode::REQUEST_TIMEOUT,
-            limits.request_timeout,
-        ))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
         .with_state(state)
 }

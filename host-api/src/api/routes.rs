@@ -1,9 +1,12 @@
 //! The route table: one macro call declares every route's method, path, handler, role and summary,
 //! and from it come both the axum router and the OpenAPI document, so the two cannot drift apart.
 
-use super::{AppState, admin, flows, metrics, plugins};
+use super::{AppState, ServerLimits, admin, flows, metrics, plugins};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
+use axum::http::StatusCode;
+use std::convert::Infallible;
+use tower_http::timeout::TimeoutLayer;
 
 /// One documented route.
 #[derive(Debug, Clone, Copy)]
@@ -29,12 +32,24 @@ macro_rules! routes {
             $( RouteDoc { method: stringify!($method), path: $path, role: $role, summary: $summary, body: $body, success: $ok } ),*
         ];
 
-        /// The router for every route; uploads get `upload_limit`, other bodies `body_limit`.
-        pub fn router(upload_limit: usize, body_limit: usize) -> Router<AppState> {
+        /// The router for every route. Uploads get `max_upload_bytes` and `upload_timeout` (a
+        /// Python or JavaScript component is tens of MB and compiles for many seconds, possibly
+        /// after others waiting for a compile slot); other requests `max_body_bytes` and
+        /// `request_timeout` (408 past it).
+        pub fn router(limits: &ServerLimits) -> Router<AppState> {
             let mut router = Router::new();
             $(
-                let limit = if $upload { upload_limit } else { body_limit };
-                router = router.route($path, axum::routing::$method($handler).layer(DefaultBodyLimit::max(limit)));
+                let (size, time) = if $upload {
+                    (limits.max_upload_bytes, limits.upload_timeout)
+                } else {
+                    (limits.max_body_bytes, limits.request_timeout)
+                };
+                router = router.route(
+                    $path,
+                    axum::routing::$method($handler)
+                        .layer::<_, Infallible>(DefaultBodyLimit::max(size))
+                        .layer::<_, Infallible>(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, time)),
+                );
             )*
             router
         }

@@ -233,7 +233,8 @@ pub enum Command {
         /// Address to listen on.
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
-        /// A TOML config file (`data`, `listen`, `admin_token`, `allow_unsigned`).
+        /// A TOML config file (`data`, `listen`, `admin_token`, `allow_unsigned`, `cache_dir`,
+        /// `[caps]`, `[queue]`, …; see the README).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Install the sample plugins, signed by a local demo publisher key, and print examples.
@@ -296,7 +297,8 @@ pub enum Command {
         /// Where to create it.
         #[arg(long, default_value = ".")]
         dir: PathBuf,
-        /// The plugin SDK to depend on (default: the one of the checkout this binary was built from).
+        /// The language's plugin SDK (default: the one of the checkout this binary was built from:
+        /// `plugin-sdk`, `plugin-sdk/python` or `plugin-sdk/js`).
         #[arg(long)]
         sdk: Option<PathBuf>,
     },
@@ -323,17 +325,35 @@ impl From<NewKind> for plugboard_runtime::Kind {
     }
 }
 
-/// `plugboard new --lang`: the languages with a template (Python and JavaScript are to come).
+/// `plugboard new --lang`.
 #[derive(clap::ValueEnum, Debug, Clone, Copy, PartialEq, Eq)]
 pub enum NewLang {
     /// Rust, with `plugboard-plugin-sdk`, built by `cargo build --target wasm32-wasip2`.
     Rust,
+    /// Python, with `plugboard_sdk`, built by componentize-py (`./build.sh`).
+    Python,
+    /// JavaScript, with `@plugboard/sdk`, built by jco (`npm run build`).
+    Js,
+    /// TypeScript, with `@plugboard/sdk`, built by jco (`npm run build`).
+    Ts,
+}
+
+impl From<NewLang> for crate::scaffold::Lang {
+    fn from(lang: NewLang) -> crate::scaffold::Lang {
+        match lang {
+            NewLang::Rust => crate::scaffold::Lang::Rust,
+            NewLang::Python => crate::scaffold::Lang::Python,
+            NewLang::Js => crate::scaffold::Lang::JavaScript,
+            NewLang::Ts => crate::scaffold::Lang::TypeScript,
+        }
+    }
 }
 
 /// `plugboard run`: one local invocation, with the grants given here only.
 #[derive(Args, Debug, Clone)]
 pub struct RunArgs {
-    /// The component (`.wasm`) built with `cargo build --target wasm32-wasip2`.
+    /// The component (`.wasm`): built with `cargo build --target wasm32-wasip2`, componentize-py
+    /// or jco.
     pub component: PathBuf,
     /// Its manifest (`plugin.toml`).
     #[arg(long)]
@@ -357,4 +377,11 @@ pub struct RunArgs {
     /// Most records a source reads.
     #[arg(long, default_value_t = 100)]
     pub max_records: u32,
+    /// Where compiled components are kept between runs (default `$XDG_CACHE_HOME/plugboard` or
+    /// `~/.cache/plugboard`): a Python or JavaScript component compiles for many seconds, once.
+    #[arg(long, env = "PLUGBOARD_CACHE_DIR", value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every run, keeping nothing.
+    #[arg(long, conflicts_with = "cache_dir")]
+    pub no_cache: bool,
 }
