@@ -19,11 +19,12 @@ pub enum Language {
     JavaScript,
 }
 
-/// Builds every sample of `language` under `sample-plugins/<python|js>/`; returns them as
-/// (constant name, component, manifest), sorted.
-pub fn build_samples(language: Language, repo: &Path, target_dir: &Path) -> Vec<Built> {
-    let samples_dir = repo.join("sample-plugins").join(language.dir());
-    let out_dir = target_dir.join("lang").join(language.dir());
+/// Builds every plugin of `language` under `<root>/<python|js>/` (`root`: `sample-plugins` or
+/// `tests/guests`, relative to the repository); returns them as (constant name, component,
+/// manifest), sorted.
+pub fn build_samples(language: Language, root: &str, repo: &Path, target_dir: &Path) -> Vec<Built> {
+    let samples_dir = repo.join(root).join(language.dir());
+    let out_dir = target_dir.join("lang").join(root.replace('/', "-")).join(language.dir());
     std::fs::create_dir_all(&out_dir).unwrap_or_else(|err| panic!("{}: {err}", out_dir.display()));
     let mut samples: Vec<PathBuf> = std::fs::read_dir(&samples_dir)
         .into_iter()
