@@ -36,51 +36,43 @@ async fn internal_error(plugin: &SamplePlugin) -> String {
     }
 }
 
+/// Runs `plugin` under `grant` and expects `capability-denied` with the host's `denial` (also in
+/// its log) and the plugin's own account `reported`; answers the error for further checks.
+async fn assert_denied(plugin: &SamplePlugin, grant: &Grant, denial: &str, reported: &str) -> Error {
+    let invocation = run(plugin, grant).await;
+    assert!(
+        invocation.logs.entries.iter().any(|e| e.context == "host" && e.message == denial),
+        "{}: {:?}",
+        plugin.name,
+        invocation.logs.entries
+    );
+    match invocation.into_result() {
+        Err(err @ Error::Denied { .. }) => {
+            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
+            let Error::Denied { denial: host, reported: plugin_said } = &err else { unreachable!() };
+            assert_eq!((host.as_str(), plugin_said.as_str()), (denial, reported));
+            err
+        }
+        other => panic!("{}: expected capability-denied ({denial}), got {other:?}", plugin.name),
+    }
+}
+
 /// Bucket `audit` requested by the manifest but not granted: `capability-denied` naming it, the
 /// host's reason (the grant lacks it) beside the plugin's `reported` account.
 async fn assert_bucket_denied(plugin: &SamplePlugin, reported_by_sdk: &str) {
     let grant = Grant { key_value: vec![], ..config(&[("mode", "bucket")]) };
-    let invocation = run(plugin, &grant).await;
-    assert!(
-        invocation.logs.entries.iter().any(|e| e.context == "host" && e.message == BUCKET_DENIAL),
-        "{}: {:?}",
-        plugin.name,
-        invocation.logs.entries
-    );
-    match invocation.into_result() {
-        Err(err @ Error::Denied { .. }) => {
-            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
-            let Error::Denied { denial, reported } = &err else { unreachable!() };
-            assert_eq!(denial, BUCKET_DENIAL);
-            assert_eq!(reported, reported_by_sdk);
-            assert!(err.to_string().contains("`audit`"), "{err}");
-        }
-        other => panic!("{}: expected capability-denied for bucket `audit`, got {other:?}", plugin.name),
-    }
+    let err = assert_denied(plugin, &grant, BUCKET_DENIAL, reported_by_sdk).await;
+    assert!(err.to_string().contains("`audit`"), "{err}");
 }
 
 /// Config key `undeclared`, not in the manifest: the SDK's `config.get` does not answer `None` /
-/// `undefined` but raises `Denied`, and the host reports `capability-denied` naming the key.
+/// `undefined` but raises `Denied`, and the host reports `capability-denied` naming the key. The
+/// SDK passes on the host's own text (`wasi:config` `upstream`); the value the operator set never
+/// reaches the error.
 async fn assert_key_denied(plugin: &SamplePlugin) {
-    let invocation = run(plugin, &config(&[("mode", "secret"), ("undeclared", "s3cret")])).await;
-    assert!(
-        invocation.logs.entries.iter().any(|e| e.context == "host" && e.message == KEY_DENIAL),
-        "{}: {:?}",
-        plugin.name,
-        invocation.logs.entries
-    );
-    match invocation.into_result() {
-        Err(err @ Error::Denied { .. }) => {
-            assert_eq!(err.code(), ErrorCode::CapabilityDenied);
-            let Error::Denied { denial, reported } = &err else { unreachable!() };
-            assert_eq!(denial, KEY_DENIAL);
-            // The SDK passes on the host's own text (`wasi:config` `upstream`).
-            assert_eq!(reported, &format!("capability denied: {KEY_DENIAL}"));
-            // The value the operator set never reaches the error.
-            assert!(!err.to_string().contains("s3cret"), "{err}");
-        }
-        other => panic!("{}: expected capability-denied for key `undeclared`, got {other:?}", plugin.name),
-    }
+    let grant = config(&[("mode", "secret"), ("undeclared", "s3cret")]);
+    let err = assert_denied(plugin, &grant, KEY_DENIAL, &format!("capability denied: {KEY_DENIAL}")).await;
+    assert!(!err.to_string().contains("s3cret"), "{err}");
 }
 
 /// Any other mode: the batch unchanged (the guest itself works).

@@ -5,51 +5,10 @@
 //! installs them once, as the README says); every run shares the test compile cache.
 
 use crate::client_cli::run_words;
-use plugboard_host_api::scaffold::{self, Lang};
-use plugboard_tests::{COMPONENTIZE_PY, JS_NODE_MODULES};
+use plugboard_host_api::scaffold::Lang;
+use plugboard_tests::projects;
 use serde_json::{Value, json};
-use std::path::{Path, PathBuf};
-use std::process::Command;
-
-/// Builds a Rust project into the shared `target` (so the three kinds share one SDK build);
-/// returns the component.
-fn build_rust(dir: &Path, name: &str) -> PathBuf {
-    let target = Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold");
-    let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-    let mut command = Command::new(cargo);
-    command.args(["build", "--release", "--target", "wasm32-wasip2", "--quiet"]).env("CARGO_TARGET_DIR", &target);
-    succeeds(command.current_dir(dir), dir);
-    target.join(format!("wasm32-wasip2/release/{}.wasm", name.replace('-', "_")))
-}
-
-/// Runs `command`, failing the test with its output when it fails.
-fn succeeds(command: &mut Command, dir: &Path) {
-    let output = command.output().expect("run the build");
-    assert!(
-        output.status.success(),
-        "{} does not build:\n{}\n{}",
-        dir.display(),
-        String::from_utf8_lossy(&output.stdout),
-        String::from_utf8_lossy(&output.stderr)
-    );
-}
-
-/// Builds a project as its README says; returns the component.
-fn build(dir: &Path, name: &str, lang: Lang) -> PathBuf {
-    match lang {
-        Lang::Rust => return build_rust(dir, name),
-        // The build script finds componentize-py through `COMPONENTIZE_PY`, as an author's venv.
-        Lang::Python => {
-            succeeds(Command::new("./build.sh").env("COMPONENTIZE_PY", COMPONENTIZE_PY).current_dir(dir), dir)
-        }
-        // `npm install` would fetch jco into every project: link the installed one instead.
-        Lang::JavaScript | Lang::TypeScript => {
-            std::os::unix::fs::symlink(JS_NODE_MODULES, dir.join("node_modules")).expect("link node_modules");
-            succeeds(Command::new("npm").args(["run", "build", "--silent"]).current_dir(dir), dir);
-        }
-    }
-    dir.join(scaffold::component_path(name, lang))
-}
+use std::path::Path;
 
 /// Creates, builds and runs a project of every kind in `lang`, as its README says.
 async fn every_kind_builds_and_runs(lang: Lang, word: &str) {
@@ -72,7 +31,8 @@ async fn every_kind_builds_and_runs(lang: Lang, word: &str) {
         let created = run_words(&["new", &name, "--kind", kind, "--lang", word, "--dir", parent]).await.ok();
         assert!(created.out.contains("plugin.toml"), "{}", created.out);
         let project = dir.path().join(&name);
-        let component = build(&project, &name, lang);
+        let component =
+            projects::build(&project, &name, lang, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold"));
         // The README shows the build command and the run command; run exactly that.
         let readme = std::fs::read_to_string(project.join("README.md")).expect("readme");
         assert!(readme.contains(lang.build_command()), "{readme}");

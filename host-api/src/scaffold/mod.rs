@@ -72,9 +72,9 @@ impl Lang {
     /// What the build leaves in the project that is not source.
     fn ignored(self) -> &'static str {
         match self {
-            Lang::Rust => "target/\n",
-            Lang::Python => "*.wasm\nvenv/\n__pycache__/\n",
-            Lang::JavaScript | Lang::TypeScript => "*.wasm\nnode_modules/\n",
+            Lang::Rust => "target/\n*.key\n",
+            Lang::Python => "*.wasm\n*.key\nvenv/\n__pycache__/\n",
+            Lang::JavaScript | Lang::TypeScript => "*.wasm\n*.key\nnode_modules/\n",
         }
     }
 
