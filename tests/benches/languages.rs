@@ -68,7 +68,11 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
     let bytes = std::fs::read(&component).unwrap();
     let manifest = Manifest::from_toml(&std::fs::read_to_string(dir.join("plugin.toml")).unwrap()).unwrap();
     let cache = work.join(format!("cache-{name}"));
-    let cached = || Runtime::new(RuntimeConfig { cache_dir: Some(cache.clone()), ..RuntimeConfig::default() }).unwrap();
+    // `PLUGBOARD_BENCH_ON_DEMAND=1` measures with the on-demand instance allocator instead of the
+    // pool, to see what instantiating (not running) a big component costs.
+    let pooling = std::env::var_os("PLUGBOARD_BENCH_ON_DEMAND").is_none();
+    let cached =
+        || Runtime::new(RuntimeConfig { cache_dir: Some(cache.clone()), pooling, ..RuntimeConfig::default() }).unwrap();
 
     let started = Instant::now();
     cached().load(&bytes, manifest.clone(), &grant()).unwrap();
