@@ -86,7 +86,9 @@ pub fn source_files(dir: &Path, files: &mut Vec<PathBuf>) {
         let path = entry.path();
         let name = entry.file_name();
         let name = name.to_string_lossy();
-        if path.is_dir() {
+        // `file_type` does not follow symbolic links: a linked directory (a loop, a linked
+        // node_modules) is not walked.
+        if entry.file_type().is_ok_and(|kind| kind.is_dir()) {
             if !(name.starts_with('.') || matches!(name.as_ref(), "target" | "node_modules" | "__pycache__")) {
                 source_files(&path, files);
             }

@@ -70,7 +70,15 @@ pub async fn run(args: &RunArgs, io: &mut Io<'_>) -> Result<(), CommandError> {
     let grant = grant(args, &manifest)?;
     let records = records(args)?;
     let cache_dir = if args.no_cache { None } else { args.cache_dir.clone().or_else(default_cache_dir) };
-    let runtime = Runtime::new(RuntimeConfig { cache_dir, ..RuntimeConfig::default() }).map_err(anyhow::Error::from)?;
+    let runtime = match Runtime::new(RuntimeConfig { cache_dir: cache_dir.clone(), ..RuntimeConfig::default() }) {
+        Ok(runtime) => runtime,
+        // A cache that cannot be opened (a read-only home) only costs time: run without it.
+        Err(err) if cache_dir.is_some() => {
+            writeln!(io.err, "warning: compiling without a cache: {err}")?;
+            Runtime::new(RuntimeConfig::default()).map_err(anyhow::Error::from)?
+        }
+        Err(err) => return Err(anyhow::Error::from(err).into()),
+    };
     let plugin = runtime.load(&bytes, manifest.clone(), &grant).map_err(anyhow::Error::from)?;
     let (output, usage, logs) = match manifest.kind {
         Kind::Transformer => {
@@ -107,6 +115,14 @@ pub async fn run(args: &RunArgs, io: &mut Io<'_>) -> Result<(), CommandError> {
             {
                 let frames = crate::render::backtrace(&json!(backtrace));
                 writeln!(io.err, "backtrace:\n{}", frames.join("\n"))?;
+            }
+            if err.code() == plugboard_runtime::ErrorCode::CapabilityDenied {
+                // The host's reason names the server's `plugboard grant`; a local run grants by flags.
+                writeln!(
+                    io.err,
+                    "hint: `plugboard run` grants only what its flags say: --allow-host HOST, --allow-bucket BUCKET, \
+                     --config KEY=VALUE"
+                )?;
             }
             Err(CommandError::Failed(format!("{}: {}", err.code(), err.message())))
         }

@@ -279,7 +279,7 @@ pub enum Error {
     /// The guest returned its own typed error.
     #[error("plugin returned an error: {}", describe_plugin_error(.0))]
     Guest(PluginError),
-    /// The guest failed (reported `denied`, `retryable` or `internal`, or trapped) after the host
+    /// The guest failed (reported `denied` or `internal`, or trapped) after the host
     /// refused it a capability: the host's reason says what was refused and whether the manifest
     /// or the grant lacks it; the plugin's own account is kept beside it.
     #[error("capability denied: {denial} (the plugin reported: {reported})")]

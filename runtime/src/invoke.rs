@@ -177,6 +177,10 @@ impl Plugin {
         };
         // What the commit logged (a refused commit warns) comes after the guest's lines.
         logs.append(state.logs.take());
+        let effective = &self.inner.effective;
+        let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config);
+        secrets.blank_logs(&mut logs);
+        let outcome = outcome.map_err(|err| secrets.blank_error(err));
         if let Err(err) = &outcome {
             tracing::debug!(plugin = %self.inner.manifest.name, code = %err.code(), %err, "invocation failed");
         }
@@ -223,18 +227,22 @@ impl Size {
 }
 
 /// A failure after the host refused the invocation a capability is blamed on the refusal, with
-/// the plugin's own account beside it: that account rarely names what was refused (a JavaScript
-/// `fetch` sees only a `NetworkError` that an SDK reports as `internal` or `retryable`; an import
-/// error a Python plugin leaves unhandled traps). The plugin's judgement of its input or config
-/// (`invalid-input`, `invalid-config`) and budget overruns stand as they are.
+/// the plugin's own account beside it: that account rarely names what was refused (an SDK that
+/// does not recognise the refusal reports `internal`; an import error a Python plugin leaves
+/// unhandled traps). `retryable` stands, so a plugin that tolerated one refusal and then met a
+/// transient failure of a granted system is still retried; so do the plugin's judgement of its
+/// input or config and budget overruns.
 fn after_denial(err: Error, denial: Option<String>) -> Error {
     let Some(denial) = denial else { return err };
     let reported = match &err {
-        Error::Guest(
-            PluginError::Denied(message) | PluginError::Retryable(message) | PluginError::Internal(message),
-        )
-        | Error::GuestTrap { message, .. } => crate::host::logs::escaped(message),
+        Error::Guest(PluginError::Denied(message) | PluginError::Internal(message))
+        | Error::GuestTrap { message, .. } => message,
         _ => return err,
+    };
+    let escaped = crate::host::logs::escaped(reported);
+    let reported = match escaped.char_indices().nth(crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
     };
     Error::Denied { denial, reported }
 }

@@ -34,6 +34,7 @@ mod limiter;
 pub mod manifest;
 mod plugin;
 pub mod record;
+mod redact;
 pub mod signing;
 mod state;
 mod world;

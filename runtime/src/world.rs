@@ -41,8 +41,9 @@ pub(crate) fn check(imports: &[String], exports: &[String], kind: Kind) -> Resul
             manifest: kind,
             component: implemented,
             found: format!(
-                "imports `{import}`, which the `{}` world does not offer (it offers WASI 0.2, `{}` and \
+                "imports `{}`, which the `{}` world does not offer (it offers WASI 0.2, `{}` and \
                  `wasi:http/outgoing-handler@0.2`)",
+                shown(import),
                 kind.as_str(),
                 WORLD_IMPORTS.join("`, `")
             ),
@@ -74,8 +75,27 @@ fn describe(exports: &[String]) -> String {
     format!("implements no Plugboard world (it exports {})", quoted(&exports.iter().collect::<Vec<_>>()))
 }
 
+/// Names as the message shows them: the component supplied them (a parser accepts any string), so
+/// each is escaped and cut at [`MAX_NAME_CHARS`], and at most [`MAX_NAMES`] are listed.
 fn quoted(names: &[&String]) -> String {
-    names.iter().map(|name| format!("`{name}`")).collect::<Vec<_>>().join(", ")
+    let mut shown: Vec<String> = names.iter().take(MAX_NAMES).map(|name| format!("`{}`", shown(name))).collect();
+    if names.len() > MAX_NAMES {
+        shown.push(format!("and {} more", names.len() - MAX_NAMES));
+    }
+    shown.join(", ")
+}
+
+/// Most names one message lists.
+const MAX_NAMES: usize = 5;
+/// Most characters of one name a message shows.
+const MAX_NAME_CHARS: usize = 120;
+
+fn shown(name: &str) -> String {
+    let escaped = crate::host::logs::escaped(name);
+    match escaped.char_indices().nth(MAX_NAME_CHARS) {
+        Some((cut, _)) => format!("{}…", &escaped[..cut]),
+        None => escaped,
+    }
 }
 
 /// Whether the worlds offer `import`.
@@ -146,6 +166,15 @@ mod tests {
         assert!(other.to_string().contains("another version of the Plugboard contract"), "{other}");
         let proxy = check(&[], &names(&["wasi:http/incoming-handler@0.2.0"]), Kind::Sink).expect_err("proxy");
         assert!(proxy.to_string().contains("`wasi:http/incoming-handler@0.2.0`"), "{proxy}");
+    }
+
+    #[test]
+    fn names_from_the_component_are_escaped_cut_and_few() {
+        let hostile: Vec<String> = (0..9).map(|i| format!("\u{1b}[31m{}{i}", "x".repeat(500))).collect();
+        let err = check(&[], &hostile, Kind::Transformer).expect_err("no world");
+        let message = err.to_string();
+        assert!(!message.contains('\u{1b}') && message.contains("and 4 more"), "{message}");
+        assert!(message.len() < 1_000, "{}", message.len());
     }
 
     #[test]

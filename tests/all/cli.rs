@@ -126,6 +126,7 @@ async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
     assert!(counted.err.contains("usage: "), "{}", counted.err);
     let denied = run_words(&words(&[])).await.failed();
     assert!(denied.err.contains("error: capability-denied: "), "{}", denied.err);
+    assert!(denied.err.contains("hint: `plugboard run` grants only what its flags say"), "{}", denied.err);
     assert!(denied.out.is_empty(), "{}", denied.out);
     // A panic: its message, then a demangled backtrace of the plugin's own functions.
     let panics = [GUEST_HOSTILE.component, "--manifest", GUEST_HOSTILE.manifest, "--config", "mode=panic"];

@@ -83,6 +83,16 @@ fn rejects_imports_plugboard_does_not_provide() {
     };
     refused(runtime().load(&bytes, manifest.clone(), &Grant::default()).map(drop));
     refused(plugboard_runtime::signing::sign(&bytes, &manifest, test_key()).map(drop));
+
+    // An interface of a WASI package the worlds offer, but one the host does not define: past the
+    // world check, the linker still refuses it.
+    let wat = crate::hostile::multi_memory_wat(1).replacen(
+        "(component",
+        "(component\n  (import \"wasi:cli/backdoor@0.2.0\" (instance (export \"run\" (func))))",
+        1,
+    );
+    let reason = invalid_reason(&wat::parse_str(wat).expect("wat"), manifest);
+    assert!(reason.contains("cannot link") && reason.contains("wasi:cli/backdoor@0.2.0"), "{reason}");
 }
 
 #[test]
@@ -93,6 +103,28 @@ fn rejects_an_invalid_manifest() {
         Err(err @ Error::ManifestInvalid { .. }) => assert_eq!(err.code(), ErrorCode::ManifestInvalid),
         other => panic!("expected manifest-invalid, got {other:?}"),
     }
+}
+
+#[test]
+fn concurrent_loads_of_one_component_compile_it_once() {
+    // Four runtimes over one fresh cache (as four servers sharing it) load the same component at
+    // once: the cache entry's lock lets one compile while the others wait and read its artifact.
+    let dir = tempfile::tempdir().expect("tempdir");
+    let start = std::sync::Barrier::new(4);
+    let sources: Vec<CompileSource> = std::thread::scope(|scope| {
+        let loads: Vec<_> = (0..4)
+            .map(|_| {
+                scope.spawn(|| {
+                    let runtime = runtime_with(|c| c.cache_dir = Some(dir.path().to_path_buf()));
+                    start.wait();
+                    runtime.load(&JSON_MAPPER.bytes(), JSON_MAPPER.manifest(), &Grant::default()).expect("load")
+                })
+            })
+            .collect();
+        loads.into_iter().map(|load| load.join().expect("thread").compile_source()).collect()
+    });
+    let compiled = sources.iter().filter(|source| **source == CompileSource::Compiled).count();
+    assert_eq!(compiled, 1, "{sources:?}");
 }
 
 #[tokio::test]

@@ -120,8 +120,11 @@ async fn one_flow_runs_python_typescript_rust_and_javascript_plugins_together() 
     let config =
         plugboard_host_api::server::ServeConfig { cache_dir: Some(shared_compile_cache()), ..Api::config(dir.path()) };
     let api = Api::start_configured(config, ServerLimits::default()).await;
-    let (status, plugin) = api.get("/v1/plugins/py-enrich", ADMIN).await;
-    assert_eq!(status, StatusCode::OK, "{plugin}");
+    for plugin in ["py-rest-pages", "ts-normalize-contact", "filter", "py-enrich", "js-slack-notify"] {
+        let (status, health) = api.get(&format!("/v1/plugins/{plugin}/health"), ADMIN).await;
+        assert_eq!(status, StatusCode::OK, "{health}");
+        assert_eq!(health["compiled"], "cached", "{plugin} was compiled again: {health}");
+    }
     let (_, third) = api.post("/v1/flows/new-contacts/run", ADMIN, json!({})).await;
     assert_eq!(third["status"], "succeeded", "{third}");
     api.stop().await;

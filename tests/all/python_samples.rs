@@ -171,7 +171,8 @@ async fn py_rest_pages() {
     let down = PY_REST_PAGES.load(&runtime, &py_connector_grant(&server.url("/down")));
     match down.read(None, 2).await.into_result() {
         Err(Error::Guest(PluginError::Retryable(message))) => {
-            assert_eq!(message, format!("GET {}: HTTP 503: busy", server.url("/down?page=1&per_page=2")))
+            // The query is left out of messages: that is where API keys travel.
+            assert_eq!(message, format!("GET {}: HTTP 503: busy", server.url("/down")))
         }
         other => panic!("expected retryable, got {other:?}"),
     }
@@ -200,7 +201,7 @@ async fn py_rest_pages() {
                 reported,
                 format!(
                     "GET {}: the host denied outbound HTTP to `{}` (not among the allowed hosts)",
-                    server.url("/orders?page=1&per_page=10"),
+                    server.url("/orders"),
                     server.addr
                 )
             );

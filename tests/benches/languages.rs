@@ -7,7 +7,8 @@
 //! 1. component size;
 //! 2. compile time (`Runtime::load` into an empty artifact cache: validate, compile, store);
 //! 3. cached load time (`Runtime::load` from that cache, as a restarted server loads plugins);
-//! 4. instantiate + call time on an empty batch (what a call costs before any record) and on a
+//! 4. instantiate time alone (bare wasmtime on the same engine, no call), and instantiate + call
+//!    time on an empty batch (what a call costs before any record) and on a
 //!    2-record batch (a fresh instance per call, as always), and the fuel each costs;
 //! 5. peak linear memory of one instance;
 //! 6. records/s in a flow (the transformer → http-sink into a local counting sink, batches of
@@ -27,6 +28,9 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
+use wasmtime::Store;
+use wasmtime::component::{Component, Linker, ResourceTable};
+use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 const BATCH: usize = 500;
 
@@ -36,6 +40,7 @@ struct Figures {
     size: f64,
     compile: Duration,
     cached_load: Duration,
+    instantiate: Duration,
     empty_call: Duration,
     empty_fuel: f64,
     empty_faults: f64,
@@ -91,6 +96,7 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
     let (fuel, memory) = (first.usage.fuel_consumed as f64, first.usage.peak_memory_bytes as f64);
     let out = first.into_result().unwrap();
     assert!(out.iter().all(|r| r.to_json().unwrap()["tag"] == "bench"), "{name} tags every record");
+    let instantiate = instantiate_only(&runtime, &bytes, budget).await;
     let empty = plugin.transform(Vec::new()).await;
     let empty_fuel = empty.usage.fuel_consumed as f64;
     let faults_before = minor_faults();
@@ -125,6 +131,7 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
         size: bytes.len() as f64,
         compile,
         cached_load,
+        instantiate,
         empty_call,
         empty_fuel,
         empty_faults,
@@ -133,6 +140,38 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
         memory,
         records_per_sec: BATCH as f64 / batch.as_secs_f64(),
     }
+}
+
+/// Store data for [`instantiate_only`]: WASI, nothing else.
+struct Bare {
+    wasi: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for Bare {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
+    }
+}
+
+/// Median time to instantiate the component on the runtime's engine (same pool, same settings)
+/// without calling it: bare wasmtime, WASI linked, every other import a trap. Compiles it again.
+async fn instantiate_only(runtime: &Runtime, bytes: &[u8], budget: Duration) -> Duration {
+    let engine = runtime.engine().clone();
+    let component = Component::new(&engine, bytes).unwrap();
+    let mut linker: Linker<Bare> = Linker::new(&engine);
+    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
+    linker.define_unknown_imports_as_traps(&component).unwrap();
+    let pre = linker.instantiate_pre(&component).unwrap();
+    median(budget, async || {
+        let started = Instant::now();
+        let mut store = Store::new(&engine, Bare { wasi: WasiCtxBuilder::new().build(), table: ResourceTable::new() });
+        store.set_fuel(u64::MAX).unwrap();
+        pre.instantiate_async(&mut store).await.unwrap();
+        drop(store);
+        started.elapsed()
+    })
+    .await
 }
 
 /// Minor page faults of this process so far (`/proc/self/stat`, field 10): a fresh instance of a
@@ -166,11 +205,12 @@ fn print(all: &[Figures]) {
     let rust = &all[0];
     let ms = |d: Duration| d.as_secs_f64() * 1e3;
     println!(
-        "{:<11} {:>10} {:>11} {:>11} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>12}",
+        "{:<11} {:>10} {:>11} {:>11} {:>10} {:>10} {:>11} {:>12} {:>10} {:>11} {:>10} {:>12}",
         "language",
         "size MB",
         "compile s",
         "cached ms",
+        "inst. ms",
         "empty ms",
         "fuel/empty",
         "faults/empty",
@@ -181,11 +221,12 @@ fn print(all: &[Figures]) {
     );
     for f in all {
         println!(
-            "{:<11} {:>10.2} {:>11.2} {:>11.2} {:>10.3} {:>11.0} {:>12.1} {:>10.3} {:>11.0} {:>10.1} {:>12.0}",
+            "{:<11} {:>10.2} {:>11.2} {:>11.2} {:>10.3} {:>10.3} {:>11.0} {:>12.1} {:>10.3} {:>11.0} {:>10.1} {:>12.0}",
             f.lang,
             f.size / 1e6,
             f.compile.as_secs_f64(),
             ms(f.cached_load),
+            ms(f.instantiate),
             ms(f.empty_call),
             f.empty_fuel,
             f.empty_faults,

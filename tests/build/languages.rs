@@ -52,11 +52,13 @@ pub fn build_samples(language: Language, root: &str, repo: &Path, target_dir: &P
         let world = world_of(&manifest);
         let wasm = out_dir.join(format!("{name}.wasm"));
         let stamp = wasm.with_extension("stamp");
-        let inputs = format!("{:016x}", inputs_hash(repo, &sample, language));
+        let mut command = language.build_command(&tool, repo, &sample, &app, &world, &wasm);
+        // The command line is an input too: changed flags rebuild.
+        let inputs =
+            format!("{:016x}", inputs_hash(repo, &sample, language) ^ hash_bytes(format!("{command:?}").as_bytes()));
         let fresh = wasm.is_file() && std::fs::read_to_string(&stamp).is_ok_and(|s| s == inputs);
         if !fresh {
             let _ = std::fs::remove_file(&stamp);
-            let mut command = language.build_command(&tool, repo, &sample, &app, &world, &wasm);
             let output = command.output().unwrap_or_else(|err| panic!("cannot run {command:?}: {err}"));
             assert!(
                 output.status.success() && wasm.is_file(),

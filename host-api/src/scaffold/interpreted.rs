@@ -47,6 +47,9 @@ pub(super) fn files(name: &str, kind: Kind, lang: Lang, sdk: &Path, wit: &Path) 
 pub(super) fn is_sdk(lang: Lang, sdk: &Path) -> bool {
     match lang {
         Lang::Python => sdk.join("plugboard_sdk/__init__.py").is_file(),
-        _ => std::fs::read_to_string(sdk.join("package.json")).is_ok_and(|text| text.contains("\"@plugboard/sdk\"")),
+        _ => std::fs::read_to_string(sdk.join("package.json"))
+            .ok()
+            .and_then(|text| serde_json::from_str::<serde_json::Value>(&text).ok())
+            .is_some_and(|package| package["name"] == "@plugboard/sdk"),
     }
 }

@@ -78,8 +78,8 @@ impl Lang {
         }
     }
 
-    /// The budget a plugin in this language needs: an interpreter costs 15–20 times the fuel of
-    /// Rust per record (JavaScript about 6 million fuel units for an empty call) and about 13 MiB
+    /// The budget a plugin in this language needs: an interpreter costs 150–260 thousand fuel units
+    /// per JSON record, 6–20 times Rust (JavaScript another 5 million per call) and about 13 MiB
     /// of memory before it reads a record, so the Rust budget would stop it after a few thousand
     /// records.
     fn budget(self) -> &'static str {
@@ -143,6 +143,17 @@ pub fn create(parent: &Path, name: &str, kind: Kind, lang: Lang, sdk: &Path) -> 
             let Some(wit) = wit else {
                 return Err(CommandError::input(sdk.display(), "no `wit/plugin.wit` two levels above this SDK"));
             };
+            // The build command names both paths inside double quotes (`build.sh`, the npm script
+            // in JSON): refuse what those quotes cannot hold rather than write a broken command.
+            for path in [&sdk, &wit] {
+                let text = path.to_string_lossy();
+                if let Some(c) = text.chars().find(|c| matches!(c, '"' | '\\' | '$' | '`' | '\'' | '\n')) {
+                    return Err(CommandError::input(
+                        path.display(),
+                        format!("holds {c:?}, which the build command cannot quote; use a checkout path without it"),
+                    ));
+                }
+            }
             interpreted::files(name, kind, lang, &sdk, &wit)
         }
     };

@@ -67,7 +67,7 @@ export class Response {
     try {
       return JSON.parse(decoder.decode(this.body));
     } catch (err) {
-      throw new Internal(`${this.method} ${this.url}: the answer is not valid JSON: ${err.message}`);
+      throw new Internal(`${this.method} ${shown(this.url)}: the answer is not valid JSON: ${err.message}`);
     }
   }
 
@@ -78,9 +78,17 @@ export class Response {
   assertOk() {
     if (this.ok) return this;
     const snippet = decoder.decode(this.body.subarray(0, 200)).trim();
-    const message = `${this.method} ${this.url}: HTTP ${this.status}${snippet ? `: ${snippet}` : ''}`;
+    const message = `${this.method} ${shown(this.url)}: HTTP ${this.status}${snippet ? `: ${snippet}` : ''}`;
     throw retryableStatus(this.status) ? new Retryable(message) : new Internal(message);
   }
+}
+
+/**
+ * A URL as error messages show it: without its query and fragment, where API keys and tokens
+ * travel (the host also blanks every granted secret out of errors and logs).
+ */
+function shown(url) {
+  return String(url).split(/[?#]/, 1)[0];
 }
 
 /** Whether a status is worth retrying: 408, 429 and every 5xx. */
@@ -114,7 +122,7 @@ function send(url, init) {
   if (body !== undefined && !headers.some(([name]) => name.toLowerCase() === 'content-length')) {
     headers.push(['content-length', String(body.length)]);
   }
-  const what = `${method} ${url}`;
+  const what = `${method} ${shown(url)}`;
   let fields;
   try {
     fields = Fields.fromList(headers.map(([name, value]) => [name, bytes(value)]));
@@ -244,10 +252,10 @@ function attempt(action, failure) {
 
 function parseUrl(url) {
   const match = /^([a-zA-Z][a-zA-Z0-9+.-]*):\/\/([^/?#]*)([^#]*)/.exec(url);
-  if (!match) throw new Internal(`\`${url}\` is not an absolute URL`);
+  if (!match) throw new Internal(`\`${shown(url)}\` is not an absolute URL`);
   const scheme = match[1].toLowerCase();
-  if (scheme !== 'http' && scheme !== 'https') throw new Internal(`unsupported URL scheme \`${scheme}\` in \`${url}\``);
-  if (!match[2]) throw new Internal(`\`${url}\` has no host`);
+  if (scheme !== 'http' && scheme !== 'https') throw new Internal(`unsupported URL scheme \`${scheme}\` in \`${shown(url)}\``);
+  if (!match[2]) throw new Internal(`\`${shown(url)}\` has no host`);
   const path = match[3] || '/';
   return {
     scheme: { tag: scheme === 'http' ? 'HTTP' : 'HTTPS' },

@@ -72,7 +72,7 @@ class Response:
         try:
             return _json.loads(self.body)
         except ValueError as err:
-            raise Internal(f"{self.method} {self.url}: answer is not JSON: {err}") from None
+            raise Internal(f"{self.method} {_shown(self.url)}: answer is not JSON: {err}") from None
 
     def raise_for_status(self) -> "Response":
         """Returns the response when its status is below 400: `Retryable` for 5xx and 429 (worth
@@ -80,10 +80,16 @@ class Response:
         the body in the message."""
         if self.status < 400:
             return self
-        detail = f"{self.method} {self.url}: HTTP {self.status}: {self.text[:200]}"
+        detail = f"{self.method} {_shown(self.url)}: HTTP {self.status}: {self.text[:200]}"
         if self.status >= 500 or self.status == 429:
             raise Retryable(detail)
         raise Internal(detail)
+
+
+def _shown(url: str) -> str:
+    """A URL as error messages show it: without its query and fragment, where API keys and tokens
+    travel (the host also blanks every granted secret out of errors and logs)."""
+    return url.split("?", 1)[0].split("#", 1)[0]
 
 
 def get(url: str, headers: HeaderList = None) -> Response:
@@ -112,7 +118,7 @@ def request(method: str, url: str, body: Union[bytes, str, None] = None, headers
     sent as `application/json`; it is sent with a `content-length`."""
     ht = _wit.http_types
     if ht is None:
-        raise Denied(f"{method} {url}: a {_wit.WORLD} has no outbound HTTP (only source and sink plugins do)")
+        raise Denied(f"{method} {_shown(url)}: a {_wit.WORLD} has no outbound HTTP (only source and sink plugins do)")
     if json is not None:
         body = _json.dumps(json, separators=(",", ":"), ensure_ascii=False)
     if isinstance(body, str):
@@ -130,9 +136,9 @@ def request(method: str, url: str, body: Union[bytes, str, None] = None, headers
         fields = ht.Fields.from_list([(name, value.encode() if isinstance(value, str) else bytes(value))
                                       for name, value in pairs])
     except Err as err:
-        raise InvalidConfig(f"{method} {url}: invalid header: {_code(err.value)}") from None
+        raise InvalidConfig(f"{method} {_shown(url)}: invalid header: {_code(err.value)}") from None
 
-    what = f"{method} {url}"
+    what = f"{method} {_shown(url)}"
     try:
         req = ht.OutgoingRequest(fields)
         for setter, value, name in ((req.set_method, _method(method), "method"),
@@ -157,9 +163,9 @@ def _split(url: str):
     ht = _wit.http_types
     parts = urlsplit(url)
     if parts.scheme not in ("http", "https"):
-        raise InvalidConfig(f"`{url}` is not an http:// or https:// URL")
+        raise InvalidConfig(f"`{_shown(url)}` is not an http:// or https:// URL")
     if not parts.netloc:
-        raise InvalidConfig(f"`{url}` has no host")
+        raise InvalidConfig(f"`{_shown(url)}` has no host")
     scheme = ht.Scheme_Https() if parts.scheme == "https" else ht.Scheme_Http()
     path = (parts.path or "/") + (f"?{parts.query}" if parts.query else "")
     return scheme, parts.netloc, path
@@ -208,7 +214,7 @@ def _receive(pending, method: str, url: str) -> Response:
         ready.__exit__(None, None, None)
     pending.__exit__(None, None, None)
     if isinstance(answer, Err):
-        raise Retryable(f"{method} {url}: response already taken")
+        raise Retryable(f"{method} {_shown(url)}: response already taken")
     inner = answer.value
     if isinstance(inner, Err):
         raise Err(inner.value)

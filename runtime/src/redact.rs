@@ -1,0 +1,119 @@
+//! Granted secrets never leave an invocation in what the plugin says: every value of a key the
+//! manifest lists under `secret_keys` is blanked to `[secret KEY]` in the invocation's error and in
+//! its captured logs, before either reaches a caller, an execution record, a dead letter or the
+//! host's log.
+//!
+//! Plugins are written to report what failed, and what failed is often the thing that carries the
+//! secret: a chat webhook URL is its own credential, and an SDK's `POST <url>: HTTP 503` quoted it
+//! into every failed delivery. The SDKs also leave query strings out of their messages; this is
+//! the host's guarantee for every plugin, whatever its SDK does. Values shorter than
+//! [`MIN_SECRET_CHARS`] are left alone: blanking a `1` everywhere would garble messages and hide
+//! nothing worth hiding.
+
+use crate::error::Error;
+use crate::host::logs::Logs;
+use crate::record::PluginError;
+
+/// Shortest secret value that is blanked.
+pub const MIN_SECRET_CHARS: usize = 6;
+
+/// The secrets to blank: (key, value), longest value first so a secret containing another is
+/// blanked whole.
+#[derive(Debug, Default)]
+pub(crate) struct Secrets(Vec<(String, String)>);
+
+impl Secrets {
+    /// The granted values of `secret_keys` in `config`.
+    pub(crate) fn new<'a>(
+        secret_keys: impl IntoIterator<Item = &'a String>,
+        config: &std::collections::BTreeMap<String, String>,
+    ) -> Secrets {
+        let mut secrets: Vec<(String, String)> = secret_keys
+            .into_iter()
+            .filter_map(|key| config.get(key).map(|value| (key.clone(), value.clone())))
+            .filter(|(_, value)| value.chars().count() >= MIN_SECRET_CHARS)
+            .collect();
+        secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+        Secrets(secrets)
+    }
+
+    /// `text` with every secret value blanked.
+    pub(crate) fn blank(&self, text: &str) -> String {
+        self.0.iter().fold(text.to_string(), |text, (key, value)| {
+            if text.contains(value.as_str()) { text.replace(value.as_str(), &format!("[secret {key}]")) } else { text }
+        })
+    }
+
+    /// Blanks the secrets in the captured log lines.
+    pub(crate) fn blank_logs(&self, logs: &mut Logs) {
+        if self.0.is_empty() {
+            return;
+        }
+        for entry in &mut logs.entries {
+            entry.message = self.blank(&entry.message);
+        }
+    }
+
+    /// `err` with the secrets blanked in every text the plugin supplied.
+    pub(crate) fn blank_error(&self, err: Error) -> Error {
+        if self.0.is_empty() {
+            return err;
+        }
+        match err {
+            Error::Guest(error) => Error::Guest(match error {
+                PluginError::InvalidInput(mut issues) => {
+                    for issue in &mut issues {
+                        for reason in &mut issue.reasons {
+                            *reason = self.blank(reason);
+                        }
+                    }
+                    PluginError::InvalidInput(issues)
+                }
+                PluginError::InvalidConfig(message) => PluginError::InvalidConfig(self.blank(&message)),
+                PluginError::Retryable(message) => PluginError::Retryable(self.blank(&message)),
+                PluginError::Denied(message) => PluginError::Denied(self.blank(&message)),
+                PluginError::Internal(message) => PluginError::Internal(self.blank(&message)),
+            }),
+            Error::Denied { denial, reported } => Error::Denied { denial, reported: self.blank(&reported) },
+            Error::GuestTrap { kind, message, backtrace } => {
+                Error::GuestTrap { kind, message: self.blank(&message), backtrace }
+            }
+            other => other,
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn secrets() -> Secrets {
+        let config = [
+            ("webhook_url".to_string(), "https://hooks.example/T0/B1/xyz".to_string()),
+            ("token".to_string(), "abc".to_string()),
+            ("region".to_string(), "eu-west-1-public".to_string()),
+        ]
+        .into();
+        Secrets::new(&["webhook_url".to_string(), "token".to_string()], &config)
+    }
+
+    #[test]
+    fn secret_values_are_blanked_and_short_or_public_ones_kept() {
+        let text = "POST https://hooks.example/T0/B1/xyz: HTTP 503 (token abc, region eu-west-1-public)";
+        assert_eq!(secrets().blank(text), "POST [secret webhook_url]: HTTP 503 (token abc, region eu-west-1-public)");
+    }
+
+    #[test]
+    fn every_plugin_supplied_text_of_an_error_is_blanked() {
+        let err = Error::Guest(PluginError::InvalidInput(vec![crate::record::RecordIssue {
+            index: 0,
+            reasons: vec!["no https://hooks.example/T0/B1/xyz here".into()],
+        }]));
+        let Error::Guest(PluginError::InvalidInput(issues)) = secrets().blank_error(err) else { panic!() };
+        assert_eq!(issues[0].reasons, vec!["no [secret webhook_url] here".to_string()]);
+        let denied = Error::Denied { denial: "host".into(), reported: "https://hooks.example/T0/B1/xyz".into() };
+        assert!(
+            matches!(secrets().blank_error(denied), Error::Denied { reported, .. } if reported == "[secret webhook_url]")
+        );
+    }
+}
