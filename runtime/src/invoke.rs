@@ -70,6 +70,22 @@ impl Plugin {
         .await
     }
 
+    /// Instantiates the plugin in a fresh store under its budget, as every invocation does, and
+    /// drops it without calling it: what an invocation costs before the guest runs (the languages
+    /// benchmark compares it across languages).
+    ///
+    /// # Errors
+    /// What instantiation fails with (the pool exhausted, a start function trapping).
+    pub async fn instantiate_only(&self) -> Result<()> {
+        let mut store = self.new_store()?;
+        let instantiated = match &self.inner.pre {
+            Pre::Transformer(pre) => pre.instantiate_async(&mut store).await.map(drop),
+            Pre::Source(pre) => pre.instantiate_async(&mut store).await.map(drop),
+            Pre::Sink(pre) => pre.instantiate_async(&mut store).await.map(drop),
+        };
+        instantiated.map_err(Error::internal)
+    }
+
     /// Reads one page from a source, starting at `cursor`.
     pub async fn read(&self, cursor: Option<String>, max_records: u32) -> Invocation<Page> {
         let Pre::Source(pre) = &self.inner.pre else {

@@ -7,8 +7,8 @@
 //! 1. component size;
 //! 2. compile time (`Runtime::load` into an empty artifact cache: validate, compile, store);
 //! 3. cached load time (`Runtime::load` from that cache, as a restarted server loads plugins);
-//! 4. instantiate time alone (bare wasmtime on the same engine, no call), and instantiate + call
-//!    time on an empty batch (what a call costs before any record) and on a
+//! 4. instantiate time alone (`Plugin::instantiate_only`: a fresh store and instance, no call),
+//!    and instantiate + call time on an empty batch (what a call costs before any record) and on a
 //!    2-record batch (a fresh instance per call, as always), and the fuel each costs;
 //! 5. peak linear memory of one instance;
 //! 6. records/s in a flow (the transformer → http-sink into a local counting sink, batches of
@@ -28,9 +28,6 @@ use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
 use std::time::{Duration, Instant};
-use wasmtime::Store;
-use wasmtime::component::{Component, Linker, ResourceTable};
-use wasmtime_wasi::{WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 const BATCH: usize = 500;
 
@@ -96,7 +93,12 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
     let (fuel, memory) = (first.usage.fuel_consumed as f64, first.usage.peak_memory_bytes as f64);
     let out = first.into_result().unwrap();
     assert!(out.iter().all(|r| r.to_json().unwrap()["tag"] == "bench"), "{name} tags every record");
-    let instantiate = instantiate_only(&runtime, &bytes, budget).await;
+    let instantiate = median(budget, async || {
+        let started = Instant::now();
+        plugin.instantiate_only().await.unwrap();
+        started.elapsed()
+    })
+    .await;
     let empty = plugin.transform(Vec::new()).await;
     let empty_fuel = empty.usage.fuel_consumed as f64;
     let faults_before = minor_faults();
@@ -140,38 +142,6 @@ async fn measure(lang: Lang, name: &'static str, work: &Path, sink_url: &str, bu
         memory,
         records_per_sec: BATCH as f64 / batch.as_secs_f64(),
     }
-}
-
-/// Store data for [`instantiate_only`]: WASI, nothing else.
-struct Bare {
-    wasi: WasiCtx,
-    table: ResourceTable,
-}
-
-impl WasiView for Bare {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.wasi, table: &mut self.table }
-    }
-}
-
-/// Median time to instantiate the component on the runtime's engine (same pool, same settings)
-/// without calling it: bare wasmtime, WASI linked, every other import a trap. Compiles it again.
-async fn instantiate_only(runtime: &Runtime, bytes: &[u8], budget: Duration) -> Duration {
-    let engine = runtime.engine().clone();
-    let component = Component::new(&engine, bytes).unwrap();
-    let mut linker: Linker<Bare> = Linker::new(&engine);
-    wasmtime_wasi::p2::add_to_linker_async(&mut linker).unwrap();
-    linker.define_unknown_imports_as_traps(&component).unwrap();
-    let pre = linker.instantiate_pre(&component).unwrap();
-    median(budget, async || {
-        let started = Instant::now();
-        let mut store = Store::new(&engine, Bare { wasi: WasiCtxBuilder::new().build(), table: ResourceTable::new() });
-        store.set_fuel(u64::MAX).unwrap();
-        pre.instantiate_async(&mut store).await.unwrap();
-        drop(store);
-        started.elapsed()
-    })
-    .await
 }
 
 /// Minor page faults of this process so far (`/proc/self/stat`, field 10): a fresh instance of a
