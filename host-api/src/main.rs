@@ -19,11 +19,19 @@ use std::process::ExitCode;
 
 #[tokio::main]
 async fn main() -> ExitCode {
+    let cli = Cli::parse();
+    // `plugboard run` prints the invocation's captured log itself, host warnings included: the
+    // runtime's own copies of those warnings would say everything twice.
+    let default_filter = match cli.command {
+        plugboard_host_api::cli::Command::Run(_) => "info,plugboard_runtime=error",
+        _ => "info",
+    };
     tracing_subscriber::fmt()
-        .with_env_filter(tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| "info".into()))
+        .with_env_filter(
+            tracing_subscriber::EnvFilter::try_from_default_env().unwrap_or_else(|_| default_filter.into()),
+        )
         .with_writer(std::io::stderr)
         .init();
-    let cli = Cli::parse();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let outcome = commands::execute(cli, &mut Io { out: &mut out, err: &mut err }).await;
     ExitCode::from(outcome.exit.code())

@@ -31,6 +31,8 @@ async fn every_kind_builds_and_runs(lang: Lang, word: &str) {
         let created = run_words(&["new", &name, "--kind", kind, "--lang", word, "--dir", parent]).await.ok();
         assert!(created.out.contains("plugin.toml"), "{}", created.out);
         let project = dir.path().join(&name);
+        // A source reads; it takes no input file.
+        assert_eq!(project.join("input.json").exists(), kind != "source", "{kind}");
         let component =
             projects::build(&project, &name, lang, &Path::new(env!("CARGO_TARGET_TMPDIR")).join("scaffold"));
         // The README shows the build command and the run command; run exactly that.

@@ -158,7 +158,9 @@ pub fn create(parent: &Path, name: &str, kind: Kind, lang: Lang, sdk: &Path) -> 
         }
     };
     files.push(("plugin.toml", plugin_toml(name, kind, lang)));
-    files.push(("input.json", input_json(kind).to_string()));
+    if kind != Kind::Source {
+        files.push(("input.json", INPUT_JSON.to_string()));
+    }
     files.push(("README.md", readme(name, kind, lang)));
     files.push((".gitignore", lang.ignored().to_string()));
     for (file, text) in &files {
@@ -217,15 +219,8 @@ author = ""
     )
 }
 
-/// A test input for `plugboard run`: records for transformers and sinks, none for a source.
-fn input_json(kind: Kind) -> &'static str {
-    match kind {
-        Kind::Transformer | Kind::Sink => {
-            "[{\"order\": \"A1\", \"total\": 12.5}, {\"order\": \"A2\", \"total\": 40}]\n"
-        }
-        Kind::Source => "[]\n",
-    }
-}
+/// A test input for `plugboard run` of a transformer or a sink (a source reads, it takes none).
+const INPUT_JSON: &str = "[{\"order\": \"A1\", \"total\": 12.5}, {\"order\": \"A2\", \"total\": 40}]\n";
 
 /// The `plugboard run` arguments that try the generated project as it is.
 pub fn run_arguments(kind: Kind) -> &'static str {
