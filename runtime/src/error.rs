@@ -359,13 +359,7 @@ const DESCRIBED_ISSUES: usize = 5;
 /// A plugin's own error as one line: its kind, then its text (the generated `Display` of the WIT
 /// variant is its debug form).
 pub fn describe_plugin_error(err: &PluginError) -> String {
-    let safe = |text: &str| {
-        let escaped = crate::host::logs::escaped(text);
-        match escaped.char_indices().nth(crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS) {
-            Some((cut, _)) => format!("{}…", &escaped[..cut]),
-            None => escaped,
-        }
-    };
+    let safe = |text: &str| crate::host::logs::escape_and_cap(text, crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS);
     match err {
         PluginError::InvalidInput(issues) => {
             let mut parts: Vec<String> = issues

@@ -255,10 +255,6 @@ fn after_denial(err: Error, denial: Option<String>) -> Error {
         | Error::GuestTrap { message, .. } => message,
         _ => return err,
     };
-    let escaped = crate::host::logs::escaped(reported);
-    let reported = match escaped.char_indices().nth(crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS) {
-        Some((cut, _)) => format!("{}…", &escaped[..cut]),
-        None => escaped,
-    };
+    let reported = crate::host::logs::escape_and_cap(reported, crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS);
     Error::Denied { denial, reported }
 }

@@ -91,11 +91,7 @@ const MAX_NAMES: usize = 5;
 const MAX_NAME_CHARS: usize = 120;
 
 fn shown(name: &str) -> String {
-    let escaped = crate::host::logs::escaped(name);
-    match escaped.char_indices().nth(MAX_NAME_CHARS) {
-        Some((cut, _)) => format!("{}…", &escaped[..cut]),
-        None => escaped,
-    }
+    crate::host::logs::escape_and_cap(name, MAX_NAME_CHARS)
 }
 
 /// Whether the worlds offer `import`.

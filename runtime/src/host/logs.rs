@@ -28,7 +28,7 @@ pub const MAX_HOST_WARNINGS: u64 = 10;
 
 /// `text` escaped and capped for a host log line: control and bidi characters become escapes
 /// (`\n`, `\u{202e}`), cut (ending in `…`) where it would pass `max_chars` characters.
-fn escape_and_cap(text: &str, max_chars: usize) -> String {
+pub(crate) fn escape_and_cap(text: &str, max_chars: usize) -> String {
     let mut out = String::with_capacity(text.len().min(max_chars.saturating_mul(4)));
     let mut count: usize = 0;
     for c in text.chars() {
