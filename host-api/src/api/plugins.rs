@@ -6,7 +6,7 @@ use super::error::ApiError;
 use crate::store::{AuditAction, VersionRecord};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{FromRequest, Path, Query, State};
+use axum::extract::{Path, Query, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::{BudgetLimits, Kind, LogEntry, Record, Usage};
@@ -46,24 +46,16 @@ pub struct ActivateQuery {
 }
 
 /// `POST /v1/plugins` with an `application/wasm` body.
-///
-/// The body is read only after the caller's role is checked: an upload may take minutes (its own
-/// deadline, for components of tens of MB), and a token that may not publish must not hold a
-/// connection and 64 MiB of buffer for that long.
 pub async fn plugins_upload(
     State(state): State<AppState>,
     caller: Caller,
     Query(query): Query<UploadQuery>,
-    request: axum::extract::Request,
+    body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     caller.require(&[Role::Publisher], "upload plugins")?;
     if (query.activate || query.allow_rollback) && caller.role != Role::Admin {
         caller.require(&[], "activate or override rollback protection")?;
     }
-    let body = match Bytes::from_request(request, &state).await {
-        Ok(body) => body,
-        Err(rejection) => return Ok(rejection.into_response()),
-    };
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
     }
