@@ -150,3 +150,19 @@ impl Drop for TestServer {
         self.task.abort();
     }
 }
+
+/// The `plugboard` binary of this very build: `cargo test --workspace` builds it beside this test
+/// binary (`target/<profile>/deps/all-…` → `target/<profile>/plugboard`, because host-api has an
+/// integration test of its own, `host-api/tests/binary.rs`), else the newest of
+/// `target/{release,debug}/plugboard` or `PLUGBOARD_BIN`. A missing binary fails the test rather
+/// than skipping it, so that CI cannot pass without running it.
+pub fn plugboard_binary() -> std::path::PathBuf {
+    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("plugboard")));
+    match beside.filter(|path| path.is_file()) {
+        Some(binary) => binary,
+        None => match plugboard_harness::child::locate_binary(None) {
+            Ok(binary) => binary,
+            Err(err) => panic!("this test runs the plugboard binary: {err:#}"),
+        },
+    }
+}

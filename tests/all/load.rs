@@ -17,17 +17,7 @@ use std::time::Duration;
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
-    // The binary of this very build: `cargo test --workspace` builds it beside this test binary
-    // (`target/<profile>/deps/all-…` → `target/<profile>/plugboard`), because host-api has an
-    // integration test of its own (`host-api/tests/binary.rs`).
-    let beside = std::env::current_exe().ok().and_then(|exe| Some(exe.parent()?.parent()?.join("plugboard")));
-    let binary = match beside.filter(|path| path.is_file()) {
-        Some(binary) => binary,
-        None => match plugboard_harness::child::locate_binary(None) {
-            Ok(binary) => binary,
-            Err(err) => panic!("the load test runs the plugboard binary: {err:#}"),
-        },
-    };
+    let binary = crate::common::plugboard_binary();
     if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
         eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
     }

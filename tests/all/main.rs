@@ -10,6 +10,8 @@ mod common;
 mod concurrency;
 mod connectors;
 mod crash;
+mod dashboard;
+mod dashboard_api;
 mod failures;
 mod floods;
 mod flow_cli;

@@ -9,6 +9,7 @@ use plugboard_runtime::{Grant, Manifest, Plugin, Runtime};
 use std::sync::OnceLock;
 
 pub mod bench;
+pub mod browser;
 pub mod projects;
 
 /// Serves `router` on a real listener at 127.0.0.1:0 for the rest of the process (or until the

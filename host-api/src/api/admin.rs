@@ -4,6 +4,7 @@
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use crate::store::{AuditAction, AuditFilter, PageRequest};
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
@@ -21,6 +22,12 @@ fn key_json(key: &plugboard_runtime::signing::TrustedKey) -> Value {
         "added_at": key.added_at,
         "revoked_at": key.revoked_at,
     })
+}
+
+/// `GET /v1/whoami`: the caller's token name and role, so a client (the dashboard) shows only what
+/// that role may do. Any valid token.
+pub async fn whoami(caller: Caller) -> Json<Value> {
+    Json(json!({"name": caller.name, "role": caller.role}))
 }
 
 /// `GET /v1/keys`.
@@ -108,30 +115,70 @@ pub async fn tokens_revoke(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// `GET /v1/audit[?limit=N&cursor=C]`: a page of the audit log, oldest first.
+/// The query of `GET /v1/audit`: a page and a filter (fields spelled out: `serde(flatten)` and
+/// query strings do not mix).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct AuditQuery {
+    limit: Option<usize>,
+    cursor: Option<u64>,
+    order: Option<Order>,
+    actor: Option<String>,
+    action: Option<AuditAction>,
+    target: Option<String>,
+    since: Option<u64>,
+    until: Option<u64>,
+}
+
+/// `GET /v1/audit[?limit&cursor&order&actor&action&target&since&until]`: a page of the audit
+/// entries that match every filter given.
 pub async fn audit_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(page): Query<PageQuery>,
+    Query(query): Query<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "read the audit log")?;
-    let page = state.services.access.audit(page.cursor, page.limit())?;
+    let page = PageQuery { limit: query.limit, cursor: query.cursor, order: query.order }.request();
+    let filter = AuditFilter {
+        actor: query.actor.filter(|a| !a.is_empty()),
+        action: query.action,
+        target: query.target.filter(|t| !t.is_empty()),
+        since: query.since,
+        until: query.until,
+    };
+    let page = state.services.access.audit(page, &filter)?;
     Ok(Json(json!({"entries": page.items, "next_cursor": page.next_cursor})))
 }
 
-/// `limit` and `cursor` of a paged list.
+/// The order of a paged list.
+#[derive(Debug, Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "lowercase")]
+pub enum Order {
+    /// Oldest first (the default).
+    Asc,
+    /// Newest first.
+    Desc,
+}
+
+/// `limit`, `cursor` and `order` of a paged list.
 #[derive(Debug, Clone, Copy, Deserialize)]
 pub struct PageQuery {
     /// Most items (default 100, at most 1000).
     pub limit: Option<usize>,
     /// The `next_cursor` of the previous page.
     pub cursor: Option<u64>,
+    /// `asc` (default) or `desc`.
+    pub order: Option<Order>,
 }
 
 impl PageQuery {
-    /// The page size to use.
-    pub fn limit(&self) -> usize {
-        self.limit.unwrap_or(100).clamp(1, 1000)
+    /// The page to read.
+    pub fn request(&self) -> PageRequest {
+        PageRequest {
+            cursor: self.cursor,
+            limit: self.limit.unwrap_or(100).clamp(1, 1000),
+            newest_first: self.order == Some(Order::Desc),
+        }
     }
 }
 

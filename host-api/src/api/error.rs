@@ -1,4 +1,5 @@
-//! API errors: one JSON shape, `{"code", "reason"?, "message", "backtrace"?}`, with a fitting status.
+//! API errors: one JSON shape, `{"code", "reason"?, "message", "backtrace"?, "line"?, "column"?}`,
+//! with a fitting status.
 //!
 //! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
 //! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`). Internal
@@ -26,6 +27,8 @@ pub struct ApiError {
     retry_after: Option<u64>,
     /// For a guest trap: the guest's demangled backtrace, innermost first.
     backtrace: Vec<String>,
+    /// Where in the request body the problem is: 1-based line and column.
+    at: Option<(u32, u32)>,
 }
 
 impl ApiError {
@@ -38,7 +41,15 @@ impl ApiError {
             message: message.into(),
             retry_after: None,
             backtrace: Vec::new(),
+            at: None,
         }
+    }
+
+    /// This error, pointing at `line` and `column` (1-based) of the request body.
+    #[must_use]
+    pub fn at(self, line: usize, column: usize) -> ApiError {
+        let narrow = |n: usize| u32::try_from(n).unwrap_or(u32::MAX);
+        ApiError { at: Some((narrow(line), narrow(column))), ..self }
     }
 
     /// 401: missing or unknown token.
@@ -158,6 +169,7 @@ impl From<Error> for ApiError {
             message: err.message(),
             retry_after: None,
             backtrace,
+            at: None,
         }
     }
 }
@@ -194,6 +206,10 @@ impl IntoResponse for ApiError {
         }
         if !self.backtrace.is_empty() {
             body["backtrace"] = self.backtrace.into();
+        }
+        if let Some((line, column)) = self.at {
+            body["line"] = line.into();
+            body["column"] = column.into();
         }
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {

@@ -9,25 +9,48 @@ use crate::store::TriggerKind;
 use axum::Json;
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use plugboard_runtime::flow::FlowDefinition;
 use plugboard_runtime::{Batch, Error, Record};
 use serde::Deserialize;
 use serde_json::{Value, json};
 
-fn definition(body: &Bytes) -> Result<FlowDefinition, ApiError> {
-    serde_json::from_slice(body).map_err(|err| Error::FlowInvalid { reason: err.to_string() }.into())
+/// The flow a body defines: JSON, or YAML when its `Content-Type` says so. A syntax or shape error
+/// is `flow-invalid` with the 1-based `line` and `column` where it was found, so an editor (the
+/// dashboard's) can point at it.
+fn definition(headers: &HeaderMap, body: &Bytes) -> Result<FlowDefinition, ApiError> {
+    let media = headers.get(header::CONTENT_TYPE).and_then(|v| v.to_str().ok()).unwrap_or("application/json");
+    let media = media.split(';').next().unwrap_or_default().trim().to_ascii_lowercase();
+    let invalid = |reason: String, at: Option<(usize, usize)>| {
+        let error = ApiError::from(Error::FlowInvalid { reason });
+        match at {
+            Some((line, column)) => error.at(line, column),
+            None => error,
+        }
+    };
+    if matches!(media.as_str(), "application/yaml" | "application/x-yaml" | "text/yaml") {
+        serde_yaml_ng::from_slice(body).map_err(|err| {
+            let at = err.location().map(|l| (l.line(), l.column()));
+            invalid(err.to_string(), at)
+        })
+    } else {
+        serde_json::from_slice(body).map_err(|err| {
+            let at = (err.line() > 0).then(|| (err.line(), err.column()));
+            invalid(err.to_string(), at)
+        })
+    }
 }
 
 /// `POST /v1/flows`: create a flow.
 pub async fn flows_create(
     State(state): State<AppState>,
     caller: Caller,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<impl IntoResponse, ApiError> {
     caller.require(&[], "define flows")?;
-    let flow = definition(&body)?;
+    let flow = definition(&headers, &body)?;
     state.services.flows.put(flow.clone(), false, &caller.name).await?;
     Ok((StatusCode::CREATED, Json(json!(flow))))
 }
@@ -53,10 +76,11 @@ pub async fn flows_update(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "define flows")?;
-    let flow = definition(&body)?;
+    let flow = definition(&headers, &body)?;
     if flow.name != name {
         return Err(ApiError::invalid(format!("the body defines `{}`, not `{name}`", flow.name)));
     }
@@ -104,7 +128,7 @@ pub async fn flows_run(
     Ok(Json(json!(execution)))
 }
 
-/// `GET /v1/flows/{name}/executions[?limit=N&cursor=C]`: a page, oldest first.
+/// `GET /v1/flows/{name}/executions[?limit=N&cursor=C&order=desc]`: a page, oldest first by default.
 pub async fn flows_executions(
     State(state): State<AppState>,
     caller: Caller,
@@ -112,7 +136,7 @@ pub async fn flows_executions(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read executions")?;
-    let page = state.services.flows.executions(&name, page.cursor, page.limit())?;
+    let page = state.services.flows.executions(&name, page.request())?;
     Ok(Json(json!({"executions": page.items, "next_cursor": page.next_cursor})))
 }
 
@@ -127,7 +151,7 @@ pub async fn executions_get(
     Ok(Json(json!(state.services.flows.execution(id)?)))
 }
 
-/// `GET /v1/flows/{name}/dlq[?limit=N&cursor=C]`: a page, oldest first.
+/// `GET /v1/flows/{name}/dlq[?limit=N&cursor=C&order=desc]`: a page, oldest first by default.
 pub async fn dlq_list(
     State(state): State<AppState>,
     caller: Caller,
@@ -135,7 +159,7 @@ pub async fn dlq_list(
     Query(page): Query<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read dead letters")?;
-    let page = state.services.flows.dead_letters(&name, page.cursor, page.limit())?;
+    let page = state.services.flows.dead_letters(&name, page.request())?;
     Ok(Json(json!({"dead_letters": page.items, "next_cursor": page.next_cursor})))
 }
 

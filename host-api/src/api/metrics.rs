@@ -1,69 +1,15 @@
-//! Prometheus metrics at `/metrics`: invocations, errors by code, latency and fuel, per plugin.
+//! `/metrics` for Prometheus (the telemetry's families — invocations, errors by code, latency and
+//! fuel per plugin — plus the store's group commit and the queue), and `/v1/metrics/history`, the
+//! sampled last hour the dashboard charts (see `domain::telemetry`).
 
 use super::AppState;
+use super::auth::Role;
+use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
-
-/// The metric families.
-pub struct Metrics {
-    registry: Registry,
-    invocations: IntCounterVec,
-    errors: IntCounterVec,
-    latency: HistogramVec,
-    fuel: IntCounterVec,
-}
-
-impl Metrics {
-    /// Registers the families.
-    pub fn new() -> Metrics {
-        let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let counter =
-                IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric"));
-            let _ = registry.register(Box::new(counter.clone()));
-            counter
-        };
-        let invocations = counter("plugboard_invocations_total", "Plugin invocations.", &["plugin"]);
-        let errors = counter(
-            "plugboard_invocation_errors_total",
-            "Failed plugin invocations by error code.",
-            &["plugin", "code"],
-        );
-        let fuel = counter("plugboard_fuel_consumed_total", "Fuel consumed by plugin invocations.", &["plugin"]);
-        let latency = HistogramVec::new(
-            HistogramOpts::new("plugboard_invocation_seconds", "Plugin invocation wall time.")
-                .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
-            &["plugin"],
-        )
-        .unwrap_or_else(|_| unreachable!("valid metric"));
-        let _ = registry.register(Box::new(latency.clone()));
-        Metrics { registry, invocations, errors, latency, fuel }
-    }
-
-    /// Records one invocation.
-    pub fn observe(&self, plugin: &str, usage: &plugboard_runtime::Usage, error_code: Option<&str>) {
-        self.invocations.with_label_values(&[plugin]).inc();
-        self.fuel.with_label_values(&[plugin]).inc_by(usage.fuel_consumed);
-        self.latency.with_label_values(&[plugin]).observe(usage.wall_time.as_secs_f64());
-        if let Some(code) = error_code {
-            self.errors.with_label_values(&[plugin, code]).inc();
-        }
-    }
-
-    fn render(&self) -> String {
-        TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
-    }
-}
-
-impl Default for Metrics {
-    fn default() -> Metrics {
-        Metrics::new()
-    }
-}
-
-/// `GET /metrics`: the families above, plus the store's group commit (fsyncs, and the
+use serde_json::{Value, json};
+/// `GET /metrics`: the telemetry's families, plus the store's group commit (fsyncs, and the
 /// acknowledgements that waited for one) and the work queue's depth.
 ///
 /// Public by default (a Prometheus scraper on the loopback interface needs no token); with
@@ -76,7 +22,7 @@ pub async fn metrics_get(
         return Err(super::error::ApiError::unauthorized());
     }
     let commit = state.services.store.commit_stats();
-    let mut text = state.metrics.render();
+    let mut text = state.services.plugins.telemetry().render();
     let mut family = |name: &str, kind: &str, help: &str, value: u64| {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     };
@@ -111,4 +57,17 @@ pub async fn metrics_get(
         state.services.plugins.compilations().0 as u64,
     );
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
+}
+
+/// `GET /v1/metrics/history`: one sample per interval over the last hour, oldest first (any role).
+pub async fn metrics_history(
+    State(state): State<AppState>,
+    caller: super::auth::Caller,
+) -> Result<Json<Value>, super::error::ApiError> {
+    caller.require(&[Role::Invoker, Role::Publisher], "read metrics")?;
+    let telemetry = state.services.plugins.telemetry();
+    Ok(Json(json!({
+        "interval_seconds": telemetry.interval().as_secs(),
+        "samples": telemetry.history(),
+    })))
 }

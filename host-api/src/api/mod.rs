@@ -17,6 +17,7 @@ pub mod metrics;
 pub mod openapi;
 pub mod plugins;
 pub mod routes;
+pub mod ui;
 
 use crate::domain::Services;
 use axum::Router;
@@ -69,8 +70,6 @@ impl Default for ServerLimits {
 pub struct AppState {
     /// The domain services.
     pub services: Services,
-    /// Prometheus metrics.
-    pub metrics: Arc<metrics::Metrics>,
     /// The request limits.
     pub limits: ServerLimits,
     in_flight: Arc<Semaphore>,
@@ -82,7 +81,6 @@ impl AppState {
     pub fn new(services: Services, limits: ServerLimits) -> AppState {
         AppState {
             services,
-            metrics: Arc::new(metrics::Metrics::new()),
             limits,
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             public_in_flight: Arc::new(Semaphore::new(limits.max_public_in_flight)),
@@ -93,8 +91,10 @@ impl AppState {
 /// Authenticates the request (see [`auth::authenticate`]) and takes a permit from the pool it
 /// belongs to.
 async fn limit_in_flight(State(state): State<AppState>, mut request: Request, next: Next) -> Response {
-    // Health checks are cheap, read no body and must answer an orchestrator during a flood.
-    if matches!(request.uri().path(), "/healthz" | "/readyz") {
+    // Health checks and the dashboard's files are cheap, read no body and must answer an
+    // orchestrator (or an operator opening the dashboard) during a flood.
+    let path = request.uri().path();
+    if matches!(path, "/healthz" | "/readyz" | "/" | "/ui") || path.starts_with("/ui/") {
         return next.run(request).await;
     }
     let caller = auth::authenticate(request.headers(), &state);
@@ -112,10 +112,21 @@ fn panic_response(_: Box<dyn std::any::Any + Send + 'static>) -> Response {
     error::ApiError::internal("a handler panicked").into_response()
 }
 
-/// The whole API: the route table's router inside the hardening layers.
+/// The whole API: the route table's router and the dashboard inside the hardening layers.
 pub fn app(state: AppState, limits: ServerLimits) -> Router {
+    let dashboard = Router::new()
+        .route("/", axum::routing::get(ui::root))
+        .route("/ui", axum::routing::get(ui::index))
+        .route("/ui/", axum::routing::get(ui::index))
+        .route("/ui/{*path}", axum::routing::get(ui::asset))
+        .layer(tower_http::timeout::TimeoutLayer::with_status_code(
+            axum::http::StatusCode::REQUEST_TIMEOUT,
+            limits.request_timeout,
+        ));
     routes::router(&limits)
+        .merge(dashboard)
         .layer(middleware::from_fn_with_state(state.clone(), limit_in_flight))
         .layer(tower_http::catch_panic::CatchPanicLayer::custom(panic_response))
+        .layer(middleware::from_fn(ui::security_headers))
         .with_state(state)
 }

@@ -14,6 +14,18 @@ fn operation(route: &RouteDoc) -> Value {
     if route.method == "get" && PAGED.contains(&route.path) {
         parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
         parameters.push(json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page", "schema": {"type": "integer"}}));
+        parameters.push(json!({"name": "order", "in": "query", "description": "`asc` (oldest first) or `desc` (newest first)", "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"}}));
+    }
+    if route.method == "get" && route.path == "/v1/audit" {
+        for (name, kind, description) in [
+            ("actor", "string", "the token name, exactly"),
+            ("action", "string", "the action, e.g. `upload`, `flow-create`"),
+            ("target", "string", "part of the target's name"),
+            ("since", "integer", "at or after, seconds since the Unix epoch"),
+            ("until", "integer", "at or before, seconds since the Unix epoch"),
+        ] {
+            parameters.push(json!({"name": name, "in": "query", "description": description, "schema": {"type": kind}}));
+        }
     }
     let mut op = json!({
         "summary": route.summary,

@@ -118,8 +118,16 @@ pub async fn plugins_get(
         },
         "effective": effective(&state, &name),
         "health": health(&state, &name),
-        "usage": state.services.plugins.usage(&name)?,
+        "usage": usage_json(&state, &name)?,
     })))
+}
+
+/// A plugin's durable usage totals (API invocations and flow steps) and its latency over its last
+/// invocations since the server started (`null` before the first).
+fn usage_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
+    let mut usage = json!(state.services.plugins.usage(name)?);
+    usage["latency_ms"] = json!(state.services.plugins.telemetry().latency(name));
+    Ok(usage)
 }
 
 /// What the active version runs with (manifest ∩ grant ∩ host caps), and which party set each
@@ -375,8 +383,7 @@ pub async fn plugins_invoke(
         // The plugin may have written key-value data: make it durable before answering.
         state.services.store.durable().await?;
     }
-    state.metrics.observe(&name, &usage, code);
-    state.services.plugins.record_usage(&name, usage.fuel_consumed, code.is_some());
+    state.services.plugins.record_usage(&name, usage.fuel_consumed, usage.wall_time, code);
     let usage_json = json!({
         "fuel": usage.fuel_consumed,
         "wall_time_ms": usage.wall_time.as_secs_f64() * 1000.0,

@@ -85,6 +85,8 @@ routes! {
         "Invoke the active version: records in, records (or page, or write report) out, with usage and logs.";
     get "/v1/plugins/{name}/health" => plugins::plugins_health, role = "invoker", body = None, ok = 200, upload = false,
         "Whether the active version is loaded (and from the cache), inactive or failed.";
+    get "/v1/whoami" => admin::whoami, role = "invoker", body = None, ok = 200, upload = false,
+        "The caller's token name and role (any role).";
     get "/v1/keys" => admin::keys_list, role = "admin", body = None, ok = 200, upload = false,
         "List trusted and revoked publisher keys.";
     post "/v1/keys" => admin::keys_add, role = "admin", body = JSON, ok = 201, upload = false,
@@ -100,13 +102,13 @@ routes! {
     get "/v1/audit" => admin::audit_list, role = "admin", body = None, ok = 200, upload = false,
         "The append-only audit log.";
     post "/v1/flows" => flows::flows_create, role = "admin", body = JSON, ok = 201, upload = false,
-        "Define a flow; validated against the installed plugins.";
+        "Define a flow (JSON, or YAML with `Content-Type: application/yaml`); validated against the installed plugins; syntax errors carry `line` and `column`.";
     get "/v1/flows" => flows::flows_list, role = "invoker", body = None, ok = 200, upload = false,
         "List flows.";
     get "/v1/flows/{name}" => flows::flows_get, role = "invoker", body = None, ok = 200, upload = false,
         "A flow's definition.";
     put "/v1/flows/{name}" => flows::flows_update, role = "admin", body = JSON, ok = 200, upload = false,
-        "Replace a flow's definition.";
+        "Replace a flow's definition (JSON or YAML, as for `POST /v1/flows`).";
     delete "/v1/flows/{name}" => flows::flows_delete, role = "admin", body = None, ok = 204, upload = false,
         "Delete a flow (its executions and dead letters stay).";
     post "/v1/flows/{name}/run" => flows::flows_run, role = "invoker", body = JSON, ok = 200, upload = false,
@@ -133,6 +135,8 @@ routes! {
         "Readiness: the database answers.";
     get "/metrics" => metrics::metrics_get, role = "none", body = None, ok = 200, upload = false,
         "Prometheus metrics.";
+    get "/v1/metrics/history" => metrics::metrics_history, role = "invoker", body = None, ok = 200, upload = false,
+        "The last hour of the server's own metrics, one sample per interval: invocations, errors by code, p50/p99 latency, queue depth, dead letters.";
     get "/openapi.json" => super::openapi::openapi_get, role = "none", body = None, ok = 200, upload = false,
         "This OpenAPI document.";
 }

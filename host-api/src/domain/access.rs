@@ -4,7 +4,7 @@
 //! and every change goes to it first, with its audit entry in the same [`Change`].
 
 use super::{DomainError, Plugins, Result};
-use crate::store::{AuditAction, AuditEntry, Change, Op, Page, Role, Storage, TokenRecord};
+use crate::store::{AuditAction, AuditEntry, AuditFilter, Change, Op, Page, PageRequest, Role, Storage, TokenRecord};
 use plugboard_runtime::signing;
 use sha2::{Digest, Sha256};
 use std::sync::{Arc, PoisonError, RwLock};
@@ -188,8 +188,8 @@ impl Access {
         Ok(())
     }
 
-    /// A page of the audit log, oldest first.
-    pub fn audit(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>> {
-        Ok(self.store.audit_page(cursor, limit)?)
+    /// A page of the audit entries `filter` passes.
+    pub fn audit(&self, page: PageRequest, filter: &AuditFilter) -> Result<Page<AuditEntry>> {
+        Ok(self.store.audit_page(page, filter)?)
     }
 }

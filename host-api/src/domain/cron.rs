@@ -1,5 +1,5 @@
-//! Cron triggers and the background tick: queue due cron runs, persist usage counters, forget
-//! expired webhook delivery marks.
+//! Cron triggers and the background tick: queue due cron runs, persist usage counters, sample the
+//! telemetry's history, forget expired webhook delivery marks.
 //!
 //! Each cron trigger fires once per due time (runs missed while the server was down are not
 //! caught up). Without `allow_overlap`, a due run is skipped while one of that flow is still
@@ -49,11 +49,33 @@ impl Services {
         Ok(())
     }
 
+    /// Closes the telemetry's current interval with the queue's depth and the dead letters stored
+    /// (counted on a blocking thread: it walks the dead-letter tree).
+    async fn sample_telemetry(&self) {
+        let store = self.store.clone();
+        let dead_letters = tokio::task::spawn_blocking(move || store.dead_letter_total()).await;
+        let dead_letters = match dead_letters {
+            Ok(Ok(count)) => count,
+            Ok(Err(err)) => {
+                tracing::warn!(%err, "could not count dead letters");
+                0
+            }
+            Err(_) => 0,
+        };
+        let at = crate::store::now();
+        self.plugins.telemetry().sample(at, self.queue.total_depth() as u64, dead_letters);
+    }
+
     /// The background tick, until `stop` turns true.
     pub async fn tick(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let mut last_sweep = Instant::now();
+        let mut last_sample = Instant::now();
         while !*stop.borrow() {
             self.plugins.persist_usage();
+            if last_sample.elapsed() >= self.plugins.telemetry().interval() {
+                self.sample_telemetry().await;
+                last_sample = Instant::now();
+            }
             if last_sweep.elapsed() >= SWEEP_EVERY {
                 self.queue.sweep_delivery_marks();
                 last_sweep = Instant::now();

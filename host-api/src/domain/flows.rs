@@ -3,7 +3,7 @@
 
 use super::{DomainError, Plugins, Result};
 use crate::store::{
-    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, Page, Storage,
+    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, Page, PageRequest, Storage,
 };
 use plugboard_runtime::Error;
 use plugboard_runtime::flow::{FlowDefinition, Step};
@@ -120,9 +120,9 @@ impl Flows {
         Ok(())
     }
 
-    /// A page of the executions of `flow`, oldest first.
-    pub fn executions(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>> {
-        Ok(self.store.executions_page(flow, cursor, limit)?)
+    /// A page of the executions of `flow`.
+    pub fn executions(&self, flow: &str, page: PageRequest) -> Result<Page<ExecutionRecord>> {
+        Ok(self.store.executions_page(flow, page)?)
     }
 
     /// One execution.
@@ -133,9 +133,9 @@ impl Flows {
         self.store.execution(id)?.ok_or_else(|| DomainError::not_found(format!("execution {id}")))
     }
 
-    /// A page of the dead letters of `flow`, oldest first.
-    pub fn dead_letters(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>> {
-        Ok(self.store.dead_letters_page(flow, cursor, limit)?)
+    /// A page of the dead letters of `flow`.
+    pub fn dead_letters(&self, flow: &str, page: PageRequest) -> Result<Page<DeadLetterRecord>> {
+        Ok(self.store.dead_letters_page(flow, page)?)
     }
 
     /// Deletes a dead letter; audited.

@@ -14,6 +14,7 @@ pub mod flows;
 pub mod plugins;
 pub mod queue;
 pub mod runs;
+pub mod telemetry;
 pub mod webhook;
 
 pub use access::Access;

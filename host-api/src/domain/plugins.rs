@@ -60,6 +60,7 @@ pub struct Plugins {
     /// Usage not yet written; the background tick persists it every 250 ms and at shutdown, so
     /// the invoke path does no database write.
     pending_usage: std::sync::Mutex<BTreeMap<String, UsageTotals>>,
+    telemetry: super::telemetry::Telemetry,
 }
 
 /// What an upload did.
@@ -90,6 +91,7 @@ impl Plugins {
             compiling: Arc::default(),
             verify,
             pending_usage: std::sync::Mutex::default(),
+            telemetry: super::telemetry::Telemetry::new(super::telemetry::SAMPLE_INTERVAL),
         });
         let mut names: Vec<String> = plugins.store.all_versions()?.into_iter().map(|v| v.name).collect();
         names.dedup();
@@ -497,14 +499,22 @@ impl Plugins {
         Ok(grant)
     }
 
-    /// Records an invocation's usage (in memory; see [`Plugins::persist_usage`]).
-    pub fn record_usage(&self, name: &str, fuel: u64, failed: bool) {
+    /// Records one finished invocation of `name` — through the API or as a flow's step — in its
+    /// usage totals (in memory until [`Plugins::persist_usage`]) and the server's telemetry.
+    pub fn record_usage(&self, name: &str, fuel: u64, wall: std::time::Duration, error_code: Option<&str>) {
+        self.telemetry.observe(name, fuel, wall, error_code);
         let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
         pending.entry(name.to_string()).or_default().add(&UsageTotals {
             invocations: 1,
-            errors: u64::from(failed),
+            errors: u64::from(error_code.is_some()),
             fuel,
+            errors_by_code: error_code.map(|code| (code.to_string(), 1)).into_iter().collect(),
         });
+    }
+
+    /// The server's measurements of itself (see [`super::telemetry`]).
+    pub fn telemetry(&self) -> &super::telemetry::Telemetry {
+        &self.telemetry
     }
 
     /// Writes pending usage to the store.

@@ -11,7 +11,7 @@
 use super::{DomainError, Flows, Result};
 use crate::store::{
     AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, INLINE_DEAD_LETTERS, Op,
-    TriggerKind, now,
+    PageRequest, TriggerKind, now,
 };
 use plugboard_runtime::flow::{ErrorReport, FlowDefinition, FlowRun, RunOutcome};
 use plugboard_runtime::{Batch, ErrorCode, Plugin, Record, StagedKeyValue};
@@ -111,6 +111,7 @@ impl Flows {
                 // The flow has no source after all (it checked above): a failure of the run.
                 Err(err) => execution.outcome.failure = Some((&err).into()),
             }
+            self.record_steps(&flow, &execution.outcome);
             return self.finish(execution, next_cursor, request.replaying, &staged).await;
         }
         execution.outcome = match request.from {
@@ -131,7 +132,19 @@ impl Flows {
             },
             None => run.run(input).await,
         };
+        self.record_steps(&flow, &execution.outcome);
         self.finish(execution, None, request.replaying, &staged).await
+    }
+
+    /// Counts every plugin step of `outcome` as an invocation of its plugin (usage totals and
+    /// telemetry), as a direct invocation through the API is counted.
+    fn record_steps(&self, flow: &FlowDefinition, outcome: &RunOutcome) {
+        for step in &outcome.steps {
+            if let Some(plugin) = flow.plugin_of(&step.step) {
+                let wall = std::time::Duration::from_secs_f64(step.duration_ms.max(0.0) / 1000.0);
+                self.plugins.record_usage(plugin, step.fuel, wall, step.error.as_ref().map(|e| e.code.as_str()));
+            }
+        }
     }
 
     /// Settles an execution's status and stores it with its dead letters, the source's next
@@ -224,7 +237,7 @@ impl Flows {
                     .filter_map(|id| self.store.dead_letter(flow, *id).transpose())
                     .collect::<std::result::Result<_, _>>()?,
                 None => {
-                    let page = self.store.dead_letters_page(flow, cursor, REPLAY_PAGE)?;
+                    let page = self.store.dead_letters_page(flow, PageRequest::after(cursor, REPLAY_PAGE))?;
                     cursor = page.next_cursor;
                     page.items.into_iter().filter(|l| l.id < bound).collect()
                 }

@@ -220,7 +220,7 @@ pub trait AccessStore {
     /// API tokens.
     fn tokens(&self) -> Result<Vec<TokenRecord>>;
     /// The audit log from after `cursor`, oldest first.
-    fn audit_page(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>>;
+    fn audit_page(&self, page: PageRequest, filter: &AuditFilter) -> Result<Page<AuditEntry>>;
 }
 
 /// Flow definitions, executions and dead letters.
@@ -234,11 +234,13 @@ pub trait FlowStore {
     /// An execution.
     fn execution(&self, id: u64) -> Result<Option<ExecutionRecord>>;
     /// Executions of `flow` after `cursor`, oldest first, read from a per-flow index.
-    fn executions_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>>;
+    fn executions_page(&self, flow: &str, page: PageRequest) -> Result<Page<ExecutionRecord>>;
     /// Executions stored as running (read from an index of them, at start-up).
     fn running_executions(&self) -> Result<Vec<ExecutionRecord>>;
     /// Dead letters of `flow` after `cursor`, oldest first.
-    fn dead_letters_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>>;
+    fn dead_letters_page(&self, flow: &str, page: PageRequest) -> Result<Page<DeadLetterRecord>>;
+    /// Dead letters stored, all flows (counts them: for a sample every few seconds, not per request).
+    fn dead_letter_total(&self) -> Result<u64>;
     /// One dead letter.
     fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>>;
 }

@@ -130,6 +130,9 @@ pub struct UsageTotals {
     pub errors: u64,
     /// Fuel consumed in total.
     pub fuel: u64,
+    /// Failed invocations by error code (totals stored before it existed count none).
+    #[serde(default)]
+    pub errors_by_code: BTreeMap<String, u64>,
 }
 
 impl UsageTotals {
@@ -138,6 +141,9 @@ impl UsageTotals {
         self.invocations += delta.invocations;
         self.errors += delta.errors;
         self.fuel = self.fuel.saturating_add(delta.fuel);
+        for (code, count) in &delta.errors_by_code {
+            *self.errors_by_code.entry(code.clone()).or_default() += count;
+        }
     }
 }
 
@@ -272,11 +278,56 @@ pub struct QueuedRun {
     pub received_at: u64,
 }
 
-/// One page of a list, oldest first, and where the next page starts.
+/// One page of a list, in the order asked for, and where the next page starts.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 pub struct Page<T> {
     /// The items.
     pub items: Vec<T>,
     /// Pass as `cursor` for the next page; `None` on the last page.
     pub next_cursor: Option<u64>,
+}
+
+/// Which page of a list to read: at most `limit` items after `cursor` (oldest first), or before
+/// it (`newest_first`, as a dashboard shows executions and audit entries).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct PageRequest {
+    /// The previous page's `next_cursor`; `None` for the first page.
+    pub cursor: Option<u64>,
+    /// Most items.
+    pub limit: usize,
+    /// Newest first instead of oldest first.
+    pub newest_first: bool,
+}
+
+impl PageRequest {
+    /// Oldest first, after `cursor`.
+    pub fn after(cursor: Option<u64>, limit: usize) -> PageRequest {
+        PageRequest { cursor, limit, newest_first: false }
+    }
+}
+
+/// Which audit entries to answer; every field set must match.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Deserialize)]
+pub struct AuditFilter {
+    /// The token name, exactly.
+    pub actor: Option<String>,
+    /// The action.
+    pub action: Option<AuditAction>,
+    /// Part of the target's name.
+    pub target: Option<String>,
+    /// At or after, seconds since the Unix epoch.
+    pub since: Option<u64>,
+    /// At or before, seconds since the Unix epoch.
+    pub until: Option<u64>,
+}
+
+impl AuditFilter {
+    /// Whether `entry` passes.
+    pub fn matches(&self, entry: &AuditEntry) -> bool {
+        self.actor.as_ref().is_none_or(|actor| *actor == entry.actor)
+            && self.action.is_none_or(|action| action == entry.action)
+            && self.target.as_ref().is_none_or(|target| entry.target.contains(target.as_str()))
+            && self.since.is_none_or(|since| entry.at >= since)
+            && self.until.is_none_or(|until| entry.at <= until)
+    }
 }

@@ -419,6 +419,25 @@ impl FlowDefinition {
             .collect()
     }
 
+    /// The plugin step `step` runs, if it runs one (routes and fan-outs do not).
+    pub fn plugin_of(&self, step: &str) -> Option<&str> {
+        if let Some(source) = self.source.as_ref().filter(|s| s.id == step) {
+            return Some(&source.plugin);
+        }
+        std::iter::once(&self.main).chain(self.branches.values()).find_map(|pipeline| {
+            pipeline
+                .steps
+                .iter()
+                .find_map(|s| match s {
+                    Step::Transform { id, plugin, .. } | Step::Validate { id, plugin, .. } if id == step => {
+                        Some(plugin.as_str())
+                    }
+                    _ => None,
+                })
+                .or_else(|| pipeline.sinks.iter().find(|s| s.id == step).map(|s| s.plugin.as_str()))
+        })
+    }
+
     /// Every plugin the flow uses.
     pub fn plugins(&self) -> BTreeSet<String> {
         let mut names: BTreeSet<String> = self.source.iter().map(|s| s.plugin.clone()).collect();

@@ -1,7 +1,7 @@
 //! Publisher keys, API tokens and the audit log: their trees and writes.
 
 use super::{Area, SledStore, Write, decode, encode};
-use crate::store::{AccessStore, AuditEntry, Op, Page, Result, TokenRecord};
+use crate::store::{AccessStore, AuditEntry, AuditFilter, Op, Page, PageRequest, Result, TokenRecord};
 use plugboard_runtime::signing::TrustStore;
 
 impl SledStore {
@@ -30,7 +30,10 @@ impl AccessStore for SledStore {
         Ok(self.get(Area::Meta, "meta", b"tokens")?.unwrap_or_default())
     }
 
-    fn audit_page(&self, cursor: Option<u64>, limit: usize) -> Result<Page<AuditEntry>> {
-        self.page(Area::Audit, "audit", None, cursor, limit, |_, value| decode("audit", value).map(Some))
+    fn audit_page(&self, page: PageRequest, filter: &AuditFilter) -> Result<Page<AuditEntry>> {
+        self.page(Area::Audit, None, page, |_, value| {
+            let entry: AuditEntry = decode("audit", value)?;
+            Ok(filter.matches(&entry).then_some(entry))
+        })
     }
 }

@@ -1,7 +1,7 @@
 //! Flow definitions, executions (with their per-flow and running indexes) and dead letters.
 
 use super::{Area, SledStore, Write, backend, decode, encode, prefixed_id, trailing_id};
-use crate::store::{DeadLetterRecord, ExecutionRecord, ExecutionStatus, FlowStore, Op, Page, Result};
+use crate::store::{DeadLetterRecord, ExecutionRecord, ExecutionStatus, FlowStore, Op, Page, PageRequest, Result};
 use plugboard_runtime::flow::FlowDefinition;
 
 fn webhook_secret_key(flow: &str) -> String {
@@ -67,9 +67,13 @@ impl FlowStore for SledStore {
         self.get(Area::Executions, "executions", &id.to_be_bytes())
     }
 
-    fn executions_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<ExecutionRecord>> {
-        self.page(Area::ExecutionsByFlow, "executions", Some(flow), cursor, limit, |key, _| {
-            self.execution(trailing_id(key))
+    fn executions_page(&self, flow: &str, page: PageRequest) -> Result<Page<ExecutionRecord>> {
+        self.page(Area::ExecutionsByFlow, Some(flow), page, |key, _| {
+            let execution = self.execution(trailing_id(key))?;
+            if execution.is_none() {
+                tracing::warn!(flow, id = trailing_id(key), "execution index entry without its record");
+            }
+            Ok(execution)
         })
     }
 
@@ -83,8 +87,12 @@ impl FlowStore for SledStore {
         Ok(running)
     }
 
-    fn dead_letters_page(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Page<DeadLetterRecord>> {
-        self.page(Area::Dlq, "dlq", Some(flow), cursor, limit, |_, value| decode("dlq", value).map(Some))
+    fn dead_letters_page(&self, flow: &str, page: PageRequest) -> Result<Page<DeadLetterRecord>> {
+        self.page(Area::Dlq, Some(flow), page, |_, value| decode("dlq", value).map(Some))
+    }
+
+    fn dead_letter_total(&self) -> Result<u64> {
+        Ok(self.tree(Area::Dlq).len() as u64)
     }
 
     fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>> {

@@ -70,7 +70,7 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use crate::store::sled::SledStore;
-    use crate::store::{FlowStore, QueueStore, QueuedRun, TriggerKind};
+    use crate::store::{FlowStore, PageRequest, QueueStore, QueuedRun, TriggerKind};
 
     #[test]
     fn queued_work_and_executions_from_before_the_indexes_are_found() {
@@ -99,7 +99,7 @@ mod tests {
         let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
         assert_eq!(store.queued_ids("old", None, 10).unwrap(), vec![7]);
         assert_eq!(store.queue_depths().unwrap().get("old"), Some(&1));
-        assert_eq!(store.executions_page("old", None, 10).unwrap().items.len(), 1);
+        assert_eq!(store.executions_page("old", PageRequest::after(None, 10)).unwrap().items.len(), 1);
         assert_eq!(store.running_executions().unwrap().len(), 1);
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);

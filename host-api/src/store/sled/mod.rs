@@ -119,6 +119,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// Most entries one page looks at (see [`SledStore::page`]).
+const PAGE_SCAN: usize = 10_000;
+
 /// `prefix\0` followed by the big-endian `id`: index keys that read in id order per prefix.
 pub(crate) fn prefixed_id(prefix: &str, id: u64) -> Vec<u8> {
     let mut key = format!("{prefix}\0").into_bytes();
@@ -206,43 +209,46 @@ impl SledStore {
         self.tree(area).get(key).map_err(backend)?.map(|bytes| decode(name, &bytes)).transpose()
     }
 
-    /// Up to `limit` values of `area` under `prefix\0` with ids after `cursor`, decoded, and the
-    /// cursor of the next page.
+    /// Up to `page.limit` values of `area` under `prefix\0` with ids after (or, newest first,
+    /// before) the cursor, and the cursor of the next page. `value` decodes an entry, or answers
+    /// `None` to skip it (a filter); at most [`PAGE_SCAN`] entries are looked at per page, so a
+    /// filter that passes little answers a short page with a cursor rather than scanning all.
     pub(crate) fn page<T: DeserializeOwned>(
         &self,
         area: Area,
-        name: &'static str,
         prefix: Option<&str>,
-        cursor: Option<u64>,
-        limit: usize,
+        page: super::PageRequest,
         value: impl Fn(&[u8], &[u8]) -> Result<Option<T>>,
     ) -> Result<super::Page<T>> {
-        let start = match (prefix, cursor) {
-            (Some(prefix), Some(after)) => prefixed_id(prefix, after.saturating_add(1)),
-            (Some(prefix), None) => format!("{prefix}\0").into_bytes(),
-            (None, Some(after)) => after.saturating_add(1).to_be_bytes().to_vec(),
-            (None, None) => Vec::new(),
+        use std::ops::Bound::{Excluded, Included, Unbounded};
+        let key = |id: u64| match prefix {
+            Some(prefix) => prefixed_id(prefix, id),
+            None => id.to_be_bytes().to_vec(),
         };
-        let end_prefix = prefix.map(|p| format!("{p}\0").into_bytes());
+        let first = prefix.map_or(Unbounded, |p| Included(format!("{p}\0").into_bytes()));
+        let past_last = prefix.map_or(Unbounded, |p| Excluded(format!("{p}\u{1}").into_bytes()));
+        let range = match (page.cursor, page.newest_first) {
+            (None, _) => self.tree(area).range::<Vec<u8>, _>((first, past_last)),
+            (Some(after), false) => self.tree(area).range((Excluded(key(after)), past_last)),
+            (Some(before), true) => self.tree(area).range((first, Excluded(key(before)))),
+        };
+        let entries: Box<dyn Iterator<Item = ::sled::Result<(::sled::IVec, ::sled::IVec)>>> =
+            if page.newest_first { Box::new(range.rev()) } else { Box::new(range) };
         let mut items = Vec::new();
         let mut last_id = None;
         let mut more = false;
-        for entry in self.tree(area).range(start..) {
+        for (scanned, entry) in entries.enumerate() {
             let (key, stored) = entry.map_err(backend)?;
-            if end_prefix.as_ref().is_some_and(|p| !key.starts_with(p)) {
-                break;
-            }
-            if items.len() == limit {
+            if items.len() == page.limit || scanned == PAGE_SCAN {
                 more = true;
                 break;
             }
             last_id = Some(trailing_id(&key));
-            match value(&key, &stored)? {
-                Some(item) => items.push(item),
-                None => tracing::warn!(area = name, "index entry without its record"),
+            if let Some(item) = value(&key, &stored)? {
+                items.push(item);
             }
         }
-        // The cursor is the last id answered: the next page starts after it.
+        // The cursor is the last id looked at: the next page starts past it.
         Ok(super::Page { items, next_cursor: if more { last_id } else { None } })
     }
 
