@@ -1,6 +1,7 @@
 //! The administration commands: `keys add|ls|revoke` (trusted publisher keys), `tokens
-//! create|ls|revoke` (API tokens), `audit` (the audit log, a page at a time) and `samples
-//! ls|install` (the sample plugins built into the binary, installed on any server).
+//! create|ls|revoke` (API tokens), `audit` (the audit log, a page at a time), `whoami`, `metrics`
+//! (the recent metrics history) and `samples ls|install` (the sample plugins built into the
+//! binary, installed on any server).
 //!
 //! A token's value is printed once, by `tokens create`, and never again: the server keeps only
 //! its hash, so the text says so next to the value.
@@ -67,6 +68,27 @@ pub async fn tokens(api: &ApiClient, command: &TokensCommand) -> Result<Reply, C
 /// [`CommandError::Client`] when the server refuses.
 pub async fn audit(api: &ApiClient, limit: Option<usize>, cursor: Option<u64>) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.audit_page(limit, cursor).await?, render::render_audit))
+}
+
+/// `plugboard whoami`: the token's name and role.
+///
+/// # Errors
+/// The server's refusal (401 for a token it does not know).
+pub async fn whoami(api: &ApiClient) -> Result<Reply, CommandError> {
+    Ok(Reply::new(api.whoami().await?, |me| format!("{} ({})", text(&me["name"]), text(&me["role"]))))
+}
+
+/// `plugboard metrics`: the latest `last` samples of the server's metrics history.
+///
+/// # Errors
+/// The server's refusal.
+pub async fn metrics(api: &ApiClient, last: usize) -> Result<Reply, CommandError> {
+    let mut answer = api.metrics_history().await?;
+    if let Some(samples) = answer["samples"].as_array_mut() {
+        let skip = samples.len().saturating_sub(last);
+        samples.drain(..skip);
+    }
+    Ok(Reply::new(answer, render::render_metrics))
 }
 
 /// `plugboard samples ls`: name, kind, version and description of each embedded sample.

@@ -232,4 +232,14 @@ impl ApiClient {
     pub async fn audit(&self) -> Result<Value, ClientError> {
         self.audit_page(None, None).await
     }
+
+    /// The caller's token name and role.
+    pub async fn whoami(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url("/v1/whoami"))).await
+    }
+
+    /// The server's metrics history (the last hour of samples).
+    pub async fn metrics_history(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url("/v1/metrics/history"))).await
+    }
 }

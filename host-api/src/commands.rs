@@ -169,6 +169,10 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
         Command::Audit { limit, cursor, connection: c } => {
             remote(&c, io, async |api| admin_commands::audit(api, limit, cursor).await).await
         }
+        Command::Whoami { connection: c } => remote(&c, io, async |api| admin_commands::whoami(api).await).await,
+        Command::Metrics { last, connection: c } => {
+            remote(&c, io, async |api| admin_commands::metrics(api, last).await).await
+        }
         Command::Samples { command: SamplesCommand::Ls } => local(admin_commands::list(io.out).map_err(Into::into), io),
         Command::Samples { command: SamplesCommand::Install(install) } => {
             let c = install.connection.clone();

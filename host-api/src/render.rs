@@ -219,6 +219,29 @@ pub fn render_audit(answer: &Value) -> String {
     out
 }
 
+/// `plugboard metrics`: one row per sample, errors as `code n` pairs.
+pub fn render_metrics(answer: &Value) -> String {
+    let millis = |v: &Value| v.as_f64().map_or_else(|| "-".to_string(), |ms| format!("{ms:.2}"));
+    let rows = rows(answer, "samples", |s| {
+        let errors = s["errors"]
+            .as_object()
+            .map(|codes| codes.iter().map(|(code, n)| format!("{} {n}", text(&Value::String(code.clone())))).collect())
+            .unwrap_or_else(Vec::new)
+            .join(", ");
+        vec![
+            time(&s["at"]),
+            text(&s["invocations"]),
+            if errors.is_empty() { "-".into() } else { errors },
+            millis(&s["latency_p50_ms"]),
+            millis(&s["latency_p99_ms"]),
+            text(&s["queue_depth"]),
+            text(&s["dead_letters"]),
+        ]
+    });
+    let header = ["at", "invocations", "errors", "p50 ms", "p99 ms", "queued", "dead letters"];
+    format!("{}\n(one sample every {} s)", table(&header, &rows), text(&answer["interval_seconds"]))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

@@ -443,7 +443,7 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
     let (status, doc) = api.call(reqwest::Method::GET, "/openapi.json", None, None).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(doc["openapi"], "3.1.0");
-    assert_eq!(ROUTES.len(), 36);
+    assert_eq!(ROUTES.len(), 38);
     for route in ROUTES {
         let operation = &doc["paths"][route.path][route.method];
         assert_eq!(operation["summary"], route.summary, "{} {}", route.method, route.path);
@@ -460,7 +460,7 @@ async fn the_openapi_document_covers_every_route_and_every_route_answers() {
     let executions = &doc["paths"]["/v1/flows/{name}/executions"]["get"]["parameters"];
     let names: Vec<&str> =
         executions.as_array().expect("parameters").iter().filter_map(|p| p["name"].as_str()).collect();
-    assert_eq!(names, ["name", "limit", "cursor"], "paged lists document their paging");
+    assert_eq!(names, ["name", "limit", "cursor", "order"], "paged lists document their paging");
     api.stop().await;
 }
 

@@ -101,6 +101,8 @@ const ROUTE_COMMANDS: &[(&str, &str, &str)] = &[
     ("delete", "/v1/flows/{name}/dlq/{id}", "dlq delete FLOW 3"),
     ("get", "/v1/flows/{name}/deliveries/{id}", "flow delivery FLOW 3"),
     ("put", "/v1/flows/{name}/webhook-secret", "flow webhook-secret NAME --secret-file FILE"),
+    ("get", "/v1/whoami", "whoami"),
+    ("get", "/v1/metrics/history", "metrics --last 5"),
 ];
 
 #[test]
@@ -337,5 +339,12 @@ async fn a_failing_flow_run_names_the_failing_source_and_exits_non_zero() {
     let at = audit.out.lines().nth(1).and_then(|l| l.split_whitespace().next()).expect("a row");
     assert!(chrono::DateTime::parse_from_rfc3339(at).is_ok() && at.ends_with('Z'), "{}", audit.out);
     assert!(audit.out.contains("(more: --cursor "), "{}", audit.out);
+    // The token in use, and the metrics history as a table (with or without a sample yet).
+    let me = plugboard(&api, &["whoami"]).await.ok();
+    assert_eq!(me.out.trim(), "admin (admin)", "{}", me.out);
+    let metrics = plugboard(&api, &["metrics", "--last", "3"]).await.ok();
+    assert!(metrics.out.contains("P99 MS") && metrics.out.contains("(one sample every 5 s)"), "{}", metrics.out);
+    let history = plugboard(&api, &["metrics", "--json"]).await.ok();
+    assert!(serde_json::from_str::<Value>(&history.out).expect("json")["samples"].is_array());
     api.stop().await;
 }

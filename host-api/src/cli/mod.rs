@@ -220,6 +220,20 @@ pub enum Command {
         #[command(flatten)]
         connection: Connection,
     },
+    /// Shows which token the CLI uses on a server: its name and role.
+    Whoami {
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Shows a server's recent metrics: invocations, errors by code, latency, queue depth and dead
+    /// letters per 5-second sample (the history the dashboard charts).
+    Metrics {
+        /// How many of the latest samples (the server keeps the last hour).
+        #[arg(long, default_value_t = 12)]
+        last: usize,
+        #[command(flatten)]
+        connection: Connection,
+    },
     /// Lists the built-in sample plugins, or installs them on a server.
     Samples {
         #[command(subcommand)]

@@ -140,3 +140,14 @@ export function actionButton(label, action, note, attrs = {}) {
   });
   return button;
 }
+
+/** A tile: a label, a big value, a line under it; a link when `href` is given. */
+export function tile({ label, value, sub, kind, href, id }) {
+  const children = [
+    h("span", { class: "label" }, label),
+    h("span", { class: "value" }, value),
+    sub ? h("span", { class: "sub" }, sub) : null,
+  ];
+  const attrs = { class: `tile ${kind || ""}`.trim(), id };
+  return href ? h("a", { ...attrs, href }, ...children) : h("div", attrs, ...children);
+}

@@ -3,21 +3,10 @@
 // link to the page that explains it. Every request is separate so one failure leaves the others.
 
 import * as api from "../api.js";
-import { h, replace, notice, errorText, count, ms } from "../dom.js";
+import { h, replace, notice, errorText, count, ms, tile } from "../dom.js";
 
 /** How far back the "recent" tiles sum the metric samples. */
 const RECENT_SECONDS = 5 * 60;
-
-/** A tile: a label, a big value, a line under it; a link when `href` is given. */
-function tile({ label, value, sub, kind, href, id }) {
-  const children = [
-    h("span", { class: "label" }, label),
-    h("span", { class: "value" }, value),
-    sub ? h("span", { class: "sub" }, sub) : null,
-  ];
-  const attrs = { class: `tile ${kind || ""}`.trim(), id };
-  return href ? h("a", { ...attrs, href }, ...children) : h("div", attrs, ...children);
-}
 
 /** Settles every promise; a rejection becomes `{error}` so one failure leaves the others. */
 async function settle(promise) {

@@ -5,7 +5,7 @@
 // signed-in role may not use are not drawn (and the API refuses them anyway).
 
 import * as api from "../api.js";
-import { h, replace, table, section, notice, errorText, field, time, badge, count, ms, bytes, actionButton } from "../dom.js";
+import { h, replace, table, section, notice, errorText, field, time, badge, count, ms, bytes, actionButton, tile } from "../dom.js";
 import { grantsForm, configForm, invokePanel } from "./plugin-forms.js";
 
 function healthBadge(health) {
@@ -202,17 +202,13 @@ function usageCard(plugin) {
     h(
       "div",
       { class: "grid" },
-      tile("Invocations", count(usage.invocations)),
-      tile("Errors", count(usage.errors), usage.errors ? "error" : "ok"),
-      tile("Fuel", count(usage.fuel)),
-      tile("p50 / p99", latency ? `${ms(latency.p50)} / ${ms(latency.p99)}` : "—", "", "over its last invocations since the start"),
+      tile({ label: "Invocations", value: count(usage.invocations) }),
+      tile({ label: "Errors", value: count(usage.errors), kind: usage.errors ? "error" : "ok" }),
+      tile({ label: "Fuel", value: count(usage.fuel) }),
+      tile({ label: "p50 / p99", value: latency ? `${ms(latency.p50)} / ${ms(latency.p99)}` : "—", sub: "over its last invocations since the start" }),
     ),
     codes.length ? h("p", { class: "caption" }, "Errors by code: ", codes.map(([code, n]) => badge(`${code} ${n}`, "error"))) : null,
   );
-}
-
-function tile(label, value, kind = "", sub) {
-  return h("div", { class: `tile ${kind}` }, h("span", { class: "label" }, label), h("span", { class: "value" }, value), sub ? h("span", { class: "sub" }, sub) : null);
 }
 
 async function renderPlugin(main, ctx, name) {
