@@ -122,7 +122,7 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
     no_console_errors(&browser, "invoke").await;
 
     // Flows: a YAML syntax error is shown where it is, then the flow is saved.
-    browser.open(&format!("{base}/ui/#/flows/new")).await.expect("new flow");
+    browser.open(&format!("{base}/ui/#/flows/+new")).await.expect("new flow");
     browser.find("#flow-editor").await.expect("editor");
     browser
         .script(
@@ -211,6 +211,37 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
     assert_eq!(refused, 403);
     no_console_errors(&browser, "invoker").await;
 
+    // A publisher uploads but may not read plugins or flows: the dashboard offers only the upload.
+    let publisher = http
+        .post(format!("{base}/v1/tokens"))
+        .bearer_auth(&admin)
+        .json(&json!({"name": "ci-publisher", "role": "publisher"}))
+        .send()
+        .await
+        .expect("token")
+        .json::<serde_json::Value>()
+        .await
+        .expect("json");
+    browser.click_on("header.top .who button").await.expect("sign out");
+    sign_in(&browser, &base, publisher["token"].as_str().expect("token")).await;
+    browser.wait_text("#health-summary", "Server").await.expect("publisher overview");
+    browser.open(&format!("{base}/ui/#/plugins")).await.expect("plugins");
+    browser.find("#plugin-upload").await.expect("a publisher may upload");
+    assert!(browser.all("#plugins-list, header.top a[href='#/flows']").await.expect("q").is_empty());
+    no_console_errors(&browser, "publisher").await;
+
+    // A flow with a route and branches, to draw.
+    let routed = json!({
+        "name": "routed",
+        "steps": [{"type": "route", "id": "by-total", "routes": [{"when": {"field": "$.total", "op": "gte", "value": 100}, "to": "big"}], "default": "small"}],
+        "branches": {
+            "big": {"steps": [{"type": "transform", "id": "map-big", "plugin": "json-mapper"}]},
+            "small": {"steps": [{"type": "validate", "id": "check-small", "plugin": "schema-validator"}]}
+        }
+    });
+    let created = http.post(format!("{base}/v1/flows")).bearer_auth(&admin).json(&routed).send().await.expect("flow");
+    assert!(created.status().is_success(), "routed flow: {}", created.status());
+
     // Every page at a laptop and a phone width, as the admin.
     browser.click_on("header.top .who button").await.expect("sign out");
     sign_in(&browser, &base, &admin).await;
@@ -232,6 +263,7 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
         ("plugin", "#/plugins/schema-validator".into(), "#invoke"),
         ("flows", "#/flows".into(), "main table"),
         ("flow", "#/flows/orders".into(), "#flow-graph"),
+        ("routed-flow", "#/flows/routed".into(), "#flow-graph"),
         ("execution", format!("#/executions/{execution_id}"), "#execution"),
         ("monitoring", "#/monitoring".into(), "#chart-invocations"),
         ("trust", "#/trust".into(), "#key-add"),

@@ -11,8 +11,8 @@ import { h, replace, field, notice, errorText } from "./dom.js";
 const PAGES = [
   { path: "", title: "Overview", module: "./pages/home.js" },
   { path: "plugins", title: "Plugins", module: "./pages/plugins.js" },
-  { path: "flows", title: "Flows", module: "./pages/flows.js" },
-  { path: "executions", title: "Executions", module: "./pages/flows.js", hidden: true },
+  { path: "flows", title: "Flows", module: "./pages/flows.js", roles: ["admin", "invoker"] },
+  { path: "executions", title: "Executions", module: "./pages/flows.js", hidden: true, roles: ["admin", "invoker"] },
   { path: "monitoring", title: "Monitoring", module: "./pages/monitoring.js" },
   { path: "trust", title: "Trust", module: "./pages/trust.js", admin: true },
   { path: "audit", title: "Audit", module: "./pages/audit.js", admin: true },
@@ -21,15 +21,28 @@ const PAGES = [
 const root = document.getElementById("app");
 let me = null;
 let leaving = [];
+/** Counts page loads: cleanup registered by a page that is no longer shown runs at once. */
+let generation = 0;
+
+/** Whether the signed-in role may open `page` (a publisher may upload and read metrics only). */
+function allowed(page) {
+  return (!page.admin || me.role === "admin") && (!page.roles || page.roles.includes(me.role));
+}
 
 function route() {
-  const parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  let parts;
+  try {
+    parts = location.hash.replace(/^#\/?/, "").split("/").filter(Boolean).map(decodeURIComponent);
+  } catch {
+    return { page: null, params: [] };
+  }
   const page = PAGES.find((p) => p.path === (parts[0] || "")) || null;
   return { page, params: parts.slice(1) };
 }
 
 function signIn(message) {
   for (const cleanup of leaving.splice(0)) cleanup();
+  generation += 1;
   me = null;
   const input = h("input", { type: "password", name: "token", autocomplete: "current-password", required: true });
   const note = notice();
@@ -68,7 +81,7 @@ function signOut() {
 function nav(current) {
   // A hidden page (an execution) belongs under the visible page of the same module (Flows).
   const shown = current && current.hidden ? PAGES.find((p) => !p.hidden && p.module === current.module) : current;
-  const links = PAGES.filter((p) => !p.hidden && (!p.admin || me.role === "admin")).map((p) =>
+  const links = PAGES.filter((p) => !p.hidden && allowed(p)).map((p) =>
     h("a", { href: `#/${p.path}`, "aria-current": p === shown ? "page" : false }, p.title),
   );
   return h(
@@ -87,6 +100,7 @@ function nav(current) {
 
 async function show(event) {
   for (const cleanup of leaving.splice(0)) cleanup();
+  const current = ++generation;
   if (!me) return signIn();
   const { page, params } = route();
   const main = h("main", { id: "main", tabindex: "-1" });
@@ -97,8 +111,8 @@ async function show(event) {
     window.scrollTo(0, 0);
     main.focus({ preventScroll: true });
   }
-  if (!page || (page.admin && me.role !== "admin")) {
-    const why = page ? `Only an admin token can open ${page.title}.` : "No such page.";
+  if (!page || !allowed(page)) {
+    const why = page ? `A ${me.role} token cannot open ${page.title}.` : "No such page.";
     document.title = "Plugboard";
     replace(
       main,
@@ -114,7 +128,7 @@ async function show(event) {
     navigate: (hash) => {
       location.hash = hash;
     },
-    onLeave: (fn) => leaving.push(fn),
+    onLeave: (fn) => (current === generation ? leaving.push(fn) : fn()),
   };
   try {
     const module = await import(page.module);

@@ -8,9 +8,12 @@ const SVG = "http://www.w3.org/2000/svg";
 const NODE_W = 184;
 const NODE_H = 46;
 const COL_GAP = 56;
+/** The gap after a route's column, wide enough for its conditions. */
+const LABEL_GAP = 168;
 const ROW_GAP = 18;
 const PAD = 8;
 const MAX_LABEL = 27;
+const MAX_EDGE_LABEL = 26;
 
 function svg(tag, attrs, ...children) {
   const element = document.createElementNS(SVG, tag);
@@ -24,9 +27,9 @@ function svg(tag, attrs, ...children) {
   return element;
 }
 
-function cut(text) {
+function cut(text, most = MAX_LABEL) {
   const value = String(text);
-  return value.length > MAX_LABEL ? value.slice(0, MAX_LABEL - 1) + "…" : value;
+  return value.length > most ? value.slice(0, most - 1) + "…" : value;
 }
 
 /** A short text for a route condition: `$.total gte 1000`, `all(…)`. */
@@ -35,7 +38,7 @@ export function conditionText(condition) {
   if (condition.all) return `all(${condition.all.map(conditionText).join(", ")})`;
   if (condition.any) return `any(${condition.any.map(conditionText).join(", ")})`;
   if (condition.not) return `not ${conditionText(condition.not)}`;
-  const value = condition.value === undefined ? "" : ` ${JSON.stringify(condition.value)}`;
+  const value = condition.value === undefined || condition.value === null ? "" : ` ${JSON.stringify(condition.value)}`;
   return `${condition.field} ${condition.op || "exists"}${value}`;
 }
 
@@ -45,10 +48,45 @@ function triggerText(trigger) {
   return { title: trigger.type, sub: "" };
 }
 
+/** The branches a step sends records to, each with the label of its edge. */
+function targetsOf(step) {
+  if (step.type === "route") {
+    const rules = (step.routes || []).map((r) => ({ to: r.to, label: conditionText(r.when) }));
+    return step.default ? [...rules, { to: step.default, label: "default" }] : rules;
+  }
+  if (step.type === "fan-out") return (step.to || []).map((to) => ({ to, label: "" }));
+  return [];
+}
+
 /**
- * Lays `flow` out: answers `{nodes, edges, width, height}`. A node is `{id, step, title, sub,
- * kind, plugin, col, row}`; an edge `{from, to, label}`. A branch fed from two places is drawn
- * once, with an edge from each.
+ * The column each branch starts in: one past the deepest step that feeds it, so every edge into a
+ * branch runs forward, however many places feed it (the server refuses cycles; the bound on
+ * rounds keeps a bad definition from looping here).
+ */
+function branchColumns(flow, mainStart) {
+  const branches = flow.branches || {};
+  const start = new Map();
+  const feed = (pipeline, col) => {
+    (pipeline.steps || []).forEach((step, i) => {
+      for (const target of targetsOf(step)) {
+        if (!(target.to in branches)) continue;
+        start.set(target.to, Math.max(start.get(target.to) ?? 0, col + i + 1));
+      }
+    });
+  };
+  for (let round = 0; round <= Object.keys(branches).length; round += 1) {
+    const before = JSON.stringify([...start]);
+    feed(flow, mainStart);
+    for (const [name, col] of start) feed(branches[name], col);
+    if (JSON.stringify([...start]) === before) break;
+  }
+  return start;
+}
+
+/**
+ * Lays `flow` out: answers `{nodes, edges, columns}`. A node is `{id, step, title, sub, kind,
+ * plugin, col, row}`; an edge `{from, to, label}`; `columns` the x of each column. A branch fed
+ * from several places is drawn once, in the column after its deepest feeder, with an edge from each.
  */
 export function layout(flow) {
   const nodes = [];
@@ -59,8 +97,8 @@ export function layout(flow) {
     nodes.push(node);
     return node;
   };
-  const link = (from, to, label) => {
-    for (const source of from) edges.push({ from: source.node.id, to: to.id, label: source.label || label || "" });
+  const link = (from, to) => {
+    for (const source of from) edges.push({ from: source.node.id, to: to.id, label: source.label || "" });
   };
 
   const starts = [{ type: "manual" }, ...(flow.triggers || [])];
@@ -76,6 +114,8 @@ export function layout(flow) {
     from = [{ node: source }];
     col += 1;
   }
+  const branchStart = branchColumns(flow, col);
+  const labelled = new Set();
 
   // Places `pipeline` from column `col`, row `row`; answers the rows it takes and its entry nodes.
   function place(pipeline, col, row, from) {
@@ -85,27 +125,29 @@ export function layout(flow) {
       link(from, node);
       entries = entries || [node];
       from = [{ node }];
-      col += 1;
-      if (step.type === "route" || step.type === "fan-out") {
-        const targets =
-          step.type === "route"
-            ? [...(step.routes || []).map((r) => ({ to: r.to, label: conditionText(r.when) })), ...(step.default ? [{ to: step.default, label: "default" }] : [])]
-            : (step.to || []).map((to) => ({ to, label: "" }));
-        let next = row;
-        for (const target of targets) {
-          const feed = [{ node, label: target.label }];
-          if (placed.has(target.to)) {
-            for (const entry of placed.get(target.to)) link(feed, entry);
-            continue;
-          }
-          const branch = (flow.branches || {})[target.to] || {};
-          placed.set(target.to, []);
-          const result = place(branch, col, next, feed, target.to);
-          placed.set(target.to, result.entries);
-          next += result.rows;
-        }
-        return { rows: Math.max(1, next - row), entries };
+      const targets = targetsOf(step);
+      if (targets.length === 0) {
+        col += 1;
+        continue;
       }
+      if (targets.some((t) => t.label)) labelled.add(col);
+      // A branch that starts further right goes on the upper row, so the straight edge to it
+      // crosses only empty columns and not the chain of a branch placed below it.
+      const byColumn = [...targets].sort((p, q) => (branchStart.get(q.to) ?? 0) - (branchStart.get(p.to) ?? 0));
+      let next = row;
+      for (const target of byColumn) {
+        const feed = [{ node, label: target.label }];
+        if (placed.has(target.to)) {
+          for (const entry of placed.get(target.to)) link(feed, entry);
+          continue;
+        }
+        placed.set(target.to, []);
+        const branch = (flow.branches || {})[target.to] || {};
+        const result = place(branch, branchStart.get(target.to) ?? col + 1, next, feed);
+        placed.set(target.to, result.entries);
+        next += result.rows;
+      }
+      return { rows: Math.max(1, next - row), entries };
     }
     const sinks = (pipeline.sinks || []).map((sink, i) => {
       const node = add({ step: sink.id, title: `${sink.id} (sink)`, sub: sink.plugin, plugin: sink.plugin, kind: "sink", col, row: row + i });
@@ -114,19 +156,21 @@ export function layout(flow) {
     });
     return { rows: Math.max(1, sinks.length), entries: entries || sinks };
   }
-  const main = place(flow, col, 0, from);
+  place(flow, col, 0, from);
 
-  const cols = Math.max(...nodes.map((n) => n.col)) + 1;
-  const rows = Math.max(starts.length, main.rows, ...nodes.map((n) => n.row + 1));
+  const count = Math.max(...nodes.map((n) => n.col)) + 1;
+  const columns = [PAD];
+  for (let c = 1; c < count; c += 1) columns.push(columns[c - 1] + NODE_W + (labelled.has(c - 1) ? LABEL_GAP : COL_GAP));
+  const rows = Math.max(...nodes.map((n) => n.row + 1));
   return {
     nodes,
     edges,
-    width: PAD * 2 + cols * NODE_W + (cols - 1) * COL_GAP,
+    columns,
+    width: columns[count - 1] + NODE_W + PAD,
     height: PAD * 2 + rows * NODE_H + (rows - 1) * ROW_GAP,
   };
 }
 
-const x = (node) => PAD + node.col * (NODE_W + COL_GAP);
 const y = (node) => PAD + node.row * (NODE_H + ROW_GAP);
 
 /** The class a node gets from its step's report in an execution. */
@@ -142,7 +186,8 @@ function stateOf(report) {
  * their plugin's page.
  */
 export function flowGraph(flow, { id, execution } = {}) {
-  const { nodes, edges, width, height } = layout(flow);
+  const { nodes, edges, columns, width, height } = layout(flow);
+  const x = (node) => columns[node.col];
   const reports = new Map();
   for (const report of (execution && execution.steps) || []) reports.set(report.step, report);
 
@@ -151,19 +196,20 @@ export function flowGraph(flow, { id, execution } = {}) {
     {},
     svg("marker", { id: "graph-arrow", viewBox: "0 0 8 8", refX: "8", refY: "4", markerWidth: "7", markerHeight: "7", orient: "auto-start-reverse" }, svg("path", { d: "M0,0 L8,4 L0,8 z", class: "arrow" })),
   );
-  const drawn = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "img", "aria-label": `Flow ${flow.name}: ${nodes.length} nodes` }, defs);
+  const drawn = svg("svg", { width, height, viewBox: `0 0 ${width} ${height}`, role: "group", "aria-label": `Flow ${flow.name}: ${nodes.length} nodes` }, defs);
 
   for (const edge of edges) {
     const a = nodes[edge.from];
     const b = nodes[edge.to];
     const x1 = x(a) + NODE_W;
     const y1 = y(a) + NODE_H / 2;
-    const x2 = b.col > a.col ? x(b) : x(b) + NODE_W / 2;
-    const y2 = b.col > a.col ? y(b) + NODE_H / 2 : y(b);
+    const x2 = x(b);
+    const y2 = y(b) + NODE_H / 2;
     const bend = Math.max(24, (x2 - x1) / 2);
     drawn.appendChild(svg("path", { class: "edge", d: `M${x1},${y1} C${x1 + bend},${y1} ${x2 - bend},${y2} ${x2},${y2}`, "marker-end": "url(#graph-arrow)" }));
     if (edge.label) {
-      const label = svg("text", { x: x1 + 6, y: y1 + (y2 >= y1 ? 14 : -6), class: "edge-label" }, cut(edge.label));
+      // At the middle of its own edge, so the conditions of one route's targets never overlap.
+      const label = svg("text", { x: (x1 + x2) / 2, y: (y1 + y2) / 2 - 4, class: "edge-label", "text-anchor": "middle" }, cut(edge.label, MAX_EDGE_LABEL));
       label.appendChild(svg("title", {}, edge.label));
       drawn.appendChild(label);
     }

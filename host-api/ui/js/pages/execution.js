@@ -14,7 +14,8 @@ export function statusBadge(status) {
 
 /** How long an execution took, or "running". */
 export function duration(execution) {
-  if (execution.finished_at === null || execution.finished_at === undefined) return "running";
+  if (execution.status === "running") return "running";
+  if (execution.finished_at === null || execution.finished_at === undefined) return "—";
   const seconds = execution.finished_at - execution.started_at;
   return seconds < 1 ? "< 1 s" : `${seconds} s`;
 }
@@ -47,7 +48,7 @@ function stepsTable(execution) {
   return table(columns, execution.steps, "No steps ran.");
 }
 
-function deadLetters(execution) {
+function deadLetters(execution, admin) {
   const letters = execution.dead_letters || [];
   if (letters.length === 0) return null;
   const more = execution.dead_letter_count > letters.length ? ` (the first ${letters.length} of ${execution.dead_letter_count}; all are in the flow's queue)` : "";
@@ -57,7 +58,8 @@ function deadLetters(execution) {
     { title: "Attempts", cell: (d) => count(d.attempts), class: "num" },
     { title: "Record", cell: (d) => h("code", { class: "record" }, JSON.stringify(d.record.value)), class: "wrap" },
   ];
-  return section(`Dead letters${more}`, table(columns, letters), h("a", { href: `#/flows/${api.seg(execution.flow)}` }, "Replay them from the flow's page"));
+  const replay = admin ? h("a", { href: `#/flows/${api.seg(execution.flow)}` }, "Replay them from the flow's page") : null;
+  return section(`Dead letters${more}`, table(columns, letters), replay);
 }
 
 export async function renderExecution(main, ctx, id) {
@@ -91,7 +93,7 @@ export async function renderExecution(main, ctx, id) {
       ),
       flow ? section("Graph", h("p", { class: "caption" }, "The flow as defined now; each step shows its records in → out in this execution."), flowGraph(flow, { execution })) : null,
       section("Steps", stepsTable(execution)),
-      deadLetters(execution),
+      deadLetters(execution, ctx.admin),
       h("details", {}, h("summary", {}, "As JSON"), jsonBlock(execution)),
     ),
   );

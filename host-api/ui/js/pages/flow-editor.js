@@ -1,4 +1,4 @@
-// The flow editor (`#/flows/new`, `#/flows/NAME/edit`, admin): a definition as YAML or JSON,
+// The flow editor (`#/flows/+new`, `#/flows/NAME/edit`, admin): a definition as YAML or JSON,
 // sent as it is typed with its media type, so the server's own parser and validation decide, and
 // its answer is shown in place — a syntax error at its line and column, with the caret moved
 // there; a validation error naming the step. JSON is also YAML, so switching to YAML keeps the

@@ -1,6 +1,6 @@
 // Flows: the list (`#/flows`), one flow's page (`#/flows/NAME`: its graph, a run with input, its
 // executions newest first and its dead letters with replay and delete), the editor
-// (`#/flows/new`, `#/flows/NAME/edit`, in flow-editor.js) and one execution
+// (`#/flows/+new`, `#/flows/NAME/edit`, in flow-editor.js) and one execution
 // (`#/executions/ID`, in execution.js). Lists are paged by the API's cursors, so a flow with a
 // million executions costs one page.
 
@@ -28,7 +28,7 @@ async function renderList(main, ctx) {
   ];
   replace(
     main,
-    h("div", { class: "page-head" }, h("h1", {}, "Flows"), ctx.admin ? h("a", { class: "button primary", href: "#/flows/new", id: "flow-new" }, "New flow") : null),
+    h("div", { class: "page-head" }, h("h1", {}, "Flows"), ctx.admin ? h("a", { class: "button primary", href: "#/flows/+new", id: "flow-new" }, "New flow") : null),
     section("Defined", table(columns, answer.flows, "No flows yet.")),
   );
 }
@@ -223,7 +223,7 @@ async function renderFlow(main, ctx, name) {
     ? actionButton(
         "Delete",
         async () => {
-          if (!window.confirm(`Delete flow ${name}? Its executions and dead letters go with it.`)) return;
+          if (!window.confirm(`Delete flow ${name}? Its executions and dead letters stay readable by their ids.`)) return;
           await api.del(`/v1/flows/${api.seg(name)}`);
           ctx.navigate("#/flows");
         },
@@ -255,7 +255,8 @@ async function renderFlow(main, ctx, name) {
 export async function render(main, ctx) {
   if (location.hash.startsWith("#/executions")) return renderExecution(main, ctx, ctx.params[0]);
   const [name, action] = ctx.params;
-  if (name === "new") return renderEditor(main, ctx, null);
+  // `+` is in no flow name, so a flow may be called "new".
+  if (name === "+new") return renderEditor(main, ctx, null);
   if (name && action === "edit") return renderEditor(main, ctx, name);
   if (name) return renderFlow(main, ctx, name);
   return renderList(main, ctx);

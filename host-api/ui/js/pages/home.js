@@ -99,7 +99,7 @@ function flowsTile(flows) {
   });
 }
 
-function metricTiles(history) {
+function metricTiles(history, reads) {
   if (history.error) {
     return [tile({ label: "Metrics", value: "—", sub: errorText(history.error), kind: "warn", href: "#/monitoring", id: "tile-metrics" })];
   }
@@ -141,13 +141,15 @@ function metricTiles(history) {
       value: last ? count(last.dead_letters) : "—",
       sub: "runs that gave up; replay from a flow",
       kind: last && last.dead_letters > 0 ? "warn" : "",
-      href: "#/flows",
+      href: reads ? "#/flows" : undefined,
       id: "tile-dlq",
     }),
   ];
 }
 
 export async function render(main, ctx) {
+  // A publisher token may upload and read metrics, not list plugins or flows.
+  const reads = ctx.me.role !== "publisher";
   const note = notice();
   const summary = h("div", { class: "grid", id: "health-summary", "aria-busy": "true" }, h("p", { class: "loading" }, "Loading…"));
   const refresh = h("button", { type: "button", id: "home-refresh" }, "Refresh");
@@ -158,8 +160,8 @@ export async function render(main, ctx) {
     h(
       "ul",
       { class: "links" },
-      h("li", {}, h("a", { href: "#/plugins" }, "Plugins: versions, health, invoke")),
-      h("li", {}, h("a", { href: "#/flows" }, "Flows: definitions, executions, dead letters")),
+      h("li", {}, h("a", { href: "#/plugins" }, reads ? "Plugins: versions, health, invoke" : "Plugins: upload")),
+      reads ? h("li", {}, h("a", { href: "#/flows" }, "Flows: definitions, executions, dead letters")) : null,
       h("li", {}, h("a", { href: "#/monitoring" }, "Monitoring: charts over the last hour")),
       ctx.admin ? h("li", {}, h("a", { href: "#/trust" }, "Trust: keys and API tokens")) : null,
       ctx.admin ? h("li", {}, h("a", { href: "#/audit" }, "Audit log")) : null,
@@ -184,16 +186,16 @@ export async function render(main, ctx) {
     summary.setAttribute("aria-busy", "true");
     const [ready, plugins, flows, history] = await Promise.all([
       settle(api.get("/readyz")),
-      settle(api.get("/v1/plugins")),
-      settle(api.get("/v1/flows")),
+      reads ? settle(api.get("/v1/plugins")) : null,
+      reads ? settle(api.get("/v1/flows")) : null,
       settle(api.get("/v1/metrics/history")),
     ]);
-    const tally = plugins.value ? await pluginStates(plugins.value.plugins || []) : null;
+    const tally = plugins && plugins.value ? await pluginStates(plugins.value.plugins || []) : null;
     if (stopped) return;
-    replace(summary, serverTile(ready), pluginsTile(plugins, tally), flowsTile(flows), metricTiles(history));
+    replace(summary, serverTile(ready), plugins ? pluginsTile(plugins, tally) : null, flows ? flowsTile(flows) : null, metricTiles(history, reads));
     summary.setAttribute("aria-busy", "false");
     updated.textContent = `Updated ${new Date().toLocaleTimeString()}`;
-    const failed = [ready, plugins, flows, history].filter((result) => result.error);
+    const failed = [ready, plugins, flows, history].filter((result) => result && result.error);
     if (failed.length) note.show("error", `Some figures are missing: ${failed.map((f) => errorText(f.error)).join("; ")}`);
     else note.clear();
   }

@@ -60,7 +60,7 @@ export function grantsForm(plugin, reload) {
     h("h3", {}, "Budget grant"),
     h("p", { class: "caption" }, "Empty fields leave the manifest's request and the host's caps to decide."),
     h("div", { class: "form-row" }, budgetFields),
-    h("div", { class: "actions-row" }, h("button", { type: "submit", class: "primary" }, "Save grants")),
+    h("div", { class: "actions-row" }, h("button", { type: "submit", class: "primary", id: "grants-save" }, "Save grants")),
     note,
   );
   submitting(form, note, async () => {
@@ -69,7 +69,7 @@ export function grantsForm(plugin, reload) {
       if (budget[key].value !== "") limits[key] = Number(budget[key].value);
     }
     await api.put(`/v1/plugins/${api.seg(plugin.name)}/grants`, { outbound_hosts: items(hosts.value), key_value: items(buckets.value), budget: limits });
-    await reload();
+    await reload({ message: "Grants saved.", focus: "grants-save" });
   });
   return section("Grants", h("p", { class: "caption" }, "Saving replaces the whole grant; a loaded plugin picks it up at once."), form);
 }
@@ -99,7 +99,7 @@ export function configForm(plugin, reload) {
     error,
     names.length ? h("h3", {}, "Secrets (write-only)") : null,
     secretFields,
-    h("div", { class: "actions-row" }, h("button", { type: "submit", class: "primary" }, "Save config")),
+    h("div", { class: "actions-row" }, h("button", { type: "submit", class: "primary", id: "config-save" }, "Save config")),
     note,
   );
   submitting(form, note, async () => {
@@ -122,7 +122,7 @@ export function configForm(plugin, reload) {
     const dropped = (grants.secrets || []).filter((name) => !(name in written));
     if (dropped.length && !window.confirm(`Saving removes the secrets you did not enter again: ${dropped.join(", ")}. Save anyway?`)) return;
     await api.put(`/v1/plugins/${api.seg(plugin.name)}/config`, { values: parsed, secrets: written });
-    await reload();
+    await reload({ message: "Config saved.", focus: "config-save" });
   });
   return section("Config", h("p", { class: "caption" }, "Saving replaces the config and every secret: secrets cannot be read back, so nothing is merged."), form);
 }

@@ -46,7 +46,7 @@ function uploadCard(ctx, reload) {
           "p",
           { class: "notice ok" },
           "Installed ",
-          h("a", { href: `#/plugins/${api.seg(answer.name)}` }, `${answer.name} ${answer.version}`),
+          ctx.me.role === "publisher" ? `${answer.name} ${answer.version}` : h("a", { href: `#/plugins/${api.seg(answer.name)}` }, `${answer.name} ${answer.version}`),
           ` (${answer.kind}, ${answer.status}, signed by key ${answer.key_id || "none"}).`,
         ),
       );
@@ -79,24 +79,43 @@ async function renderList(main, ctx) {
       note.show("error", errorText(error));
     }
   }
-  const canUpload = ctx.me.role === "admin" || ctx.me.role === "publisher";
-  replace(main, h("div", { class: "page-head" }, h("h1", {}, "Plugins")), section("Installed", list, note), canUpload ? uploadCard(ctx, reload) : null);
-  await reload();
+  // A publisher uploads but may not read the list (the API refuses it), an invoker the reverse.
+  const publisher = ctx.me.role === "publisher";
+  const canUpload = ctx.admin || publisher;
+  replace(
+    main,
+    h("div", { class: "page-head" }, h("h1", {}, "Plugins")),
+    publisher ? null : section("Installed", list, note),
+    canUpload ? uploadCard(ctx, publisher ? async () => {} : reload) : null,
+  );
+  if (!publisher) await reload();
 }
 
+/**
+ * The versions, newest first, with Activate / Roll back (admin). The server answers them in
+ * semantic-version order; one below the highest ever installed needs the audited rollback
+ * override, which the server asks for with a `rollback` error — also when the highest was since
+ * deleted — and the page then asks the operator.
+ */
 function versionsTable(plugin, ctx, note, reload) {
-  const highest = plugin.versions.reduce((top, v) => (compareVersions(v.version, top) > 0 ? v.version : top), "0.0.0");
+  const highest = plugin.versions[plugin.versions.length - 1].version;
   const activateCell = (v) => {
     if (!ctx.admin || v.version === plugin.active_version) return null;
-    const rollback = compareVersions(v.version, highest) < 0;
+    const rollback = v.version !== highest;
+    const question = `Roll ${plugin.name} back to ${v.version}? A version below the highest ever installed needs a rollback override, which is audited.`;
     return actionButton(
       rollback ? "Roll back" : "Activate",
       async () => {
-        if (rollback && !window.confirm(`Roll ${plugin.name} back to ${v.version}? Versions below the highest installed (${highest}) need a rollback override, which is audited.`)) return;
+        if (rollback && !window.confirm(question)) return;
         const path = `/v1/plugins/${api.seg(plugin.name)}/versions/${api.seg(v.version)}/activate`;
-        await api.post(api.withQuery(path, { allow_rollback: rollback ? "true" : undefined }));
-        note.show("ok", `${plugin.name} ${v.version} is active.`);
-        await reload();
+        const activate = (allow) => api.post(api.withQuery(path, { allow_rollback: allow ? "true" : undefined }));
+        try {
+          await activate(rollback);
+        } catch (error) {
+          if (error.code !== "rollback" || rollback || !window.confirm(`${error.message}\n\n${question}`)) throw error;
+          await activate(true);
+        }
+        await reload({ message: `${plugin.name} ${v.version} is active.` });
       },
       note,
       { class: "small", "data-activate": v.version, "aria-label": `${rollback ? "Roll back to" : "Activate"} ${v.version}` },
@@ -116,31 +135,13 @@ function versionsTable(plugin, ctx, note, reload) {
           async () => {
             if (!window.confirm(`Deactivate ${plugin.name}? In-flight invocations finish; new ones are refused.`)) return;
             await api.post(`/v1/plugins/${api.seg(plugin.name)}/deactivate`);
-            note.show("ok", `${plugin.name} is inactive.`);
-            await reload();
+            await reload({ message: `${plugin.name} is inactive.` });
           },
           note,
           { class: "danger", id: "plugin-deactivate" },
         )
       : null;
   return section("Versions", table(columns, [...plugin.versions].reverse()), deactivate ? h("div", { class: "actions-row" }, deactivate) : null);
-}
-
-/** Compares two semantic versions by their numeric core, then with a pre-release lower. */
-export function compareVersions(a, b) {
-  const split = (v) => {
-    const [core, pre] = String(v).split("+")[0].split(/-(.*)/s);
-    return { parts: core.split(".").map(Number), pre: pre || "" };
-  };
-  const x = split(a);
-  const y = split(b);
-  for (let i = 0; i < 3; i += 1) {
-    if ((x.parts[i] || 0) !== (y.parts[i] || 0)) return (x.parts[i] || 0) - (y.parts[i] || 0);
-  }
-  if (x.pre === y.pre) return 0;
-  if (!x.pre) return 1;
-  if (!y.pre) return -1;
-  return x.pre < y.pre ? -1 : 1;
 }
 
 function list(values) {
@@ -186,7 +187,7 @@ function budgetCard(plugin) {
   const columns = [
     { title: "Limit", cell: (r) => r.label },
     { title: "In effect", cell: (r) => (effective ? r.format(effective[r.key]) : "—"), class: "num" },
-    { title: "Set by", cell: (r) => by[r.key] || "—" },
+    { title: "Set by", cell: (r) => by[r.key === "timeout_ms" ? "timeout" : r.key] || "—" },
     { title: "Manifest asks", cell: (r) => (plugin.manifest && plugin.manifest.budget[r.key] != null ? r.format(plugin.manifest.budget[r.key]) : "—"), class: "num" },
     { title: "Granted", cell: (r) => (plugin.grants.budget && plugin.grants.budget[r.key] != null ? r.format(plugin.grants.budget[r.key]) : "—"), class: "num" },
   ];
@@ -213,11 +214,15 @@ function usageCard(plugin) {
 
 async function renderPlugin(main, ctx, name) {
   const note = notice();
+  note.id = "plugin-note";
+  note.tabIndex = -1;
   let left = false;
   ctx.onLeave(() => {
     left = true;
   });
-  async function reload() {
+  // Rebuilds the page from the server's answer; `after.message` is confirmed in the page's notice,
+  // which takes the focus (or `after.focus`, an element id), as the focused button was rebuilt.
+  async function reload(after = {}) {
     const plugin = await api.get(`/v1/plugins/${api.seg(name)}`);
     if (left) return;
     const manifest = plugin.manifest || {};
@@ -239,13 +244,22 @@ async function renderPlugin(main, ctx, name) {
       note,
       section("Overview", facts),
       usageCard(plugin),
-      versionsTable(plugin, ctx, note, () => reload().catch((e) => note.show("error", errorText(e)))),
+      versionsTable(plugin, ctx, note, (after) => reload(after).catch((e) => note.show("error", errorText(e)))),
       invokePanel(plugin),
       capabilitiesCard(plugin),
       budgetCard(plugin),
       ctx.admin ? grantsForm(plugin, reload) : null,
       ctx.admin ? configForm(plugin, reload) : null,
     );
+    const button = after.focus ? document.getElementById(after.focus) : null;
+    if (button) {
+      // A form's confirmation goes beside its rebuilt button, where the operator is looking.
+      button.after(" ", h("span", { class: "saved", role: "status" }, after.message));
+      button.focus();
+    } else if (after.message) {
+      note.show("ok", after.message);
+      note.focus();
+    }
   }
   try {
     await reload();

@@ -122,7 +122,7 @@ function tokensSection(ctx, reload) {
     "select",
     { id: "token-role", name: "token-role" },
     h("option", { value: "invoker" }, "invoker: invoke plugins, run flows, read"),
-    h("option", { value: "publisher" }, "publisher: also upload plugins"),
+    h("option", { value: "publisher" }, "publisher: upload plugins (cannot invoke or read)"),
     h("option", { value: "admin" }, "admin: everything"),
   );
   const form = h(
