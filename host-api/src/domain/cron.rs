@@ -49,19 +49,12 @@ impl Services {
         Ok(())
     }
 
-    /// Closes the telemetry's current interval with the queue's depth and the dead letters stored
-    /// (counted on a blocking thread: it walks the dead-letter tree).
-    async fn sample_telemetry(&self) {
-        let store = self.store.clone();
-        let dead_letters = tokio::task::spawn_blocking(move || store.dead_letter_total()).await;
-        let dead_letters = match dead_letters {
-            Ok(Ok(count)) => count,
-            Ok(Err(err)) => {
-                tracing::warn!(%err, "could not count dead letters");
-                0
-            }
-            Err(_) => 0,
-        };
+    /// Closes the telemetry's current interval with the queue's depth and the dead letters stored.
+    fn sample_telemetry(&self) {
+        let dead_letters = self.store.dead_letter_total().unwrap_or_else(|err| {
+            tracing::warn!(%err, "could not count dead letters");
+            0
+        });
         let at = crate::store::now();
         self.plugins.telemetry().sample(at, self.queue.total_depth() as u64, dead_letters);
     }
@@ -73,7 +66,7 @@ impl Services {
         while !*stop.borrow() {
             self.plugins.persist_usage();
             if last_sample.elapsed() >= self.plugins.telemetry().interval() {
-                self.sample_telemetry().await;
+                self.sample_telemetry();
                 last_sample = Instant::now();
             }
             if last_sweep.elapsed() >= SWEEP_EVERY {

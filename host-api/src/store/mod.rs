@@ -239,7 +239,7 @@ pub trait FlowStore {
     fn running_executions(&self) -> Result<Vec<ExecutionRecord>>;
     /// Dead letters of `flow` after `cursor`, oldest first.
     fn dead_letters_page(&self, flow: &str, page: PageRequest) -> Result<Page<DeadLetterRecord>>;
-    /// Dead letters stored, all flows (counts them: for a sample every few seconds, not per request).
+    /// Dead letters stored, all flows: a counter the backend keeps (cheap enough for every sample).
     fn dead_letter_total(&self) -> Result<u64>;
     /// One dead letter.
     fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>>;

@@ -92,10 +92,44 @@ impl FlowStore for SledStore {
     }
 
     fn dead_letter_total(&self) -> Result<u64> {
-        Ok(self.tree(Area::Dlq).len() as u64)
+        Ok(self.dead_letter_count())
     }
 
     fn dead_letter(&self, flow: &str, id: u64) -> Result<Option<DeadLetterRecord>> {
         self.get(Area::Dlq, "dlq", &prefixed_id(flow, id))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::store::records::DeadLetterRecord;
+    use crate::store::sled::SledStore;
+    use crate::store::{Change, FlowStore, Op, Storage};
+    use plugboard_runtime::flow::{DeadLetter, ErrorReport, StoredRecord};
+
+    fn letter(id: u64) -> Op {
+        let error = ErrorReport { code: "guest-error".into(), message: "no".into(), backtrace: Vec::new() };
+        let record = StoredRecord { key: None, value: serde_json::json!({"n": id}), headers: Default::default() };
+        let letter = DeadLetter { step: "s".into(), attempts: 1, error, reasons: Vec::new(), logs: Vec::new(), record };
+        Op::PutDeadLetter(Box::new(DeadLetterRecord { id, ..DeadLetterRecord::new("f", 1, letter) }))
+    }
+
+    #[test]
+    fn the_dead_letter_count_follows_every_change_and_survives_a_reopen() {
+        let dir = std::env::temp_dir().join(format!("plugboard-dlq-count-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let open = || SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
+        let store = open();
+        store.apply(Change::new().with(letter(1)).with(letter(2)).with(letter(3))).unwrap();
+        // Writing a letter again (a replay that failed the same way) and removing one that is gone
+        // change nothing.
+        store.apply(Change::new().with(letter(2))).unwrap();
+        store.apply(Change::new().with(Op::RemoveDeadLetter { flow: "f".into(), id: 1 })).unwrap();
+        store.apply(Change::new().with(Op::RemoveDeadLetter { flow: "f".into(), id: 1 })).unwrap();
+        assert_eq!(store.dead_letter_total().unwrap(), 2);
+        store.inner.db.flush().unwrap();
+        drop(store);
+        assert_eq!(open().dead_letter_total().unwrap(), 2, "counted again at open");
+        let _ = std::fs::remove_dir_all(&dir);
     }
 }

@@ -99,6 +99,9 @@ struct Inner {
     key_value: std::sync::OnceLock<Arc<keyvalue::SledKeyValue>>,
     /// Seals every value of the secrets tree (see [`crate::store::sealed`]).
     secrets_key: SecretsKey,
+    /// Dead letters stored: counted once at open (sled's `len` scans the whole tree), then kept
+    /// by `apply`, the one writer of the tree, so the metrics sample every 5 s reads a number.
+    dead_letters: std::sync::atomic::AtomicU64,
 }
 
 impl std::fmt::Debug for SledStore {
@@ -145,12 +148,22 @@ impl SledStore {
     /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
     pub fn open(dir: &Path, secrets_key: SecretsKey) -> Result<SledStore> {
         let db = ::sled::Config::new().path(dir).open().map_err(backend)?;
-        let trees =
-            AREAS.iter().map(|(_, name)| db.open_tree(name)).collect::<std::result::Result<_, _>>().map_err(backend)?;
+        let trees = AREAS
+            .iter()
+            .map(|(_, name)| db.open_tree(name))
+            .collect::<std::result::Result<Vec<::sled::Tree>, _>>()
+            .map_err(backend)?;
         let flusher = db.clone();
         let commit = GroupCommit::start(move || flusher.flush().map(|_| ()).map_err(backend))?;
         let store = SledStore {
-            inner: Arc::new(Inner { db, trees, commit, key_value: std::sync::OnceLock::new(), secrets_key }),
+            inner: Arc::new(Inner {
+                dead_letters: std::sync::atomic::AtomicU64::new(trees[Area::Dlq as usize].len() as u64),
+                db,
+                trees,
+                commit,
+                key_value: std::sync::OnceLock::new(),
+                secrets_key,
+            }),
         };
         let sealed = store.seal_legacy_secrets()?;
         if sealed > 0 {
@@ -203,6 +216,11 @@ impl SledStore {
     pub(crate) fn tree(&self, area: Area) -> &::sled::Tree {
         // AREAS lists every area in declaration order, so the index is always in range.
         &self.inner.trees[area as usize]
+    }
+
+    /// Dead letters stored, from the counter `apply` keeps.
+    pub(crate) fn dead_letter_count(&self) -> u64 {
+        self.inner.dead_letters.load(std::sync::atomic::Ordering::Relaxed)
     }
 
     pub(crate) fn get<T: DeserializeOwned>(&self, area: Area, name: &'static str, key: &[u8]) -> Result<Option<T>> {
@@ -293,19 +311,27 @@ impl Storage for SledStore {
             return Ok(());
         }
         let outcome = self.inner.trees.as_slice().transaction(|trees| {
+            // Dead letters added minus removed, from what each write found (a retried transaction
+            // counts afresh).
+            let mut dead_letters = 0i64;
             for write in &writes {
                 let tree = &trees[write.area as usize];
-                match &write.value {
-                    Some(value) => tree.insert(write.key.as_slice(), value.as_slice())?,
-                    None => tree.remove(write.key.as_slice())?,
+                let found = match &write.value {
+                    Some(value) => tree.insert(write.key.as_slice(), value.as_slice())?.is_none(),
+                    None => tree.remove(write.key.as_slice())?.is_some(),
                 };
+                if write.area == Area::Dlq && found {
+                    dead_letters += if write.value.is_some() { 1 } else { -1 };
+                }
             }
-            Ok::<(), ConflictableTransactionError<std::convert::Infallible>>(())
+            Ok::<i64, ConflictableTransactionError<std::convert::Infallible>>(dead_letters)
         });
-        outcome.map_err(|err| match err {
+        let dead_letters = outcome.map_err(|err| match err {
             TransactionError::Storage(err) => backend(err),
             TransactionError::Abort(never) => match never {},
         })?;
+        use std::sync::atomic::Ordering::Relaxed;
+        let _ = self.inner.dead_letters.fetch_update(Relaxed, Relaxed, |n| Some(n.saturating_add_signed(dead_letters)));
         // The key-value data of a forgotten plugin is gone: so is its quota usage.
         if let Some(key_value) = self.inner.key_value.get() {
             for name in &forgotten {
