@@ -74,6 +74,19 @@ impl NatsCluster {
                  (`apt-get install nats-server`, as .ci/run does)"
             ));
         }
+        // A free port is free only until someone else binds it: tests, browsers and servers run
+        // in parallel. A server that cannot bind exits at once; start again on fresh ports.
+        let mut last = String::new();
+        for _ in 0..5 {
+            match NatsCluster::start_once(size).await {
+                Ok(cluster) => return Ok(cluster),
+                Err(err) => last = err,
+            }
+        }
+        Err(last)
+    }
+
+    async fn start_once(size: usize) -> Result<NatsCluster, String> {
         let dir = tempfile::tempdir().map_err(|e| e.to_string())?;
         let ports: Vec<(u16, u16)> = (0..size)
             .map(|_| Ok((free_port()?, free_port()?)))
@@ -97,9 +110,11 @@ impl NatsCluster {
                 .map_err(|e| format!("cannot start {NATS_SERVER}: {e}"))?;
             nodes.push(NatsNode { url: format!("nats://127.0.0.1:{port}"), child: Some(child) });
         }
-        let cluster = NatsCluster { nodes, _dir: dir };
-        for node in &cluster.nodes {
-            node.wait_for_jetstream().await?;
+        let mut cluster = NatsCluster { nodes, _dir: dir };
+        for index in 0..cluster.nodes.len() {
+            if let Err(err) = cluster.nodes[index].wait_for_jetstream().await {
+                return Err(format!("{err}\n{}", cluster.log(index)));
+            }
         }
         Ok(cluster)
     }
@@ -150,12 +165,15 @@ impl NatsNode {
     /// Connects, then asks JetStream for a stream that does not exist until it answers "not
     /// found" (a cluster answers only once it elected its meta leader). Not the account info:
     /// async-nats 0.51 cannot decode a 2.9 server's.
-    async fn wait_for_jetstream(&self) -> Result<(), String> {
+    async fn wait_for_jetstream(&mut self) -> Result<(), String> {
         use async_nats::jetstream::ErrorCode;
         use async_nats::jetstream::context::GetStreamErrorKind;
         let started = Instant::now();
         let mut last = String::new();
         while started.elapsed() < READY_WITHIN {
+            if let Some(Ok(Some(status))) = self.child.as_mut().map(Child::try_wait) {
+                return Err(format!("{} exited at start ({status})", self.url));
+            }
             match async_nats::connect(&self.url).await {
                 Ok(client) => match async_nats::jetstream::new(client).get_stream("READINESS-PROBE").await {
                     Err(err) => match err.kind() {
