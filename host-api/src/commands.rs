@@ -345,6 +345,7 @@ pub async fn serve(
         let _ =
             writeln!(out, "created an admin token: {} (keep it private; shown only on first start)", path.display());
     }
+    let _ = writeln!(out, "dashboard: {base}/ui (sign in with an API token)");
     if demo {
         let token_file = data_dir.join("admin-token");
         let _ = writeln!(out, "\nsample plugins are installed and active. Try:\n");

@@ -18,6 +18,7 @@ mod flow_cli;
 mod flows;
 mod fuzz_replay;
 mod hostile;
+mod jetstream;
 mod js_samples;
 mod kv_state;
 mod language_errors;

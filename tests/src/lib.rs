@@ -10,6 +10,7 @@ use std::sync::OnceLock;
 
 pub mod bench;
 pub mod browser;
+pub mod nats;
 pub mod projects;
 
 /// Serves `router` on a real listener at 127.0.0.1:0 for the rest of the process (or until the
