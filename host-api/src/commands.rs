@@ -190,10 +190,11 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
             let result = crate::run::run(&args, io).await;
             local(result, io)
         }
-        Command::Serve { data, listen, config, demo, allow_unsigned } => {
+        Command::Serve { data, listen, config, demo, allow_unsigned, cluster } => {
             {
                 // What serve prints is advice: a closed stdout must not stop the server.
-                let result = serve(data, listen, config, demo, allow_unsigned, io.out).await;
+                let flags = ServeFlags { data, listen, config, demo, allow_unsigned, cluster };
+                let result = serve(flags, io.out).await;
                 local(result.map_err(Into::into), io)
             }
         }
@@ -314,19 +315,29 @@ fn report(err: CommandError, json: bool, io: &mut Io<'_>) -> Outcome {
     Outcome { exit: Exit::Failure, answer }
 }
 
+/// `plugboard serve`'s flags.
+pub struct ServeFlags {
+    /// `--data`.
+    pub data: Option<PathBuf>,
+    /// `--listen`.
+    pub listen: Option<std::net::SocketAddr>,
+    /// `--config`.
+    pub config: Option<PathBuf>,
+    /// `--demo`.
+    pub demo: bool,
+    /// `--allow-unsigned`.
+    pub allow_unsigned: bool,
+    /// `--cluster URL`.
+    pub cluster: Option<String>,
+}
+
 /// Serves the control plane until Ctrl-C or SIGTERM: `--data`, `--listen` and `--allow-unsigned`
 /// override the config file's settings.
 ///
 /// # Errors
 /// A bad config file, a data directory or listen address that cannot be used, demo setup failures.
-pub async fn serve(
-    data: Option<PathBuf>,
-    listen: Option<std::net::SocketAddr>,
-    config: Option<PathBuf>,
-    demo: bool,
-    allow_unsigned: bool,
-    out: &mut dyn Write,
-) -> anyhow::Result<()> {
+pub async fn serve(flags: ServeFlags, out: &mut dyn Write) -> anyhow::Result<()> {
+    let ServeFlags { data, listen, config, demo, allow_unsigned, cluster } = flags;
     let mut settings = match config {
         Some(path) => server::ServeConfig::from_file(&path)?,
         None => server::ServeConfig::default(),
@@ -334,6 +345,10 @@ pub async fn serve(
     settings.data = data.or(settings.data);
     settings.listen = listen.or(settings.listen);
     settings.allow_unsigned |= allow_unsigned;
+    if let Some(url) = cluster {
+        let replicas = settings.cluster.as_ref().map_or(1, |c| c.replicas);
+        settings.cluster = Some(crate::store::cluster::ClusterSettings { url, replicas });
+    }
     let server = server::start(&settings, Default::default()).await?;
     let data_dir = settings.data_dir();
     if demo {

@@ -14,6 +14,7 @@ use crate::api::{AppState, ServerLimits, app};
 use crate::domain::{QueueSettings, Services};
 use crate::store::Storage;
 use crate::store::sealed::SecretsKey;
+use crate::store::cluster::ClusterStore;
 use crate::store::sled::SledStore;
 use anyhow::Context;
 use plugboard_runtime::signing::VerifyOptions;
@@ -56,6 +57,9 @@ pub struct ServeConfig {
     /// Where compiled plugins are kept (default `DATA/compiled`). Servers may share one: a
     /// component is compiled once under a lock and every entry is verified before it is used.
     pub cache_dir: Option<PathBuf>,
+    /// Run as one node of a cluster over NATS JetStream (`[cluster]`: `url`, `replicas`), or, by
+    /// default, alone on the embedded database.
+    pub cluster: Option<crate::store::cluster::ClusterSettings>,
 }
 
 impl ServeConfig {
@@ -114,10 +118,20 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     let data = config.data_dir();
     private_directory(&data)?;
     let secrets_key = SecretsKey::load_or_create(&config.secrets_key_path())?;
-    let store: Arc<dyn Storage> = Arc::new(
-        SledStore::open(&data.join("db"), secrets_key)
-            .context("cannot open the database (is another server using this data directory?)")?,
-    );
+    let store: Arc<dyn Storage> = match &config.cluster {
+        None => Arc::new(
+            SledStore::open(&data.join("db"), secrets_key)
+                .context("cannot open the database (is another server using this data directory?)")?,
+        ),
+        Some(cluster) => {
+            let node = node_id(&data)?;
+            let store = ClusterStore::open(cluster, node, secrets_key)
+                .await
+                .with_context(|| format!("cannot join the cluster at {}", cluster.url))?;
+            tracing::info!(node = store.node(), url = %cluster.url, "running as a cluster node");
+            Arc::new(store)
+        }
+    };
     let runtime = Runtime::new(RuntimeConfig {
         caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| data.join("compiled"))),
@@ -137,6 +151,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     let (stop, stopped) = tokio::sync::watch::channel(false);
     let mut background: Vec<JoinHandle<()>> =
         (0..config.queue.workers.max(1)).map(|_| tokio::spawn(services.queue.clone().work(stopped.clone()))).collect();
+    background.push(tokio::spawn(services.clone().follow_cluster(stopped.clone())));
     background.push(tokio::spawn(services.clone().tick(stopped)));
     let state = AppState::new(services, limits);
     Ok(Server {
@@ -219,20 +234,46 @@ async fn ensure_admin_token(
     configured: Option<String>,
 ) -> anyhow::Result<Option<PathBuf>> {
     let configured = std::env::var("PLUGBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).or(configured);
-    let mut created = None;
-    let token = match configured {
-        Some(token) => token,
-        None if services.access.has_admin_token() => return Ok(None),
-        None => {
-            let token = crate::domain::access::new_token()?;
-            let path = data.join("admin-token");
-            write_private(&path, &token)?;
-            created = Some(path);
-            token
+    // In a cluster, nodes starting together may race for the token: the loser retries against
+    // the winner's (and then has one already).
+    for _ in 0..10 {
+        let mut created = None;
+        let token = match configured.clone() {
+            Some(token) => token,
+            None if services.access.has_admin_token() => return Ok(None),
+            None => {
+                let token = crate::domain::access::new_token()?;
+                created = Some(data.join("admin-token"));
+                token
+            }
+        };
+        match services.access.set_admin_token(&token).await {
+            Err(crate::domain::DomainError::Store(crate::store::StoreError::Conflict(_))) => {
+                services.access.reload_tokens()?;
+                continue;
+            }
+            result => result?,
         }
-    };
-    services.access.set_admin_token(&token).await?;
-    Ok(created)
+        if let Some(path) = &created {
+            write_private(path, &token)?;
+        }
+        return Ok(created);
+    }
+    anyhow::bail!("another node kept changing the tokens while this one started")
+}
+
+/// This node's id in a cluster: random on first start, then kept in `DATA/node-id`, so a
+/// restarted node owns its queued work again.
+fn node_id(data: &Path) -> anyhow::Result<String> {
+    let path = data.join("node-id");
+    if let Ok(id) = std::fs::read_to_string(&path) {
+        return Ok(id.trim().to_string());
+    }
+    let mut bytes = [0u8; 8];
+    getrandom::fill(&mut bytes).map_err(|err| anyhow::anyhow!("no randomness: {err}"))?;
+    let id = format!("n{}", hex::encode(bytes));
+    write_private(&path, &id)?;
+    Ok(id)
 }
 
 /// Creates the data directory readable by its owner only (0700), tightening an existing one, and

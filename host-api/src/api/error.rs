@@ -176,7 +176,10 @@ impl From<Error> for ApiError {
 
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> ApiError {
-        ApiError::internal(err)
+        match err {
+            crate::store::StoreError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+            err => ApiError::internal(err),
+        }
     }
 }
 

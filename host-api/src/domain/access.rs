@@ -89,6 +89,15 @@ impl Access {
         Ok(revoked)
     }
 
+    /// Reads the tokens again (another cluster node changed them).
+    ///
+    /// # Errors
+    /// A storage failure.
+    pub fn reload_tokens(&self) -> Result<()> {
+        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = self.store.tokens()?;
+        Ok(())
+    }
+
     /// The API tokens (cached).
     pub fn tokens(&self) -> Vec<TokenRecord> {
         self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()

@@ -27,20 +27,22 @@ impl Services {
                 let key = format!("{}#{index}", flow.name);
                 let due = {
                     let mut next = self.queue.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    let at = next.entry(key).or_insert_with(|| schedule.next_after(now));
+                    let at = next.entry(key.clone()).or_insert_with(|| schedule.next_after(now));
                     match *at {
                         Some(time) if time <= now => {
                             *at = schedule.next_after(now);
-                            true
+                            Some(time)
                         }
-                        _ => false,
+                        _ => None,
                     }
                 };
-                if !due {
-                    continue;
-                }
+                let Some(due) = due else { continue };
                 if !schedule.allow_overlap && self.queue.depth(&flow.name) > 0 {
                     tracing::info!(flow = %flow.name, "cron run skipped: the previous run has not finished");
+                    continue;
+                }
+                // In a cluster every node sees the same due time; one of them runs it.
+                if !self.store.claim_once(&format!("cron\0{key}\0{}", due.timestamp()))? {
                     continue;
                 }
                 self.queue.enqueue(&flow.name, Vec::new(), TriggerKind::Cron).await?;

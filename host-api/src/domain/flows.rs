@@ -157,7 +157,21 @@ impl Flows {
 
     /// Marks executions a crash left running as interrupted (their queued work runs again).
     pub(super) fn mark_interrupted(&self) -> Result<()> {
-        let running = self.store.running_executions()?;
+        self.interrupt(self.store.running_executions()?)
+    }
+
+    /// Marks executions a cluster node that stopped was running as interrupted (their queued
+    /// runs were adopted and run again here).
+    pub(super) fn interrupt_adopted(&self, ids: &[u64]) -> Result<()> {
+        let running = ids
+            .iter()
+            .filter_map(|id| self.store.execution(*id).transpose())
+            .filter(|e| e.as_ref().map_or(true, |e| e.status == ExecutionStatus::Running))
+            .collect::<std::result::Result<Vec<_>, _>>()?;
+        self.interrupt(running)
+    }
+
+    fn interrupt(&self, running: Vec<ExecutionRecord>) -> Result<()> {
         if running.is_empty() {
             return Ok(());
         }

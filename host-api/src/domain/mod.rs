@@ -11,6 +11,7 @@
 pub mod access;
 pub mod cron;
 pub mod flows;
+pub mod follow;
 pub mod plugins;
 pub mod queue;
 pub mod runs;

@@ -150,6 +150,38 @@ impl Plugins {
         self.load_errors.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), reason);
     }
 
+    /// Names of the loaded plugins.
+    pub(super) fn loaded_names(&self) -> Vec<String> {
+        self.active.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+    }
+
+    /// Loads `name` as the store has it now (another cluster node activated, deactivated,
+    /// re-granted or deleted it, or revoked its key): the active version with its grant, checked
+    /// against the trust store, or nothing.
+    pub(super) async fn refresh(&self, name: &str) {
+        let _write = self.write.lock().await;
+        let version = match self.store.active(name) {
+            Ok(version) => version,
+            Err(err) => {
+                tracing::error!(plugin = %name, %err, "cannot read the plugin another node changed");
+                return;
+            }
+        };
+        let Some(version) = version else {
+            self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+            self.load_errors.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+            return;
+        };
+        match self.load_version(name, &version).await {
+            Ok(plugin) => self.set_loaded(name, plugin),
+            Err(err) => {
+                tracing::warn!(plugin = %name, %version, %err, "a plugin another node changed does not load here");
+                self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+                self.set_load_error(name, err.to_string());
+            }
+        }
+    }
+
     /// Unloads every active plugin `key_id` signed; returns their names (see
     /// [`super::Access::revoke_key`], which stores the deactivations).
     pub(super) fn unload_signed_by(&self, key_id: &str) -> Vec<String> {

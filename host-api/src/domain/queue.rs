@@ -147,6 +147,20 @@ impl WorkQueue {
         state.total = state.total.saturating_sub(count);
     }
 
+    /// Counts runs adopted from a cluster node that stopped (already in the store) and wakes
+    /// the workers.
+    pub(super) fn adopt(&self, runs: &BTreeMap<String, usize>) {
+        let mut state = self.state();
+        for (flow, count) in runs {
+            *state.depth.entry(flow.clone()).or_insert(0) += count;
+            state.total += count;
+        }
+        drop(state);
+        for _ in 0..self.settings.workers.max(1) {
+            self.signal.notify_one();
+        }
+    }
+
     /// Wakes a worker.
     pub(super) fn wake(&self) {
         self.signal.notify_one();

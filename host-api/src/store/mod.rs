@@ -17,6 +17,7 @@
 //! acknowledgements share one fsync (see [`commit`]). The rule for callers: answer 2xx only
 //! after `durable()` for what the answer acknowledges.
 
+pub mod cluster;
 pub mod commit;
 pub mod records;
 pub mod sealed;
@@ -51,6 +52,24 @@ pub enum StoreError {
     /// The store is shutting down; nothing more is made durable.
     #[error("the store is closed")]
     Closed,
+    /// Another cluster node changed the same state first (cluster mode); nothing was applied and
+    /// the caller may retry against the state as it is now. The API answers `conflict`.
+    #[error("{0}")]
+    Conflict(String),
+}
+
+/// What a store tells the domain about changes it did not make itself (cluster mode).
+#[derive(Debug, Clone)]
+pub enum StoreEvent {
+    /// Another node applied this change; caches of what it touches are stale.
+    Remote(std::sync::Arc<Change>),
+    /// Queued runs of a node that stopped became this node's.
+    Adopted {
+        /// Runs adopted, per flow.
+        runs: BTreeMap<String, usize>,
+        /// Executions that node was running: interrupted, their runs run again here.
+        executions: Vec<u64>,
+    },
 }
 
 /// Result of a storage call.
@@ -59,8 +78,8 @@ pub type Result<T> = std::result::Result<T, StoreError>;
 /// A future resolving once earlier writes are durable.
 pub type Durable = Pin<Box<dyn Future<Output = Result<()>> + Send + 'static>>;
 
-/// One write of a [`Change`].
-#[derive(Debug, Clone)]
+/// One write of a [`Change`]. Serializable, because the cluster backend ships whole changes.
+#[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub enum Op {
     /// Stores a plugin file under its digest (before any version points at it).
     PutBlob {
@@ -156,7 +175,7 @@ pub enum Op {
 }
 
 /// Writes that become visible together, or not at all.
-#[derive(Debug, Clone, Default)]
+#[derive(Debug, Clone, Default, serde::Serialize, serde::Deserialize)]
 pub struct Change {
     /// The writes, applied in order.
     pub ops: Vec<Op>,
@@ -307,4 +326,18 @@ pub trait Storage: PluginStore + AccessStore + FlowStore + QueueStore + Send + S
 
     /// The plugins' key-value data, for the runtime.
     fn key_value(&self) -> std::sync::Arc<dyn plugboard_runtime::KeyValueStore>;
+
+    /// Whether this node is the one to act on `key` (a cron due time): true for exactly one
+    /// caller per key across the cluster. One node: always true.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when the cluster cannot be asked.
+    fn claim_once(&self, _key: &str) -> Result<bool> {
+        Ok(true)
+    }
+
+    /// Changes made by other nodes, for the domain's caches (`None`: there are no other nodes).
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        None
+    }
 }

@@ -5,14 +5,17 @@ use crate::store::{AccessStore, AuditEntry, AuditFilter, Op, Page, PageRequest, 
 use plugboard_runtime::signing::TrustStore;
 
 impl SledStore {
-    /// Plain writes for an access-area operation; audit entries get their id here.
+    /// Plain writes for an access-area operation; audit entries get their id here (unless set).
     pub(super) fn access_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
         use crate::store::Storage;
         match op {
             Op::PutTrust(trust) => writes.push(Write::put(Area::Meta, "trust", encode(&trust))),
             Op::PutTokens(tokens) => writes.push(Write::put(Area::Meta, "tokens", encode(&tokens))),
             Op::Audit(mut entry) => {
-                entry.id = self.next_id()?;
+                // The cluster backend assigns ids before a change reaches its replicas.
+                if entry.id == 0 {
+                    entry.id = self.next_id()?;
+                }
                 writes.push(Write::put(Area::Audit, entry.id.to_be_bytes(), encode(&entry)));
             }
             _ => {}

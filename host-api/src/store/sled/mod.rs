@@ -147,7 +147,20 @@ impl SledStore {
     /// # Errors
     /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
     pub fn open(dir: &Path, secrets_key: SecretsKey) -> Result<SledStore> {
-        let db = ::sled::Config::new().path(dir).open().map_err(backend)?;
+        SledStore::open_with(::sled::Config::new().path(dir), secrets_key)
+    }
+
+    /// A database that is removed when dropped: a cluster node's replica, rebuilt from the
+    /// cluster's change log at every start (see [`crate::store::cluster`]).
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when sled cannot create it.
+    pub fn open_temporary(secrets_key: SecretsKey) -> Result<SledStore> {
+        SledStore::open_with(::sled::Config::new().temporary(true), secrets_key)
+    }
+
+    fn open_with(config: ::sled::Config, secrets_key: SecretsKey) -> Result<SledStore> {
+        let db = config.open().map_err(backend)?;
         let trees = AREAS
             .iter()
             .map(|(_, name)| db.open_tree(name))

@@ -46,6 +46,15 @@ impl SledStore {
     }
 }
 
+impl SledStore {
+    /// The queued run that holds the delivery `signature` of `flow`, while its mark is kept.
+    pub(crate) fn delivery_run(&self, flow: &str, signature: &[u8]) -> Result<Option<u64>> {
+        let mut key = format!("{flow}\0").into_bytes();
+        key.extend_from_slice(signature);
+        Ok(self.tree(Area::Deliveries).get(key).map_err(backend)?.map(|mark| mark_field(&mark, 1)))
+    }
+}
+
 impl QueueStore for SledStore {
     fn queued_ids(&self, flow: &str, cursor: Option<u64>, limit: usize) -> Result<Vec<u64>> {
         let prefix = format!("{flow}\0").into_bytes();

@@ -1,0 +1,77 @@
+//! Following other cluster nodes: what this node keeps in memory — loaded plugins, API tokens,
+//! the queue's depth — follows the changes another node made (see `store::cluster`).
+//!
+//! A loaded plugin is reloaded from the store as it is now whenever another node activates,
+//! deactivates, re-grants or deletes it, and every loaded plugin is checked again when the trust
+//! store changes, so a key revoked on any node stops its plugins on every node. With the embedded
+//! store there are no other nodes and this does nothing.
+
+use super::Services;
+use crate::store::{Op, StoreEvent};
+use std::collections::BTreeSet;
+use tokio::sync::broadcast::error::RecvError;
+
+impl Services {
+    /// Applies other nodes' changes to this node's caches until `stop` turns true.
+    pub async fn follow_cluster(self, mut stop: tokio::sync::watch::Receiver<bool>) {
+        let Some(mut events) = self.store.events() else { return };
+        loop {
+            let event = tokio::select! {
+                event = events.recv() => event,
+                _ = stop.wait_for(|stop| *stop) => return,
+            };
+            match event {
+                Ok(StoreEvent::Remote(change)) => self.follow_change(&change.ops).await,
+                Ok(StoreEvent::Adopted { runs, executions }) => {
+                    if let Err(err) = self.flows.interrupt_adopted(&executions) {
+                        tracing::error!(%err, "marking an adopted node's executions interrupted");
+                    }
+                    self.queue.adopt(&runs);
+                }
+                Err(RecvError::Lagged(missed)) => {
+                    tracing::warn!(missed, "fell behind other nodes' changes: reloading every plugin and token");
+                    self.reload_everything().await;
+                }
+                Err(RecvError::Closed) => return,
+            }
+        }
+    }
+
+    async fn follow_change(&self, ops: &[Op]) {
+        let mut plugins = BTreeSet::new();
+        let mut tokens = false;
+        for op in ops {
+            match op {
+                Op::SetActive { name, .. }
+                | Op::PutGrant { name, .. }
+                | Op::RemoveVersion { name, .. }
+                | Op::ForgetPlugin(name) => {
+                    plugins.insert(name.clone());
+                }
+                Op::PutTrust(_) => plugins.extend(self.plugins.loaded_names()),
+                Op::PutTokens(_) => tokens = true,
+                _ => {}
+            }
+        }
+        if tokens && let Err(err) = self.access.reload_tokens() {
+            tracing::error!(%err, "reloading tokens another node changed");
+        }
+        for name in plugins {
+            self.plugins.refresh(&name).await;
+        }
+    }
+
+    async fn reload_everything(&self) {
+        if let Err(err) = self.access.reload_tokens() {
+            tracing::error!(%err, "reloading tokens");
+        }
+        let mut names: BTreeSet<String> = self.plugins.loaded_names().into_iter().collect();
+        match self.store.all_versions() {
+            Ok(versions) => names.extend(versions.into_iter().map(|v| v.name)),
+            Err(err) => tracing::error!(%err, "listing plugins"),
+        }
+        for name in names {
+            self.plugins.refresh(&name).await;
+        }
+    }
+}

@@ -1,0 +1,189 @@
+//! Following the change log: every message, in stream order, applied to this node's replica,
+//! with the owners of queued work and running executions tracked beside it.
+//!
+//! The follower reads through an ordered consumer (no acknowledgements; JetStream recreates it
+//! past a gap); when the connection breaks, it starts again after the last sequence it applied.
+//! A message that cannot be opened (another secrets key, a foreign writer) is logged and
+//! skipped; one whose blob cannot be fetched yet is retried, never skipped.
+
+use super::envelope::{self, Body, Envelope};
+use super::{ADMIN_SUBJECT, CHANGES_SUBJECTS, ID_SHIFT, Inner, backend};
+use crate::store::{Change, ExecutionStatus, Op, Result, StoreError, StoreEvent};
+use async_nats::jetstream::consumer::{DeliverPolicy, pull};
+use futures::StreamExt;
+use sha2::{Digest, Sha256};
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+/// How long the follower waits before it reads again after a failure.
+const RETRY: Duration = Duration::from_millis(250);
+
+/// Applies the change log from the first message not yet applied, until the store closes.
+pub(super) async fn follow(inner: Arc<Inner>) {
+    while !inner.closed.load(Ordering::SeqCst) {
+        let start = *inner.applied.borrow() + 1;
+        if let Err(err) = follow_from(&inner, start).await {
+            tracing::warn!(%err, start, "following the cluster's change log; starting again");
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+}
+
+async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
+    let consumer = inner
+        .changes
+        .create_consumer(pull::OrderedConfig {
+            filter_subject: CHANGES_SUBJECTS.into(),
+            deliver_policy: DeliverPolicy::ByStartSequence { start_sequence: start },
+            ..Default::default()
+        })
+        .await
+        .map_err(backend)?;
+    let mut messages = consumer.messages().await.map_err(backend)?;
+    while let Some(message) = messages.next().await {
+        let message = message.map_err(backend)?;
+        let seq = message.info().map_err(backend)?.stream_sequence;
+        if seq <= *inner.applied.borrow() {
+            continue;
+        }
+        match envelope::decode(inner, &message).await {
+            Ok(envelope) => apply(inner, seq, message.subject.as_str(), envelope).await?,
+            Err(err @ StoreError::Corrupt { .. }) => {
+                tracing::error!(%err, seq, "a change of the cluster's log was skipped");
+            }
+            Err(err) => return Err(err),
+        }
+        inner.applied.send_replace(seq);
+    }
+    Err(backend("the change log's consumer ended"))
+}
+
+/// Applies one message at `seq`.
+async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Result<()> {
+    match envelope.body {
+        Body::Change(mut change) => {
+            prepare(inner, seq, &mut change).await?;
+            crate::store::Storage::apply(&inner.replica, change.clone())?;
+            let mut tracked = inner.tracked();
+            tracked.record(&envelope.node, &change);
+            if subject == ADMIN_SUBJECT {
+                tracked.last_admin = seq;
+            }
+            drop(tracked);
+            if envelope.node != inner.node {
+                let _ = inner.events.send(StoreEvent::Remote(Arc::new(change)));
+            }
+        }
+        Body::Delivery { run, signature, expires_at } => {
+            let (_, queued) = crate::store::QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
+            if queued {
+                inner.tracked().enqueued(&envelope.node, &run.flow, run.id);
+            }
+        }
+        Body::Ids => {}
+        Body::Adopt { from } => {
+            let (runs, executions) = inner.tracked().adopt(&from, &envelope.node, seq);
+            if envelope.node == inner.node && (!runs.is_empty() || !executions.is_empty()) {
+                tracing::warn!(from = %from, runs = runs.values().sum::<usize>(), "adopted the queued work of a node that stopped");
+                let _ = inner.events.send(StoreEvent::Adopted { runs, executions });
+            }
+        }
+    }
+    Ok(())
+}
+
+/// Gives audit entries and dead letters their ids (from the message's sequence, the same on every
+/// replica) and fetches the blobs the change stores.
+async fn prepare(inner: &Inner, seq: u64, change: &mut Change) -> Result<()> {
+    let mut index = 0;
+    for op in &mut change.ops {
+        match op {
+            Op::Audit(entry) if entry.id == 0 => {
+                index += 1;
+                entry.id = (seq << ID_SHIFT) + index;
+            }
+            Op::PutDeadLetter(letter) if letter.id == 0 => {
+                index += 1;
+                letter.id = (seq << ID_SHIFT) + index;
+            }
+            Op::PutBlob { digest, bytes } if bytes.is_empty() => *bytes = fetch_blob(inner, digest).await?,
+            _ => {}
+        }
+    }
+    Ok(())
+}
+
+/// A plugin file from the object store, checked against its digest. Published before the change
+/// that names it, so it is there; a moment of lag on a just-elected leader is retried.
+async fn fetch_blob(inner: &Inner, digest: &str) -> Result<Vec<u8>> {
+    let mut last = None;
+    for _ in 0..40 {
+        match envelope::read_object(inner, digest).await {
+            Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == digest => return Ok(bytes),
+            Ok(_) => return Err(StoreError::DigestMismatch(digest.into())),
+            Err(err) => last = Some(err),
+        }
+        tokio::time::sleep(RETRY).await;
+    }
+    Err(last.unwrap_or_else(|| backend("blob fetch")))
+}
+
+impl super::Tracked {
+    /// Notes what `change`, published by `node`, did to queued work and running executions.
+    fn record(&mut self, node: &str, change: &Change) {
+        for op in &change.ops {
+            match op {
+                Op::Enqueue(run) => self.enqueued(node, &run.flow, run.id),
+                Op::Dequeue { id, .. } => {
+                    if let Some((owner, flow)) = self.run_owner.remove(id)
+                        && let Some(flows) = self.owned.get_mut(&owner)
+                        && let Some(ids) = flows.get_mut(&flow)
+                    {
+                        ids.remove(id);
+                        if ids.is_empty() {
+                            flows.remove(&flow);
+                        }
+                    }
+                }
+                Op::PutExecution(execution) if execution.status == ExecutionStatus::Running => {
+                    self.running.insert(execution.id, node.to_string());
+                }
+                Op::PutExecution(execution) => {
+                    self.running.remove(&execution.id);
+                }
+                _ => {}
+            }
+        }
+    }
+
+    fn enqueued(&mut self, node: &str, flow: &str, id: u64) {
+        self.run_owner.insert(id, (node.to_string(), flow.to_string()));
+        self.owned.entry(node.to_string()).or_default().entry(flow.to_string()).or_default().insert(id);
+    }
+
+    /// Moves the queued runs and running executions of `from` to `to`; answers what moved.
+    fn adopt(&mut self, from: &str, to: &str, seq: u64) -> (std::collections::BTreeMap<String, usize>, Vec<u64>) {
+        self.last_adoption.insert(from.to_string(), seq);
+        let mut runs = std::collections::BTreeMap::new();
+        if from != to
+            && let Some(flows) = self.owned.remove(from)
+        {
+            for (flow, ids) in flows {
+                runs.insert(flow.clone(), ids.len());
+                for id in &ids {
+                    self.run_owner.insert(*id, (to.to_string(), flow.clone()));
+                }
+                self.owned.entry(to.to_string()).or_default().entry(flow).or_default().extend(ids);
+            }
+        }
+        let mut executions = Vec::new();
+        for (id, node) in &mut self.running {
+            if node == from {
+                *node = to.to_string();
+                executions.push(*id);
+            }
+        }
+        (runs, executions)
+    }
+}

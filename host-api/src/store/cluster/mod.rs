@@ -1,0 +1,421 @@
+//! The cluster store: several Plugboard nodes over NATS JetStream, one shared state
+//! (`plugboard serve --cluster nats://HOST:PORT`).
+//!
+//! **One ordered change log, a replica on every node.** Every [`Change`] the domain applies is
+//! published, whole, as one message of the `PLUGBOARD_CHANGES` stream (sealed with the secrets
+//! key, so grants, secrets and tokens are never in the stream in clear). Every node follows the
+//! stream from its first message and applies each change, in stream order, to its own replica —
+//! the embedded store in a temporary directory, rebuilt at every start — so reads stay local and
+//! synchronous, and every node holds the same state once it has applied the same sequence.
+//! Why a log and not one key-value write per record: a change (an activation and its audit
+//! entry, an execution and the dead letters and dequeues it carries) must land together, and
+//! JetStream 2.9 has no atomic multi-message batch (2.12 has); one message is atomic.
+//!
+//! - **Revision checks.** A change to shared configuration (versions, the active pointer, grants,
+//!   owners, keys, tokens, flows) is published on `plugboard.changes.admin` with JetStream's
+//!   expected-last-subject-sequence set to the last such change this node applied. If another
+//!   node got one in first, nothing is applied, the replica catches up and the caller gets
+//!   [`StoreError::Conflict`] (`409 conflict`): two nodes never overwrite each other. Hot-path
+//!   changes (executions, dead letters, queued work, audit-only) carry no check.
+//! - **Visible on the writer once applied there.** `apply` returns after the publish was
+//!   acknowledged (stored by the stream's replicas) *and* this node applied it, so a node reads its
+//!   own writes; `durable()` has nothing left to wait for.
+//! - **Blobs** go to the `PLUGBOARD_BLOBS` object store under their digest before the change that
+//!   names them is published; a replica fetches them when it applies it. A change larger than
+//!   [`envelope::MAX_INLINE`] goes to the object store too and the message points at it.
+//! - **Ids** come from blocks: a node reserves `2^16` ids by publishing one message (ids
+//!   `seq << 16 ..`); audit entries and dead letters get theirs from their message's sequence,
+//!   so every replica assigns the same ids.
+//! - **Queued work belongs to the node that accepted it** and is run by that node's workers
+//!   (throughput grows with nodes, with no claim traffic per run). Nodes heartbeat into a
+//!   key-value bucket; when one stops for longer than [`nodes::NODE_TIMEOUT`], another node
+//!   adopts its queued runs with a revision-checked message (one adopter wins) and runs them: a
+//!   node that dies mid-run leaves its work to the others. Webhook deliveries are deduplicated
+//!   cluster-wide by a per-signature subject published with "no message yet" expected.
+//! - **Cron** due times are claimed with a key-value `create` (one node wins each due time).
+//!
+//! Left per node, not shared: compiled artifacts (each node's cache, verified as always), usage
+//! counters, and the plugins' key-value data (see the README's operations section).
+
+mod applier;
+pub mod envelope;
+mod nodes;
+mod reads;
+
+use super::sealed::SecretsKey;
+use super::sled::SledStore;
+use super::{Change, CommitStats, Durable, Op, QueuedRun, Result, Storage, StoreError, StoreEvent};
+use async_nats::jetstream;
+use envelope::{Body, Envelope};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, PoisonError};
+use std::time::Duration;
+
+/// The change log.
+pub const CHANGES_STREAM: &str = "PLUGBOARD_CHANGES";
+/// Subjects of the change log.
+const CHANGES_SUBJECTS: &str = "plugboard.changes.>";
+/// Revision-checked changes of shared configuration.
+const ADMIN_SUBJECT: &str = "plugboard.changes.admin";
+/// Every other change.
+const WORK_SUBJECT: &str = "plugboard.changes.work";
+/// Id block reservations.
+const IDS_SUBJECT: &str = "plugboard.changes.ids";
+/// Plugin files and large changes.
+pub const BLOBS_BUCKET: &str = "PLUGBOARD_BLOBS";
+/// Ids per reserved block (`1 << ID_SHIFT`).
+const ID_SHIFT: u32 = 16;
+/// How long a publish may wait for its acknowledgement.
+const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// `[cluster]` in the config file, or `--cluster URL`.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClusterSettings {
+    /// The NATS server, `nats://HOST:PORT` (several, comma-separated, for a NATS cluster).
+    pub url: String,
+    /// Replicas of every stream and bucket this node creates (1, or 3 on a 3-server NATS
+    /// cluster; default 1). Streams that exist keep theirs.
+    #[serde(default = "one")]
+    pub replicas: usize,
+}
+
+fn one() -> usize {
+    1
+}
+
+/// What the applier tracks beside the replica: who owns which queued run and running execution,
+/// and the last sequence of each revision-checked subject.
+#[derive(Default)]
+pub(crate) struct Tracked {
+    /// Owner node of every queued run, and its flow.
+    run_owner: HashMap<u64, (String, String)>,
+    /// Queued runs per node, then per flow.
+    owned: BTreeMap<String, BTreeMap<String, BTreeSet<u64>>>,
+    /// Executions stored as running, and the node running them.
+    running: BTreeMap<u64, String>,
+    /// Last sequence on [`ADMIN_SUBJECT`].
+    last_admin: u64,
+    /// Last sequence of each node's adoption subject.
+    last_adoption: BTreeMap<String, u64>,
+}
+
+/// The JetStream-backed [`Storage`].
+#[derive(Clone)]
+pub struct ClusterStore {
+    inner: Arc<Inner>,
+}
+
+pub(crate) struct Inner {
+    /// This node's id (kept in the data directory, so a restarted node owns its work again).
+    node: String,
+    replica: SledStore,
+    js: jetstream::Context,
+    changes: jetstream::stream::Stream,
+    blobs: jetstream::object_store::ObjectStore,
+    claims: jetstream::kv::Store,
+    nodes: jetstream::kv::Store,
+    seal: SecretsKey,
+    tracked: Mutex<Tracked>,
+    /// The last sequence applied to the replica.
+    applied: tokio::sync::watch::Sender<u64>,
+    events: tokio::sync::broadcast::Sender<StoreEvent>,
+    /// Subscribed at open, so the first caller of `events` misses nothing applied since.
+    first_events: Mutex<Option<tokio::sync::broadcast::Receiver<StoreEvent>>>,
+    /// The id block being handed out: next, end.
+    ids: Mutex<(u64, u64)>,
+    handle: tokio::runtime::Handle,
+    closed: AtomicBool,
+    tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+}
+
+impl std::fmt::Debug for ClusterStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "ClusterStore({})", self.inner.node)
+    }
+}
+
+pub(crate) fn backend(err: impl std::fmt::Display) -> StoreError {
+    StoreError::Backend(format!("cluster: {err}"))
+}
+
+/// Whether `op` changes shared configuration, which is revision-checked.
+fn is_guarded(op: &Op) -> bool {
+    !matches!(
+        op,
+        Op::PutBlob { .. }
+            | Op::Audit(_)
+            | Op::PutExecution(_)
+            | Op::PutDeadLetter(_)
+            | Op::RemoveDeadLetter { .. }
+            | Op::Enqueue(_)
+            | Op::Dequeue { .. }
+            | Op::PutCursor { .. }
+    )
+}
+
+/// Why a publish failed.
+pub(crate) enum PublishFailure {
+    /// The expected last sequence did not match: another node published first.
+    Raced,
+    /// Anything else.
+    Failed(StoreError),
+}
+
+impl ClusterStore {
+    /// Connects to NATS, creates the streams and buckets that do not exist, and applies the whole
+    /// change log to a fresh replica before answering (so this node starts with the cluster's
+    /// state). `node` names this node; `seal` must be the same key file on every node.
+    ///
+    /// # Errors
+    /// [`StoreError::Backend`] when NATS cannot be reached or a stream cannot be created, and
+    /// when the change log was sealed with another key.
+    pub async fn open(settings: &ClusterSettings, node: String, seal: SecretsKey) -> Result<ClusterStore> {
+        let client = async_nats::ConnectOptions::new()
+            .name(format!("plugboard-{node}"))
+            .connect(settings.url.as_str())
+            .await
+            .map_err(|err| backend(format!("cannot connect to {}: {err}", settings.url)))?;
+        let mut js = jetstream::new(client);
+        js.set_timeout(PUBLISH_TIMEOUT);
+        let replicas = settings.replicas.max(1);
+        let changes = js
+            .get_or_create_stream(jetstream::stream::Config {
+                name: CHANGES_STREAM.into(),
+                subjects: vec![CHANGES_SUBJECTS.into()],
+                num_replicas: replicas,
+                storage: jetstream::stream::StorageType::File,
+                allow_direct: false,
+                ..Default::default()
+            })
+            .await
+            .map_err(backend)?;
+        let blobs = nodes::object_store(&js, BLOBS_BUCKET, replicas).await?;
+        let claims = nodes::bucket(&js, nodes::CLAIMS_BUCKET, replicas, nodes::CLAIM_KEPT).await?;
+        let nodes_bucket = nodes::bucket(&js, nodes::NODES_BUCKET, replicas, nodes::NODE_TIMEOUT).await?;
+        let (applied, _) = tokio::sync::watch::channel(0);
+        let (events, first_events) = tokio::sync::broadcast::channel(4096);
+        let store = ClusterStore {
+            inner: Arc::new(Inner {
+                node,
+                replica: SledStore::open_temporary(SecretsKey::ephemeral()?)?,
+                js,
+                changes,
+                blobs,
+                claims,
+                nodes: nodes_bucket,
+                seal,
+                tracked: Mutex::default(),
+                applied,
+                events,
+                first_events: Mutex::new(Some(first_events)),
+                ids: Mutex::new((0, 0)),
+                handle: tokio::runtime::Handle::current(),
+                closed: AtomicBool::new(false),
+                tasks: Mutex::default(),
+            }),
+        };
+        let last = store.inner.last_sequence().await?;
+        let applier = tokio::spawn(applier::follow(store.inner.clone()));
+        let caught_up = store.inner.wait_applied(last);
+        if let Err(err) = tokio::time::timeout(Duration::from_secs(300), caught_up).await.map_err(backend)? {
+            applier.abort();
+            return Err(err);
+        }
+        tracing::info!(node = %store.inner.node, changes = last, "cluster state applied");
+        let heartbeat = tokio::spawn(nodes::heartbeat(store.inner.clone()));
+        store.inner.tasks().extend([applier, heartbeat]);
+        Ok(store)
+    }
+
+    /// This node's id.
+    pub fn node(&self) -> &str {
+        &self.inner.node
+    }
+
+    /// Runs `work` to completion from synchronous code (the [`Storage`] trait is synchronous):
+    /// the calling worker thread hands its other tasks over while it waits.
+    fn block<T>(&self, work: impl Future<Output = T>) -> T {
+        tokio::task::block_in_place(|| self.inner.handle.block_on(work))
+    }
+
+    fn replica(&self) -> &SledStore {
+        &self.inner.replica
+    }
+
+    pub(crate) fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.inner.tracked()
+    }
+}
+
+impl Inner {
+    pub(crate) fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
+        self.tracked.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
+        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+    }
+
+    /// The stream's last sequence now.
+    async fn last_sequence(&self) -> Result<u64> {
+        Ok(self.changes.get_info().await.map_err(backend)?.state.last_sequence)
+    }
+
+    /// Resolves once the replica applied sequence `seq`.
+    pub(crate) async fn wait_applied(&self, seq: u64) -> Result<()> {
+        let mut applied = self.applied.subscribe();
+        applied.wait_for(|applied| *applied >= seq).await.map_err(|_| StoreError::Closed)?;
+        Ok(())
+    }
+
+    /// Applies everything published so far (after a lost race, before answering it).
+    async fn catch_up(&self) -> Result<()> {
+        let last = self.last_sequence().await?;
+        tokio::time::timeout(PUBLISH_TIMEOUT, self.wait_applied(last)).await.map_err(backend)?
+    }
+
+    /// Publishes `body` on `subject`, with an expected last subject sequence when given; answers
+    /// the message's sequence once stored.
+    pub(crate) async fn publish(
+        &self,
+        subject: String,
+        body: Body,
+        expected: Option<u64>,
+    ) -> std::result::Result<u64, PublishFailure> {
+        if self.closed.load(Ordering::SeqCst) {
+            return Err(PublishFailure::Failed(StoreError::Closed));
+        }
+        let envelope = Envelope { node: self.node.clone(), body };
+        let message = envelope::encode(self, &envelope).await.map_err(PublishFailure::Failed)?;
+        let mut publish = jetstream::message::PublishMessage::build().payload(message.payload.into());
+        if let Some(headers) = message.headers {
+            publish = publish.headers(headers);
+        }
+        if let Some(expected) = expected {
+            publish = publish.expected_last_subject_sequence(expected);
+        }
+        let failed = |err: &dyn std::fmt::Display| PublishFailure::Failed(backend(err));
+        let ack = self.js.send_publish(subject, publish).await.map_err(|e| failed(&e))?;
+        match ack.await {
+            Ok(ack) => Ok(ack.sequence),
+            Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
+                Err(PublishFailure::Raced)
+            }
+            Err(err) => Err(failed(&err)),
+        }
+    }
+
+    /// Stores a plugin file in the object store under its digest (once).
+    async fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
+        if self.blobs.info(digest).await.is_ok() {
+            return Ok(());
+        }
+        let mut reader = bytes;
+        self.blobs.put(digest, &mut reader).await.map_err(backend)?;
+        Ok(())
+    }
+
+    /// Publishes a change and waits until this node applied it.
+    async fn publish_change(&self, mut change: Change) -> Result<()> {
+        for op in &mut change.ops {
+            if let Op::PutBlob { digest, bytes } = op {
+                self.put_blob(digest, bytes).await?;
+                // Replicas fetch the bytes by digest; the message carries none.
+                bytes.clear();
+            }
+        }
+        let guarded = change.ops.iter().any(is_guarded);
+        let (subject, expected) =
+            if guarded { (ADMIN_SUBJECT, Some(self.tracked().last_admin)) } else { (WORK_SUBJECT, None) };
+        match self.publish(subject.into(), Body::Change(change), expected).await {
+            Ok(seq) => self.wait_applied(seq).await,
+            Err(PublishFailure::Raced) => {
+                self.catch_up().await?;
+                Err(StoreError::Conflict(
+                    "another node changed the same configuration at the same time; nothing was changed, retry".into(),
+                ))
+            }
+            Err(PublishFailure::Failed(err)) => Err(err),
+        }
+    }
+}
+
+impl Storage for ClusterStore {
+    fn apply(&self, change: Change) -> Result<()> {
+        if change.ops.is_empty() {
+            return Ok(());
+        }
+        self.block(self.inner.publish_change(change))
+    }
+
+    fn durable(&self) -> Durable {
+        // `apply` answered after JetStream stored the change: nothing is left to wait for.
+        let closed = self.inner.closed.load(Ordering::SeqCst);
+        Box::pin(async move { if closed { Err(StoreError::Closed) } else { Ok(()) } })
+    }
+
+    fn next_id(&self) -> Result<u64> {
+        {
+            let mut ids = self.inner.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            if ids.0 < ids.1 {
+                ids.0 += 1;
+                return Ok(ids.0 - 1);
+            }
+        }
+        let seq = match self.block(self.inner.publish(IDS_SUBJECT.into(), Body::Ids, None)) {
+            Ok(seq) => seq,
+            Err(PublishFailure::Raced) => return Err(backend("id reservation raced")),
+            Err(PublishFailure::Failed(err)) => return Err(err),
+        };
+        let first = (seq << ID_SHIFT) + 1;
+        let mut ids = self.inner.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        *ids = (first + 1, (seq + 1) << ID_SHIFT);
+        Ok(first)
+    }
+
+    fn commit_stats(&self) -> CommitStats {
+        CommitStats::default()
+    }
+
+    fn close(&self) -> Durable {
+        self.inner.closed.store(true, Ordering::SeqCst);
+        for task in self.inner.tasks().drain(..) {
+            task.abort();
+        }
+        Box::pin(async { Ok(()) })
+    }
+
+    fn key_value(&self) -> Arc<dyn plugboard_runtime::KeyValueStore> {
+        self.replica().key_value()
+    }
+
+    fn claim_once(&self, key: &str) -> Result<bool> {
+        self.block(nodes::claim(&self.inner.claims, key))
+    }
+
+    fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
+        let first = self.inner.first_events.lock().unwrap_or_else(PoisonError::into_inner).take();
+        Some(first.unwrap_or_else(|| self.inner.events.subscribe()))
+    }
+}
+
+impl ClusterStore {
+    /// [`super::QueueStore::enqueue_once`]: the first publish on the delivery's own subject wins.
+    fn enqueue_delivery(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)> {
+        let subject = envelope::delivery_subject(&run.flow, signature);
+        let body = Body::Delivery { run: run.clone(), signature: signature.to_vec(), expires_at };
+        match self.block(self.inner.publish(subject, body, Some(0))) {
+            Ok(seq) => {
+                self.block(self.inner.wait_applied(seq))?;
+                Ok((run.id, true))
+            }
+            Err(PublishFailure::Raced) => {
+                self.block(self.inner.catch_up())?;
+                Ok((self.replica().delivery_run(&run.flow, signature)?.unwrap_or(0), false))
+            }
+            Err(PublishFailure::Failed(err)) => Err(err),
+        }
+    }
+}
