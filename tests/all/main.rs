@@ -6,6 +6,7 @@ mod at_rest;
 mod audit;
 mod cli;
 mod client_cli;
+mod cluster;
 mod common;
 mod concurrency;
 mod connectors;

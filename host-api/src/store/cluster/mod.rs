@@ -172,9 +172,15 @@ impl ClusterStore {
     /// [`StoreError::Backend`] when NATS cannot be reached or a stream cannot be created, and
     /// when the change log was sealed with another key.
     pub async fn open(settings: &ClusterSettings, node: String, seal: SecretsKey) -> Result<ClusterStore> {
+        let servers = settings
+            .url
+            .split(',')
+            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
+            .collect::<std::io::Result<Vec<_>>>()
+            .map_err(|err| backend(format!("bad NATS URL {}: {err}", settings.url)))?;
         let client = async_nats::ConnectOptions::new()
             .name(format!("plugboard-{node}"))
-            .connect(settings.url.as_str())
+            .connect(servers)
             .await
             .map_err(|err| backend(format!("cannot connect to {}: {err}", settings.url)))?;
         let mut js = jetstream::new(client);

@@ -1,0 +1,334 @@
+//! Several Plugboard nodes over real NATS JetStream (`plugboard serve --cluster`): each node is the
+//! real `plugboard` binary in its own process with its own data directory, all sharing one
+//! `nats-server` (or a 3-server NATS cluster with R3 streams) and one secrets key file.
+//!
+//! What must hold: a plugin uploaded through one node is invocable through the others; a key
+//! revoked through one node stops its plugins on the others; configuration changed at once through
+//! several nodes is never overwritten (a loser is told `conflict`, nothing lost); webhooks sent to
+//! every node reach the sink, each delivery once, also when a node is SIGKILLed mid-flow (another
+//! node adopts its queued work) and when a NATS server dies; a cron due time fires on one node.
+//! The propagation times measured are printed (the README quotes them).
+
+use crate::common::plugboard_binary;
+use crate::flows::install_sink;
+use crate::server::{ADMIN, Api};
+use crate::webhooks::{SECRET, deliver, now};
+use plugboard_tests::nats::NatsCluster;
+use plugboard_tests::*;
+use reqwest::StatusCode;
+use serde_json::{Value, json};
+use std::collections::BTreeMap;
+use std::io::BufRead;
+use std::path::Path;
+use std::process::{Child, Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+/// One `plugboard serve --cluster` process.
+struct Node {
+    child: Child,
+    api: Api,
+}
+
+impl Node {
+    /// Starts a node over `dir/name`, joined to `nats`, with `replicas` copies of what it creates.
+    async fn start(dir: &Path, name: &str, nats: &str, replicas: usize) -> Node {
+        let data = dir.join(name);
+        std::fs::create_dir_all(&data).expect("data dir");
+        let config = dir.join(format!("{name}.toml"));
+        std::fs::write(
+            &config,
+            format!(
+                "admin_token = \"{ADMIN}\"\nsecrets_key_file = \"{}\"\nshutdown_deadline_secs = 2\n\n[caps]\nfuel = 1000000000\n\n[queue]\nworkers = 2\n\n[cluster]\nurl = \"{nats}\"\nreplicas = {replicas}\n",
+                dir.join("secrets.key").display()
+            ),
+        )
+        .expect("config");
+        let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
+        let mut child = Command::new(plugboard_binary())
+            .args(["serve", "--listen", "127.0.0.1:0", "--data"])
+            .arg(&data)
+            .arg("--config")
+            .arg(&config)
+            .env("RUST_LOG", "info")
+            .stdout(Stdio::piped())
+            .stderr(log)
+            .spawn()
+            .expect("spawn plugboard");
+        let stdout = child.stdout.take().expect("stdout");
+        let (found, address) = std::sync::mpsc::channel();
+        std::thread::spawn(move || {
+            for line in std::io::BufReader::new(stdout).lines().map_while(Result::ok) {
+                if let Some(rest) = line.strip_prefix("plugboard listening on ") {
+                    let _ = found.send(rest.split_whitespace().next().unwrap_or_default().to_string());
+                }
+            }
+        });
+        let started = Instant::now();
+        loop {
+            if let Ok(base) = address.try_recv() {
+                return Node { child, api: Api::connect(&base) };
+            }
+            if let Ok(Some(status)) = child.try_wait() {
+                panic!("node {name} exited ({status}): {}", node_log(dir, name));
+            }
+            assert!(started.elapsed() < Duration::from_secs(60), "node {name} did not start: {}", node_log(dir, name));
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// SIGKILL: what a dead machine does.
+    fn kill(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+impl Drop for Node {
+    fn drop(&mut self) {
+        self.kill();
+    }
+}
+
+fn node_log(dir: &Path, name: &str) -> String {
+    std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
+}
+
+async fn start_nodes(dir: &Path, nats: &str, count: usize, replicas: usize) -> Vec<Node> {
+    let mut nodes = Vec::new();
+    for index in 0..count {
+        nodes.push(Node::start(dir, &format!("node{index}"), nats, replicas).await);
+    }
+    nodes
+}
+
+async fn invoke_filter(api: &Api) -> StatusCode {
+    api.post("/v1/plugins/filter/invoke", ADMIN, json!({"records": [{"total": 500}]})).await.0
+}
+
+/// Polls `check` until it holds (at most 20 s); answers how long it took.
+async fn within(what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
+    let started = Instant::now();
+    while !check().await {
+        assert!(started.elapsed() < Duration::from_secs(20), "{what} did not happen within 20 s");
+        tokio::time::sleep(Duration::from_millis(2)).await;
+    }
+    started.elapsed()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes = start_nodes(dir.path(), &nats.nodes[0].url, 3, 1).await;
+    let [a, b, c] = [&nodes[0].api, &nodes[1].api, &nodes[2].api];
+
+    // Upload and activate through node a; invoke through b and c.
+    a.trust_test_key().await;
+    let uploaded = Instant::now();
+    crate::server::install(a, FILTER).await;
+    let (status, body) = a.put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let mut activation = Vec::new();
+    for api in [b, c] {
+        activation.push(within("the activation reaching another node", async || invoke_filter(api).await == StatusCode::OK).await);
+    }
+    eprintln!("activation through node a: invocable through b after {:?}, c after {:?} (upload to answer: {:?})", activation[0], activation[1], uploaded.elapsed());
+    let (_, listed) = c.get("/v1/plugins", ADMIN).await;
+    assert!(listed.to_string().contains("\"filter\""), "{listed}");
+
+    // Revoke through b: refused through a and c.
+    let (_, keys) = b.get("/v1/keys", ADMIN).await;
+    let key_id = keys["keys"][0]["key_id"].as_str().expect("key id").to_string();
+    let (status, body) = b.call(reqwest::Method::POST, &format!("/v1/keys/{key_id}/revoke"), Some(ADMIN), None).await;
+    assert!(status.is_success(), "{status} {body}");
+    let mut revocation = Vec::new();
+    for api in [a, c] {
+        revocation.push(within("the revocation reaching another node", async || invoke_filter(api).await != StatusCode::OK).await);
+    }
+    eprintln!("revocation through node b: refused through a after {:?}, c after {:?}", revocation[0], revocation[1]);
+    // A revoked key's plugin is not loaded back by anyone.
+    let (status, _) = c.call(reqwest::Method::POST, "/v1/plugins/filter/versions/0.1.0/activate", Some(ADMIN), None).await;
+    assert_ne!(status, StatusCode::OK, "a revoked key's plugin must not activate");
+
+    // Tokens created at once through all three nodes: every one either created or refused with
+    // `conflict` (then retried), never silently overwritten by another node's write.
+    let mut created: Vec<String> = Vec::new();
+    for round in 0..4 {
+        let names: Vec<String> = (0..3).map(|n| format!("t{round}-{n}")).collect();
+        let answers = futures::future::join_all(
+            nodes.iter().zip(&names).map(|(node, name)| node.api.post("/v1/tokens", ADMIN, json!({"name": name, "role": "invoker"}))),
+        )
+        .await;
+        for ((status, body), name) in answers.into_iter().zip(&names) {
+            match status {
+                StatusCode::CREATED => created.push(name.clone()),
+                StatusCode::CONFLICT => assert_eq!(body["code"], "conflict", "{body}"),
+                other => panic!("creating token {name}: {other} {body}"),
+            }
+        }
+    }
+    assert!(!created.is_empty());
+    for node in &nodes {
+        let listed = within("every created token on every node", async || {
+            let (_, tokens) = node.api.get("/v1/tokens", ADMIN).await;
+            created.iter().all(|name| tokens.to_string().contains(&format!("\"{name}\"")))
+        })
+        .await;
+        let _ = listed;
+    }
+    drop(nodes);
+}
+
+/// A sink that notes every record's `seq` and answers after `delay`.
+async fn counting_sink(delay: Duration) -> (String, Arc<Mutex<Vec<u64>>>) {
+    let arrived: Arc<Mutex<Vec<u64>>> = Arc::default();
+    let app = {
+        let arrived = arrived.clone();
+        axum::Router::new().route(
+            "/in",
+            axum::routing::post(move |axum::Json(batch): axum::Json<Vec<Value>>| async move {
+                arrived.lock().expect("lock").extend(batch.iter().filter_map(|r| r["seq"].as_u64()));
+                tokio::time::sleep(delay).await;
+                "{}"
+            }),
+        )
+    };
+    (format!("{}/in", serve(app).await), arrived)
+}
+
+async fn hooked_flow(api: &Api, sink: &str) {
+    api.trust_test_key().await;
+    install_sink(api, "hook-sink", sink).await;
+    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 300}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let (status, _) = api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+}
+
+/// Waits until every acknowledged record reached the sink; answers how many arrived twice.
+async fn all_arrive(acknowledged: &[u64], arrived: &Mutex<Vec<u64>>, within_secs: u64, logs: impl Fn() -> String) -> usize {
+    let started = Instant::now();
+    loop {
+        let seen = arrived.lock().expect("lock").clone();
+        let missing: Vec<u64> = acknowledged.iter().copied().filter(|seq| !seen.contains(seq)).collect();
+        if missing.is_empty() {
+            let mut counts: BTreeMap<u64, usize> = BTreeMap::new();
+            for seq in seen {
+                *counts.entry(seq).or_default() += 1;
+            }
+            assert_eq!(counts.len(), acknowledged.len(), "only acknowledged records arrive");
+            return counts.values().map(|n| n - 1).sum();
+        }
+        assert!(started.elapsed() < Duration::from_secs(within_secs), "lost acknowledged records {missing:?}\n{}", logs());
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn webhooks_spread_over_nodes_survive_a_killed_node_and_run_once() {
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sink, arrived) = counting_sink(Duration::from_millis(150)).await;
+    let mut nodes = start_nodes(dir.path(), &nats.nodes[0].url, 3, 1).await;
+    hooked_flow(&nodes[0].api, &sink).await;
+    // The flow and its secret reach every node before they are sent to.
+    for node in &nodes[1..] {
+        within("the flow on every node", async || {
+            let (status, _) = node.api.get("/v1/flows/hooked", ADMIN).await;
+            status == StatusCode::OK
+        })
+        .await;
+    }
+
+    // One delivery sent to two nodes at once: queued once.
+    let body = json!({"records": [{"seq": 1000}]});
+    let at = now();
+    let (first, second) =
+        tokio::join!(deliver(&nodes[0].api, "hooked", SECRET, at, &body), deliver(&nodes[1].api, "hooked", SECRET, at, &body));
+    let mut statuses = [first.0, second.0];
+    statuses.sort();
+    assert_eq!(statuses, [StatusCode::OK, StatusCode::ACCEPTED], "one queued, one answered as a duplicate: {first:?} {second:?}");
+    let mut acknowledged = vec![1000];
+
+    // 60 deliveries of 3 records, round robin over the nodes; node 2 is killed after 40, with its
+    // work still queued behind the slow sink: another node adopts it.
+    for delivery in 0..60u64 {
+        if delivery == 40 {
+            nodes[2].kill();
+        }
+        let target = if delivery >= 40 { (delivery % 2) as usize } else { (delivery % 3) as usize };
+        let records: Vec<Value> = (0..3).map(|i| json!({"seq": delivery * 3 + i})).collect();
+        let (status, answer) = deliver(&nodes[target].api, "hooked", SECRET, now(), &json!({"records": records})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{answer}");
+        acknowledged.extend((0..3).map(|i| delivery * 3 + i));
+    }
+    let logs = || (0..3).map(|i| node_log(dir.path(), &format!("node{i}"))).collect::<Vec<_>>().join("\n----\n");
+    let duplicates = all_arrive(&acknowledged, &arrived, 90, logs).await;
+    let adoptions = logs().matches("adopted the queued work").count();
+    eprintln!(
+        "3 nodes, node 2 SIGKILLed after 40 of 60 deliveries: {} records acknowledged, 0 lost, {duplicates} delivered twice, {adoptions} adoption(s)",
+        acknowledged.len()
+    );
+    drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cron_due_time_fires_on_one_node() {
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes = start_nodes(dir.path(), &nats.nodes[0].url, 3, 1).await;
+    let api = &nodes[0].api;
+    api.trust_test_key().await;
+    crate::server::install(api, FILTER).await;
+    let flow = json!({
+        "name": "every-second",
+        "triggers": [{"type": "cron", "schedule": "* * * * * *"}],
+        "steps": [{"type": "transform", "id": "keep", "plugin": "filter"}]
+    });
+    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let started = Instant::now();
+    tokio::time::sleep(Duration::from_secs(6)).await;
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/flows/every-second", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let seconds = started.elapsed().as_secs();
+    let (_, listed) = nodes[1].api.get("/v1/flows/every-second/executions?limit=100", ADMIN).await;
+    let executions = listed["executions"].as_array().map_or(0, Vec::len) as u64;
+    eprintln!("cron every second on 3 nodes for {seconds} s: {executions} executions");
+    assert!(executions >= 2, "cron fired: {listed}");
+    assert!(executions <= seconds + 1, "each due time fires on one node, not on each: {executions} in {seconds} s");
+    drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_killed_nats_server_loses_no_acknowledged_record() {
+    let mut nats = NatsCluster::start(3).await.expect("3 nats-servers");
+    let urls = nats.nodes.iter().map(|n| n.url.clone()).collect::<Vec<_>>().join(",");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let (sink, arrived) = counting_sink(Duration::from_millis(20)).await;
+    let nodes = start_nodes(dir.path(), &urls, 2, 3).await;
+    hooked_flow(&nodes[0].api, &sink).await;
+    within("the flow on node 1", async || nodes[1].api.get("/v1/flows/hooked", ADMIN).await.0 == StatusCode::OK).await;
+    let mut acknowledged = Vec::new();
+    let mut refused = 0;
+    for delivery in 0..60u64 {
+        if delivery == 20 {
+            nats.nodes[0].kill();
+        }
+        let records: Vec<Value> = (0..2).map(|i| json!({"seq": delivery * 2 + i})).collect();
+        let (status, _) = deliver(&nodes[(delivery % 2) as usize].api, "hooked", SECRET, now(), &json!({"records": records})).await;
+        // While the stream elects a new leader a delivery may be refused (never acknowledged).
+        if status == StatusCode::ACCEPTED {
+            acknowledged.extend((0..2).map(|i| delivery * 2 + i));
+        } else {
+            refused += 1;
+        }
+    }
+    assert!(acknowledged.len() >= 80, "most deliveries were acknowledged ({refused} refused)");
+    let logs = || (0..2).map(|i| node_log(dir.path(), &format!("node{i}"))).collect::<Vec<_>>().join("\n----\n");
+    let duplicates = all_arrive(&acknowledged, &arrived, 60, logs).await;
+    eprintln!("R3, one of 3 nats-servers SIGKILLed: {} records acknowledged, {refused} deliveries refused meanwhile, 0 lost, {duplicates} twice", acknowledged.len());
+    drop(nodes);
+}
