@@ -13,8 +13,8 @@
 use crate::api::{AppState, ServerLimits, app};
 use crate::domain::{QueueSettings, Services};
 use crate::store::Storage;
-use crate::store::sealed::SecretsKey;
 use crate::store::cluster::ClusterStore;
+use crate::store::sealed::SecretsKey;
 use crate::store::sled::SledStore;
 use anyhow::Context;
 use plugboard_runtime::signing::VerifyOptions;

@@ -127,13 +127,22 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
     a.trust_test_key().await;
     let uploaded = Instant::now();
     crate::server::install(a, FILTER).await;
-    let (status, body) = a.put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}})).await;
+    let (status, body) = a
+        .put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}}))
+        .await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let mut activation = Vec::new();
     for api in [b, c] {
-        activation.push(within("the activation reaching another node", async || invoke_filter(api).await == StatusCode::OK).await);
+        activation.push(
+            within("the activation reaching another node", async || invoke_filter(api).await == StatusCode::OK).await,
+        );
     }
-    eprintln!("activation through node a: invocable through b after {:?}, c after {:?} (upload to answer: {:?})", activation[0], activation[1], uploaded.elapsed());
+    eprintln!(
+        "activation through node a: invocable through b after {:?}, c after {:?} (upload to answer: {:?})",
+        activation[0],
+        activation[1],
+        uploaded.elapsed()
+    );
     let (_, listed) = c.get("/v1/plugins", ADMIN).await;
     assert!(listed.to_string().contains("\"filter\""), "{listed}");
 
@@ -144,11 +153,14 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
     assert!(status.is_success(), "{status} {body}");
     let mut revocation = Vec::new();
     for api in [a, c] {
-        revocation.push(within("the revocation reaching another node", async || invoke_filter(api).await != StatusCode::OK).await);
+        revocation.push(
+            within("the revocation reaching another node", async || invoke_filter(api).await != StatusCode::OK).await,
+        );
     }
     eprintln!("revocation through node b: refused through a after {:?}, c after {:?}", revocation[0], revocation[1]);
     // A revoked key's plugin is not loaded back by anyone.
-    let (status, _) = c.call(reqwest::Method::POST, "/v1/plugins/filter/versions/0.1.0/activate", Some(ADMIN), None).await;
+    let (status, _) =
+        c.call(reqwest::Method::POST, "/v1/plugins/filter/versions/0.1.0/activate", Some(ADMIN), None).await;
     assert_ne!(status, StatusCode::OK, "a revoked key's plugin must not activate");
 
     // Tokens created at once through all three nodes: every one either created or refused with
@@ -157,7 +169,10 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
     for round in 0..4 {
         let names: Vec<String> = (0..3).map(|n| format!("t{round}-{n}")).collect();
         let answers = futures::future::join_all(
-            nodes.iter().zip(&names).map(|(node, name)| node.api.post("/v1/tokens", ADMIN, json!({"name": name, "role": "invoker"}))),
+            nodes
+                .iter()
+                .zip(&names)
+                .map(|(node, name)| node.api.post("/v1/tokens", ADMIN, json!({"name": name, "role": "invoker"}))),
         )
         .await;
         for ((status, body), name) in answers.into_iter().zip(&names) {
@@ -208,7 +223,12 @@ async fn hooked_flow(api: &Api, sink: &str) {
 }
 
 /// Waits until every acknowledged record reached the sink; answers how many arrived twice.
-async fn all_arrive(acknowledged: &[u64], arrived: &Mutex<Vec<u64>>, within_secs: u64, logs: impl Fn() -> String) -> usize {
+async fn all_arrive(
+    acknowledged: &[u64],
+    arrived: &Mutex<Vec<u64>>,
+    within_secs: u64,
+    logs: impl Fn() -> String,
+) -> usize {
     let started = Instant::now();
     loop {
         let seen = arrived.lock().expect("lock").clone();
@@ -221,7 +241,11 @@ async fn all_arrive(acknowledged: &[u64], arrived: &Mutex<Vec<u64>>, within_secs
             assert_eq!(counts.len(), acknowledged.len(), "only acknowledged records arrive");
             return counts.values().map(|n| n - 1).sum();
         }
-        assert!(started.elapsed() < Duration::from_secs(within_secs), "lost acknowledged records {missing:?}\n{}", logs());
+        assert!(
+            started.elapsed() < Duration::from_secs(within_secs),
+            "lost acknowledged records {missing:?}\n{}",
+            logs()
+        );
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
 }
@@ -245,11 +269,17 @@ async fn webhooks_spread_over_nodes_survive_a_killed_node_and_run_once() {
     // One delivery sent to two nodes at once: queued once.
     let body = json!({"records": [{"seq": 1000}]});
     let at = now();
-    let (first, second) =
-        tokio::join!(deliver(&nodes[0].api, "hooked", SECRET, at, &body), deliver(&nodes[1].api, "hooked", SECRET, at, &body));
+    let (first, second) = tokio::join!(
+        deliver(&nodes[0].api, "hooked", SECRET, at, &body),
+        deliver(&nodes[1].api, "hooked", SECRET, at, &body)
+    );
     let mut statuses = [first.0, second.0];
     statuses.sort();
-    assert_eq!(statuses, [StatusCode::OK, StatusCode::ACCEPTED], "one queued, one answered as a duplicate: {first:?} {second:?}");
+    assert_eq!(
+        statuses,
+        [StatusCode::OK, StatusCode::ACCEPTED],
+        "one queued, one answered as a duplicate: {first:?} {second:?}"
+    );
     let mut acknowledged = vec![1000];
 
     // 60 deliveries of 3 records, round robin over the nodes; node 2 is killed after 40, with its
@@ -318,7 +348,8 @@ async fn a_killed_nats_server_loses_no_acknowledged_record() {
             nats.nodes[0].kill();
         }
         let records: Vec<Value> = (0..2).map(|i| json!({"seq": delivery * 2 + i})).collect();
-        let (status, _) = deliver(&nodes[(delivery % 2) as usize].api, "hooked", SECRET, now(), &json!({"records": records})).await;
+        let (status, _) =
+            deliver(&nodes[(delivery % 2) as usize].api, "hooked", SECRET, now(), &json!({"records": records})).await;
         // While the stream elects a new leader a delivery may be refused (never acknowledged).
         if status == StatusCode::ACCEPTED {
             acknowledged.extend((0..2).map(|i| delivery * 2 + i));
@@ -329,6 +360,9 @@ async fn a_killed_nats_server_loses_no_acknowledged_record() {
     assert!(acknowledged.len() >= 80, "most deliveries were acknowledged ({refused} refused)");
     let logs = || (0..2).map(|i| node_log(dir.path(), &format!("node{i}"))).collect::<Vec<_>>().join("\n----\n");
     let duplicates = all_arrive(&acknowledged, &arrived, 60, logs).await;
-    eprintln!("R3, one of 3 nats-servers SIGKILLed: {} records acknowledged, {refused} deliveries refused meanwhile, 0 lost, {duplicates} twice", acknowledged.len());
+    eprintln!(
+        "R3, one of 3 nats-servers SIGKILLed: {} records acknowledged, {refused} deliveries refused meanwhile, 0 lost, {duplicates} twice",
+        acknowledged.len()
+    );
     drop(nodes);
 }

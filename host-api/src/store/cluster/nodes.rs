@@ -27,7 +27,12 @@ const BEAT: Duration = Duration::from_secs(2);
 pub(super) const CLAIM_KEPT: Duration = Duration::from_secs(24 * 3600);
 
 /// Opens (creating) the key-value bucket `name`, entries expiring after `max_age`.
-pub(super) async fn bucket(js: &jetstream::Context, name: &str, replicas: usize, max_age: Duration) -> Result<kv::Store> {
+pub(super) async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<kv::Store> {
     js.get_or_create_stream(stream::Config {
         name: format!("KV_{name}"),
         subjects: vec![format!("$KV.{name}.>")],
