@@ -53,9 +53,10 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let http = reqwest::Client::new();
-    let (server, _) = ServerProcess::start(&plugboard_binary(), &data, &dir.path().join("server.log"), false, &http)
-        .await
-        .expect("server starts");
+    let (server, _) =
+        ServerProcess::start(&plugboard_binary(), &data, &dir.path().join("server.log"), false, None, &http)
+            .await
+            .expect("server starts");
     let base = server.endpoint().base.clone();
     let admin = std::fs::read_to_string(data.join("admin-token")).expect("admin token").trim().to_string();
     let shots = artifacts_dir();

@@ -17,7 +17,7 @@ use axum::routing::{get, post};
 use plugboard_host_api::api::ServerLimits;
 use plugboard_runtime::signing::{self, VerifyOptions};
 use plugboard_runtime::{Grant, Manifest, Plugin, Record, Runtime, RuntimeConfig};
-use plugboard_tests::bench::{ADMIN, plugboard_server, trusting_client};
+use plugboard_tests::bench::{ADMIN, plugboard_server, throughput, trusting_client};
 use plugboard_tests::{JSON_MAPPER, test_key, test_trust};
 use serde_json::{Value, json};
 use std::time::{Duration, Instant};
@@ -27,44 +27,6 @@ const MAPPING: &str = r#"{"id": "$.id", "name": "$.name", "tags": "$.tags[*]", "
 
 fn body() -> Value {
     json!({"records": [{"id": 42, "name": "order", "tags": ["a", "b"], "payload": "x".repeat(960)}]})
-}
-
-/// One request, asserting success.
-async fn send(client: &reqwest::Client, url: &str, method: &reqwest::Method, payload: Option<&Value>) {
-    let mut request = client.request(method.clone(), url).bearer_auth(ADMIN);
-    if let Some(payload) = payload {
-        request = request.json(payload);
-    }
-    let response = request.send().await.unwrap();
-    assert!(response.status().is_success(), "{}", response.status());
-    response.bytes().await.unwrap();
-}
-
-/// Requests per second against `url` over `budget`.
-async fn throughput(url: &str, method: reqwest::Method, payload: Option<Value>, budget: Duration) -> f64 {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(WORKERS).build().unwrap();
-    for _ in 0..50 {
-        send(&client, url, &method, payload.as_ref()).await;
-    }
-    let started = Instant::now();
-    let tasks: Vec<_> = (0..WORKERS)
-        .map(|_| {
-            let (client, url, method, payload) = (client.clone(), url.to_string(), method.clone(), payload.clone());
-            tokio::spawn(async move {
-                let mut done = 0u64;
-                while started.elapsed() < budget {
-                    send(&client, &url, &method, payload.as_ref()).await;
-                    done += 1;
-                }
-                done
-            })
-        })
-        .collect();
-    let mut total = 0;
-    for task in tasks {
-        total += task.await.unwrap();
-    }
-    total as f64 / started.elapsed().as_secs_f64()
 }
 
 fn mapper(runtime: &Runtime) -> Plugin {
@@ -109,10 +71,16 @@ async fn http_invoke(budget: Duration) {
     let bare_base = plugboard_tests::serve(bare).await;
     let hello_base = plugboard_tests::serve(axum::Router::new().route("/", get(|| async { "hello" }))).await;
 
-    let plugboard =
-        throughput(&format!("{base}/v1/plugins/json-mapper/invoke"), reqwest::Method::POST, Some(body()), budget).await;
-    let bare = throughput(&format!("{bare_base}/invoke"), reqwest::Method::POST, Some(body()), budget).await;
-    let hello = throughput(&format!("{hello_base}/"), reqwest::Method::GET, None, budget).await;
+    let plugboard = throughput(
+        &format!("{base}/v1/plugins/json-mapper/invoke"),
+        reqwest::Method::POST,
+        Some(body()),
+        WORKERS,
+        budget,
+    )
+    .await;
+    let bare = throughput(&format!("{bare_base}/invoke"), reqwest::Method::POST, Some(body()), WORKERS, budget).await;
+    let hello = throughput(&format!("{hello_base}/"), reqwest::Method::GET, None, WORKERS, budget).await;
     println!("{:<58} {:>9.0} req/s", "HTTP invoke json-mapper 1 KiB via plugboard serve", plugboard);
     println!("{:<58} {:>9.0} req/s", "same wasmtime call in a bare axum handler", bare);
     println!("{:<58} {:>9.0} req/s", "axum hello-world", hello);

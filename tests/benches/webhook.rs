@@ -17,22 +17,17 @@
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
 
 use plugboard_host_api::api::ServerLimits;
-use plugboard_host_api::domain::webhook::sign_hook;
 use plugboard_runtime::{Runtime, RuntimeConfig};
 use plugboard_tests::bench::{
-    ADMIN, CONDITION, MAPPING, admin_call, counting_sink, order, order_flow, orders, plugboard_server, trusting_client,
+    RECORDS_PER_DELIVERY, counting_sink, install_order_webhook, order_flow, orders, plugboard_server, send_deliveries,
+    trusting_client,
 };
-use plugboard_tests::{FILTER, HTTP_SINK, JSON_MAPPER};
-use reqwest::Method;
-use serde_json::{Value, json};
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, Instant};
 
 const SENDERS: usize = 64;
-const RECORDS_PER_DELIVERY: usize = 5;
 const BATCH: usize = 500;
-const SECRET: &str = "bench-webhook-secret-0123456789";
 
 /// Records/s of the flow run in process on batches of [`BATCH`] orders, over `budget`.
 async fn in_process(budget: Duration) -> f64 {
@@ -51,97 +46,6 @@ async fn in_process(budget: Duration) -> f64 {
         records += BATCH;
     }
     records as f64 / started.elapsed().as_secs_f64()
-}
-
-async fn install(client: &reqwest::Client, base: &str, sink_url: &str) {
-    for plugin in [JSON_MAPPER, FILTER, HTTP_SINK] {
-        let response = client
-            .post(format!("{base}/v1/plugins?activate=true"))
-            .bearer_auth(ADMIN)
-            .body(plugin.signed())
-            .send()
-            .await
-            .unwrap();
-        assert!(response.status().is_success(), "{}", response.status());
-    }
-    let mapping: Value = serde_json::from_str(MAPPING).unwrap();
-    let condition: Value = serde_json::from_str(CONDITION).unwrap();
-    let put = Method::PUT;
-    admin_call(client, base, put.clone(), "/v1/plugins/json-mapper/config", json!({"values": {"mapping": mapping}}))
-        .await;
-    admin_call(client, base, put.clone(), "/v1/plugins/filter/config", json!({"values": {"condition": condition}}))
-        .await;
-    admin_call(client, base, put.clone(), "/v1/plugins/http-sink/grants", json!({"outbound_hosts": ["127.0.0.1"]}))
-        .await;
-    admin_call(client, base, put.clone(), "/v1/plugins/http-sink/config", json!({"values": {"url": sink_url}})).await;
-    let flow = json!({
-        "name": "orders",
-        "triggers": [{"type": "webhook", "tolerance_secs": 300}],
-        "steps": [
-            {"type": "transform", "id": "map", "plugin": "json-mapper"},
-            {"type": "transform", "id": "keep", "plugin": "filter"}
-        ],
-        "sinks": [{"id": "out", "plugin": "http-sink"}]
-    });
-    admin_call(client, base, Method::POST, "/v1/flows", flow).await;
-    admin_call(client, base, put, "/v1/flows/orders/webhook-secret", json!({"secret": SECRET})).await;
-}
-
-fn unix_now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
-}
-
-/// Sends deliveries from [`SENDERS`] tasks for `budget`; answers acknowledged deliveries, the
-/// records they carried that the filter keeps, and the seconds spent sending.
-async fn send_deliveries(base: &str, budget: Duration) -> (u64, usize, f64) {
-    let client = reqwest::Client::builder().pool_max_idle_per_host(SENDERS).build().unwrap();
-    let acknowledged = Arc::new(AtomicU64::new(0));
-    let kept = Arc::new(AtomicUsize::new(0));
-    let started = Instant::now();
-    let senders: Vec<_> = (0..SENDERS)
-        .map(|sender| {
-            let (client, url) = (client.clone(), format!("{base}/v1/hooks/orders"));
-            let (acknowledged, kept) = (acknowledged.clone(), kept.clone());
-            tokio::spawn(async move {
-                let mut n = 0;
-                while started.elapsed() < budget {
-                    let first = (sender * 1_000_000) + n * RECORDS_PER_DELIVERY;
-                    let records: Vec<Value> = (first..first + RECORDS_PER_DELIVERY).map(order).collect();
-                    let body = serde_json::to_vec(&json!({"records": records})).unwrap();
-                    let timestamp = unix_now();
-                    loop {
-                        let response = client
-                            .post(&url)
-                            .header("x-plugboard-timestamp", timestamp.to_string())
-                            .header("x-plugboard-signature", sign_hook(SECRET, "orders", timestamp, &body))
-                            .header("content-type", "application/json")
-                            .body(body.clone())
-                            .send()
-                            .await
-                            .unwrap();
-                        let status = response.status().as_u16();
-                        // Read the answer, so the connection goes back to the pool.
-                        response.bytes().await.unwrap();
-                        match status {
-                            202 => break,
-                            429 => tokio::time::sleep(Duration::from_millis(50)).await,
-                            status => panic!("webhook answered {status}"),
-                        }
-                    }
-                    acknowledged.fetch_add(1, Ordering::Relaxed);
-                    kept.fetch_add(
-                        (first..first + RECORDS_PER_DELIVERY).filter(|i| i % 2 == 0).count(),
-                        Ordering::Relaxed,
-                    );
-                    n += 1;
-                }
-            })
-        })
-        .collect();
-    for sender in senders {
-        sender.await.unwrap();
-    }
-    (acknowledged.load(Ordering::Relaxed), kept.load(Ordering::Relaxed), started.elapsed().as_secs_f64())
 }
 
 /// `GET /healthz` requests/s from [`SENDERS`] connections over `budget`.
@@ -179,12 +83,12 @@ async fn webhook_end_to_end(budget: Duration) {
     let (base, stop) = plugboard_server(&dir, limits).await;
     let client = trusting_client(&base).await;
     let (sink_url, received) = counting_sink().await;
-    install(&client, &base, &sink_url).await;
+    install_order_webhook(&client, &base, &sink_url).await;
     let metrics = async || client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
     let before = metrics().await;
 
     let started = Instant::now();
-    let (deliveries, kept, sending) = send_deliveries(&base, budget).await;
+    let (deliveries, kept, sending) = send_deliveries(&base, SENDERS, budget).await;
     let waiting = Instant::now();
     while received.load(Ordering::Relaxed) < kept {
         assert!(

@@ -260,7 +260,7 @@ pub enum Command {
         /// Run as one node of a cluster: keep all shared state in NATS JetStream at this URL
         /// (`nats://HOST:PORT`) instead of the embedded database. Every node needs the same
         /// secrets key file (`secrets_key_file`); see the README's operations section.
-        #[arg(long, value_name = "URL")]
+        #[arg(long, value_name = "URL", env = "PLUGBOARD_CLUSTER")]
         cluster: Option<String>,
     },
     /// Runs the built-in sample plugins as a pipeline on sample data.

@@ -121,7 +121,8 @@ pub struct Termination {
 }
 
 impl ServerProcess {
-    /// Starts `binary serve --data DATA --listen 127.0.0.1:0` (with `--demo` when `demo`), stderr
+    /// Starts `binary serve --data DATA --listen 127.0.0.1:0` (with `--demo` when `demo`, as a
+    /// cluster node over NATS at `cluster` when given), stderr
     /// appended to `log`, and waits until `/readyz` answers 200. Returns the server and the time
     /// from spawning to that first 200.
     ///
@@ -132,6 +133,7 @@ impl ServerProcess {
         data: &Path,
         log: &Path,
         demo: bool,
+        cluster: Option<&str>,
         client: &reqwest::Client,
     ) -> anyhow::Result<(ServerProcess, Duration)> {
         let stderr = std::fs::OpenOptions::new()
@@ -144,6 +146,9 @@ impl ServerProcess {
         command.arg("serve");
         if demo {
             command.arg("--demo");
+        }
+        if let Some(url) = cluster {
+            command.args(["--cluster", url]);
         }
         let mut child = command
             .arg("--data")

@@ -88,6 +88,8 @@ pub struct Options {
     pub work_dir: Option<PathBuf>,
     /// A line on stderr per cycle.
     pub progress: bool,
+    /// Run the server as a cluster node over the NATS server at this URL (`serve --cluster`).
+    pub cluster: Option<String>,
 }
 
 impl Default for Options {
@@ -111,6 +113,7 @@ impl Default for Options {
             seed: None,
             work_dir: None,
             progress: false,
+            cluster: None,
         }
     }
 }
@@ -264,7 +267,9 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let sink = sink::start(ledger.clone(), options.sink_delay).await?;
 
     let (mut server, first_start) =
-        ServerProcess::start(&binary, &data, &log, true, &client).await.context("starting the server")?;
+        ServerProcess::start(&binary, &data, &log, true, options.cluster.as_deref(), &client)
+            .await
+            .context("starting the server")?;
     let base = server.endpoint().base.clone();
     let token = std::fs::read_to_string(data.join("admin-token")).context("reading DATA/admin-token")?;
     let admin = Admin { client: client.clone(), token: token.trim().to_string() };
@@ -326,7 +331,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         ledger.set_up(false);
         let down = Instant::now();
         server.kill().await?;
-        let (next, ready) = ServerProcess::start(&binary, &data, &log, false, &client)
+        let (next, ready) = ServerProcess::start(&binary, &data, &log, false, options.cluster.as_deref(), &client)
             .await
             .with_context(|| format!("restart {cycle} after SIGKILL"))?;
         downtime += down.elapsed();
@@ -383,6 +388,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     }
     Ok(Report {
         binary,
+        cluster: options.cluster.clone(),
         senders: options.senders,
         records_per_delivery: options.records_per_delivery,
         cycles: options.cycles,

@@ -72,6 +72,10 @@ struct Cli {
     /// No progress line per cycle.
     #[arg(long)]
     quiet: bool,
+    /// Run the server as a cluster node over the NATS JetStream server at this URL
+    /// (`plugboard serve --cluster URL`); the server must have JetStream on.
+    #[arg(long, value_name = "URL")]
+    cluster: Option<String>,
 }
 
 impl Cli {
@@ -95,6 +99,7 @@ impl Cli {
             seed: self.seed,
             work_dir: self.work_dir,
             progress: !self.quiet,
+            cluster: self.cluster,
         }
     }
 }

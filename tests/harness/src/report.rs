@@ -79,6 +79,8 @@ pub struct WriteFigures {
 pub struct Report {
     /// The binary under test.
     pub binary: PathBuf,
+    /// The NATS server of a cluster-mode run (`None`: the embedded store).
+    pub cluster: Option<String>,
     /// Concurrent webhook senders.
     pub senders: usize,
     /// Records per delivery.
@@ -284,6 +286,10 @@ fn writes(f: &mut fmt::Formatter<'_>, what: &str, figures: &WriteFigures) -> fmt
 impl fmt::Display for Report {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(f, "plugboard harness: {}", self.binary.display())?;
+        match &self.cluster {
+            Some(url) => writeln!(f, "  store: cluster node over NATS JetStream at {url}")?,
+            None => writeln!(f, "  store: embedded")?,
+        }
         writeln!(
             f,
             "  {} senders x {} records per delivery, {} kill/restart cycles (seed {}), load {:.1} s ({:.1} s down)",
@@ -403,6 +409,7 @@ mod tests {
     fn clean() -> Report {
         Report {
             binary: PathBuf::from("plugboard"),
+            cluster: None,
             senders: 8,
             records_per_delivery: 5,
             cycles: 3,
