@@ -192,6 +192,27 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
         .await;
         let _ = listed;
     }
+
+    // A node with another secrets key cannot open the log: it refuses to start, saying why,
+    // rather than serve a partial state.
+    let stranger = dir.path().join("stranger");
+    let output = tokio::task::spawn_blocking({
+        let url = nats.nodes[0].url.clone();
+        move || {
+            Command::new(plugboard_binary())
+                .args(["serve", "--listen", "127.0.0.1:0", "--cluster", &url, "--data"])
+                .arg(&stranger)
+                .env("PLUGBOARD_ADMIN_TOKEN", ADMIN)
+                .stdin(Stdio::null())
+                .output()
+                .expect("run plugboard")
+        }
+    })
+    .await
+    .expect("join");
+    let stderr = String::from_utf8_lossy(&output.stderr);
+    assert!(!output.status.success(), "a node with another key started");
+    assert!(stderr.contains("secrets_key_file"), "{stderr}");
     drop(nodes);
 }
 

@@ -18,7 +18,7 @@
 use plugboard_host_api::api::ServerLimits;
 use plugboard_host_api::store::cluster::ClusterSettings;
 use plugboard_tests::bench::{
-    ADMIN, RECORDS_PER_DELIVERY, bench_config, counting_sink, install_order_webhook, plugboard_server_with,
+    ADMIN, MAPPING, RECORDS_PER_DELIVERY, admin_call, bench_config, counting_sink, install_order_webhook, plugboard_server_with,
     send_deliveries, throughput, trusting_client,
 };
 use plugboard_tests::nats::NatsCluster;
@@ -31,6 +31,7 @@ use std::time::{Duration, Instant};
 const CONNECTIONS: usize = 16;
 const SENDERS: usize = 64;
 const PROPAGATIONS: usize = 5;
+const KEY_FILE: &str = "secrets.key";
 
 /// Figures of one store.
 struct Figures {
@@ -39,10 +40,12 @@ struct Figures {
     accepted: f64,
 }
 
+/// Settings over `data`; every node of the run shares the secrets key of the run's directory.
 fn config(data: &Path, cluster: Option<&str>) -> plugboard_host_api::server::ServeConfig {
     let mut config = bench_config(data);
     config.cluster = cluster.map(|url| ClusterSettings { url: url.into(), replicas: 1 });
-    config.secrets_key_file = Some(data.parent().unwrap().join("secrets.key"));
+    let root = data.ancestors().find(|dir| dir.join(KEY_FILE).exists() || dir.ends_with("run")).unwrap();
+    config.secrets_key_file = Some(root.join(KEY_FILE));
     config
 }
 
@@ -93,7 +96,8 @@ fn median(mut times: Vec<Duration>) -> Duration {
     times[times.len() / 2]
 }
 
-/// Activations and revocations through node 1, seen from node 2.
+/// Activations (upload + activate + configure) and key revocations through node 1, timed from
+/// node 1's last answer until node 2 invokes (refuses) the plugin.
 async fn propagation(dir: &Path, nats: &str) -> (Duration, Duration, Duration) {
     let (one, stop_one) = plugboard_server_with(config(&dir.join("one"), Some(nats)), ServerLimits::default()).await;
     let (two, stop_two) = plugboard_server_with(config(&dir.join("two"), Some(nats)), ServerLimits::default()).await;
@@ -126,6 +130,10 @@ async fn propagation(dir: &Path, nats: &str) -> (Duration, Duration, Duration) {
             .await
             .unwrap();
         assert!(upload.status().is_success(), "{}", upload.status());
+        // json-mapper needs its mapping: the activation is complete once it is configured.
+        let mapping: Value = serde_json::from_str(MAPPING).unwrap();
+        let path = format!("/v1/plugins/{name}/config");
+        admin_call(&client, &one, Method::PUT, &path, json!({"values": {"mapping": mapping}})).await;
         let seen = until(&client, &two, &name, |status| status == 200).await;
         if round == 0 {
             // The first one includes compiling the component on node 2 (later ones hit its cache).
@@ -145,10 +153,11 @@ async fn propagation(dir: &Path, nats: &str) -> (Duration, Duration, Duration) {
 async fn run(budget: Duration) {
     let nats = NatsCluster::single().await.expect("nats-server (apt-get install nats-server)");
     let url = nats.nodes[0].url.clone();
-    let dir = tempfile::tempdir().unwrap();
-    let embedded = measure(&dir.path().join("embedded"), None, budget).await;
-    let cluster = measure(&dir.path().join("cluster"), Some(&url), budget).await;
-    let (first, activation, revocation) = propagation(&dir.path().join("propagation"), &url).await;
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path().join("run");
+    let embedded = measure(&dir.join("embedded"), None, budget).await;
+    let cluster = measure(&dir.join("cluster"), Some(&url), budget).await;
+    let (first, activation, revocation) = propagation(&dir.join("propagation"), &url).await;
 
     println!("plugboard cluster benchmarks (one nats-server on loopback, JetStream file storage)");
     let row = |what: &str, embedded: f64, cluster: f64, unit: &str| {

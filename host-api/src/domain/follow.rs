@@ -48,7 +48,8 @@ impl Services {
                 | Op::ForgetPlugin(name) => {
                     plugins.insert(name.clone());
                 }
-                Op::PutTrust(_) => plugins.extend(self.plugins.loaded_names()),
+                // Unloaded at once, before any reload: a revocation must not wait for compilations.
+                Op::PutTrust(trust) => plugins.extend(self.plugins.unload_untrusted(trust)),
                 Op::PutTokens(_) => tokens = true,
                 _ => {}
             }

@@ -182,6 +182,20 @@ impl Plugins {
         }
     }
 
+    /// Unloads every loaded plugin whose signer `trust` does not trust (now revoked); answers
+    /// their names.
+    pub(super) fn unload_untrusted(&self, trust: &signing::TrustStore) -> Vec<String> {
+        let revoked: Vec<String> = self
+            .active
+            .read()
+            .unwrap_or_else(PoisonError::into_inner)
+            .values()
+            .filter_map(|plugin| plugin.signer().map(str::to_string))
+            .filter(|key_id| !matches!(trust.status(key_id), signing::KeyStatus::Trusted(_)))
+            .collect();
+        revoked.iter().flat_map(|key_id| self.unload_signed_by(key_id)).collect()
+    }
+
     /// Unloads every active plugin `key_id` signed; returns their names (see
     /// [`super::Access::revoke_key`], which stores the deactivations).
     pub(super) fn unload_signed_by(&self, key_id: &str) -> Vec<String> {

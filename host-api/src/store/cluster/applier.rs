@@ -51,6 +51,7 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
             Ok(envelope) => apply(inner, seq, message.subject.as_str(), envelope).await?,
             Err(err @ StoreError::Corrupt { .. }) => {
                 tracing::error!(%err, seq, "a change of the cluster's log was skipped");
+                inner.unreadable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(err);
             }
             Err(err) => return Err(err),
         }

@@ -128,6 +128,8 @@ pub(crate) struct Inner {
     handle: tokio::runtime::Handle,
     closed: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
+    /// Why a message of the log could not be opened, if one could not (see `open`).
+    unreadable: Mutex<Option<StoreError>>,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -220,12 +222,18 @@ impl ClusterStore {
                 handle: tokio::runtime::Handle::current(),
                 closed: AtomicBool::new(false),
                 tasks: Mutex::default(),
+                unreadable: Mutex::default(),
             }),
         };
         let last = store.inner.last_sequence().await?;
         let applier = tokio::spawn(applier::follow(store.inner.clone()));
         let caught_up = store.inner.wait_applied(last);
-        if let Err(err) = tokio::time::timeout(Duration::from_secs(300), caught_up).await.map_err(backend)? {
+        let caught_up = tokio::time::timeout(Duration::from_secs(300), caught_up).await.map_err(backend).flatten();
+        // A node that cannot open the log (another secrets key) would serve a partial state and
+        // fail every revision check: it must not start.
+        let unreadable = store.inner.unreadable.lock().unwrap_or_else(PoisonError::into_inner).take();
+        if let Some(err) = caught_up.err().or(unreadable) {
+            store.inner.closed.store(true, Ordering::SeqCst);
             applier.abort();
             return Err(err);
         }
