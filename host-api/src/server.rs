@@ -125,7 +125,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
         ),
         Some(cluster) => {
             let node = node_id(&data)?;
-            let store = ClusterStore::open(cluster, node, secrets_key)
+            let store = ClusterStore::open(cluster, node, secrets_key, &data.join("replica"))
                 .await
                 .with_context(|| format!("cannot join the cluster at {}", cluster.url))?;
             tracing::info!(node = store.node(), url = %cluster.url, "running as a cluster node");

@@ -364,26 +364,42 @@ async fn a_killed_nats_server_loses_no_acknowledged_record() {
     within("the flow on node 1", async || nodes[1].api.get("/v1/flows/hooked", ADMIN).await.0 == StatusCode::OK).await;
     let mut acknowledged = Vec::new();
     let mut refused = 0;
+    let sending = Instant::now();
     for delivery in 0..60u64 {
         if delivery == 20 {
             nats.nodes[0].kill();
         }
         let records: Vec<Value> = (0..2).map(|i| json!({"seq": delivery * 2 + i})).collect();
-        let (status, _) =
-            deliver(&nodes[(delivery % 2) as usize].api, "hooked", SECRET, now(), &json!({"records": records})).await;
-        // While the stream elects a new leader a delivery may be refused (never acknowledged).
-        if status == StatusCode::ACCEPTED {
-            acknowledged.extend((0..2).map(|i| delivery * 2 + i));
-        } else {
+        let body = json!({"records": records});
+        let at = now();
+        // While a node reconnects and the streams elect new leaders a delivery may be refused
+        // (never acknowledged); the sender retries it as is, as webhook senders do: a retry of
+        // one that was stored after all is answered as a duplicate.
+        let started = Instant::now();
+        loop {
+            let (status, answer) = deliver(&nodes[(delivery % 2) as usize].api, "hooked", SECRET, at, &body).await;
+            if status == StatusCode::ACCEPTED || status == StatusCode::OK {
+                break;
+            }
             refused += 1;
+            assert!(
+                started.elapsed() < Duration::from_secs(60),
+                "delivery {delivery} refused for 60 s: {status} {answer}"
+            );
+            tokio::time::sleep(Duration::from_millis(200)).await;
         }
+        acknowledged.extend((0..2).map(|i| delivery * 2 + i));
     }
-    assert!(acknowledged.len() >= 80, "most deliveries were acknowledged ({refused} refused)");
+    let sent = sending.elapsed();
     let logs = || (0..2).map(|i| node_log(dir.path(), &format!("node{i}"))).collect::<Vec<_>>().join("\n----\n");
-    let duplicates = all_arrive(&acknowledged, &arrived, 60, logs).await;
+    let duplicates = all_arrive(&acknowledged, &arrived, 120, logs).await;
     eprintln!(
-        "R3, one of 3 nats-servers SIGKILLed: {} records acknowledged, {refused} deliveries refused meanwhile, 0 lost, {duplicates} twice",
-        acknowledged.len()
+        "R3, one of 3 nats-servers SIGKILLed: {} records acknowledged in {sent:?}, all at the sink after {:?}; {refused} refusals retried, 0 lost, {duplicates} twice",
+        acknowledged.len(),
+        sending.elapsed()
     );
+    if std::env::var_os("PLUGBOARD_CLUSTER_LOGS").is_some() {
+        eprintln!("{}", logs());
+    }
     drop(nodes);
 }

@@ -141,6 +141,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
         records: vec![json!({"order": 7})],
         trigger: TriggerKind::Webhook,
         received_at: now(),
+        node: None,
     };
     store.apply(Change::new().with(Op::Enqueue(queued))).expect("enqueue");
     let interrupted = plugboard_host_api::store::ExecutionRecord {
@@ -155,6 +156,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
         dead_letter_count: 0,
         state_error: None,
         records_in: 1,
+        node: None,
         outcome: Default::default(),
     };
     store.apply(Change::new().with(Op::PutExecution(Box::new(interrupted.clone())))).expect("execution");
@@ -237,6 +239,7 @@ async fn delivery_marks_are_forgotten_once_their_window_closes() {
         records: vec![json!({"event": id})],
         trigger: plugboard_host_api::store::TriggerKind::Webhook,
         received_at: 0,
+        node: None,
     };
     assert_eq!(store.enqueue_once(&run(1), b"old", 100).expect("enqueue"), (1, true));
     assert_eq!(store.enqueue_once(&run(2), b"new", 200).expect("enqueue"), (2, true));

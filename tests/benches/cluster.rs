@@ -18,8 +18,8 @@
 use plugboard_host_api::api::ServerLimits;
 use plugboard_host_api::store::cluster::ClusterSettings;
 use plugboard_tests::bench::{
-    ADMIN, MAPPING, RECORDS_PER_DELIVERY, admin_call, bench_config, counting_sink, install_order_webhook, plugboard_server_with,
-    send_deliveries, throughput, trusting_client,
+    ADMIN, MAPPING, RECORDS_PER_DELIVERY, admin_call, bench_config, counting_sink, install_order_webhook,
+    plugboard_server_with, send_deliveries, throughput, trusting_client,
 };
 use plugboard_tests::nats::NatsCluster;
 use reqwest::Method;

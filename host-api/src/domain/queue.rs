@@ -172,7 +172,7 @@ impl WorkQueue {
     /// [`DomainError::QueueFull`], or a storage failure.
     pub async fn enqueue(&self, flow: &str, records: Vec<serde_json::Value>, trigger: TriggerKind) -> Result<u64> {
         self.reserve(flow)?;
-        let run = QueuedRun { id: 0, flow: flow.into(), records, trigger, received_at: now() };
+        let run = QueuedRun { id: 0, flow: flow.into(), records, trigger, received_at: now(), node: None };
         let queued = self.store.next_id().map_err(DomainError::from).and_then(|id| {
             let run = QueuedRun { id, ..run };
             self.store.apply(Change::new().with(Op::Enqueue(run)))?;

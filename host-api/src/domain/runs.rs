@@ -89,6 +89,7 @@ impl Flows {
             records_in: input.len() as u64,
             dead_letter_count: 0,
             state_error: None,
+            node: None,
             outcome: RunOutcome::default(),
         };
         self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;

@@ -202,6 +202,7 @@ fn store_delivery(
         records,
         trigger: TriggerKind::Webhook,
         received_at: now(),
+        node: None,
     };
     Ok(store.enqueue_once(&run, &verified.signature, verified.usable_until)?)
 }

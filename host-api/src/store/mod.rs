@@ -165,6 +165,9 @@ pub enum Op {
         /// The execution that ran it.
         execution: Option<u64>,
     },
+    /// The cluster backend's position in its change log, written with every change it applies to
+    /// its replica (see [`cluster`]); never used by the domain.
+    Applied(u64),
     /// Sets (or clears) where a flow's source resumes.
     PutCursor {
         /// Flow.

@@ -232,6 +232,9 @@ pub struct ExecutionRecord {
     /// execution took the plugin's quota meanwhile); the execution's records were not affected.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub state_error: Option<plugboard_runtime::flow::ErrorReport>,
+    /// In a cluster, the node that ran it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
     /// What happened.
     #[serde(flatten)]
     pub outcome: plugboard_runtime::flow::RunOutcome,
@@ -276,6 +279,9 @@ pub struct QueuedRun {
     pub trigger: TriggerKind,
     /// When it was acknowledged, seconds since the Unix epoch.
     pub received_at: u64,
+    /// In a cluster, the node that runs it (the one that accepted it, or adopted it).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub node: Option<String>,
 }
 
 /// One page of a list, in the order asked for, and where the next page starts.

@@ -8,10 +8,15 @@
 
 use super::envelope::{self, Body, Envelope};
 use super::{ADMIN_SUBJECT, CHANGES_SUBJECTS, ID_SHIFT, Inner, backend};
-use crate::store::{Change, ExecutionStatus, Op, Result, StoreError, StoreEvent};
+use crate::store::sled::SledStore;
+use crate::store::{
+    Change, ExecutionRecord, ExecutionStatus, FlowStore, Op, QueueStore, QueuedRun, Result, Storage, StoreError,
+    StoreEvent,
+};
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
 use sha2::{Digest, Sha256};
+use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -52,6 +57,7 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
             Err(err @ StoreError::Corrupt { .. }) => {
                 tracing::error!(%err, seq, "a change of the cluster's log was skipped");
                 inner.unreadable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(err);
+                passed(inner, seq)?;
             }
             Err(err) => return Err(err),
         }
@@ -60,12 +66,17 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
     Err(backend("the change log's consumer ended"))
 }
 
+/// Notes in the replica that the message at `seq` was applied (it changed nothing there).
+fn passed(inner: &Inner, seq: u64) -> Result<()> {
+    Storage::apply(&inner.replica, Change::new().with(Op::Applied(seq)))
+}
+
 /// Applies one message at `seq`.
 async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Result<()> {
     match envelope.body {
         Body::Change(mut change) => {
             prepare(inner, seq, &mut change).await?;
-            crate::store::Storage::apply(&inner.replica, change.clone())?;
+            Storage::apply(&inner.replica, change.clone().with(Op::Applied(seq)))?;
             let mut tracked = inner.tracked();
             tracked.record(&envelope.node, &change);
             if subject == ADMIN_SUBJECT {
@@ -77,14 +88,31 @@ async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Re
             }
         }
         Body::Delivery { run, signature, expires_at } => {
-            let (_, queued) = crate::store::QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
+            // Not one transaction (see the embedded store's `enqueue_once`): after a crash in
+            // between, the delivery is applied again and finds its mark.
+            let (_, queued) = QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
+            passed(inner, seq)?;
             if queued {
-                inner.tracked().enqueued(&envelope.node, &run.flow, run.id);
+                inner.tracked().enqueued(run.node.as_deref().unwrap_or(&envelope.node), &run.flow, run.id);
             }
         }
-        Body::Ids => {}
+        Body::Ids => passed(inner, seq)?,
         Body::Adopt { from } => {
-            let (runs, executions) = inner.tracked().adopt(&from, &envelope.node, seq);
+            let (runs, executions, moved) = inner.tracked().adopt(&from, &envelope.node);
+            // The records say whose they are now, so a restarted replica agrees.
+            let mut change = Change::new();
+            for id in moved {
+                if let Some(run) = inner.replica.queued_run(id)? {
+                    change.push(Op::Enqueue(QueuedRun { node: Some(envelope.node.clone()), ..run }));
+                }
+            }
+            for id in &executions {
+                if let Some(execution) = inner.replica.execution(*id)? {
+                    let node = Some(envelope.node.clone());
+                    change.push(Op::PutExecution(Box::new(ExecutionRecord { node, ..execution })));
+                }
+            }
+            Storage::apply(&inner.replica, change.with(Op::Applied(seq)))?;
             if envelope.node == inner.node && (!runs.is_empty() || !executions.is_empty()) {
                 tracing::warn!(from = %from, runs = runs.values().sum::<usize>(), "adopted the queued work of a node that stopped");
                 let _ = inner.events.send(StoreEvent::Adopted { runs, executions });
@@ -131,11 +159,27 @@ async fn fetch_blob(inner: &Inner, digest: &str) -> Result<Vec<u8>> {
 }
 
 impl super::Tracked {
+    /// What a replica holds: the owner of every queued run and of every running execution.
+    pub(super) fn from_replica(replica: &SledStore) -> Result<super::Tracked> {
+        let mut tracked = super::Tracked::default();
+        for flow in replica.queue_depths()?.into_keys() {
+            for id in replica.queued_ids(&flow, None, usize::MAX)? {
+                if let Some(run) = replica.queued_run(id)? {
+                    tracked.enqueued(run.node.as_deref().unwrap_or_default(), &flow, id);
+                }
+            }
+        }
+        for execution in replica.running_executions()? {
+            tracked.running.insert(execution.id, execution.node.unwrap_or_default());
+        }
+        Ok(tracked)
+    }
+
     /// Notes what `change`, published by `node`, did to queued work and running executions.
     fn record(&mut self, node: &str, change: &Change) {
         for op in &change.ops {
             match op {
-                Op::Enqueue(run) => self.enqueued(node, &run.flow, run.id),
+                Op::Enqueue(run) => self.enqueued(run.node.as_deref().unwrap_or(node), &run.flow, run.id),
                 Op::Dequeue { id, .. } => {
                     if let Some((owner, flow)) = self.run_owner.remove(id)
                         && let Some(flows) = self.owned.get_mut(&owner)
@@ -148,7 +192,7 @@ impl super::Tracked {
                     }
                 }
                 Op::PutExecution(execution) if execution.status == ExecutionStatus::Running => {
-                    self.running.insert(execution.id, node.to_string());
+                    self.running.insert(execution.id, execution.node.clone().unwrap_or_else(|| node.to_string()));
                 }
                 Op::PutExecution(execution) => {
                     self.running.remove(&execution.id);
@@ -163,28 +207,31 @@ impl super::Tracked {
         self.owned.entry(node.to_string()).or_default().entry(flow.to_string()).or_default().insert(id);
     }
 
-    /// Moves the queued runs and running executions of `from` to `to`; answers what moved.
-    fn adopt(&mut self, from: &str, to: &str, seq: u64) -> (std::collections::BTreeMap<String, usize>, Vec<u64>) {
-        self.last_adoption.insert(from.to_string(), seq);
-        let mut runs = std::collections::BTreeMap::new();
-        if from != to
-            && let Some(flows) = self.owned.remove(from)
-        {
+    /// Moves the queued runs and running executions of `from` to `to`; answers the runs moved
+    /// per flow, the executions moved, and the ids of the runs moved.
+    fn adopt(&mut self, from: &str, to: &str) -> (BTreeMap<String, usize>, Vec<u64>, Vec<u64>) {
+        let mut runs = BTreeMap::new();
+        let mut moved = Vec::new();
+        let mut executions = Vec::new();
+        if from == to {
+            return (runs, executions, moved);
+        }
+        if let Some(flows) = self.owned.remove(from) {
             for (flow, ids) in flows {
                 runs.insert(flow.clone(), ids.len());
                 for id in &ids {
                     self.run_owner.insert(*id, (to.to_string(), flow.clone()));
+                    moved.push(*id);
                 }
                 self.owned.entry(to.to_string()).or_default().entry(flow).or_default().extend(ids);
             }
         }
-        let mut executions = Vec::new();
         for (id, node) in &mut self.running {
             if node == from {
                 *node = to.to_string();
                 executions.push(*id);
             }
         }
-        (runs, executions)
+        (runs, executions, moved)
     }
 }

@@ -4,9 +4,11 @@
 //! **One ordered change log, a replica on every node.** Every [`Change`] the domain applies is
 //! published, whole, as one message of the `PLUGBOARD_CHANGES` stream (sealed with the secrets
 //! key, so grants, secrets and tokens are never in the stream in clear). Every node follows the
-//! stream from its first message and applies each change, in stream order, to its own replica —
-//! the embedded store in a temporary directory, rebuilt at every start — so reads stay local and
-//! synchronous, and every node holds the same state once it has applied the same sequence.
+//! stream and applies each change, in stream order, to its own replica — the embedded store under
+//! `DATA/replica`, each change written together with its position in the log ([`Op::Applied`]) —
+//! so reads stay local and synchronous, every node holds the same state once it has applied the
+//! same sequence, and a restarted node reads only what it missed (its start does not grow with
+//! the log's history). The replica is a cache: a lost one is rebuilt from the log.
 //! Why a log and not one key-value write per record: a change (an activation and its audit
 //! entry, an execution and the dead letters and dequeues it carries) must land together, and
 //! JetStream 2.9 has no atomic multi-message batch (2.12 has); one message is atomic.
@@ -97,8 +99,6 @@ pub(crate) struct Tracked {
     running: BTreeMap<u64, String>,
     /// Last sequence on [`ADMIN_SUBJECT`].
     last_admin: u64,
-    /// Last sequence of each node's adoption subject.
-    last_adoption: BTreeMap<String, u64>,
 }
 
 /// The JetStream-backed [`Storage`].
@@ -154,6 +154,7 @@ fn is_guarded(op: &Op) -> bool {
             | Op::Enqueue(_)
             | Op::Dequeue { .. }
             | Op::PutCursor { .. }
+            | Op::Applied(_)
     )
 }
 
@@ -167,13 +168,22 @@ pub(crate) enum PublishFailure {
 
 impl ClusterStore {
     /// Connects to NATS, creates the streams and buckets that do not exist, and applies the whole
-    /// change log to a fresh replica before answering (so this node starts with the cluster's
-    /// state). `node` names this node; `seal` must be the same key file on every node.
+    /// change log this node's replica (in `replica_dir`) misses before answering (so this node
+    /// starts with the cluster's state). `node` names this node; `seal` must be the same key file
+    /// on every node.
     ///
     /// # Errors
     /// [`StoreError::Backend`] when NATS cannot be reached or a stream cannot be created, and
     /// when the change log was sealed with another key.
-    pub async fn open(settings: &ClusterSettings, node: String, seal: SecretsKey) -> Result<ClusterStore> {
+    pub async fn open(
+        settings: &ClusterSettings,
+        node: String,
+        seal: SecretsKey,
+        replica_dir: &std::path::Path,
+    ) -> Result<ClusterStore> {
+        let replica = SledStore::open(replica_dir, seal.clone())?;
+        let applied_at_open = replica.cluster_applied()?;
+        let mut tracked = Tracked::from_replica(&replica)?;
         let servers = settings
             .url
             .split(',')
@@ -202,19 +212,27 @@ impl ClusterStore {
         let blobs = nodes::object_store(&js, BLOBS_BUCKET, replicas).await?;
         let claims = nodes::bucket(&js, nodes::CLAIMS_BUCKET, replicas, nodes::CLAIM_KEPT).await?;
         let nodes_bucket = nodes::bucket(&js, nodes::NODES_BUCKET, replicas, nodes::NODE_TIMEOUT).await?;
-        let (applied, _) = tokio::sync::watch::channel(0);
+        // The last revision-checked change, if this replica has it already (else the follower
+        // notes it when it gets there).
+        match changes.get_last_raw_message_by_subject(ADMIN_SUBJECT).await {
+            Ok(last) if last.sequence <= applied_at_open => tracked.last_admin = last.sequence,
+            Ok(_) => {}
+            Err(err) if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
+            Err(err) => return Err(backend(err)),
+        }
+        let (applied, _) = tokio::sync::watch::channel(applied_at_open);
         let (events, first_events) = tokio::sync::broadcast::channel(4096);
         let store = ClusterStore {
             inner: Arc::new(Inner {
                 node,
-                replica: SledStore::open_temporary(SecretsKey::ephemeral()?)?,
+                replica,
                 js,
                 changes,
                 blobs,
                 claims,
                 nodes: nodes_bucket,
                 seal,
-                tracked: Mutex::default(),
+                tracked: Mutex::new(tracked),
                 applied,
                 events,
                 first_events: Mutex::new(Some(first_events)),
@@ -237,7 +255,7 @@ impl ClusterStore {
             applier.abort();
             return Err(err);
         }
-        tracing::info!(node = %store.inner.node, changes = last, "cluster state applied");
+        tracing::info!(node = %store.inner.node, from = applied_at_open, to = last, "cluster changes applied");
         let heartbeat = tokio::spawn(nodes::heartbeat(store.inner.clone()));
         store.inner.tasks().extend([applier, heartbeat]);
         Ok(store)
@@ -334,10 +352,20 @@ impl Inner {
     /// Publishes a change and waits until this node applied it.
     async fn publish_change(&self, mut change: Change) -> Result<()> {
         for op in &mut change.ops {
-            if let Op::PutBlob { digest, bytes } = op {
-                self.put_blob(digest, bytes).await?;
-                // Replicas fetch the bytes by digest; the message carries none.
-                bytes.clear();
+            match op {
+                Op::PutBlob { digest, bytes } => {
+                    self.put_blob(digest, bytes).await?;
+                    // Replicas fetch the bytes by digest; the message carries none.
+                    bytes.clear();
+                }
+                // Work and executions carry the node they belong to (see `Tracked`).
+                Op::Enqueue(run) => {
+                    run.node.get_or_insert_with(|| self.node.clone());
+                }
+                Op::PutExecution(execution) => {
+                    execution.node.get_or_insert_with(|| self.node.clone());
+                }
+                _ => {}
             }
         }
         let guarded = change.ops.iter().any(is_guarded);
@@ -419,6 +447,7 @@ impl ClusterStore {
     /// [`super::QueueStore::enqueue_once`]: the first publish on the delivery's own subject wins.
     fn enqueue_delivery(&self, run: &QueuedRun, signature: &[u8], expires_at: u64) -> Result<(u64, bool)> {
         let subject = envelope::delivery_subject(&run.flow, signature);
+        let run = QueuedRun { node: Some(self.inner.node.clone()), ..run.clone() };
         let body = Body::Delivery { run: run.clone(), signature: signature.to_vec(), expires_at };
         match self.block(self.inner.publish(subject, body, Some(0))) {
             Ok(seq) => {

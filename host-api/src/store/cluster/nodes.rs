@@ -95,21 +95,23 @@ pub(super) async fn heartbeat(inner: Arc<Inner>) {
 /// Publishes an adoption of every node that owns queued work or running executions and has no
 /// heartbeat; the adoption subject is revision-checked, so one node adopts each.
 async fn adopt_stopped(inner: &Inner) -> Result<()> {
-    let candidates: Vec<(String, u64)> = {
+    let candidates: Vec<String> = {
         let tracked = inner.tracked();
         let mut owners: std::collections::BTreeSet<&String> = tracked.owned.keys().collect();
         owners.extend(tracked.running.values());
-        owners
-            .into_iter()
-            .filter(|owner| **owner != inner.node)
-            .map(|owner| (owner.clone(), tracked.last_adoption.get(owner).copied().unwrap_or(0)))
-            .collect()
+        owners.into_iter().filter(|owner| **owner != inner.node && !owner.is_empty()).cloned().collect()
     };
-    for (owner, last) in candidates {
+    for owner in candidates {
         if inner.nodes.get(&owner).await.map_err(backend)?.is_some() {
             continue;
         }
+        // Expect the adoption subject as it is now: of nodes that saw `owner` stop, one wins.
         let subject = format!("plugboard.changes.adopt.{owner}");
+        let last = match inner.changes.get_last_raw_message_by_subject(&subject).await {
+            Ok(message) => message.sequence,
+            Err(err) if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => 0,
+            Err(err) => return Err(backend(err)),
+        };
         match inner.publish(subject, Body::Adopt { from: owner.clone() }, Some(last)).await {
             Ok(seq) => inner.wait_applied(seq).await?,
             Err(PublishFailure::Raced) => {}

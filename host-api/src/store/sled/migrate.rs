@@ -85,6 +85,7 @@ mod tests {
                 records: vec![serde_json::json!({"n": 1})],
                 trigger: TriggerKind::Webhook,
                 received_at: 0,
+                node: None,
             };
             db.open_tree("queue").unwrap().insert(7u64.to_be_bytes(), serde_json::to_vec(&run).unwrap()).unwrap();
             let execution = serde_json::json!({"id": 9, "flow": "old", "status": "running", "trigger": "webhook",
@@ -116,6 +117,7 @@ mod tests {
             records: vec![serde_json::json!({"n": id})],
             trigger: TriggerKind::Webhook,
             received_at: 0,
+            node: None,
         };
         {
             let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();

@@ -122,6 +122,9 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
     serde_json::to_vec(value).unwrap_or_default()
 }
 
+/// Where [`Op::Applied`] is kept in the meta tree.
+const APPLIED_KEY: &[u8] = b"cluster\0applied";
+
 /// Most entries one page looks at (see [`SledStore::page`]).
 const PAGE_SCAN: usize = 10_000;
 
@@ -148,15 +151,6 @@ impl SledStore {
     /// [`StoreError::Backend`] when sled cannot open it (for example another server holds it).
     pub fn open(dir: &Path, secrets_key: SecretsKey) -> Result<SledStore> {
         SledStore::open_with(::sled::Config::new().path(dir), secrets_key)
-    }
-
-    /// A database that is removed when dropped: a cluster node's replica, rebuilt from the
-    /// cluster's change log at every start (see [`crate::store::cluster`]).
-    ///
-    /// # Errors
-    /// [`StoreError::Backend`] when sled cannot create it.
-    pub fn open_temporary(secrets_key: SecretsKey) -> Result<SledStore> {
-        SledStore::open_with(::sled::Config::new().temporary(true), secrets_key)
     }
 
     fn open_with(config: ::sled::Config, secrets_key: SecretsKey) -> Result<SledStore> {
@@ -229,6 +223,12 @@ impl SledStore {
     pub(crate) fn tree(&self, area: Area) -> &::sled::Tree {
         // AREAS lists every area in declaration order, so the index is always in range.
         &self.inner.trees[area as usize]
+    }
+
+    /// The last [`Op::Applied`] position (0: none).
+    pub(crate) fn cluster_applied(&self) -> Result<u64> {
+        let value = self.tree(Area::Meta).get(APPLIED_KEY).map_err(backend)?;
+        Ok(value.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes))
     }
 
     /// Dead letters stored, from the counter `apply` keeps.
@@ -304,6 +304,7 @@ impl SledStore {
                 | Op::PutDeadLetter(_)
                 | Op::RemoveDeadLetter { .. } => self.flow_writes(op, &mut writes)?,
                 Op::Enqueue(_) | Op::Dequeue { .. } | Op::PutCursor { .. } => self.queue_writes(op, &mut writes)?,
+                Op::Applied(seq) => writes.push(Write::put(Area::Meta, APPLIED_KEY, seq.to_be_bytes().to_vec())),
             }
         }
         Ok(writes)
