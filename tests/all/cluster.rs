@@ -382,6 +382,12 @@ async fn a_killed_nats_server_loses_no_acknowledged_record() {
                 break;
             }
             refused += 1;
+            // Refused as unavailable (nothing stored, retry), never as an internal error.
+            assert_eq!(
+                (status, answer["code"].as_str()),
+                (StatusCode::SERVICE_UNAVAILABLE, Some("unavailable")),
+                "delivery {delivery}: {answer}"
+            );
             assert!(
                 started.elapsed() < Duration::from_secs(60),
                 "delivery {delivery} refused for 60 s: {status} {answer}"

@@ -4,10 +4,11 @@
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::query::ApiQuery;
 use crate::store::{AuditAction, AuditFilter, PageRequest};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::signing::PublicKey;
@@ -135,7 +136,7 @@ pub struct AuditQuery {
 pub async fn audit_list(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<AuditQuery>,
+    ApiQuery(query): ApiQuery<AuditQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "read the audit log")?;
     let page = PageQuery { limit: query.limit, cursor: query.cursor, order: query.order }.request();

@@ -2,7 +2,8 @@
 //! with a fitting status.
 //!
 //! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
-//! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`). Internal
+//! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`,
+//! `unavailable`). Internal
 //! failures answer a generic message; the detail goes to the log only.
 //!
 //! This is the only place that knows status codes: the domain's [`DomainError`] and the runtime's
@@ -23,7 +24,7 @@ pub struct ApiError {
     runtime_code: Option<ErrorCode>,
     reason: Option<&'static str>,
     message: String,
-    /// `Retry-After` seconds, for 429 answers.
+    /// `Retry-After` seconds, for 429 and 503 answers.
     retry_after: Option<u64>,
     /// For a guest trap: the guest's demangled backtrace, innermost first.
     backtrace: Vec<String>,
@@ -88,6 +89,11 @@ impl ApiError {
     /// 400: the request itself is malformed.
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", message)
+    }
+
+    /// 400 for a query string that does not parse (`?limit=abc`, an unknown parameter).
+    pub fn bad_query(rejection: &axum::extract::rejection::QueryRejection) -> ApiError {
+        ApiError::invalid(format!("bad query string: {}", rejection.body_text()))
     }
 
     /// 429: too many requests in flight.
@@ -178,6 +184,17 @@ impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> ApiError {
         match err {
             crate::store::StoreError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+            crate::store::StoreError::Unavailable(detail) => {
+                tracing::warn!(%detail, "shared store unavailable");
+                ApiError {
+                    retry_after: Some(1),
+                    ..ApiError::new(
+                        StatusCode::SERVICE_UNAVAILABLE,
+                        "unavailable",
+                        "the shared store did not acknowledge this (a failover may be under way); retry",
+                    )
+                }
+            }
             err => ApiError::internal(err),
         }
     }

@@ -4,11 +4,12 @@ use super::AppState;
 use super::admin::PageQuery;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::query::ApiQuery;
 use crate::domain::runs::RunRequest;
 use crate::store::TriggerKind;
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
 use plugboard_runtime::flow::FlowDefinition;
@@ -133,7 +134,7 @@ pub async fn flows_executions(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read executions")?;
     let page = state.services.flows.executions(&name, page.request())?;
@@ -156,7 +157,7 @@ pub async fn dlq_list(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    Query(page): Query<PageQuery>,
+    ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[Role::Invoker], "read dead letters")?;
     let page = state.services.flows.dead_letters(&name, page.request())?;

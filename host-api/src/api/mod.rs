@@ -16,6 +16,7 @@ pub mod flows;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;
+pub mod query;
 pub mod routes;
 pub mod ui;
 

@@ -3,10 +3,11 @@
 use super::AppState;
 use super::auth::{Caller, Role};
 use super::error::ApiError;
+use super::query::ApiQuery;
 use crate::store::{AuditAction, VersionRecord};
 use axum::Json;
 use axum::body::Bytes;
-use axum::extract::{Path, Query, State};
+use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_runtime::{BudgetLimits, Kind, LogEntry, Record, Usage};
@@ -49,7 +50,7 @@ pub struct ActivateQuery {
 pub async fn plugins_upload(
     State(state): State<AppState>,
     caller: Caller,
-    Query(query): Query<UploadQuery>,
+    ApiQuery(query): ApiQuery<UploadQuery>,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
     caller.require(&[Role::Publisher], "upload plugins")?;
@@ -186,7 +187,7 @@ pub async fn plugins_activate(
     State(state): State<AppState>,
     caller: Caller,
     Path((name, text)): Path<(String, String)>,
-    Query(query): Query<ActivateQuery>,
+    ApiQuery(query): ApiQuery<ActivateQuery>,
 ) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "activate plugins")?;
     let version = version(&text)?;

@@ -56,6 +56,11 @@ pub enum StoreError {
     /// the caller may retry against the state as it is now. The API answers `conflict`.
     #[error("{0}")]
     Conflict(String),
+    /// The shared store cannot take writes right now (cluster mode: NATS unreachable, or its
+    /// stream has no leader during a failover); nothing was acknowledged (it may have been stored). The API answers
+    /// `503 unavailable` with `Retry-After`.
+    #[error("the shared store is unavailable: {0}")]
+    Unavailable(String),
 }
 
 /// What a store tells the domain about changes it did not make itself (cluster mode).

@@ -2,7 +2,8 @@
 //! with the owners of queued work and running executions tracked beside it.
 //!
 //! The follower reads through an ordered consumer (no acknowledgements; JetStream recreates it
-//! past a gap); when the connection breaks, it starts again after the last sequence it applied.
+//! past a gap); when the connection breaks, or the consumer stalls while the stream moves on (its
+//! server died), it starts again after the last sequence it applied.
 //! A message that cannot be opened (another secrets key, a foreign writer) is logged and
 //! skipped; one whose blob cannot be fetched yet is retried, never skipped.
 
@@ -23,6 +24,9 @@ use std::time::Duration;
 
 /// How long the follower waits before it reads again after a failure.
 const RETRY: Duration = Duration::from_millis(250);
+
+/// How long the follower may hear nothing before it asks whether the stream moved on without it.
+const STALL_CHECK: Duration = Duration::from_secs(2);
 
 /// Applies the change log from the first message not yet applied, until the store closes.
 pub(super) async fn follow(inner: Arc<Inner>) {
@@ -46,7 +50,22 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
         .await
         .map_err(backend)?;
     let mut messages = consumer.messages().await.map_err(backend)?;
-    while let Some(message) = messages.next().await {
+    let mut quiet = tokio::time::interval(STALL_CHECK);
+    quiet.reset();
+    let mut behind_at = None;
+    loop {
+        let next = tokio::select! {
+            next = messages.next() => next,
+            _ = quiet.tick() => {
+                if stalled(inner, &mut behind_at).await {
+                    return Err(backend("the change log's consumer stalled behind the stream"));
+                }
+                continue;
+            }
+        };
+        quiet.reset();
+        behind_at = None;
+        let Some(message) = next else { break };
         let message = message.map_err(backend)?;
         let seq = message.info().map_err(backend)?.stream_sequence;
         if seq <= *inner.applied.borrow() {
@@ -64,6 +83,27 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
         inner.applied.send_replace(seq);
     }
     Err(backend("the change log's consumer ended"))
+}
+
+/// Whether the consumer has stalled: the stream holds messages past the one applied, and did at
+/// the previous quiet check too, with nothing applied in between. An ordered consumer lives on one
+/// server; when that server dies, the client notices only after two missed 15 s heartbeats and then
+/// backs off while it recreates it — over a minute in which every write waiting to be applied here
+/// waits too. Starting again after the last applied message takes a fraction of that.
+async fn stalled(inner: &Inner, behind_at: &mut Option<u64>) -> bool {
+    let applied = *inner.applied.borrow();
+    let last = match tokio::time::timeout(STALL_CHECK, inner.changes.get_info()).await {
+        Ok(Ok(info)) => info.state.last_sequence,
+        // No leader to ask: a new consumer could not be created either; keep waiting.
+        _ => return false,
+    };
+    if last <= applied {
+        *behind_at = None;
+        return false;
+    }
+    let stalled = *behind_at == Some(applied);
+    *behind_at = Some(applied);
+    stalled
 }
 
 /// Notes in the replica that the message at `seq` was applied (it changed nothing there).

@@ -328,7 +328,9 @@ impl Inner {
         if let Some(expected) = expected {
             publish = publish.expected_last_subject_sequence(expected);
         }
-        let failed = |err: &dyn std::fmt::Display| PublishFailure::Failed(backend(err));
+        // Anything but a lost race means JetStream did not store it (no leader during a failover,
+        // NATS unreachable, no ack in time): nothing was acknowledged and the sender may retry.
+        let failed = |err: &dyn std::fmt::Display| PublishFailure::Failed(StoreError::Unavailable(err.to_string()));
         let ack = self.js.send_publish(subject, publish).await.map_err(|e| failed(&e))?;
         match ack.await {
             Ok(ack) => Ok(ack.sequence),
