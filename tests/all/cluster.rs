@@ -184,13 +184,28 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
         }
     }
     assert!(!created.is_empty());
-    for node in &nodes {
-        let listed = within("every created token on every node", async || {
+    for (index, node) in nodes.iter().enumerate() {
+        let started = Instant::now();
+        loop {
             let (_, tokens) = node.api.get("/v1/tokens", ADMIN).await;
-            created.iter().all(|name| tokens.to_string().contains(&format!("\"{name}\"")))
-        })
-        .await;
-        let _ = listed;
+            let missing: Vec<&String> =
+                created.iter().filter(|name| !tokens.to_string().contains(&format!("\"{name}\""))).collect();
+            if missing.is_empty() {
+                break;
+            }
+            if started.elapsed() > Duration::from_secs(20) {
+                // Every node's tokens and audit log: whether the log lost a write (all nodes
+                // agree) or one node's cache did (the others list it).
+                let mut report = String::new();
+                for (other, peer) in nodes.iter().enumerate() {
+                    let (_, listed) = peer.api.get("/v1/tokens", ADMIN).await;
+                    let (_, audit) = peer.api.get("/v1/audit?limit=100&order=asc", ADMIN).await;
+                    report.push_str(&format!("node{other} tokens {listed}\naudit {audit}\n"));
+                }
+                panic!("node{index} lacks tokens {missing:?} after 20 s\n{report}");
+            }
+            tokio::time::sleep(Duration::from_millis(2)).await;
+        }
     }
 
     // A node with another secrets key cannot open the log: it refuses to start, saying why,

@@ -9,6 +9,7 @@
 //! `create_key_value` asks for it first: [`create_bucket`] creates a bucket's stream by the
 //! key-value conventions instead, and `get_key_value` opens it as usual.
 
+use plugboard_host_api::store::cluster::bucket_stream_config;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
@@ -145,18 +146,7 @@ pub async fn create_bucket(
     name: &str,
     replicas: usize,
 ) -> Result<async_nats::jetstream::kv::Store, String> {
-    use async_nats::jetstream::stream;
-    let config = stream::Config {
-        name: format!("KV_{name}"),
-        subjects: vec![format!("$KV.{name}.>")],
-        max_messages_per_subject: 1,
-        num_replicas: replicas,
-        allow_rollup: true,
-        deny_delete: true,
-        allow_direct: false,
-        discard: stream::DiscardPolicy::New,
-        ..Default::default()
-    };
+    let config = bucket_stream_config(name, replicas, Duration::ZERO);
     js.get_or_create_stream(config).await.map_err(|e| e.to_string())?;
     js.get_key_value(name).await.map_err(|e| e.to_string())
 }

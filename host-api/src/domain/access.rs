@@ -53,10 +53,11 @@ impl Access {
     /// `conflict` when the key is known (trusted or revoked).
     pub async fn add_key(&self, name: &str, key: signing::PublicKey, actor: &str) -> Result<signing::TrustedKey> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let mut trust = self.store.trust()?;
         let added = trust.add(name, key)?.clone();
         self.store.apply(
-            Change::new().with(Op::PutTrust(trust)).audit(
+            Change::read_at(read_at).with(Op::PutTrust(trust)).audit(
                 AuditEntry::new(actor, AuditAction::KeyAdd, &added.key_id)
                     .key(Some(added.key_id.clone()))
                     .detail(format!("name {name}")),
@@ -72,10 +73,11 @@ impl Access {
     /// `not-found` for an unknown key.
     pub async fn revoke_key(&self, key_id: &str, actor: &str) -> Result<signing::TrustedKey> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let mut trust = self.store.trust()?;
         let revoked = trust.revoke(key_id)?.clone();
         let unloaded = self.plugins.unload_signed_by(key_id);
-        let mut change = Change::new().with(Op::PutTrust(trust));
+        let mut change = Change::read_at(read_at).with(Op::PutTrust(trust));
         for name in &unloaded {
             change.push(Op::SetActive { name: name.clone(), version: None });
         }
@@ -94,7 +96,11 @@ impl Access {
     /// # Errors
     /// A storage failure.
     pub fn reload_tokens(&self) -> Result<()> {
-        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = self.store.tokens()?;
+        // Read under the lock: of a reload following another node's change and one after this
+        // node's own write, the later read is the one kept (writing a list computed before the
+        // write was applied could drop a change a follow had just loaded).
+        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        *tokens = self.store.tokens()?;
         Ok(())
     }
 
@@ -149,6 +155,7 @@ impl Access {
 
     async fn put_token(&self, record: TokenRecord, action: AuditAction, actor: &str) -> Result<()> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let mut tokens = self.store.tokens()?;
         let name = record.name.clone();
         let detail = format!("role {:?}", record.role);
@@ -159,13 +166,12 @@ impl Access {
         }
         tokens.push(record);
         self.store.apply(
-            Change::new()
-                .with(Op::PutTokens(tokens.clone()))
+            Change::read_at(read_at)
+                .with(Op::PutTokens(tokens))
                 .audit(AuditEntry::new(actor, action, name).detail(detail)),
         )?;
         self.store.durable().await?;
-        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
-        Ok(())
+        self.reload_tokens()
     }
 
     /// Revokes the token named `name`: it stops working at once. The admin token is replaced
@@ -180,19 +186,20 @@ impl Access {
             )));
         }
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let mut tokens = self.store.tokens()?;
         let before = tokens.len();
         tokens.retain(|t| t.name != name);
         if tokens.len() == before {
             return Err(DomainError::not_found(format!("token {name}")));
         }
-        self.store.apply(Change::new().with(Op::PutTokens(tokens.clone())).audit(AuditEntry::new(
+        self.store.apply(Change::read_at(read_at).with(Op::PutTokens(tokens)).audit(AuditEntry::new(
             actor,
             AuditAction::TokenRevoke,
             name,
         )))?;
         // The cache changes before the answer: the revoked token is refused from now on.
-        *self.tokens.write().unwrap_or_else(PoisonError::into_inner) = tokens;
+        self.reload_tokens()?;
         self.store.durable().await?;
         Ok(())
     }

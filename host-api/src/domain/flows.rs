@@ -55,6 +55,7 @@ impl Flows {
                 }
             }
         }
+        let read_at = self.store.position();
         let exists = self.store.flow(&flow.name)?.is_some();
         if exists && !replace {
             return Err(DomainError::conflict(format!("flow {} exists; replace it instead", flow.name)));
@@ -64,7 +65,7 @@ impl Flows {
         }
         let action = if replace { AuditAction::FlowUpdate } else { AuditAction::FlowCreate };
         let entry = AuditEntry::new(actor, action, &flow.name).detail(format!("plugins {:?}", flow.plugins()));
-        self.store.apply(Change::new().with(Op::PutFlow(Box::new(flow))).audit(entry))?;
+        self.store.apply(Change::read_at(read_at).with(Op::PutFlow(Box::new(flow))).audit(entry))?;
         self.store.durable().await?;
         Ok(())
     }
@@ -75,10 +76,11 @@ impl Flows {
     /// # Errors
     /// `not-found`.
     pub async fn delete(&self, name: &str, actor: &str) -> Result<()> {
+        let read_at = self.store.position();
         if self.store.flow(name)?.is_none() {
             return Err(DomainError::not_found(format!("flow {name}")));
         }
-        self.store.apply(Change::new().with(Op::RemoveFlow(name.into())).audit(AuditEntry::new(
+        self.store.apply(Change::read_at(read_at).with(Op::RemoveFlow(name.into())).audit(AuditEntry::new(
             actor,
             AuditAction::FlowDelete,
             name,
@@ -110,9 +112,10 @@ impl Flows {
                 "webhook secrets are at least {MIN_WEBHOOK_SECRET_LEN} characters"
             )));
         }
+        let read_at = self.store.position();
         self.get(name)?;
         self.store.apply(
-            Change::new()
+            Change::read_at(read_at)
                 .with(Op::PutWebhookSecret { flow: name.into(), secret: secret.into() })
                 .audit(AuditEntry::new(actor, AuditAction::WebhookSecret, name)),
         )?;

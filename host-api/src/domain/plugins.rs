@@ -279,6 +279,7 @@ impl Plugins {
         // Verify under the write lock, against the trust store as it is now: a key revoked while
         // this upload waited cannot slip through.
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let trust = self.store.trust()?;
         let verified = signing::verify(&bytes, &trust, self.verify)?;
         let manifest = verified.manifest.clone();
@@ -293,7 +294,7 @@ impl Plugins {
                 )));
             }
             let active = if activate {
-                self.activate_locked(&name, &manifest.version, allow_rollback, actor).await?
+                self.activate_locked(&name, &manifest.version, allow_rollback, actor, read_at).await?
             } else {
                 false
             };
@@ -319,7 +320,7 @@ impl Plugins {
             uploaded_at: now(),
         };
         let target = format!("{name}@{}", record.version);
-        let mut change = Change::new()
+        let mut change = Change::read_at(read_at)
             .with(Op::PutBlob { digest: record.digest.clone(), bytes })
             .with(Op::PutVersion(Box::new(record.clone())))
             .with(Op::PutFloor(floor));
@@ -394,7 +395,8 @@ impl Plugins {
         actor: &str,
     ) -> Result<()> {
         let _write = self.write.lock().await;
-        self.activate_locked(name, version, allow_rollback, actor).await?;
+        let read_at = self.store.position();
+        self.activate_locked(name, version, allow_rollback, actor, read_at).await?;
         self.store.durable().await?;
         Ok(())
     }
@@ -408,6 +410,7 @@ impl Plugins {
         version: &semver::Version,
         allow_rollback: bool,
         actor: &str,
+        read_at: Option<u64>,
     ) -> Result<bool> {
         let record = self.record(name, version)?;
         let floor = self.store.floor()?;
@@ -420,7 +423,8 @@ impl Plugins {
         }
         let plugin = self.load_version(name, version).await?;
         let target = format!("{name}@{version}");
-        let mut change = Change::new().with(Op::SetActive { name: name.into(), version: Some(version.clone()) });
+        let mut change =
+            Change::read_at(read_at).with(Op::SetActive { name: name.into(), version: Some(version.clone()) });
         if let Some(highest) = below {
             change = change.audit(
                 AuditEntry::new(actor, AuditAction::RollbackOverride, name)
@@ -448,10 +452,11 @@ impl Plugins {
     /// `not-found` when it has no active version.
     pub async fn deactivate(&self, name: &str, actor: &str) -> Result<()> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let version =
             self.store.active(name)?.ok_or_else(|| DomainError::not_found(format!("active version of {name}")))?;
         self.store.apply(
-            Change::new().with(Op::SetActive { name: name.into(), version: None }).audit(AuditEntry::new(
+            Change::read_at(read_at).with(Op::SetActive { name: name.into(), version: None }).audit(AuditEntry::new(
                 actor,
                 AuditAction::Deactivate,
                 format!("{name}@{version}"),
@@ -471,6 +476,7 @@ impl Plugins {
     /// `not-found`, or `conflict` for the active version.
     pub async fn delete(&self, name: &str, version: Option<&semver::Version>, actor: &str) -> Result<()> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         let active = self.store.active(name)?;
         let doomed: Vec<VersionRecord> = match version {
             Some(v) => vec![self.record(name, v)?],
@@ -489,7 +495,7 @@ impl Plugins {
         }
         let remaining: Vec<VersionRecord> =
             self.store.all_versions()?.into_iter().filter(|v| !doomed.iter().any(|d| d == v)).collect();
-        let mut change = Change::new();
+        let mut change = Change::read_at(read_at);
         for record in &doomed {
             change.push(Op::RemoveVersion { name: name.into(), version: record.version.clone() });
             if !remaining.iter().any(|v| v.digest == record.digest) {
@@ -525,13 +531,14 @@ impl Plugins {
         actor: &str,
     ) -> Result<Grant> {
         let _write = self.write.lock().await;
+        let read_at = self.store.position();
         if self.versions(name)?.is_empty() {
             return Err(DomainError::not_found(format!("plugin {name}")));
         }
         let mut grant = self.store.grant(name)?;
         update(&mut grant);
         self.store.apply(
-            Change::new()
+            Change::read_at(read_at)
                 .with(Op::PutGrant { name: name.into(), grant: grant.clone() })
                 .audit(AuditEntry::new(actor, action, name).detail(detail)),
         )?;

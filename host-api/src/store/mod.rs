@@ -187,12 +187,23 @@ pub enum Op {
 pub struct Change {
     /// The writes, applied in order.
     pub ops: Vec<Op>,
+    /// The store's [`Storage::position`] before the reads this change was computed from: a
+    /// backend shared by several nodes refuses it with [`StoreError::Conflict`] if another
+    /// node changed shared configuration since.
+    #[serde(skip)]
+    pub read_at: Option<u64>,
 }
 
 impl Change {
     /// An empty change.
     pub fn new() -> Change {
         Change::default()
+    }
+
+    /// An empty change computed from reads made at `position` (see [`Storage::position`]):
+    /// take the position first, then read, then build the change on it.
+    pub fn read_at(position: Option<u64>) -> Change {
+        Change { ops: Vec::new(), read_at: position }
     }
 
     /// Adds a write.
@@ -342,6 +353,13 @@ pub trait Storage: PluginStore + AccessStore + FlowStore + QueueStore + Send + S
     /// [`StoreError::Backend`] when the cluster cannot be asked.
     fn claim_once(&self, _key: &str) -> Result<bool> {
         Ok(true)
+    }
+
+    /// Where the store's shared configuration is now (`None`: no other node writes it), for a
+    /// read-modify-write: take it before reading and build the write with [`Change::read_at`],
+    /// so a change another node made between the read and the write is a conflict, not lost.
+    fn position(&self) -> Option<u64> {
+        None
     }
 
     /// Changes made by other nodes, for the domain's caches (`None`: there are no other nodes).

@@ -42,6 +42,7 @@
 mod applier;
 pub mod envelope;
 mod nodes;
+pub use nodes::bucket_stream_config;
 mod reads;
 
 use super::sealed::SecretsKey;
@@ -371,8 +372,11 @@ impl Inner {
             }
         }
         let guarded = change.ops.iter().any(is_guarded);
-        let (subject, expected) =
-            if guarded { (ADMIN_SUBJECT, Some(self.tracked().last_admin)) } else { (WORK_SUBJECT, None) };
+        let (subject, expected) = if guarded {
+            (ADMIN_SUBJECT, Some(change.read_at.unwrap_or(self.tracked().last_admin)))
+        } else {
+            (WORK_SUBJECT, None)
+        };
         match self.publish(subject.into(), Body::Change(change), expected).await {
             Ok(seq) => self.wait_applied(seq).await,
             Err(PublishFailure::Raced) => {
@@ -392,6 +396,10 @@ impl Storage for ClusterStore {
             return Ok(());
         }
         self.block(self.inner.publish_change(change))
+    }
+
+    fn position(&self) -> Option<u64> {
+        Some(self.inner.tracked().last_admin)
     }
 
     fn durable(&self) -> Durable {

@@ -26,14 +26,10 @@ const BEAT: Duration = Duration::from_secs(2);
 /// How long a claim is kept (longer than any cron period that matters for a repeat).
 pub(super) const CLAIM_KEPT: Duration = Duration::from_secs(24 * 3600);
 
-/// Opens (creating) the key-value bucket `name`, entries expiring after `max_age`.
-pub(super) async fn bucket(
-    js: &jetstream::Context,
-    name: &str,
-    replicas: usize,
-    max_age: Duration,
-) -> Result<kv::Store> {
-    js.get_or_create_stream(stream::Config {
+/// The stream behind key-value bucket `name` by the key-value conventions (one value a key,
+/// entries expiring after `max_age`, zero for never), without direct gets.
+pub fn bucket_stream_config(name: &str, replicas: usize, max_age: Duration) -> stream::Config {
+    stream::Config {
         name: format!("KV_{name}"),
         subjects: vec![format!("$KV.{name}.>")],
         max_messages_per_subject: 1,
@@ -44,9 +40,17 @@ pub(super) async fn bucket(
         allow_direct: false,
         discard: stream::DiscardPolicy::New,
         ..Default::default()
-    })
-    .await
-    .map_err(backend)?;
+    }
+}
+
+/// Opens (creating) the key-value bucket `name`, entries expiring after `max_age`.
+pub(super) async fn bucket(
+    js: &jetstream::Context,
+    name: &str,
+    replicas: usize,
+    max_age: Duration,
+) -> Result<kv::Store> {
+    js.get_or_create_stream(bucket_stream_config(name, replicas, max_age)).await.map_err(backend)?;
     js.get_key_value(name).await.map_err(backend)
 }
 
