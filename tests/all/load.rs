@@ -43,3 +43,33 @@ async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
     assert!(report.cycles == 3 && report.restarts.len() == 3, "three kill/restart cycles");
     assert!(report.acknowledged > 0 && report.delivered == report.acknowledged);
 }
+
+/// The same as a cluster node over a real NATS JetStream server: killed and restarted on its data
+/// directory (its replica of the change log) more often, since a kill between applying a change
+/// and noting it applied is what a restarted replica must survive.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_cluster_node_killed_and_restarted_under_load_keeps_every_promise() {
+    let nats = plugboard_tests::nats::NatsCluster::single().await.expect("nats-server");
+    let options = Options {
+        binary: Some(crate::common::plugboard_binary()),
+        senders: 8,
+        records_per_delivery: 5,
+        cycles: 8,
+        cycle_ms: 1000..=2000,
+        duration: Some(Duration::from_secs(15)),
+        drain_timeout: Duration::from_secs(60),
+        shutdown_deadline: Duration::from_secs(30),
+        stall: Duration::from_secs(10),
+        max_rss_mib: 1024,
+        progress: true,
+        cluster: Some(nats.nodes[0].url.clone()),
+        ..Options::default()
+    };
+    let report = run(options).await.expect("the harness ran");
+    eprintln!("{report}");
+    if let Err(violations) = report.check() {
+        panic!("{} violations:\n  - {}", violations.len(), violations.join("\n  - "));
+    }
+    assert!(report.cycles == 8 && report.restarts.len() == 8, "eight kill/restart cycles");
+    assert!(report.acknowledged > 0 && report.delivered == report.acknowledged);
+}

@@ -246,6 +246,10 @@ async fn delivery_marks_are_forgotten_once_their_window_closes() {
     assert_eq!(store.enqueue_once(&run(3), b"old", 100).expect("enqueue"), (1, false), "a repeat");
     assert_eq!(store.queue_depths().expect("depths")["hooked"], 2, "the repeat was not queued");
     assert!(store.queued_run(3).expect("read").is_none(), "nor left behind unindexed");
+    // The same run applied again (a cluster replica re-reading its log after a crash) stays queued.
+    assert_eq!(store.enqueue_once(&run(2), b"new", 200).expect("enqueue"), (2, true), "the same run again");
+    assert_eq!(store.queue_depths().expect("depths")["hooked"], 2, "still queued once");
+    assert!(store.queued_run(2).expect("read").is_some(), "and not removed");
     assert_eq!(store.sweep_delivery_marks(150).expect("sweep"), 1);
     assert_eq!(store.enqueue_once(&run(4), b"old", 300).expect("enqueue"), (4, true), "expired mark gone");
     assert_eq!(store.enqueue_once(&run(5), b"new", 300).expect("enqueue"), (2, false), "live mark kept");

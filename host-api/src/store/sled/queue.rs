@@ -108,8 +108,14 @@ impl QueueStore for SledStore {
         queue.insert(run.id.to_be_bytes(), encode(run)).map_err(backend)?;
         let claimed = self.tree(Area::Deliveries).compare_and_swap(&key, None::<&[u8]>, Some(mark)).map_err(backend)?;
         if let Err(lost) = claimed {
-            queue.remove(run.id.to_be_bytes()).map_err(backend)?;
             let earlier = lost.current.map_or(0, |mark| mark_field(&mark, 1));
+            if earlier == run.id {
+                // The same run again, not a repeated delivery: a cluster replica applying its log
+                // again after a crash lost its position. Removing the run would lose it.
+                self.tree(Area::QueueByFlow).insert(prefixed_id(&run.flow, run.id), Vec::new()).map_err(backend)?;
+                return Ok((run.id, true));
+            }
+            queue.remove(run.id.to_be_bytes()).map_err(backend)?;
             return Ok((earlier, false));
         }
         self.tree(Area::QueueByFlow).insert(prefixed_id(&run.flow, run.id), Vec::new()).map_err(backend)?;
