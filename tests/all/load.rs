@@ -15,14 +15,9 @@
 use plugboard_harness::{Options, run};
 use std::time::Duration;
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
-    let binary = crate::common::plugboard_binary();
-    if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
-        eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
-    }
-    let options = Options {
-        binary: Some(binary),
+/// The short run: 8 senders, 3 kill/restart cycles of 2-4 s, 15 s of load.
+fn short_run() -> Options {
+    Options {
         senders: 8,
         records_per_delivery: 5,
         cycles: 3,
@@ -34,7 +29,16 @@ async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
         max_rss_mib: 1024,
         progress: true,
         ..Options::default()
-    };
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
+    let binary = crate::common::plugboard_binary();
+    if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
+        eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
+    }
+    let options = Options { binary: Some(binary), ..short_run() };
     let report = run(options).await.expect("the harness ran");
     eprintln!("{report}");
     if let Err(violations) = report.check() {
@@ -52,18 +56,10 @@ async fn a_cluster_node_killed_and_restarted_under_load_keeps_every_promise() {
     let nats = plugboard_tests::nats::NatsCluster::single().await.expect("nats-server");
     let options = Options {
         binary: Some(crate::common::plugboard_binary()),
-        senders: 8,
-        records_per_delivery: 5,
         cycles: 8,
         cycle_ms: 1000..=2000,
-        duration: Some(Duration::from_secs(15)),
-        drain_timeout: Duration::from_secs(60),
-        shutdown_deadline: Duration::from_secs(30),
-        stall: Duration::from_secs(10),
-        max_rss_mib: 1024,
-        progress: true,
         cluster: Some(nats.nodes[0].url.clone()),
-        ..Options::default()
+        ..short_run()
     };
     let report = run(options).await.expect("the harness ran");
     eprintln!("{report}");
