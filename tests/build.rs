@@ -12,6 +12,8 @@
 mod guests;
 #[path = "build/languages.rs"]
 mod languages;
+#[path = "build/senders.rs"]
+mod senders;
 
 use guests::{Built, env};
 use std::path::{Path, PathBuf};
@@ -20,6 +22,8 @@ fn main() {
     let manifest_dir = PathBuf::from(env("CARGO_MANIFEST_DIR"));
     let repo = manifest_dir.parent().map(Path::to_path_buf).unwrap_or_default();
     guests::watch(&repo, &["sample-plugins", "plugin-sdk", "wit", "tests/guests", "tests/build", "host-api/build"]);
+    println!("cargo:rerun-if-changed={}", repo.join("tests/senders/requirements.txt").display());
+    println!("cargo:rerun-if-changed={}", repo.join("tests/senders/package-lock.json").display());
     let cargo = env("CARGO");
     guests::ensure_target(&cargo);
     let target_dir = guests::guests_target_dir();
@@ -67,6 +71,12 @@ fn main() {
         "\n/// componentize-py, as the test build installed it.\npub const COMPONENTIZE_PY: &str = {:?};\n/// The `node_modules` with jco and `@plugboard/sdk`, as the test build installed them.\npub const JS_NODE_MODULES: &str = {:?};\n",
         tools.0.display().to_string(),
         tools.1.display().to_string()
+    ));
+    let (senders_python, senders_dir) = senders::install(&repo, &target_dir);
+    out.push_str(&format!(
+        "\n/// The Python with the webhook senders' libraries, as the test build installed them.\npub const SENDERS_PYTHON: &str = {:?};\n/// `tests/senders`, with the senders' npm libraries installed.\npub const SENDERS_DIR: &str = {:?};\n",
+        senders_python.display().to_string(),
+        senders_dir.display().to_string()
     ));
     let dest = PathBuf::from(env("OUT_DIR")).join("plugins.rs");
     std::fs::write(&dest, out).unwrap_or_else(|err| panic!("{}: {err}", dest.display()));

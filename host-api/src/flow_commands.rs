@@ -38,17 +38,29 @@ pub fn read_document(path: &Path) -> Result<Value, CommandError> {
     }
 }
 
-/// Input records from a file: an array, or `{"records": [...]}`.
+/// Input records from a file: an array, `{"records": [...]}`, or any other JSON object as one
+/// record (a webhook `event` body, saved from a sender, runs as it would arrive).
 ///
 /// # Errors
 /// [`CommandError::Input`] for an unreadable file or another shape.
 pub fn read_records(path: &Path) -> Result<Value, CommandError> {
-    match read_document(path)? {
+    records_in(read_document(path)?).map(Value::Array).ok_or_else(|| {
+        CommandError::input(path.display(), "expected an array of records, {\"records\": [...]} or one JSON object")
+    })
+}
+
+/// The records a document holds: an array's items, `{"records": [...]}`'s, or an object as one.
+pub fn records_in(document: Value) -> Option<Vec<Value>> {
+    match document {
+        Value::Array(records) => Some(records),
         Value::Object(mut object) if matches!(object.get("records"), Some(Value::Array(_))) => {
-            Ok(object.remove("records").unwrap_or_default())
+            match object.remove("records") {
+                Some(Value::Array(records)) => Some(records),
+                _ => None,
+            }
         }
-        records @ Value::Array(_) => Ok(records),
-        _ => Err(CommandError::input(path.display(), "expected an array of records or {\"records\": [...]}")),
+        object @ Value::Object(_) => Some(vec![object]),
+        _ => None,
     }
 }
 
@@ -108,9 +120,14 @@ impl ApiClient {
         self.send(self.http.get(self.url(&format!("/v1/flows/{flow}/deliveries/{id}")))).await
     }
 
-    /// Sets a flow's webhook secret.
-    pub async fn flow_webhook_secret(&self, name: &str, secret: &str) -> Result<Value, ClientError> {
-        let body = json!({"secret": secret});
+    /// Sets a flow's webhook secret; the one it replaces stays accepted `keep_previous_secs`.
+    pub async fn flow_webhook_secret(
+        &self,
+        name: &str,
+        secret: &str,
+        keep_previous_secs: u64,
+    ) -> Result<Value, ClientError> {
+        let body = json!({"secret": secret, "keep_previous_secs": keep_previous_secs});
         self.send(self.http.put(self.url(&format!("/v1/flows/{name}/webhook-secret"))).json(&body)).await
     }
 
@@ -190,7 +207,7 @@ pub async fn flow(client: &ApiClient, command: &FlowCommand) -> Result<Reply, Co
                 Reply::text(delivery, format!("delivery {id} is queued"))
             }
         }
-        FlowCommand::WebhookSecret { name, secret_file } => {
+        FlowCommand::WebhookSecret { name, secret_file, keep_previous_secs } => {
             let path = secret_file.display();
             let secret = if secret_file.as_os_str() == "-" {
                 std::io::read_to_string(std::io::stdin())
@@ -202,7 +219,7 @@ pub async fn flow(client: &ApiClient, command: &FlowCommand) -> Result<Reply, Co
             if secret.is_empty() {
                 return Err(CommandError::input(&path, "the secret is empty"));
             }
-            client.flow_webhook_secret(name, secret).await?;
+            client.flow_webhook_secret(name, secret, *keep_previous_secs).await?;
             Reply::text(json!({"flow": name}), format!("webhook secret of flow {name} set"))
         }
     })

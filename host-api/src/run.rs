@@ -39,8 +39,11 @@ fn records(args: &RunArgs) -> Result<Vec<Record>, CommandError> {
     let text =
         if path.as_os_str() == "-" { std::io::read_to_string(std::io::stdin()) } else { std::fs::read_to_string(path) }
             .map_err(|err| CommandError::input(path.display(), err.to_string()))?;
-    let values: Vec<Value> = serde_json::from_str(&text)
-        .map_err(|err| CommandError::input(path.display(), format!("expected a JSON array of records: {err}")))?;
+    let document: Value = serde_json::from_str(&text)
+        .map_err(|err| CommandError::input(path.display(), format!("expected JSON records: {err}")))?;
+    let values = crate::flow_commands::records_in(document).ok_or_else(|| {
+        CommandError::input(path.display(), "expected an array of records, {\"records\": [...]} or one JSON object")
+    })?;
     Ok(values.iter().map(Record::json).collect())
 }
 

@@ -60,9 +60,27 @@ pub struct ServeConfig {
     /// Run as one node of a cluster over NATS JetStream (`[cluster]`: `url`, `replicas`), or, by
     /// default, alone on the embedded database.
     pub cluster: Option<crate::store::cluster::ClusterSettings>,
+    /// Proxies (CIDRs) in front of the server whose `X-Forwarded-For` header names a webhook
+    /// delivery's source for the triggers' `allow_from`; the peer address is used otherwise.
+    #[serde(default)]
+    pub trusted_proxies: Vec<String>,
 }
 
 impl ServeConfig {
+    /// `trusted_proxies`, parsed.
+    ///
+    /// # Errors
+    /// Naming an entry that is not an address or CIDR.
+    pub fn trusted_proxies(&self) -> anyhow::Result<Vec<plugboard_runtime::flow::webhook::Cidr>> {
+        self.trusted_proxies
+            .iter()
+            .map(|entry| {
+                plugboard_runtime::flow::webhook::parse_cidr(entry)
+                    .map_err(|reason| anyhow::anyhow!("trusted_proxies: {reason}"))
+            })
+            .collect()
+    }
+
     /// Reads a TOML config file.
     ///
     /// # Errors
@@ -153,7 +171,8 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
         (0..config.queue.workers.max(1)).map(|_| tokio::spawn(services.queue.clone().work(stopped.clone()))).collect();
     background.push(tokio::spawn(services.clone().follow_cluster(stopped.clone())));
     background.push(tokio::spawn(services.clone().tick(stopped)));
-    let state = AppState::new(services, limits);
+    let mut state = AppState::new(services, limits);
+    state.trusted_proxies = Arc::new(config.trusted_proxies()?);
     Ok(Server {
         addr: listener.local_addr()?,
         state,
@@ -186,6 +205,8 @@ impl Server {
                 tracing::debug!(%err, "cannot set TCP_NODELAY");
             }
         });
+        // With the peer's address, which webhook triggers' `allow_from` check.
+        let router = router.into_make_service_with_connect_info::<SocketAddr>();
         let serve = axum::serve(listener, router).with_graceful_shutdown(shutdown).into_future();
         tokio::pin!(serve);
         let served = tokio::select! {

@@ -121,6 +121,16 @@ async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
         words.extend_from_slice(extra);
         words
     };
+    // A single JSON object is one record, as a webhook `event` body arrives.
+    let event = dir.path().join("event.json");
+    std::fs::write(&event, r#"{"action": "opened", "number": 7}"#).expect("write");
+    let echo = [GUEST_HOSTILE.component, "--manifest", GUEST_HOSTILE.manifest, "--config", "mode=echo"];
+    let echoed =
+        run_words(&[&["run"], echo.as_slice(), &["--input", event.to_str().expect("utf-8")]].concat()).await.ok();
+    assert_eq!(
+        serde_json::from_str::<serde_json::Value>(&echoed.out).expect("json"),
+        serde_json::json!([{"action": "opened", "number": 7}])
+    );
     let counted = run_words(&words(&["--allow-bucket", "counters"])).await.ok();
     assert_eq!(serde_json::from_str::<serde_json::Value>(&counted.out).expect("json"), serde_json::json!([1]));
     assert!(counted.err.contains("usage: "), "{}", counted.err);

@@ -135,7 +135,8 @@ async fn flow_commands_refuse_bad_files_and_bad_flows_clearly() {
     let unknown_plugin = file("unknown.yml", "name: x\nsinks: [{id: out, plugin: nowhere}]\n");
     assert_eq!(api_code(plugboard(&api, &["flow", "apply", &unknown_plugin]).await), "flow-invalid");
     assert_eq!(api_code(plugboard(&api, &["flow", "run", "x"]).await), "not-found");
-    let not_records = file("input.json", r#"{"rows": []}"#);
+    // An array, `{"records": [...]}` and one object (a webhook event) are records; a number is not.
+    let not_records = file("input.json", "42");
     input_error(plugboard(&api, &["flow", "run", "x", "--input", &not_records]).await);
     let flows = plugboard(&api, &["flow", "ls"]).await.ok().json();
     assert_eq!(flows["flows"], json!([]), "nothing was created");

@@ -143,6 +143,17 @@ async fn retries_dead_letters_and_replay_deliver_every_record() {
     assert_eq!(execution["status"], "succeeded", "{execution}");
     assert_eq!(execution["steps"][0]["attempts"], 3);
     assert_eq!(execution["delivered"], 2);
+    // Every attempt's error is in the execution, and every attempt counts in the plugin's usage.
+    let retried = execution["steps"][0]["retried"].as_array().expect("retried attempts").clone();
+    assert_eq!(retried.len(), 2, "{execution}");
+    assert!(retried.iter().all(|e| e["code"] == "guest-error"), "{execution}");
+    let (_, sink) = api.get("/v1/plugins/flaky-sink", ADMIN).await;
+    assert_eq!(
+        (sink["usage"]["invocations"].clone(), sink["usage"]["retries"].clone()),
+        (json!(3), json!(2)),
+        "{sink}"
+    );
+    assert_eq!(sink["usage"]["errors_by_code"], json!({"guest-error": 2}), "{sink}");
     let attempts = flaky.requests();
     assert_eq!(attempts.len(), 3, "two 503s, then accepted");
     let accepted: Vec<Value> = serde_json::from_slice(&attempts[2].body).expect("JSON");

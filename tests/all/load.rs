@@ -38,7 +38,8 @@ async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
     if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
         eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
     }
-    let options = Options { binary: Some(binary), ..short_run() };
+    // Senders sign as GitHub does: a `scheme: github` flow under the same kills.
+    let options = Options { binary: Some(binary), github: true, ..short_run() };
     let report = run(options).await.expect("the harness ran");
     eprintln!("{report}");
     if let Err(violations) = report.check() {

@@ -276,3 +276,42 @@ async fn one_bad_delivery_does_not_fail_the_others_batched_with_it() {
     assert_eq!(status, StatusCode::CONFLICT, "the admin token's name is reserved: {refused}");
     api.stop().await;
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_delivery_that_fails_its_micro_batch_as_a_whole_takes_no_other_delivery_with_it() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let sink = TestServer::start(|_| (200, "{}".into())).await;
+    let api = start(dir.path(), settings(1, 100, 500)).await;
+    webhook_flow(&api, &sink.url("/in")).await;
+    // A transform that fails the whole batch (a plugin error naming no record) when one of its
+    // records says so: the hostile guest's `kv-script`, where `["fail"]` is such an operation.
+    crate::server::install(&api, plugboard_tests::GUEST_HOSTILE).await;
+    let (status, body) = api.put("/v1/plugins/hostile/grants", json!({"key_value": ["counters"]})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let (status, body) = api.put("/v1/plugins/hostile/config", json!({"values": {"mode": "kv-script"}})).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}],
+        "steps": [{"type": "transform", "id": "script", "plugin": "hostile", "retry": {"max_attempts": 1}}],
+        "sinks": [{"id": "out", "plugin": "hook-sink"}]});
+    let (status, body) = api.call(reqwest::Method::PUT, "/v1/flows/hooked", Some(ADMIN), Some(flow)).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    // Three deliveries from three senders wait together, then run as one micro-batch.
+    set_active(&api, "hook-sink", false).await;
+    for op in [json!(["exists", "a"]), json!(["fail"]), json!(["exists", "b"])] {
+        let (status, body) = deliver(&api, "hooked", SECRET, now(), &json!({"records": [op]})).await;
+        assert_eq!(status, StatusCode::ACCEPTED, "{body}");
+    }
+    set_active(&api, "hook-sink", true).await;
+    wait_for("the two good deliveries", || posted(&sink).len() == 2).await;
+    wait_until_the_queue_is_empty(&api).await;
+    assert_eq!(posted(&sink), vec![json!(false), json!(false)]);
+    let (_, dlq) = api.get("/v1/flows/hooked/dlq", ADMIN).await;
+    let letters = dlq["dead_letters"].as_array().expect("letters");
+    assert_eq!(letters.len(), 1, "only the failing delivery's record: {dlq}");
+    assert_eq!(letters[0]["record"]["value"], json!(["fail"]));
+    let (executions, _) = all_pages(&api, "/v1/flows/hooked/executions", "executions", 100).await;
+    let statuses: Vec<&str> = executions.iter().map(|e| e["status"].as_str().unwrap_or_default()).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == "failed").count(), 1, "the micro-batch: {statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == "completed-with-dead-letters").count(), 1, "{statuses:?}");
+    api.stop().await;
+}

@@ -16,6 +16,8 @@ macro_rules! assert_test_exists {
 }
 pub(crate) use assert_test_exists;
 foreach_plugin!(assert_test_exists);
+// The webhook sink's test lives with the other outgoing-webhook checks.
+use crate::webhook_out::webhook_sink;
 
 #[tokio::test]
 async fn json_mapper() {

@@ -201,7 +201,8 @@ fn world_of(manifest: &Path) -> String {
         .unwrap_or_else(|| panic!("{} has no kind", manifest.display()))
 }
 
-fn run(command: &mut Command, what: &str) {
+/// Runs `command`, failing the build with `what` when it fails.
+pub fn run(command: &mut Command, what: &str) {
     let status = command.status().unwrap_or_else(|err| panic!("{what}: cannot run {command:?}: {err}"));
     assert!(status.success(), "{what} failed: {command:?} exited with {status}");
 }
@@ -227,7 +228,8 @@ fn inputs_hash(repo: &Path, sample: &Path, language: Language) -> u64 {
     hasher.finish()
 }
 
-fn hash_bytes(bytes: &[u8]) -> u64 {
+/// A stamp of `bytes` (a lock file), to see when pins changed.
+pub fn hash_bytes(bytes: &[u8]) -> u64 {
     let mut hasher = DefaultHasher::new();
     hasher.write(bytes);
     hasher.finish()

@@ -13,6 +13,7 @@ pub mod admin;
 pub mod auth;
 pub mod error;
 pub mod flows;
+pub mod hooks;
 pub mod metrics;
 pub mod openapi;
 pub mod plugins;
@@ -73,6 +74,8 @@ pub struct AppState {
     pub services: Services,
     /// The request limits.
     pub limits: ServerLimits,
+    /// Proxies whose `X-Forwarded-For` names a webhook's source (`trusted_proxies`).
+    pub trusted_proxies: Arc<Vec<plugboard_runtime::flow::webhook::Cidr>>,
     in_flight: Arc<Semaphore>,
     public_in_flight: Arc<Semaphore>,
 }
@@ -83,6 +86,7 @@ impl AppState {
         AppState {
             services,
             limits,
+            trusted_proxies: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             public_in_flight: Arc::new(Semaphore::new(limits.max_public_in_flight)),
         }

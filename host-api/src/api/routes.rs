@@ -1,7 +1,7 @@
 //! The route table: one macro call declares every route's method, path, handler, role and summary,
 //! and from it come both the axum router and the OpenAPI document, so the two cannot drift apart.
 
-use super::{AppState, ServerLimits, admin, flows, metrics, plugins};
+use super::{AppState, ServerLimits, admin, flows, hooks, metrics, plugins};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -123,11 +123,13 @@ routes! {
         "Replay all or selected dead letters from the step they failed at.";
     delete "/v1/flows/{name}/dlq/{id}" => flows::dlq_delete, role = "admin", body = None, ok = 204, upload = false,
         "Delete a dead letter.";
-    put "/v1/flows/{name}/webhook-secret" => flows::flows_webhook_secret, role = "admin", body = JSON, ok = 204, upload = false,
-        "Set a flow's webhook HMAC secret (write-only).";
-    post "/v1/hooks/{name}" => flows::hooks_deliver, role = "none", body = JSON, ok = 202, upload = false,
-        "Webhook trigger: HMAC-signed input, answered 202 once durably queued.";
-    get "/v1/flows/{name}/deliveries/{id}" => flows::deliveries_get, role = "invoker", body = None, ok = 200, upload = false,
+    put "/v1/flows/{name}/webhook-secret" => hooks::flows_webhook_secret, role = "admin", body = JSON, ok = 204, upload = false,
+        "Set a flow's webhook secret (write-only), optionally keeping the previous one for a while (rotation).";
+    post "/v1/hooks/{name}" => hooks::hooks_deliver, role = "none", body = JSON, ok = 202, upload = false,
+        "Webhook trigger, authenticated by the flow's scheme (GitHub, Stripe, Slack, Shopify, Standard Webhooks, CloudEvents, Plugboard's, generic HMAC, basic, API key); 202 once durably queued.";
+    options "/v1/hooks/{name}" => hooks::hooks_handshake, role = "none", body = None, ok = 200, upload = false,
+        "The CloudEvents web hook validation handshake (`WebHook-Request-Origin` answered with `WebHook-Allowed-Origin`) for flows that take CloudEvents.";
+    get "/v1/flows/{name}/deliveries/{id}" => hooks::deliveries_get, role = "invoker", body = None, ok = 200, upload = false,
         "Follow a webhook delivery by the `queued` id its 202 answered: still queued, or the execution that ran it.";
     get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
         "Liveness.";

@@ -140,13 +140,16 @@ pub enum FlowCommand {
         /// The `queued` id.
         id: u64,
     },
-    /// Sets the HMAC secret webhook senders sign with (write-only).
+    /// Sets the secret webhook senders sign with (write-only), as the sender hands it out.
     WebhookSecret {
         /// Flow name.
         name: String,
         /// A file holding the secret (trailing newline ignored); `-` reads stdin.
         #[arg(long)]
         secret_file: PathBuf,
+        /// Rotate: keep accepting the secret this one replaces for this many seconds.
+        #[arg(long, default_value_t = 0)]
+        keep_previous_secs: u64,
     },
 }
 

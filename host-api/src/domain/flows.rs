@@ -1,9 +1,11 @@
 //! Flow definitions, validated against the installed plugins; executions and dead letters to
 //! read, page by page; webhook secrets. Running flows is in [`super::runs`].
 
+use super::webhook::secrets::WebhookSecrets;
 use super::{DomainError, Plugins, Result};
 use crate::store::{
-    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, Page, PageRequest, Storage,
+    AuditAction, AuditEntry, Change, DeadLetterRecord, ExecutionRecord, ExecutionStatus, Op, Page, PageRequest,
+    Storage, now,
 };
 use plugboard_runtime::Error;
 use plugboard_runtime::flow::{FlowDefinition, Step};
@@ -11,6 +13,9 @@ use std::sync::Arc;
 
 /// The shortest webhook secret accepted.
 pub const MIN_WEBHOOK_SECRET_LEN: usize = 16;
+
+/// Longest time a replaced webhook secret stays accepted (30 days).
+pub const MAX_SECRET_OVERLAP_SECS: u64 = 30 * 24 * 3600;
 
 /// Flows: definitions, executions, dead letters.
 pub struct Flows {
@@ -102,21 +107,38 @@ impl Flows {
         Ok(self.store.flows()?)
     }
 
-    /// Sets the HMAC secret webhook senders sign with (write-only).
+    /// Sets the secret webhook senders sign with (write-only); with `keep_previous_secs` the one
+    /// it replaces stays accepted that long (a rotation, see [`WebhookSecrets`]).
     ///
     /// # Errors
     /// `invalid` for a short secret, `not-found` for an unknown flow.
-    pub async fn set_webhook_secret(&self, name: &str, secret: &str, actor: &str) -> Result<()> {
+    pub async fn set_webhook_secret(
+        &self,
+        name: &str,
+        secret: &str,
+        keep_previous_secs: u64,
+        actor: &str,
+    ) -> Result<()> {
         if secret.len() < MIN_WEBHOOK_SECRET_LEN {
             return Err(DomainError::Invalid(format!(
                 "webhook secrets are at least {MIN_WEBHOOK_SECRET_LEN} characters"
             )));
         }
+        if keep_previous_secs > MAX_SECRET_OVERLAP_SECS {
+            return Err(DomainError::Invalid(format!(
+                "keep_previous_secs is at most {MAX_SECRET_OVERLAP_SECS} (30 days)"
+            )));
+        }
         let read_at = self.store.position();
         self.get(name)?;
+        let stored = self.store.webhook_secret(name)?;
+        let secrets = match stored {
+            Some(stored) => WebhookSecrets::decode(&stored).rotate(secret, keep_previous_secs, now()),
+            None => WebhookSecrets::single(secret),
+        };
         self.store.apply(
             Change::read_at(read_at)
-                .with(Op::PutWebhookSecret { flow: name.into(), secret: secret.into() })
+                .with(Op::PutWebhookSecret { flow: name.into(), secret: secrets.encode() })
                 .audit(AuditEntry::new(actor, AuditAction::WebhookSecret, name)),
         )?;
         self.store.durable().await?;

@@ -562,6 +562,22 @@ impl Plugins {
             errors: u64::from(error_code.is_some()),
             fuel,
             errors_by_code: error_code.map(|code| (code.to_string(), 1)).into_iter().collect(),
+            retries: 0,
+        });
+    }
+
+    /// Records a flow step's attempt of `name` that failed with `error_code` and was retried:
+    /// an invocation and an error of that code, and a retry (its time is in the step's last
+    /// attempt, which [`Plugins::record_usage`] records).
+    pub fn record_retry(&self, name: &str, error_code: &str) {
+        self.telemetry.observe_retry(name, error_code);
+        let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        pending.entry(name.to_string()).or_default().add(&UsageTotals {
+            invocations: 1,
+            errors: 1,
+            fuel: 0,
+            errors_by_code: BTreeMap::from([(error_code.to_string(), 1)]),
+            retries: 1,
         });
     }
 

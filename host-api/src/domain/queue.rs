@@ -18,7 +18,6 @@
 use super::runs::RunRequest;
 use super::{DomainError, Flows, Result};
 use crate::store::{Change, DeadLetterRecord, ExecutionStatus, Op, QueuedRun, Storage, TriggerKind, now};
-use plugboard_runtime::Record;
 use plugboard_runtime::flow::{DeadLetter, ErrorReport, StoredRecord};
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
@@ -172,7 +171,15 @@ impl WorkQueue {
     /// [`DomainError::QueueFull`], or a storage failure.
     pub async fn enqueue(&self, flow: &str, records: Vec<serde_json::Value>, trigger: TriggerKind) -> Result<u64> {
         self.reserve(flow)?;
-        let run = QueuedRun { id: 0, flow: flow.into(), records, trigger, received_at: now(), node: None };
+        let run = QueuedRun {
+            id: 0,
+            flow: flow.into(),
+            records,
+            headers: Vec::new(),
+            trigger,
+            received_at: now(),
+            node: None,
+        };
         let queued = self.store.next_id().map_err(DomainError::from).and_then(|id| {
             let run = QueuedRun { id, ..run };
             self.store.apply(Change::new().with(Op::Enqueue(run)))?;
@@ -264,7 +271,7 @@ impl WorkQueue {
     /// Runs one claimed batch as one execution; the work leaves the queue with it.
     async fn run_claim(&self, claim: &Claim) {
         let ids: Vec<u64> = claim.runs.iter().map(|r| r.id).collect();
-        let input = claim.runs.iter().flat_map(|r| r.records.iter().map(Record::json)).collect();
+        let input = claim.runs.iter().flat_map(QueuedRun::input).collect();
         let trigger = claim.runs.first().map_or(TriggerKind::Webhook, |r| r.trigger);
         let request = RunRequest { trigger, from: None, queued: &ids, replaying: None };
         let all = claim.runs.len();
@@ -300,7 +307,7 @@ impl WorkQueue {
     async fn run_one_by_one(&self, claim: &Claim) -> (usize, bool) {
         let (mut dequeued, mut pause) = (0, false);
         for run in &claim.runs {
-            let input = run.records.iter().map(Record::json).collect();
+            let input = run.input().collect();
             let request =
                 RunRequest { trigger: run.trigger, from: None, queued: std::slice::from_ref(&run.id), replaying: None };
             match self.flows.run(&claim.flow, input, request).await {
@@ -317,14 +324,14 @@ impl WorkQueue {
     async fn dead_letter(&self, claim: &Claim, what: &str) -> bool {
         let mut change = Change::new();
         for run in &claim.runs {
-            for record in &run.records {
+            for record in run.input() {
                 let letter = DeadLetter {
                     step: String::new(),
                     attempts: 1,
                     error: ErrorReport::new(plugboard_runtime::ErrorCode::NotFound, what.to_string()),
                     reasons: Vec::new(),
                     logs: Vec::new(),
-                    record: StoredRecord::from(&Record::json(record)),
+                    record: StoredRecord::from(&record),
                 };
                 change.push(Op::PutDeadLetter(Box::new(DeadLetterRecord::new(&claim.flow, 0, letter))));
             }

@@ -134,6 +134,20 @@ impl Flows {
             None => run.run(input).await,
         };
         self.record_steps(&flow, &execution.outcome);
+        if request.queued.len() > 1
+            && let Some(error) = execution.outcome.batch_failure.take()
+        {
+            // A micro-batch of several deliveries that a step failed as a whole: none of its
+            // records become dead letters here; the runs stay queued and the worker runs each
+            // delivery on its own, so only the delivery at fault ends in the dead-letter queue.
+            execution.outcome.dead_letters.clear();
+            let message = format!(
+                "{} (the micro-batch of {} deliveries runs again one by one)",
+                error.message,
+                request.queued.len()
+            );
+            execution.outcome.failure = Some(ErrorReport { message, ..error });
+        }
         self.finish(execution, None, request.replaying, &staged).await
     }
 
@@ -142,6 +156,9 @@ impl Flows {
     fn record_steps(&self, flow: &FlowDefinition, outcome: &RunOutcome) {
         for step in &outcome.steps {
             if let Some(plugin) = flow.plugin_of(&step.step) {
+                for retried in &step.retried {
+                    self.plugins.record_retry(plugin, &retried.code);
+                }
                 let wall = std::time::Duration::from_secs_f64(step.duration_ms.max(0.0) / 1000.0);
                 self.plugins.record_usage(plugin, step.fuel, wall, step.error.as_ref().map(|e| e.code.as_str()));
             }

@@ -71,6 +71,9 @@ pub struct Telemetry {
     errors: IntCounterVec,
     latency: HistogramVec,
     fuel: IntCounterVec,
+    webhook_refused: IntCounterVec,
+    /// The second of the last refusal logged at `info`, and how many were not logged since.
+    refusal_log: Mutex<(u64, u64)>,
     interval: Duration,
     window: Mutex<Window>,
     history: Mutex<VecDeque<Sample>>,
@@ -94,6 +97,11 @@ impl Telemetry {
             &["plugin", "code"],
         );
         let fuel = counter("plugboard_fuel_consumed_total", "Fuel consumed by plugin invocations.", &["plugin"]);
+        let webhook_refused = counter(
+            "plugboard_webhook_refused_total",
+            "Webhook deliveries refused (401), by flow and reason; deliveries to no flow count under flow=\"\".",
+            &["flow", "reason"],
+        );
         let latency = HistogramVec::new(
             HistogramOpts::new("plugboard_invocation_seconds", "Plugin invocation wall time.")
                 .buckets(vec![0.0005, 0.001, 0.0025, 0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1.0, 2.5, 5.0, 10.0]),
@@ -107,6 +115,8 @@ impl Telemetry {
             errors,
             latency,
             fuel,
+            webhook_refused,
+            refusal_log: Mutex::default(),
             interval,
             window: Mutex::default(),
             history: Mutex::default(),
@@ -117,6 +127,32 @@ impl Telemetry {
     /// How often [`Telemetry::sample`] should be called.
     pub fn interval(&self) -> Duration {
         self.interval
+    }
+
+    /// Counts a refused webhook delivery and logs it at `info`, at most once a second (the
+    /// others are counted in the next line logged): refusals come from outside, so a flood of
+    /// them must not flood the log. `flow` is `None` when no such flow has a webhook trigger, so
+    /// callers cannot grow the metric's label set with made-up names.
+    pub fn webhook_refused(&self, flow: Option<&str>, reason: &str, source: Option<std::net::IpAddr>) {
+        self.webhook_refused.with_label_values(&[flow.unwrap_or_default(), reason]).inc();
+        let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
+        let mut log = self.refusal_log.lock().unwrap_or_else(PoisonError::into_inner);
+        if log.0 == second {
+            log.1 += 1;
+            return;
+        }
+        let unlogged = std::mem::take(&mut log.1);
+        log.0 = second;
+        drop(log);
+        let source = source.map(|ip| ip.to_string()).unwrap_or_default();
+        tracing::info!(flow = flow.unwrap_or_default(), reason, %source, unlogged, "webhook delivery refused");
+    }
+
+    /// Records an attempt of `plugin` in a flow step that failed with `error_code` and was
+    /// retried: an invocation and an error (no latency sample: the step's time is one sample).
+    pub fn observe_retry(&self, plugin: &str, error_code: &str) {
+        self.invocations.with_label_values(&[plugin]).inc();
+        self.errors.with_label_values(&[plugin, error_code]).inc();
     }
 
     /// Records one finished invocation of `plugin`.

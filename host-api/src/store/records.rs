@@ -133,12 +133,17 @@ pub struct UsageTotals {
     /// Failed invocations by error code (totals stored before it existed count none).
     #[serde(default)]
     pub errors_by_code: BTreeMap<String, u64>,
+    /// Attempts a flow step retried after a retryable failure (each also counted in
+    /// `invocations` and `errors_by_code`; totals stored before it existed count none).
+    #[serde(default)]
+    pub retries: u64,
 }
 
 impl UsageTotals {
     /// Adds `delta` to these totals.
     pub fn add(&mut self, delta: &UsageTotals) {
         self.invocations += delta.invocations;
+        self.retries += delta.retries;
         self.errors += delta.errors;
         self.fuel = self.fuel.saturating_add(delta.fuel);
         for (code, count) in &delta.errors_by_code {
@@ -275,6 +280,10 @@ pub struct QueuedRun {
     pub flow: String,
     /// Input records.
     pub records: Vec<serde_json::Value>,
+    /// Each record's headers (as many lists as records: a webhook's chosen request headers, a
+    /// CloudEvent's attributes), or none when no record has any.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub headers: Vec<Vec<(String, String)>>,
     /// What queued it.
     pub trigger: TriggerKind,
     /// When it was acknowledged, seconds since the Unix epoch.
@@ -282,6 +291,25 @@ pub struct QueuedRun {
     /// In a cluster, the node that runs it (the one that accepted it, or adopted it).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+}
+
+impl QueuedRun {
+    /// The run's input as records, each with its headers.
+    pub fn input(&self) -> impl Iterator<Item = plugboard_runtime::Record> + '_ {
+        self.records.iter().enumerate().map(|(index, value)| {
+            let mut record = plugboard_runtime::Record::json(value);
+            if let Some(headers) = self.headers.get(index) {
+                record.headers = headers
+                    .iter()
+                    .map(|(name, value)| plugboard_runtime::record::Header {
+                        name: name.clone(),
+                        value: value.clone().into_bytes(),
+                    })
+                    .collect();
+            }
+            record
+        })
+    }
 }
 
 /// One page of a list, in the order asked for, and where the next page starts.

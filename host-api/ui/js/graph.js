@@ -44,7 +44,7 @@ export function conditionText(condition) {
 
 function triggerText(trigger) {
   if (trigger.type === "cron") return { title: "cron", sub: `${trigger.schedule} ${trigger.timezone || "UTC"}` };
-  if (trigger.type === "webhook") return { title: "webhook", sub: "POST /v1/hooks/…" };
+  if (trigger.type === "webhook") return { title: `webhook · ${trigger.scheme || "plugboard"}`, sub: "POST /v1/hooks/…" };
   return { title: trigger.type, sub: "" };
 }
 

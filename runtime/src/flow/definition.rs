@@ -18,6 +18,7 @@
 //! route further, but never back: validation rejects cycles.
 
 use super::condition::Condition;
+use super::webhook::{MAX_DEDUPE_SECS, MAX_WEBHOOK_TOLERANCE_SECS, WebhookTrigger};
 use crate::error::{Error, Result};
 use crate::manifest::Kind;
 use serde::{Deserialize, Serialize};
@@ -197,19 +198,13 @@ pub struct Pipeline {
     pub sinks: Vec<SinkStep>,
 }
 
-/// Largest webhook `tolerance_secs`: how long a captured delivery may stay usable (one hour).
-pub const MAX_WEBHOOK_TOLERANCE_SECS: u64 = 3600;
-
 /// What starts a flow besides a manual run.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Trigger {
-    /// `POST /v1/hooks/{flow}` signed with HMAC-SHA256 under the flow's webhook secret.
-    Webhook {
-        /// Largest accepted difference between the request's timestamp and now, in seconds.
-        #[serde(default = "default_tolerance")]
-        tolerance_secs: u64,
-    },
+    /// `POST /v1/hooks/{flow}`, authenticated by the trigger's scheme under the flow's webhook
+    /// secret (see [`super::webhook`]).
+    Webhook(Box<WebhookTrigger>),
     /// A schedule: standard 5-field cron (`*/5 * * * *`) or 6-field with seconds first.
     ///
     /// Runs missed while the server was down are not caught up: the schedule resumes at its next
@@ -261,10 +256,6 @@ impl CronSchedule {
     }
 }
 
-fn default_tolerance() -> u64 {
-    300
-}
-
 /// A flow.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -309,14 +300,7 @@ impl FlowDefinition {
                     CronSchedule::parse(schedule, timezone, *allow_overlap)
                         .map_err(|reason| Error::FlowInvalid { reason })?;
                 }
-                Trigger::Webhook { tolerance_secs } => {
-                    if !(1..=MAX_WEBHOOK_TOLERANCE_SECS).contains(tolerance_secs) {
-                        return invalid(format!(
-                            "webhook tolerance_secs must be 1-{MAX_WEBHOOK_TOLERANCE_SECS} (a captured delivery \
-                             stays usable that long)"
-                        ));
-                    }
-                }
+                Trigger::Webhook(webhook) => webhook.validate()?,
             }
         }
         let mut ids = BTreeSet::new();
@@ -397,11 +381,15 @@ impl FlowDefinition {
         Ok(())
     }
 
-    /// The webhook trigger's timestamp tolerance, if the flow has a webhook trigger.
-    pub fn webhook_tolerance(&self) -> Option<u64> {
+    /// The flow's webhook trigger, if it has one. Its tolerance is capped again here: a flow
+    /// stored before the cap existed may hold a larger one.
+    pub fn webhook(&self) -> Option<WebhookTrigger> {
         self.triggers.iter().find_map(|t| match t {
-            // Capped again here: a flow stored before the cap existed may hold a larger one.
-            Trigger::Webhook { tolerance_secs } => Some((*tolerance_secs).min(MAX_WEBHOOK_TOLERANCE_SECS)),
+            Trigger::Webhook(webhook) => Some(WebhookTrigger {
+                tolerance_secs: webhook.tolerance_secs.min(MAX_WEBHOOK_TOLERANCE_SECS),
+                dedupe_secs: webhook.dedupe_secs.min(MAX_DEDUPE_SECS),
+                ..WebhookTrigger::clone(webhook)
+            }),
             Trigger::Cron { .. } => None,
         })
     }
@@ -414,7 +402,7 @@ impl FlowDefinition {
                 Trigger::Cron { schedule, timezone, allow_overlap } => {
                     CronSchedule::parse(schedule, timezone, *allow_overlap).ok()
                 }
-                Trigger::Webhook { .. } => None,
+                Trigger::Webhook(_) => None,
             })
             .collect()
     }

@@ -271,15 +271,18 @@ impl FlowRun {
     {
         let mut fuel = 0;
         let mut attempts = 1;
+        let (mut retried, mut logs) = (Vec::new(), Vec::new());
         loop {
             let invocation = call().await;
             fuel += invocation.usage.fuel_consumed;
+            logs.extend(invocation.logs.entries);
             match invocation.outcome {
                 Err(err) if retryable(&err) && attempts < retry.max_attempts.max(1) => {
+                    retried.push(ErrorReport::from(&err).without_backtrace());
                     attempts += 1;
                     tokio::time::sleep(retry.backoff(attempts, jitter())).await;
                 }
-                result => return Attempted { result, attempts, fuel, logs: invocation.logs.entries },
+                result => return Attempted { result, attempts, fuel, logs, retried },
             }
         }
     }
@@ -294,6 +297,11 @@ impl FlowRun {
     ) {
         let error = ErrorReport::from(err).without_backtrace();
         let logs = letter_logs(&failed.logs);
+        // A retryable failure that outlasted its attempts (an outage) is not one delivery's
+        // fault; running each delivery of a micro-batch again would only repeat it.
+        if outcome.batch_failure.is_none() && !batch.is_empty() && !retryable(err) {
+            outcome.batch_failure = Some(error.clone());
+        }
         outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
             step: step.to_string(),
             attempts: failed.attempts,
@@ -304,34 +312,58 @@ impl FlowRun {
         }));
     }
 
+    /// A transform step. A plugin's `invalid-input` naming some of the records dead-letters
+    /// exactly those (with their reasons) and transforms the rest again, so one bad record does
+    /// not take the others down; every other failure dead-letters the whole batch.
     async fn transform(
         &self,
         id: &str,
         plugin: &str,
         retry: &RetryPolicy,
-        batch: Batch,
+        mut batch: Batch,
         outcome: &mut RunOutcome,
     ) -> Option<Batch> {
         let started = Instant::now();
-        let mut attempted = match self.plugin(plugin) {
-            Ok(p) => self.with_retry(retry, || p.transform(&batch)).await,
-            Err(err) => Attempted::failed(err),
-        };
-        let mut report = StepReport::new(id, batch.len(), attempted.attempts, started, attempted.fuel);
-        report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
-        match attempted.take_result() {
-            Ok(out) => {
-                report.records_out = out.len() as u64;
-                outcome.steps.push(report);
-                Some(out)
-            }
-            Err(err) => {
-                report.error = Some(ErrorReport::from(&err));
-                outcome.steps.push(report);
-                self.dead_letter_all(id, &attempted, &err, &batch, outcome);
-                None
+        let mut report = StepReport::new(id, batch.len(), 0, started, 0);
+        // Each round removes at least one record, so this bounds the rounds by the batch too.
+        for round in 0.. {
+            let mut attempted = match self.plugin(plugin) {
+                Ok(p) => self.with_retry(retry, || p.transform(&batch)).await,
+                Err(err) => Attempted::failed(err),
+            };
+            report.attempts += attempted.attempts;
+            report.fuel += attempted.fuel;
+            report.retried.append(&mut attempted.retried);
+            report.logs.extend(attempted.logs.iter().cloned());
+            report.duration_ms = started.elapsed().as_secs_f64() * 1000.0;
+            let err = match attempted.take_result() {
+                Ok(out) => {
+                    report.records_out = out.len() as u64;
+                    report.logs = last_lines(&report.logs, STEP_LOG_LINES);
+                    outcome.steps.push(report);
+                    return Some(out);
+                }
+                Err(err) => err,
+            };
+            report.error = Some(ErrorReport::from(&err));
+            let rest = match &err {
+                Error::Guest(PluginError::InvalidInput(issues)) if round < MAX_SPLIT_ROUNDS => {
+                    split_invalid(id, &attempted, &err, issues, batch, outcome)
+                }
+                _ => Err(batch),
+            };
+            match rest {
+                Ok(rest) if !rest.is_empty() => batch = rest,
+                Ok(_) => break,
+                Err(whole) => {
+                    self.dead_letter_all(id, &attempted, &err, &whole, outcome);
+                    break;
+                }
             }
         }
+        report.logs = last_lines(&report.logs, STEP_LOG_LINES);
+        outcome.steps.push(report);
+        None
     }
 
     async fn validate(
@@ -364,22 +396,7 @@ impl FlowRun {
                     outcome.steps.push(report);
                     return None;
                 }
-                let error = ErrorReport::from(&err).without_backtrace();
-                let logs = letter_logs(&attempted.logs);
-                let mut valid = Vec::with_capacity(batch.len());
-                for (index, record) in batch.into_iter().enumerate() {
-                    match issues.iter().find(|issue| issue.index as usize == index) {
-                        Some(issue) => outcome.dead_letters.push(DeadLetter {
-                            step: id.to_string(),
-                            attempts: 1,
-                            error: error.clone(),
-                            reasons: issue.reasons.clone(),
-                            logs: logs.clone(),
-                            record: StoredRecord::from(&record),
-                        }),
-                        None => valid.push(record),
-                    }
-                }
+                let valid = split_invalid(id, &attempted, &err, issues, batch, outcome).unwrap_or_else(|b| b);
                 report.records_out = valid.len() as u64;
                 outcome.steps.push(report);
                 Some(valid)
@@ -401,6 +418,7 @@ impl FlowRun {
         };
         let mut report = StepReport::new(id, batch.len(), attempted.attempts, started, attempted.fuel);
         report.logs = last_lines(&attempted.logs, STEP_LOG_LINES);
+        report.retried = std::mem::take(&mut attempted.retried);
         match attempted.take_result() {
             Ok(written) => {
                 report.records_out = u64::from(written.accepted);
@@ -413,6 +431,9 @@ impl FlowRun {
                         format!("the sink rejected {} of {} records", written.failed, batch.len()),
                     );
                     report.error = Some(error.clone());
+                    if outcome.batch_failure.is_none() {
+                        outcome.batch_failure = Some(error.clone());
+                    }
                     let logs = letter_logs(&attempted.logs);
                     outcome.dead_letters.extend(batch.iter().map(|record| DeadLetter {
                         step: id.to_string(),
@@ -433,25 +454,64 @@ impl FlowRun {
     }
 }
 
+/// Most times a transform step runs again on the records its plugin did not name invalid.
+const MAX_SPLIT_ROUNDS: usize = 8;
+
+/// Dead-letters the records `issues` names (each with its reasons) and answers the others, in
+/// order; answers the whole batch back (`Err`) when the issues name none of its records, so the
+/// caller fails it as one.
+fn split_invalid<T>(
+    step: &str,
+    failed: &Attempted<T>,
+    err: &Error,
+    issues: &[crate::record::RecordIssue],
+    batch: Batch,
+    outcome: &mut RunOutcome,
+) -> Result<Batch, Batch> {
+    if !issues.iter().any(|issue| (issue.index as usize) < batch.len()) {
+        return Err(batch);
+    }
+    let error = ErrorReport::from(err).without_backtrace();
+    let logs = letter_logs(&failed.logs);
+    let mut valid = Vec::with_capacity(batch.len());
+    for (index, record) in batch.into_iter().enumerate() {
+        match issues.iter().find(|issue| issue.index as usize == index) {
+            Some(issue) => outcome.dead_letters.push(DeadLetter {
+                step: step.to_string(),
+                attempts: failed.attempts,
+                error: error.clone(),
+                reasons: issue.reasons.clone(),
+                logs: logs.clone(),
+                record: StoredRecord::from(&record),
+            }),
+            None => valid.push(record),
+        }
+    }
+    Ok(valid)
+}
+
 /// What calling one step's plugin came to, retries included: the last attempt's result and logs.
 struct Attempted<T> {
     result: Result<T, Error>,
     attempts: u32,
     /// Fuel over all attempts.
     fuel: u64,
+    /// What every attempt logged, in order.
     logs: Vec<LogEntry>,
+    /// The errors of the attempts that were retried, in order.
+    retried: Vec<ErrorReport>,
 }
 
 impl<T> Attempted<T> {
     /// One attempt, not retried.
     fn once(invocation: crate::invoke::Invocation<T>) -> Attempted<T> {
         let fuel = invocation.usage.fuel_consumed;
-        Attempted { result: invocation.outcome, attempts: 1, fuel, logs: invocation.logs.entries }
+        Attempted { result: invocation.outcome, attempts: 1, fuel, logs: invocation.logs.entries, retried: Vec::new() }
     }
 
     /// A step that could not call its plugin at all.
     fn failed(err: Error) -> Attempted<T> {
-        Attempted { result: Err(err), attempts: 1, fuel: 0, logs: Vec::new() }
+        Attempted { result: Err(err), attempts: 1, fuel: 0, logs: Vec::new(), retried: Vec::new() }
     }
 
     /// The result, leaving the attempt's counts and logs for the report.

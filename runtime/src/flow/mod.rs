@@ -6,6 +6,7 @@ pub mod condition;
 pub mod definition;
 pub mod engine;
 pub mod report;
+pub mod webhook;
 
 pub use condition::{Condition, Op};
 pub use definition::{
@@ -16,3 +17,4 @@ pub use report::{
     DEAD_LETTER_LOG_BYTES, DEAD_LETTER_LOG_LINES, DeadLetter, ErrorReport, RunOutcome, STEP_LOG_LINES, StepReport,
     StoredRecord,
 };
+pub use webhook::{MAX_WEBHOOK_TOLERANCE_SECS, WebhookTrigger};

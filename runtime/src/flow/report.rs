@@ -108,7 +108,10 @@ pub struct StepReport {
     pub fuel: u64,
     /// The final error, if the step failed.
     pub error: Option<ErrorReport>,
-    /// What the plugin (and the host, about it) logged in the last attempt: its last
+    /// The errors of the attempts that were retried before the last one, in order.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub retried: Vec<ErrorReport>,
+    /// What the plugin (and the host, about it) logged over its attempts: the last
     /// [`STEP_LOG_LINES`] lines.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub logs: Vec<LogEntry>,
@@ -124,6 +127,7 @@ impl StepReport {
             duration_ms: started.elapsed().as_secs_f64() * 1000.0,
             fuel,
             error: None,
+            retried: Vec::new(),
             logs: Vec::new(),
         }
     }
@@ -203,6 +207,12 @@ pub struct RunOutcome {
     pub dead_letters: Vec<DeadLetter>,
     /// Set when the execution failed as a whole (a validate step with `on_invalid: fail`).
     pub failure: Option<ErrorReport>,
+    /// The first error that dead-lettered a whole batch at once (a step that failed for all
+    /// its records, not naming any): the control plane runs a micro-batch of several deliveries
+    /// that ends so again one delivery at a time, so one sender's bad delivery does not take
+    /// another's records with it.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub batch_failure: Option<ErrorReport>,
 }
 
 impl RunOutcome {
@@ -214,6 +224,9 @@ impl RunOutcome {
         self.dead_letters.extend(part.dead_letters);
         if self.failure.is_none() {
             self.failure = part.failure;
+        }
+        if self.batch_failure.is_none() {
+            self.batch_failure = part.batch_failure;
         }
     }
 }

@@ -121,7 +121,7 @@ pub fn flow_definition(data: &[u8]) {
     if let Ok(flow) = serde_json::from_slice::<FlowDefinition>(data) {
         let _ = flow.validate(kind_of);
         let _ = flow.validate(|_| Some(Kind::Transformer));
-        let _ = flow.webhook_tolerance();
+        let _ = flow.webhook().map(|w| (w.spec(), w.allowed_sources()));
         let _ = flow.plugins();
         let after = chrono_fixed();
         for schedule in flow.cron_schedules() {

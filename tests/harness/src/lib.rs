@@ -90,6 +90,9 @@ pub struct Options {
     pub progress: bool,
     /// Run the server as a cluster node over the NATS server at this URL (`serve --cluster`).
     pub cluster: Option<String>,
+    /// Deliver as GitHub does (`scheme: github`: `X-Hub-Signature-256` over the body, an
+    /// `X-GitHub-Delivery` id and event), not with Plugboard's own signature.
+    pub github: bool,
 }
 
 impl Default for Options {
@@ -114,6 +117,7 @@ impl Default for Options {
             work_dir: None,
             progress: false,
             cluster: None,
+            github: false,
         }
     }
 }
@@ -273,7 +277,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
     let base = server.endpoint().base.clone();
     let token = std::fs::read_to_string(data.join("admin-token")).context("reading DATA/admin-token")?;
     let admin = Admin { client: client.clone(), token: token.trim().to_string() };
-    writers::setup_flow(&admin, &base, &sink.url, SECRET).await.context("setting up the load flow")?;
+    writers::setup_flow(&admin, &base, &sink.url, SECRET, options.github).await.context("setting up the load flow")?;
     let uploads = match uploads::find_component(options.component.as_deref()) {
         Some(component) => Ok(Arc::new(
             Uploader::prepare(&binary, component, &work.path.join("publisher"), &admin, &base)
@@ -303,6 +307,7 @@ pub async fn run(options: Options) -> anyhow::Result<Report> {
         ledger: ledger.clone(),
         stats: SenderStats::default(),
         secret: SECRET.to_string(),
+        github: options.github,
         records_per_delivery: options.records_per_delivery,
         interval: options.delivery_interval,
         stop: AtomicBool::new(false),

@@ -76,6 +76,9 @@ struct Cli {
     /// (`plugboard serve --cluster URL`); the server must have JetStream on.
     #[arg(long, value_name = "URL")]
     cluster: Option<String>,
+    /// Deliver as GitHub does (a `scheme: github` flow, `X-Hub-Signature-256` over the body).
+    #[arg(long)]
+    github: bool,
 }
 
 impl Cli {
@@ -100,6 +103,7 @@ impl Cli {
             work_dir: self.work_dir,
             progress: !self.quiet,
             cluster: self.cluster,
+            github: self.github,
         }
     }
 }

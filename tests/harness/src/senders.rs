@@ -40,6 +40,13 @@ pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
     format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
 }
 
+/// The `X-Hub-Signature-256` value GitHub sends: `sha256=` and the hex HMAC-SHA256 of the body.
+pub fn github_signature(secret: &str, body: &[u8]) -> String {
+    let Ok(mut mac) = Hmac::<Sha256>::new_from_slice(secret.as_bytes()) else { return String::new() };
+    mac.update(body);
+    format!("sha256={}", hex::encode(mac.finalize().into_bytes()))
+}
+
 /// Whether the flow's filter (`$.total > 100`) keeps record `n`: every fourth is sent with a total of
 /// 50 and must be dropped.
 pub fn kept(n: u64) -> bool {
@@ -101,6 +108,8 @@ pub struct SenderContext {
     pub stats: SenderStats,
     /// The flow's webhook secret.
     pub secret: String,
+    /// Sign as GitHub does (see [`crate::Options::github`]).
+    pub github: bool,
     /// Records per delivery.
     pub records_per_delivery: u64,
     /// Pause between one sender's deliveries.
@@ -138,7 +147,20 @@ pub async fn run_sender(context: Arc<SenderContext>, sender: u32) {
 async fn deliver(context: &SenderContext, body: Vec<u8>) -> Outcome {
     let stats = &context.stats;
     let timestamp = unix_now();
-    let signature = signature(&context.secret, timestamp, &body);
+    let headers: Vec<(&str, String)> = if context.github {
+        // One id per delivery, the same on every retry of it, as GitHub sends.
+        let id = hex::encode(&<Sha256 as sha2::Digest>::digest(&body)[..16]);
+        vec![
+            ("x-hub-signature-256", github_signature(&context.secret, &body)),
+            ("x-github-event", "push".into()),
+            ("x-github-delivery", id),
+        ]
+    } else {
+        vec![
+            ("x-plugboard-timestamp", timestamp.to_string()),
+            ("x-plugboard-signature", signature(&context.secret, timestamp, &body)),
+        ]
+    };
     let mut stopped_at: Option<Instant> = None;
     loop {
         if context.stop.load(Ordering::Relaxed) {
@@ -149,15 +171,14 @@ async fn deliver(context: &SenderContext, body: Vec<u8>) -> Outcome {
             }
         }
         let Some(endpoint) = context.live.wait_up(Duration::from_millis(500)).await else { continue };
-        let sent = context
+        let mut request = context
             .client
             .post(format!("{}/v1/hooks/{FLOW}", endpoint.base))
-            .header("content-type", "application/json")
-            .header("x-plugboard-timestamp", timestamp.to_string())
-            .header("x-plugboard-signature", &signature)
-            .body(body.clone())
-            .send()
-            .await;
+            .header("content-type", "application/json");
+        for (name, value) in &headers {
+            request = request.header(*name, value);
+        }
+        let sent = request.body(body.clone()).send().await;
         let response = match sent {
             Ok(response) => response,
             Err(_) => {

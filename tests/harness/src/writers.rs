@@ -61,11 +61,11 @@ impl Admin {
 }
 
 /// Points `http-sink` at `sink_url` and creates the `load` flow (webhook → json-mapper → filter →
-/// http-sink) with `secret`.
+/// http-sink) with `secret`, signed by Plugboard's scheme or, with `github`, GitHub's.
 ///
 /// # Errors
 /// When a call is not answered 2xx.
-pub async fn setup_flow(admin: &Admin, base: &str, sink_url: &str, secret: &str) -> anyhow::Result<()> {
+pub async fn setup_flow(admin: &Admin, base: &str, sink_url: &str, secret: &str, github: bool) -> anyhow::Result<()> {
     let put = Method::PUT;
     admin
         .expect(
@@ -81,9 +81,14 @@ pub async fn setup_flow(admin: &Admin, base: &str, sink_url: &str, secret: &str)
             Some(&json!({"values": {"url": sink_url}})),
         )
         .await?;
+    let trigger = if github {
+        json!({"type": "webhook", "scheme": "github", "body": "records", "events": ["push"]})
+    } else {
+        json!({"type": "webhook", "tolerance_secs": 300})
+    };
     let flow = json!({
         "name": crate::senders::FLOW,
-        "triggers": [{"type": "webhook", "tolerance_secs": 300}],
+        "triggers": [trigger],
         "steps": [
             {"type": "transform", "id": "map", "plugin": "json-mapper"},
             {"type": "transform", "id": "keep", "plugin": "filter"},

@@ -199,19 +199,35 @@ function runCard(name, onRun) {
 
 function webhookCard(flow) {
   const note = notice();
+  const trigger = (flow.triggers || []).find((t) => t.type === "webhook") || {};
+  const scheme = trigger.scheme || "plugboard";
   const secret = h("input", { type: "password", id: "webhook-secret", autocomplete: "new-password", minlength: "16", required: true });
-  const form = h("form", { class: "form-row" }, field("New webhook secret", secret), h("button", { type: "submit" }, "Set secret"));
+  const keep = h("input", { type: "number", id: "webhook-keep-previous", min: "0", max: "2592000", value: "0" });
+  const form = h(
+    "form",
+    { class: "form-row" },
+    field("New webhook secret", secret),
+    field("Keep the previous one (seconds)", keep),
+    h("button", { type: "submit" }, "Set secret"),
+  );
   form.addEventListener("submit", async (event) => {
     event.preventDefault();
     try {
-      await api.put(`/v1/flows/${api.seg(flow.name)}/webhook-secret`, { secret: secret.value });
+      const keepPrevious = Number(keep.value) || 0;
+      await api.put(`/v1/flows/${api.seg(flow.name)}/webhook-secret`, { secret: secret.value, keep_previous_secs: keepPrevious });
       form.reset();
-      note.show("ok", "Secret set. Senders sign with it from now on.");
+      note.show("ok", keepPrevious > 0 ? `Secret set; the previous one is accepted for ${keepPrevious} s more.` : "Secret set. Senders sign with it from now on.");
     } catch (error) {
       note.show("error", errorText(error));
     }
   });
-  return section("Webhook", h("p", { class: "caption" }, "Deliveries to ", h("code", {}, `POST /v1/hooks/${flow.name}`), " are signed with HMAC-SHA256 under this secret (write-only)."), form, note);
+  const events = (trigger.events || []).length ? ` Events: ${trigger.events.join(", ")}.` : "";
+  return section(
+    "Webhook",
+    h("p", { class: "caption" }, "Deliveries to ", h("code", {}, `POST /v1/hooks/${flow.name}`), ` are authenticated by the ${scheme} scheme under this secret, set as the sender hands it out (write-only).${events}`),
+    form,
+    note,
+  );
 }
 
 async function renderFlow(main, ctx, name) {
