@@ -45,14 +45,16 @@ pub struct ApiClient {
     pub(crate) http: reqwest::Client,
 }
 
-/// What a plugin's grants hold: outbound hosts, key-value buckets and budget limits. The server
-/// replaces all three at once (`PUT /v1/plugins/{name}/grants`).
+/// What a plugin's grants hold: outbound hosts, key-value buckets, connections and budget
+/// limits. The server replaces them all at once (`PUT /v1/plugins/{name}/grants`).
 #[derive(Debug, Clone, Default, serde::Serialize)]
 pub struct Grants {
     /// Outbound host patterns.
     pub outbound_hosts: Vec<String>,
     /// Key-value buckets.
     pub key_value: Vec<String>,
+    /// Connections bound: the manifest's name to the operator's connection.
+    pub connections: std::collections::BTreeMap<String, String>,
     /// Budget limits; unset ones take the server's defaults.
     pub budget: plugboard_runtime::BudgetLimits,
 }

@@ -142,8 +142,9 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
         Command::Delete { name, version, connection: c } => {
             remote(&c, io, async |api| plugin::delete(api, &name, version.as_deref()).await).await
         }
-        Command::Grant { name, allow_hosts, buckets, budget, connection: c } => {
-            remote(&c, io, async |api| plugin::grant(api, &name, allow_hosts, buckets, &budget).await).await
+        Command::Grant { name, allow_hosts, buckets, connections, budget, connection: c } => {
+            remote(&c, io, async |api| plugin::grant(api, &name, allow_hosts, buckets, connections, &budget).await)
+                .await
         }
         Command::Config { command, connection: c } => {
             remote(&c, io, async |api| plugin::config(api, &command).await).await
@@ -162,6 +163,9 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
         }
         Command::Keys { command, connection: c } => {
             remote(&c, io, async |api| admin_commands::keys(api, &command).await).await
+        }
+        Command::Connections { command, connection: c } => {
+            remote(&c, io, async |api| crate::connection_commands::connection(api, &command).await).await
         }
         Command::Tokens { command, connection: c } => {
             remote(&c, io, async |api| admin_commands::tokens(api, &command).await).await

@@ -12,6 +12,7 @@ pub mod api;
 pub mod cli;
 pub mod client;
 pub mod commands;
+pub mod connection_commands;
 pub mod demo;
 pub mod domain;
 pub mod execution_report;

@@ -86,6 +86,7 @@ pub async fn grant(
     name: &str,
     outbound_hosts: Vec<String>,
     key_value: Vec<String>,
+    connections: Vec<String>,
     budget: &BudgetArgs,
 ) -> Result<Reply, CommandError> {
     let budget = BudgetLimits {
@@ -96,7 +97,14 @@ pub async fn grant(
         max_output_bytes: budget.max_output_bytes,
         max_records: budget.max_records,
     };
-    let answer = api.set_grants(name, &Grants { outbound_hosts, key_value, budget }).await?;
+    let connections = connections
+        .iter()
+        .map(|binding| match binding.split_once('=') {
+            Some((wanted, connection)) => (wanted.to_string(), connection.to_string()),
+            None => (binding.clone(), binding.clone()),
+        })
+        .collect();
+    let answer = api.set_grants(name, &Grants { outbound_hosts, key_value, connections, budget }).await?;
     let text = format!("granted {name}:\n{}", render::render_grants(&answer));
     Ok(Reply::text(answer, text))
 }

@@ -150,17 +150,21 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
             Arc::new(store)
         }
     };
+    // Connections' credentials, which the runtime adds to plugins' requests (see
+    // `domain::connections`).
+    let credentials = Arc::new(crate::domain::connections::credentials::HostCredentials::new(store.clone()));
     let runtime = Runtime::new(RuntimeConfig {
         caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| data.join("compiled"))),
         key_value: store.key_value(),
+        credentials: Some(credentials.clone()),
         ..RuntimeConfig::default()
     })?;
     let verify = VerifyOptions { allow_unsigned: config.allow_unsigned };
     if verify.allow_unsigned {
         tracing::warn!("UNSIGNED PLUGINS ARE ACCEPTED (--allow-unsigned): never do this in production");
     }
-    let services = Services::open(runtime, store, verify, config.queue).await?;
+    let services = Services::open(runtime, store, credentials, verify, config.queue).await?;
     let created_token_file = ensure_admin_token(&services, &data, config.admin_token.clone()).await?;
     // Bound before the workers start, so a failed start leaves nothing running.
     let listener = tokio::net::TcpListener::bind(config.listen_addr())

@@ -51,6 +51,9 @@ pub struct RuntimeConfig {
     pub key_value: Arc<dyn KeyValueStore>,
     /// Caps on each plugin's key-value data, over all its buckets.
     pub key_value_quota: KeyValueQuota,
+    /// Credentials of connections, added to plugins' requests to their hosts (none: no plugin
+    /// request carries any).
+    pub credentials: Option<Arc<dyn crate::host::credentials::Credentials>>,
 }
 
 impl Default for RuntimeConfig {
@@ -65,6 +68,7 @@ impl Default for RuntimeConfig {
             resolver: Arc::new(SystemResolver),
             key_value: Arc::new(MemoryKeyValue::default()),
             key_value_quota: KeyValueQuota::default(),
+            credentials: None,
         }
     }
 }

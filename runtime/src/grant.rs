@@ -26,6 +26,10 @@ pub struct Grant {
     /// Key-value buckets allowed; each must also be requested by the manifest.
     #[serde(default)]
     pub key_value: Vec<String>,
+    /// Connections bound: the manifest's name for each (which it must request) to the
+    /// operator's connection that serves it.
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub connections: BTreeMap<String, String>,
     /// The operator's budget limits.
     #[serde(default)]
     pub budget: BudgetLimits,
@@ -46,6 +50,8 @@ pub struct Effective {
     pub key_value: Vec<String>,
     /// Key-value buckets the manifest requests, granted or not.
     pub requested_buckets: Vec<String>,
+    /// The operator's connections bound to names the manifest requests.
+    pub connections: std::sync::Arc<[String]>,
     /// The key-value namespace: the plugin's name.
     pub namespace: String,
     /// min(host cap, manifest request, grant).
@@ -101,8 +107,21 @@ impl Effective {
             })
             .cloned()
             .collect();
+        let connections = grant
+            .connections
+            .iter()
+            .filter(|(wanted, _)| {
+                let ok = requested.connections.contains(wanted);
+                if !ok {
+                    tracing::warn!(plugin = %manifest.name, connection = %wanted, "grant binds a connection the manifest does not request; ignored");
+                }
+                ok
+            })
+            .map(|(_, connection)| connection.clone())
+            .collect();
         Effective {
             outbound_hosts,
+            connections,
             requested_hosts: requested.outbound_hosts.iter().filter_map(|host| HostPattern::parse(host).ok()).collect(),
             config,
             requested_keys,

@@ -68,6 +68,10 @@ pub struct Capabilities {
     /// Key-value buckets the plugin uses through `wasi:keyvalue/store`.
     #[serde(default)]
     pub key_value: Vec<String>,
+    /// Connections (operator-held credentials) whose hosts the plugin calls: the host adds the
+    /// credential to those requests, and the plugin never sees it.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub connections: Vec<String>,
 }
 
 /// A plugin's manifest.

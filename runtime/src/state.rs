@@ -79,7 +79,8 @@ impl InvocationState {
                 config.outbound,
                 config.resolver.clone(),
                 logs.clone(),
-            ),
+            )
+            .with_credentials(grant.connections.clone(), config.credentials.clone()),
             limiter: MemoryLimiter::new(grant.budget.memory_bytes),
             logs,
             grant,

@@ -199,7 +199,13 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
     assert!(
         browser.all("[data-activate], #plugin-deactivate, #grants-form, #config-form").await.expect("q").is_empty()
     );
-    assert!(browser.all("header.top a[href='#/trust'], header.top a[href='#/audit']").await.expect("q").is_empty());
+    assert!(
+        browser
+            .all("header.top a[href='#/trust'], header.top a[href='#/audit'], header.top a[href='#/connections']")
+            .await
+            .expect("q")
+            .is_empty()
+    );
     let refused = browser
         .script_async(
             "const done = arguments[arguments.length - 1];\
@@ -268,6 +274,7 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
         ("execution", format!("#/executions/{execution_id}"), "#execution"),
         ("monitoring", "#/monitoring".into(), "#chart-invocations"),
         ("trust", "#/trust".into(), "#key-add"),
+        ("connections", "#/connections".into(), "#connection-form"),
         ("audit", "#/audit".into(), "#audit-table"),
     ];
     for (width, height, device) in [(1280, 800, "laptop"), (390, 844, "phone")] {

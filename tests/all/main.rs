@@ -9,6 +9,7 @@ mod client_cli;
 mod cluster;
 mod common;
 mod concurrency;
+mod connections;
 mod connectors;
 mod crash;
 mod dashboard;

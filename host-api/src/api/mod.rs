@@ -11,6 +11,7 @@
 
 pub mod admin;
 pub mod auth;
+pub mod connections;
 pub mod error;
 pub mod flows;
 pub mod hooks;

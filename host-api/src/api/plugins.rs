@@ -113,6 +113,7 @@ pub async fn plugins_get(
         "grants": {
             "outbound_hosts": grant.outbound_hosts,
             "key_value": grant.key_value,
+            "connections": grant.connections,
             "budget": grant.budget,
             "config": grant.config,
             "secrets": grant.secrets.keys().collect::<Vec<_>>(),
@@ -236,6 +237,10 @@ pub struct GrantsBody {
     outbound_hosts: Vec<String>,
     #[serde(default)]
     key_value: Vec<String>,
+    /// Connections bound: the manifest's name for each to the operator's connection (see
+    /// `domain::connections`).
+    #[serde(default)]
+    connections: BTreeMap<String, String>,
     #[serde(default)]
     budget: BudgetLimits,
 }
@@ -257,7 +262,10 @@ pub async fn plugins_grants(
         plugboard_runtime::HostPattern::parse(host)
             .map_err(|reason| ApiError::invalid(format!("outbound host `{host}`: {reason}")))?;
     }
-    let detail = format!("hosts {:?}, buckets {:?}, budget {:?}", body.outbound_hosts, body.key_value, body.budget);
+    let detail = format!(
+        "hosts {:?}, buckets {:?}, connections {:?}, budget {:?}",
+        body.outbound_hosts, body.key_value, body.connections, body.budget
+    );
     let grant = state
         .services
         .plugins
@@ -266,6 +274,7 @@ pub async fn plugins_grants(
             |grant| {
                 grant.outbound_hosts = body.outbound_hosts;
                 grant.key_value = body.key_value;
+                grant.connections = body.connections;
                 grant.budget = body.budget;
             },
             AuditAction::Grants,
@@ -273,7 +282,12 @@ pub async fn plugins_grants(
             &caller.name,
         )
         .await?;
-    Ok(Json(json!({"outbound_hosts": grant.outbound_hosts, "key_value": grant.key_value, "budget": grant.budget})))
+    Ok(Json(json!({
+        "outbound_hosts": grant.outbound_hosts,
+        "key_value": grant.key_value,
+        "connections": grant.connections,
+        "budget": grant.budget
+    })))
 }
 
 /// Body of `PUT /v1/plugins/{name}/config`.

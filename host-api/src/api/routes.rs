@@ -1,7 +1,7 @@
 //! The route table: one macro call declares every route's method, path, handler, role and summary,
 //! and from it come both the axum router and the OpenAPI document, so the two cannot drift apart.
 
-use super::{AppState, ServerLimits, admin, flows, hooks, metrics, plugins};
+use super::{AppState, ServerLimits, admin, connections, flows, hooks, metrics, plugins};
 use axum::Router;
 use axum::extract::DefaultBodyLimit;
 use axum::http::StatusCode;
@@ -131,6 +131,16 @@ routes! {
         "The CloudEvents web hook validation handshake (`WebHook-Request-Origin` answered with `WebHook-Allowed-Origin`) for flows that take CloudEvents.";
     get "/v1/flows/{name}/deliveries/{id}" => hooks::deliveries_get, role = "invoker", body = None, ok = 200, upload = false,
         "Follow a webhook delivery by the `queued` id its 202 answered: still queued, or the execution that ran it.";
+    get "/v1/connections" => connections::connections_list, role = "admin", body = None, ok = 200, upload = false,
+        "Every connection (operator-held credentials for plugins' requests), without secrets, with the plugins that use it.";
+    get "/v1/connections/{name}" => connections::connections_get, role = "admin", body = None, ok = 200, upload = false,
+        "One connection, without its secret.";
+    put "/v1/connections/{name}" => connections::connections_put, role = "admin", body = JSON, ok = 200, upload = false,
+        "Create or replace a connection (bearer, api-key, basic, oauth2-client-credentials); without `secret` the stored one is kept.";
+    delete "/v1/connections/{name}" => connections::connections_delete, role = "admin", body = None, ok = 204, upload = false,
+        "Delete a connection.";
+    post "/v1/connections/{name}/test" => connections::connections_test, role = "admin", body = None, ok = 200, upload = false,
+        "Try a connection: fetch a token (OAuth) and call its `probe_url` with the credential.";
     get "/healthz" => admin::healthz, role = "none", body = None, ok = 200, upload = false,
         "Liveness.";
     get "/readyz" => admin::readyz, role = "none", body = None, ok = 200, upload = false,

@@ -7,7 +7,8 @@
 mod subcommands;
 
 pub use subcommands::{
-    ConfigCommand, DlqCommand, FlowCommand, KeysCommand, SamplesCommand, SamplesInstall, TokensCommand,
+    ConfigCommand, ConnectionCommand, DlqCommand, FlowCommand, KeysCommand, SamplesCommand, SamplesInstall,
+    TokensCommand,
 };
 
 use clap::{Args, Parser, Subcommand};
@@ -167,6 +168,11 @@ pub enum Command {
         /// A key-value bucket to grant (repeatable).
         #[arg(long = "bucket", value_name = "BUCKET")]
         buckets: Vec<String>,
+        /// A connection to bind (repeatable), `NAME` (the manifest's name and the connection's)
+        /// or `MANIFEST_NAME=CONNECTION`: the host adds its credential to the plugin's requests to
+        /// its hosts.
+        #[arg(long = "use-connection", value_name = "CONNECTION")]
+        connections: Vec<String>,
         #[command(flatten)]
         budget: BudgetArgs,
         #[command(flatten)]
@@ -199,6 +205,15 @@ pub enum Command {
     Keys {
         #[command(subcommand)]
         command: KeysCommand,
+        #[command(flatten)]
+        connection: Connection,
+    },
+    /// Defines, lists, tries and deletes a server's connections (credentials the host adds to
+    /// plugins' requests).
+    #[command(name = "connection")]
+    Connections {
+        #[command(subcommand)]
+        command: ConnectionCommand,
         #[command(flatten)]
         connection: Connection,
     },

@@ -45,6 +45,37 @@ pub enum TokensCommand {
     },
 }
 
+/// `plugboard connection …`.
+#[derive(Subcommand, Debug, Clone)]
+pub enum ConnectionCommand {
+    /// Lists connections (never their secrets) and the plugins using each.
+    Ls,
+    /// Shows one connection.
+    Show {
+        /// Connection name.
+        name: String,
+    },
+    /// Creates or replaces a connection from a JSON or YAML file (`kind`, `hosts`, `secret`, …;
+    /// without `secret` a replacement keeps the stored one).
+    Put {
+        /// Connection name.
+        name: String,
+        /// The definition.
+        #[arg(long)]
+        file: PathBuf,
+    },
+    /// Deletes a connection.
+    Rm {
+        /// Connection name.
+        name: String,
+    },
+    /// Tries a connection: fetches a token (OAuth) and calls its `probe_url`.
+    Test {
+        /// Connection name.
+        name: String,
+    },
+}
+
 /// `plugboard config …`.
 #[derive(Subcommand, Debug, Clone)]
 pub enum ConfigCommand {

@@ -51,6 +51,7 @@ impl Services {
                 // Unloaded at once, before any reload: a revocation must not wait for compilations.
                 Op::PutTrust(trust) => plugins.extend(self.plugins.unload_untrusted(trust)),
                 Op::PutTokens(_) => tokens = true,
+                Op::PutConnection { .. } | Op::RemoveConnection(_) => self.credentials.reload(),
                 _ => {}
             }
         }

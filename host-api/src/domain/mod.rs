@@ -9,6 +9,7 @@
 //! [`WorkQueue`] with its workers.
 
 pub mod access;
+pub mod connections;
 pub mod cron;
 pub mod flows;
 pub mod follow;
@@ -91,6 +92,10 @@ pub struct Services {
     pub flows: Arc<Flows>,
     /// Queued work and its workers.
     pub queue: Arc<WorkQueue>,
+    /// Operator-held credentials for plugins' requests.
+    pub connections: Arc<connections::Connections>,
+    /// What the runtime asks for those credentials (reloaded on every change).
+    pub credentials: Arc<connections::credentials::HostCredentials>,
 }
 
 impl Services {
@@ -102,6 +107,7 @@ impl Services {
     pub async fn open(
         runtime: Runtime,
         store: Arc<dyn Storage>,
+        credentials: Arc<connections::credentials::HostCredentials>,
         verify: VerifyOptions,
         queue: QueueSettings,
     ) -> Result<Services> {
@@ -111,6 +117,7 @@ impl Services {
         let flows = Arc::new(Flows::new(store.clone(), plugins.clone()));
         flows.mark_interrupted()?;
         let queue = Arc::new(WorkQueue::open(store.clone(), flows.clone(), queue)?);
-        Ok(Services { store, plugins, access, flows, queue })
+        let connections = Arc::new(connections::Connections::new(store.clone(), credentials.clone()));
+        Ok(Services { store, plugins, access, flows, queue, connections, credentials })
     }
 }

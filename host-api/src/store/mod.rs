@@ -134,6 +134,15 @@ pub enum Op {
     PutTrust(TrustStore),
     /// Saves the API tokens.
     PutTokens(Vec<TokenRecord>),
+    /// Saves a connection: its definition as JSON, secrets included (sealed at rest).
+    PutConnection {
+        /// The connection's name.
+        name: String,
+        /// Its definition (`domain::connections`), as JSON.
+        definition: String,
+    },
+    /// Forgets a connection.
+    RemoveConnection(String),
     /// Appends an audit entry (its id is assigned here).
     Audit(AuditEntry),
     /// Saves a flow definition.
@@ -257,6 +266,9 @@ pub trait AccessStore {
     fn trust(&self) -> Result<TrustStore>;
     /// API tokens.
     fn tokens(&self) -> Result<Vec<TokenRecord>>;
+    /// Every connection: its name and its definition as JSON, secrets included (for the host's
+    /// own use, never for answering).
+    fn connections(&self) -> Result<Vec<(String, String)>>;
     /// The audit log from after `cursor`, oldest first.
     fn audit_page(&self, page: PageRequest, filter: &AuditFilter) -> Result<Page<AuditEntry>>;
 }

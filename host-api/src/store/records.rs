@@ -71,6 +71,10 @@ pub enum AuditAction {
     DlqDelete,
     /// An API token was revoked.
     TokenRevoke,
+    /// A connection was created or replaced.
+    ConnectionPut,
+    /// A connection was deleted.
+    ConnectionDelete,
 }
 
 /// One audit log entry.

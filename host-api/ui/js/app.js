@@ -15,6 +15,7 @@ const PAGES = [
   { path: "executions", title: "Executions", module: "./pages/flows.js", hidden: true, roles: ["admin", "invoker"] },
   { path: "monitoring", title: "Monitoring", module: "./pages/monitoring.js" },
   { path: "trust", title: "Trust", module: "./pages/trust.js", admin: true },
+  { path: "connections", title: "Connections", module: "./pages/connections.js", admin: true },
   { path: "audit", title: "Audit", module: "./pages/audit.js", admin: true },
 ];
 

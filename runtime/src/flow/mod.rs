@@ -2,6 +2,7 @@
 //! per-step retries and a dead-letter queue. This module defines, validates and runs them; the
 //! control plane persists definitions, executions and dead letters and triggers runs.
 
+pub mod cidr;
 pub mod condition;
 pub mod definition;
 pub mod engine;

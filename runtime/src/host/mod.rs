@@ -2,6 +2,7 @@
 
 pub(crate) mod addresses;
 pub mod config;
+pub mod credentials;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;

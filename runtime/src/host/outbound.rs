@@ -27,6 +27,7 @@
 //! nothing waits for and which ends on the system resolver's own timeout.
 
 use crate::host::addresses::is_non_public;
+use crate::host::credentials::Credentials;
 use crate::host::logs::LogSink;
 use crate::host::resolver::Resolve;
 use crate::host::transport::{self, Timeouts};
@@ -81,7 +82,8 @@ impl HostPattern {
         !self.host.contains('*')
     }
 
-    fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
+    /// Whether a request to `scheme://host:port` (the host in lower case) matches.
+    pub fn matches(&self, scheme: &str, host: &str, port: u16) -> bool {
         let scheme_ok = self.scheme.as_deref().is_none_or(|s| s == scheme);
         let port_ok = self.port.is_none_or(|p| p == port);
         let host_ok = if self.host == "*" {
@@ -153,6 +155,8 @@ pub(crate) enum Denial {
     NoHost,
     #[error("more than {MAX_IN_FLIGHT} outbound requests in flight at once")]
     TooManyInFlight,
+    #[error("no credential for this request: {0}")]
+    Credential(String),
 }
 
 /// Why a host is not allowed, and where to fix it: the manifest (a signed request, changed only by
@@ -177,6 +181,9 @@ pub struct OutboundPolicy {
     resolver: Arc<dyn Resolve>,
     log: LogSink,
     in_flight: Arc<Semaphore>,
+    /// The plugin's granted connections and where their credentials come from.
+    connections: Arc<[String]>,
+    credentials: Option<Arc<dyn Credentials>>,
 }
 
 impl OutboundPolicy {
@@ -188,7 +195,28 @@ impl OutboundPolicy {
         log: LogSink,
     ) -> OutboundPolicy {
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
-        OutboundPolicy { allowed, requested, limits, resolver, log, in_flight }
+        OutboundPolicy {
+            allowed,
+            requested,
+            limits,
+            resolver,
+            log,
+            in_flight,
+            connections: Arc::new([]),
+            credentials: None,
+        }
+    }
+
+    /// Adds the credentials of the plugin's granted `connections` to its requests to their
+    /// hosts (see [`crate::host::credentials`]).
+    pub(crate) fn with_credentials(
+        mut self,
+        connections: Arc<[String]>,
+        credentials: Option<Arc<dyn Credentials>>,
+    ) -> OutboundPolicy {
+        self.connections = connections;
+        self.credentials = credentials.filter(|_| !self.connections.is_empty());
+        self
     }
 }
 
@@ -245,6 +273,8 @@ impl WasiHttpHooks for OutboundPolicy {
         let limits = self.limits;
         let resolver = self.resolver.clone();
         let log = self.log.clone();
+        let connections = self.connections.clone();
+        let credentials = self.credentials.clone();
         Box::new(async move {
             let deny = |denial: Denial| {
                 log.host_denial(format!("outbound request denied: {denial}"));
@@ -274,6 +304,18 @@ impl WasiHttpHooks for OutboundPolicy {
                 }
                 Err(denial) => return Err(deny(denial)),
             };
+            let mut request = request;
+            let authorization = match &credentials {
+                None => None,
+                Some(credentials) => match credentials.authorize(&connections, &scheme, &host, port).await {
+                    Ok(found) => found,
+                    Err(reason) => return Err(deny(Denial::Credential(reason))),
+                },
+            };
+            if let Some(authorization) = &authorization {
+                // Replaces whatever the plugin put under that name: the host's credential wins.
+                request.headers_mut().insert(authorization.header.clone(), authorization.value.clone());
+            }
             let max_request = limits.max_request_body;
             let request = request.map(|body| {
                 Limited::new(body, max_request)
@@ -285,6 +327,9 @@ impl WasiHttpHooks for OutboundPolicy {
             });
             let tls_name = host.trim_start_matches('[').trim_end_matches(']');
             let (response, io) = transport::send(request, &addresses, tls_name, scheme == "https", timeouts).await?;
+            if let (Some(credentials), Some(authorization)) = (&credentials, &authorization) {
+                credentials.answered(&authorization.connection, response.status().as_u16());
+            }
             let max_response = limits.max_response_body;
             let response = response.map(|body| {
                 Limited::new(body, max_response)
@@ -296,6 +341,7 @@ impl WasiHttpHooks for OutboundPolicy {
             });
             let io = async move {
                 let _permit = permit;
+                let _connection_place = authorization.map(|a| a.hold);
                 io.await
             };
             Ok((response, Box::new(io) as ConnectionIo))

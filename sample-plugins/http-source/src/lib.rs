@@ -6,7 +6,11 @@
 //!   `$.data`;
 //! - `next_path`: where the next page's URL is, e.g. `$.next`; absent, `null` or empty means last
 //!   page. A relative URL (`/orders?page=2`) is resolved against `url`'s origin;
-//! - secret `auth_header` (optional): sent as the `Authorization` header, never logged.
+//! - secret `auth_header` (optional): sent as the `Authorization` header, never logged. Better:
+//!   the operator binds a connection as `api` (`plugboard grant http-source --use-connection
+//!   api=CONNECTION`), and the host adds its credential — a token, an API key, an OAuth access
+//!   token it fetches and renews — to the requests to that connection's hosts; this plugin never
+//!   sees it.
 //!
 //! `read(cursor, max)` starts at `cursor` (a page URL) or `url`, follows next links until it holds
 //! `max` records or runs out of pages, and returns the next page's URL as the cursor. It stops at a

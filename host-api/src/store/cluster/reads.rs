@@ -55,6 +55,9 @@ impl AccessStore for ClusterStore {
     fn tokens(&self) -> Result<Vec<TokenRecord>> {
         self.replica().tokens()
     }
+    fn connections(&self) -> Result<Vec<(String, String)>> {
+        self.replica().connections()
+    }
     fn audit_page(&self, page: PageRequest, filter: &AuditFilter) -> Result<Page<AuditEntry>> {
         self.replica().audit_page(page, filter)
     }

@@ -296,7 +296,11 @@ impl SledStore {
                 | Op::PutOwner { .. }
                 | Op::PutGrant { .. }
                 | Op::ForgetPlugin(_) => self.plugin_writes(op, &mut writes)?,
-                Op::PutTrust(_) | Op::PutTokens(_) | Op::Audit(_) => self.access_writes(op, &mut writes)?,
+                Op::PutTrust(_)
+                | Op::PutTokens(_)
+                | Op::PutConnection { .. }
+                | Op::RemoveConnection(_)
+                | Op::Audit(_) => self.access_writes(op, &mut writes)?,
                 Op::PutFlow(_)
                 | Op::RemoveFlow(_)
                 | Op::PutWebhookSecret { .. }

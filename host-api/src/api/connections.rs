@@ -1,0 +1,64 @@
+//! `/v1/connections`: operator-held credentials for plugins' requests (see
+//! [`crate::domain::connections`]). Admin only; no answer ever carries a secret.
+
+use super::AppState;
+use super::auth::Caller;
+use super::error::ApiError;
+use crate::domain::connections::ConnectionDefinition;
+use axum::Json;
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::StatusCode;
+use serde_json::{Value, json};
+
+/// `GET /v1/connections`: every connection, without secrets, with the plugins that use it.
+pub async fn connections_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage connections")?;
+    Ok(Json(json!({"connections": state.services.connections.list()?})))
+}
+
+/// `GET /v1/connections/{name}`: one connection, without its secret.
+pub async fn connections_get(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage connections")?;
+    Ok(Json(json!(state.services.connections.get(&name)?)))
+}
+
+/// `PUT /v1/connections/{name}`: creates or replaces a connection (a replacement without
+/// `secret` keeps the stored one; with one, it rotates it). Answers it without its secret.
+pub async fn connections_put(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage connections")?;
+    let definition: ConnectionDefinition =
+        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid connection: {err}")))?;
+    Ok(Json(json!(state.services.connections.put(&name, definition, &caller.name).await?)))
+}
+
+/// `DELETE /v1/connections/{name}`.
+pub async fn connections_delete(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<StatusCode, ApiError> {
+    caller.require(&[], "manage connections")?;
+    state.services.connections.delete(&name, &caller.name).await?;
+    Ok(StatusCode::NO_CONTENT)
+}
+
+/// `POST /v1/connections/{name}/test`: fetches a token (OAuth) and calls the connection's
+/// `probe_url` with its credential: `{"ok", "status"?, "error"?, "elapsed_ms"}`.
+pub async fn connections_test(
+    State(state): State<AppState>,
+    caller: Caller,
+    Path(name): Path<String>,
+) -> Result<Json<Value>, ApiError> {
+    caller.require(&[], "manage connections")?;
+    Ok(Json(state.services.connections.test(&name).await?))
+}

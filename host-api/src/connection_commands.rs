@@ -1,0 +1,82 @@
+//! `plugboard connection …`: the operator's connections over HTTP (see
+//! [`crate::domain::connections`]). A definition is read from a JSON or YAML file; answers never
+//! hold a secret.
+
+use crate::cli::ConnectionCommand;
+use crate::client::{ApiClient, ClientError};
+use crate::commands::{CommandError, Reply};
+use crate::flow_commands::read_document;
+use crate::render::text;
+use serde_json::{Value, json};
+
+impl ApiClient {
+    /// Every connection.
+    pub async fn connections_list(&self) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url("/v1/connections"))).await
+    }
+
+    /// One connection.
+    pub async fn connection(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.get(self.url(&format!("/v1/connections/{name}")))).await
+    }
+
+    /// Creates or replaces a connection.
+    pub async fn connection_put(&self, name: &str, definition: &Value) -> Result<Value, ClientError> {
+        self.send(self.http.put(self.url(&format!("/v1/connections/{name}"))).json(definition)).await
+    }
+
+    /// Deletes a connection.
+    pub async fn connection_delete(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.delete(self.url(&format!("/v1/connections/{name}")))).await
+    }
+
+    /// Tries a connection.
+    pub async fn connection_test(&self, name: &str) -> Result<Value, ClientError> {
+        self.send(self.http.post(self.url(&format!("/v1/connections/{name}/test")))).await
+    }
+}
+
+fn render_connection(connection: &Value) -> String {
+    let hosts: Vec<String> = connection["hosts"].as_array().into_iter().flatten().map(text).collect();
+    let used: Vec<String> = connection["used_by"].as_array().into_iter().flatten().map(text).collect();
+    format!(
+        "{}  {}  hosts: {}  used by: {}",
+        text(&connection["name"]),
+        text(&connection["kind"]),
+        hosts.join(", "),
+        if used.is_empty() { "-".to_string() } else { used.join(", ") }
+    )
+}
+
+fn render_list(answer: &Value) -> String {
+    let lines: Vec<String> = answer["connections"].as_array().into_iter().flatten().map(render_connection).collect();
+    if lines.is_empty() { "no connections".into() } else { lines.join("\n") }
+}
+
+/// Runs a `plugboard connection` command.
+///
+/// # Errors
+/// [`CommandError::Input`] for an unreadable definition, [`CommandError::Client`] when the server
+/// refuses.
+pub async fn connection(api: &ApiClient, command: &ConnectionCommand) -> Result<Reply, CommandError> {
+    Ok(match command {
+        ConnectionCommand::Ls => Reply::new(api.connections_list().await?, render_list),
+        ConnectionCommand::Show { name } => Reply::new(api.connection(name).await?, render_connection),
+        ConnectionCommand::Put { name, file } => {
+            let definition = read_document(file)?;
+            Reply::new(api.connection_put(name, &definition).await?, render_connection)
+        }
+        ConnectionCommand::Rm { name } => {
+            api.connection_delete(name).await?;
+            Reply::text(json!({"deleted": name}), format!("deleted connection {name}"))
+        }
+        ConnectionCommand::Test { name } => Reply::new(api.connection_test(name).await?, |answer| {
+            let outcome = if answer["ok"] == json!(true) { "ok" } else { "failed" };
+            let detail = answer["error"]
+                .as_str()
+                .map(str::to_string)
+                .or_else(|| answer["status"].as_u64().map(|s| format!("status {s}")));
+            format!("{outcome}{}", detail.map(|d| format!(": {d}")).unwrap_or_default())
+        }),
+    })
+}
