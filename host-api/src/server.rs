@@ -152,7 +152,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     };
     // Connections' credentials, which the runtime adds to plugins' requests (see
     // `domain::connections`).
-    let credentials = Arc::new(crate::domain::connections::credentials::HostCredentials::new(store.clone()));
+    let credentials = Arc::new(crate::domain::connections::credentials::HostCredentials::new(store.clone())?);
     let runtime = Runtime::new(RuntimeConfig {
         caps: plugboard_runtime::Budget::default().with_overrides(&config.caps),
         cache_dir: Some(config.cache_dir.clone().unwrap_or_else(|| data.join("compiled"))),

@@ -2,7 +2,8 @@
 //! `tests/senders`) and a resource server that accepts only tokens it issued
 //! (`tests/senders/oauth.mjs`): the host fetches a token once for many invocations, fetches a new
 //! one after a `401`, holds the rate limit across concurrent invocations, never gives the
-//! credential to another host, and survives a token endpoint that answers garbage or hangs.
+//! credential to another host, refuses definitions that would misdirect it, and survives a token
+//! endpoint that answers garbage.
 
 use crate::common::TestServer;
 use crate::server::{ADMIN, Api};
@@ -82,7 +83,7 @@ async fn oauth_connections_authorize_plugin_requests_the_plugin_never_sees() {
     let connection = |rate_limit: Value| {
         json!({
             "kind": "oauth2-client-credentials",
-            "hosts": [format!("127.0.0.1:{port}")],
+            "hosts": [format!("http://127.0.0.1:{port}")],
             "token_url": oauth.token_url,
             "client_id": "plugboard",
             "secret": secret,
@@ -164,7 +165,7 @@ async fn a_broken_token_endpoint_denies_the_request_and_the_host_stays_up() {
     api.trust_test_key().await;
     let port = resource.addr.port();
     let connection = |token_url: String| {
-        json!({"kind": "oauth2-client-credentials", "hosts": [format!("127.0.0.1:{port}")], "token_url": token_url,
+        json!({"kind": "oauth2-client-credentials", "hosts": [format!("http://127.0.0.1:{port}")], "token_url": token_url,
                "client_id": "c", "secret": "s"})
     };
     let (status, body) = api.put("/v1/connections/crm", connection(garbage.url("/token"))).await;
@@ -174,12 +175,40 @@ async fn a_broken_token_endpoint_denies_the_request_and_the_host_stays_up() {
     assert_ne!(status, StatusCode::OK, "{body}");
     assert!(body.to_string().contains("denied") || body.to_string().contains("not JSON"), "{body}");
     assert!(resource.requests().is_empty(), "nothing was sent without the credential");
-    // A connection that is not well formed is refused with the field named; the host answers on.
-    let (status, body) =
-        api.put("/v1/connections/bad", json!({"kind": "basic", "hosts": ["x.example"], "secret": "p"})).await;
+    // Definitions that would misdirect a credential are refused, naming what is wrong: every
+    // host, a probe elsewhere, a token endpoint in clear, a missing field; and a replacement that
+    // sends the kept secret somewhere else.
+    let refusals = [
+        (json!({"kind": "bearer", "hosts": ["*"], "secret": "t"}), "`*`"),
+        (
+            json!({"kind": "bearer", "hosts": ["api.example"], "secret": "t", "probe_url": "https://evil.example/"}),
+            "probe_url",
+        ),
+        (
+            json!({"kind": "oauth2-client-credentials", "hosts": ["api.example"], "secret": "t", "client_id": "c", "token_url": "http://auth.example/token"}),
+            "https",
+        ),
+        (json!({"kind": "basic", "hosts": ["x.example"], "secret": "p"}), "username"),
+        (
+            json!({"kind": "oauth2-client-credentials", "hosts": ["evil.example"], "token_url": garbage.url("/token"), "client_id": "c"}),
+            "secret",
+        ),
+    ];
+    for (definition, named) in refusals {
+        let (status, body) = api.put("/v1/connections/crm", definition.clone()).await;
+        assert_eq!(status, StatusCode::BAD_REQUEST, "{definition}: {body}");
+        assert!(body["message"].as_str().unwrap_or_default().contains(named), "{definition}: {body}");
+    }
+    // A grant cannot bind a connection that does not exist.
+    let (status, body) = api.put("/v1/plugins/crm-source/grants", json!({"connections": {"api": "nope"}})).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "{body}");
-    assert!(body["message"].as_str().unwrap_or_default().contains("username"), "{body}");
-    let (status, _) = api.get("/v1/connections/crm", ADMIN).await;
-    assert_eq!(status, StatusCode::OK);
+    // A bound connection that was deleted denies the plugin's requests rather than sending them bare.
+    let (status, _) = api.call(reqwest::Method::DELETE, "/v1/connections/crm", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    let (status, body) = read(&api, "crm-source").await;
+    assert_ne!(status, StatusCode::OK, "{body}");
+    assert!(resource.requests().is_empty(), "nothing was sent without the credential");
+    let (status, body) = api.get("/v1/connections/crm", ADMIN).await;
+    assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not-found")), "{body}");
     api.stop().await;
 }

@@ -262,6 +262,13 @@ pub async fn plugins_grants(
         plugboard_runtime::HostPattern::parse(host)
             .map_err(|reason| ApiError::invalid(format!("outbound host `{host}`: {reason}")))?;
     }
+    for connection in body.connections.values() {
+        if !state.services.connections.exists(connection)? {
+            return Err(ApiError::invalid(format!(
+                "connection `{connection}` does not exist (plugboard connection ls)"
+            )));
+        }
+    }
     let detail = format!(
         "hosts {:?}, buckets {:?}, connections {:?}, budget {:?}",
         body.outbound_hosts, body.key_value, body.connections, body.budget

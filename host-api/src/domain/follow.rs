@@ -64,6 +64,7 @@ impl Services {
     }
 
     async fn reload_everything(&self) {
+        self.credentials.reload();
         if let Err(err) = self.access.reload_tokens() {
             tracing::error!(%err, "reloading tokens");
         }

@@ -10,6 +10,10 @@
 //! reads nothing back: the request is gone from its memory by then, so a plugin that logs or
 //! echoes its own headers shows none, and a request to any other host carries nothing.
 //!
+//! A credential goes only where its connection's pattern names the destination strictly
+//! (`HostPattern::names`: no scheme means https, no port the default one), and never with a
+//! `TRACE` or `CONNECT`, which would echo it back or tunnel past it.
+//!
 //! The same call waits for the connection's rate limit (requests per second with a burst, and
 //! requests in flight), shared by every invocation and flow using it; the place in flight is held
 //! until the response's connection is done. [`Credentials::answered`] hears the status, so a `401`
@@ -29,6 +33,9 @@ pub struct Authorization {
     pub header: http::HeaderName,
     /// Its value (marked sensitive).
     pub value: http::HeaderValue,
+    /// Which credential of the connection it was (an OAuth token's generation), so an answer
+    /// about an old one does not drop a newer one.
+    pub generation: u64,
     /// Held until the exchange is done: the connection's place in flight.
     pub hold: Box<dyn Send + Sync>,
 }
@@ -40,22 +47,35 @@ impl std::fmt::Debug for Authorization {
     }
 }
 
+/// Why a request gets no credential, and so is not sent.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CredentialError {
+    /// Not now (a token endpoint that failed, hung or answered garbage): retrying may succeed,
+    /// so the plugin sees a failed exchange (its SDK's `retryable`), not a denial.
+    #[error("{0}")]
+    Unavailable(String),
+    /// Not at all (a connection bound to the plugin that does not exist, a credential that is
+    /// not a header value): the plugin sees a denied request.
+    #[error("{0}")]
+    Refused(String),
+}
+
 /// Where credentials come from; the control plane implements it over its connections.
 pub trait Credentials: Send + Sync + std::fmt::Debug {
     /// The credential for a request to `scheme://host:port` by a plugin granted `connections`,
     /// if one of them is bound to that destination; waits for that connection's rate limit.
     ///
     /// # Errors
-    /// Why no credential could be had (a token endpoint that failed or hung, a connection that
-    /// was deleted): the request is then denied, never sent without it.
+    /// Why no credential could be had ([`CredentialError`]): the request is then not sent
+    /// without it.
     fn authorize<'a>(
         &'a self,
         connections: &'a [String],
         scheme: &'a str,
         host: &'a str,
         port: u16,
-    ) -> BoxFuture<'a, Result<Option<Authorization>, String>>;
+    ) -> BoxFuture<'a, Result<Option<Authorization>, CredentialError>>;
 
-    /// The remote answered `status` to a request `connection` authorized.
-    fn answered(&self, connection: &str, status: u16);
+    /// The remote answered `status` to a request `authorization` authorized.
+    fn answered(&self, authorization: &Authorization, status: u16);
 }

@@ -27,7 +27,7 @@
 //! nothing waits for and which ends on the system resolver's own timeout.
 
 use crate::host::addresses::is_non_public;
-use crate::host::credentials::Credentials;
+use crate::host::credentials::{CredentialError, Credentials};
 use crate::host::logs::LogSink;
 use crate::host::resolver::Resolve;
 use crate::host::transport::{self, Timeouts};
@@ -80,6 +80,20 @@ impl HostPattern {
 
     fn is_exact(&self) -> bool {
         !self.host.contains('*')
+    }
+
+    /// Whether the pattern is the bare `*` (every host).
+    pub fn is_any_host(&self) -> bool {
+        self.host == "*"
+    }
+
+    /// The stricter match credentials use: a pattern without a scheme names `https` only, and one
+    /// without a port names the scheme's default port only, so a credential is never sent in
+    /// clear or to another port of the host unless the pattern says so (`http://host:8080`).
+    pub fn names(&self, scheme: &str, host: &str, port: u16) -> bool {
+        let wanted_scheme = self.scheme.as_deref().unwrap_or("https");
+        let default_port = if wanted_scheme == "https" { 443 } else { 80 };
+        scheme == wanted_scheme && port == self.port.unwrap_or(default_port) && self.matches(scheme, host, port)
     }
 
     /// Whether a request to `scheme://host:port` (the host in lower case) matches.
@@ -306,10 +320,18 @@ impl WasiHttpHooks for OutboundPolicy {
             };
             let mut request = request;
             let authorization = match &credentials {
+                // TRACE echoes the request's headers into the answer, CONNECT tunnels past them.
+                Some(_) if matches!(*request.method(), http::Method::TRACE | http::Method::CONNECT) => None,
                 None => None,
                 Some(credentials) => match credentials.authorize(&connections, &scheme, &host, port).await {
                     Ok(found) => found,
-                    Err(reason) => return Err(deny(Denial::Credential(reason))),
+                    Err(CredentialError::Refused(reason)) => return Err(deny(Denial::Credential(reason))),
+                    Err(CredentialError::Unavailable(reason)) => {
+                        log.host_denial(format!("outbound request not sent: no credential for now: {reason}"));
+                        return Err(HttpError::InternalError(Some(
+                            "the connection's credential is unavailable".into(),
+                        )));
+                    }
                 },
             };
             if let Some(authorization) = &authorization {
@@ -328,7 +350,7 @@ impl WasiHttpHooks for OutboundPolicy {
             let tls_name = host.trim_start_matches('[').trim_end_matches(']');
             let (response, io) = transport::send(request, &addresses, tls_name, scheme == "https", timeouts).await?;
             if let (Some(credentials), Some(authorization)) = (&credentials, &authorization) {
-                credentials.answered(&authorization.connection, response.status().as_u16());
+                credentials.answered(authorization, response.status().as_u16());
             }
             let max_response = limits.max_response_body;
             let response = response.map(|body| {

@@ -3,15 +3,19 @@
 //! and after a `401`), and each connection's rate limit, shared by every invocation.
 //!
 //! Definitions are read from the store once and kept until a change (`reload`, called by the
-//! domain on every write here and for every change another cluster node made). A token fetch is
-//! one at a time per connection: concurrent requests wait for the one fetch instead of each
-//! asking the authorization server. A fetch that fails, hangs (10 s) or answers something that is
-//! not a token denies the request with the reason in the plugin's log; the host stays up.
+//! domain on every write here and for every change another cluster node made); a connection whose
+//! definition did not change keeps its token and its rate-limit state across a reload. A token
+//! fetch is one at a time per connection: concurrent requests wait for it instead of each asking
+//! the authorization server, and it runs in its own task, so an invocation that gives up waiting
+//! does not cancel it for the others. A fetch that fails, hangs (5 s) or answers something that
+//! is not a token denies the request with the reason in the plugin's log; so does a connection
+//! bound to the plugin that no longer exists, or a store that cannot be read: nothing is sent
+//! without the credential it should carry. The host stays up.
 
 use super::{ConnectionDefinition, ConnectionKind, RateLimit};
 use crate::store::Storage;
 use base64::Engine as _;
-use plugboard_runtime::host::credentials::{Authorization, BoxFuture, Credentials};
+use plugboard_runtime::host::credentials::{Authorization, BoxFuture, CredentialError, Credentials};
 use plugboard_runtime::host::outbound::HostPattern;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -19,8 +23,8 @@ use std::sync::{Arc, Mutex, PoisonError};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
-/// How long a token fetch may take.
-const TOKEN_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a token fetch may take (well inside an invocation's default 10 s deadline).
+const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
 /// Largest token response read.
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 /// A token is renewed this long before it expires.
@@ -28,12 +32,16 @@ const RENEW_BEFORE: Duration = Duration::from_secs(30);
 
 /// A connection ready for requests.
 struct Live {
+    /// The stored definition's JSON: a reload keeps this `Live` while it is unchanged.
+    json: String,
     definition: ConnectionDefinition,
     patterns: Vec<HostPattern>,
     limiter: Limiter,
-    /// The cached access token and when it stops being used; one fetch at a time.
-    token: tokio::sync::Mutex<Option<(String, Instant)>>,
-    /// Tokens fetched (for the test endpoint and the tests).
+    /// The cached access token: its value, until when it is used, its generation.
+    token: Mutex<Option<(String, Instant, u64)>>,
+    /// One token fetch at a time.
+    fetching: tokio::sync::Mutex<()>,
+    /// Tokens fetched: also each token's generation.
     fetched: std::sync::atomic::AtomicU64,
 }
 
@@ -43,7 +51,8 @@ type Loaded = Arc<BTreeMap<String, Arc<Live>>>;
 /// The credentials of every connection, for the runtime.
 pub struct HostCredentials {
     store: Arc<dyn Storage>,
-    live: Mutex<Option<Loaded>>,
+    /// What was loaded, and whether it is still current.
+    live: Mutex<(Loaded, bool)>,
     http: reqwest::Client,
 }
 
@@ -55,57 +64,67 @@ impl std::fmt::Debug for HostCredentials {
 
 impl HostCredentials {
     /// Over the connections in `store`.
-    pub fn new(store: Arc<dyn Storage>) -> HostCredentials {
+    ///
+    /// # Errors
+    /// When the HTTP client for token endpoints cannot be built (no TLS backend).
+    pub fn new(store: Arc<dyn Storage>) -> Result<HostCredentials, crate::domain::DomainError> {
         let http = reqwest::Client::builder()
             .timeout(TOKEN_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .unwrap_or_default();
-        HostCredentials { store, live: Mutex::new(None), http }
+            .map_err(|err| crate::domain::DomainError::Internal(format!("the token endpoints' HTTP client: {err}")))?;
+        Ok(HostCredentials { store, live: Mutex::new((Arc::default(), false)), http })
     }
 
-    /// Forgets what was read: the next request reads the definitions again (cached tokens and
-    /// rate-limit state go with them).
+    /// Marks what was read stale: the next request reads the definitions again, keeping the
+    /// state (token, rate limit) of every connection whose definition did not change.
     pub fn reload(&self) {
-        *self.live.lock().unwrap_or_else(PoisonError::into_inner) = None;
+        self.live.lock().unwrap_or_else(PoisonError::into_inner).1 = false;
     }
 
-    fn connections(&self) -> Loaded {
+    fn connections(&self) -> Result<Loaded, String> {
         let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
-        if let Some(loaded) = live.as_ref() {
-            return loaded.clone();
+        if live.1 {
+            return Ok(live.0.clone());
         }
+        // Not cached on failure: the next request tries again, and this one is denied.
+        let all = self.store.connections().map_err(|err| format!("the connections cannot be read: {err}"))?;
         let mut loaded = BTreeMap::new();
-        match self.store.connections() {
-            Ok(all) => {
-                for (name, json) in all {
-                    let Ok(definition) = serde_json::from_str::<ConnectionDefinition>(&json) else {
-                        tracing::error!(connection = %name, "stored connection does not parse; not used");
-                        continue;
-                    };
-                    let patterns = definition.hosts.iter().filter_map(|h| HostPattern::parse(h).ok()).collect();
-                    let limiter = Limiter::new(definition.rate_limit);
-                    let connection = Live {
-                        definition,
-                        patterns,
-                        limiter,
-                        token: tokio::sync::Mutex::new(None),
-                        fetched: Default::default(),
-                    };
-                    loaded.insert(name, Arc::new(connection));
-                }
+        for (name, json) in all {
+            if let Some(kept) = live.0.get(&name).filter(|kept| kept.json == json) {
+                loaded.insert(name, kept.clone());
+                continue;
             }
-            Err(err) => tracing::error!(%err, "reading connections"),
+            let Ok(definition) = serde_json::from_str::<ConnectionDefinition>(&json) else {
+                tracing::error!(connection = %name, "stored connection does not parse; not used");
+                continue;
+            };
+            let patterns = definition.hosts.iter().filter_map(|h| HostPattern::parse(h).ok()).collect();
+            let limiter = Limiter::new(definition.rate_limit);
+            let connection = Live {
+                json,
+                definition,
+                patterns,
+                limiter,
+                token: Mutex::new(None),
+                fetching: tokio::sync::Mutex::new(()),
+                fetched: Default::default(),
+            };
+            loaded.insert(name, Arc::new(connection));
         }
-        let loaded = Arc::new(loaded);
-        *live = Some(loaded.clone());
-        loaded
+        *live = (Arc::new(loaded), true);
+        Ok(live.0.clone())
     }
 
-    /// The header of a request `connection` authorizes.
-    async fn header(&self, name: &str, connection: &Live) -> Result<(http::HeaderName, http::HeaderValue), String> {
+    /// The header of a request `connection` authorizes, and the credential's generation.
+    async fn header(
+        &self,
+        name: &str,
+        connection: &Arc<Live>,
+    ) -> Result<(http::HeaderName, http::HeaderValue, u64), String> {
         let definition = &connection.definition;
         let secret = definition.secret.as_deref().unwrap_or_default();
+        let mut generation = 0;
         let (header, value) = match definition.kind {
             ConnectionKind::Bearer => (http::header::AUTHORIZATION, format!("Bearer {secret}")),
             ConnectionKind::ApiKey => {
@@ -122,78 +141,61 @@ impl HostCredentials {
                 )
             }
             ConnectionKind::Oauth2ClientCredentials => {
-                (http::header::AUTHORIZATION, format!("Bearer {}", self.token(name, connection).await?))
+                let (token, fetched) = self.token(name, connection).await?;
+                generation = fetched;
+                (http::header::AUTHORIZATION, format!("Bearer {token}"))
             }
         };
         let mut value = http::HeaderValue::from_str(&value)
             .map_err(|_| format!("connection {name}: the credential is not a header value"))?;
         value.set_sensitive(true);
-        Ok((header, value))
+        Ok((header, value, generation))
     }
 
-    /// A current access token of an OAuth connection: the cached one, or a new one.
-    async fn token(&self, name: &str, connection: &Live) -> Result<String, String> {
-        let mut cached = connection.token.lock().await;
-        if let Some((token, until)) = cached.as_ref()
-            && Instant::now() < *until
-        {
-            return Ok(token.clone());
+    /// A current access token of an OAuth connection and its generation: the cached one, or a
+    /// new one fetched by a task of its own (which caches it even if this caller gives up).
+    async fn token(&self, name: &str, connection: &Arc<Live>) -> Result<(String, u64), String> {
+        let current = |connection: &Live| {
+            connection
+                .token
+                .lock()
+                .unwrap_or_else(PoisonError::into_inner)
+                .as_ref()
+                .filter(|(_, until, _)| Instant::now() < *until)
+                .map(|(token, _, generation)| (token.clone(), *generation))
+        };
+        if let Some(token) = current(connection) {
+            return Ok(token);
         }
-        let (token, lifetime) =
-            self.fetch_token(&connection.definition).await.map_err(|reason| format!("connection {name}: {reason}"))?;
-        connection.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(Duration::from_secs(1));
-        *cached = Some((token.clone(), until));
-        Ok(token)
-    }
-
-    /// RFC 6749 §4.4: `grant_type=client_credentials`, the client authenticated with HTTP Basic
-    /// (§2.3.1); answers the token and how long it lives (`expires_in`, else an hour).
-    async fn fetch_token(&self, definition: &ConnectionDefinition) -> Result<(String, Duration), String> {
-        let url = definition.token_url.as_deref().unwrap_or_default();
-        let mut form = vec![("grant_type", "client_credentials".to_string())];
-        if !definition.scopes.is_empty() {
-            form.push(("scope", definition.scopes.join(" ")));
+        let _turn = connection.fetching.lock().await;
+        if let Some(token) = current(connection) {
+            return Ok(token);
         }
-        if let Some(audience) = &definition.audience {
-            form.push(("audience", audience.clone()));
+        let (http, live) = (self.http.clone(), connection.clone());
+        let fetch = tokio::spawn(async move {
+            let (token, lifetime) = fetch_token(&http, &live.definition).await?;
+            let generation = live.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
+            let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(Duration::from_secs(1));
+            *live.token.lock().unwrap_or_else(PoisonError::into_inner) = Some((token.clone(), until, generation));
+            Ok::<_, String>((token, generation))
+        });
+        match fetch.await {
+            Ok(fetched) => fetched.map_err(|reason| format!("connection {name}: {reason}")),
+            Err(_) => Err(format!("connection {name}: the token fetch stopped")),
         }
-        let request = self
-            .http
-            .post(url)
-            .basic_auth(definition.client_id.as_deref().unwrap_or_default(), definition.secret.as_deref())
-            .header("accept", "application/json")
-            .form(&form);
-        let response =
-            request.send().await.map_err(|err| format!("the token endpoint did not answer: {}", short(&err)))?;
-        let status = response.status();
-        let body = read_limited(response).await?;
-        if !status.is_success() {
-            let error =
-                serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
-            return Err(format!(
-                "the token endpoint answered {status}{}",
-                error.map(|e| format!(" ({e})")).unwrap_or_default()
-            ));
-        }
-        let answer: Value =
-            serde_json::from_slice(&body).map_err(|_| "the token endpoint's answer is not JSON".to_string())?;
-        let token = answer["access_token"].as_str().filter(|t| !t.is_empty() && t.len() <= 8192);
-        let Some(token) = token else { return Err("the token endpoint's answer has no access_token".into()) };
-        if answer["token_type"].as_str().is_some_and(|kind| !kind.eq_ignore_ascii_case("bearer")) {
-            return Err(format!("token_type {} is not bearer", answer["token_type"]));
-        }
-        let lifetime = answer["expires_in"].as_u64().unwrap_or(3600).clamp(1, 24 * 3600);
-        Ok((token.to_string(), Duration::from_secs(lifetime)))
     }
 
     /// `POST /v1/connections/{name}/test`: a token (OAuth), then `probe_url` with the credential.
     pub(super) async fn probe(&self, name: &str, definition: &ConnectionDefinition) -> Value {
         let started = Instant::now();
-        let Some(connection) = self.connections().get(name).cloned() else {
+        let connection = match self.connections() {
+            Ok(loaded) => loaded.get(name).cloned(),
+            Err(reason) => return json!({"ok": false, "error": reason}),
+        };
+        let Some(connection) = connection else {
             return json!({"ok": false, "error": "the connection is not loaded"});
         };
-        let header = match self.header(name, &connection).await {
+        let (header, value, generation) = match self.header(name, &connection).await {
             Ok(header) => header,
             Err(reason) => return json!({"ok": false, "error": reason}),
         };
@@ -202,20 +204,53 @@ impl HostCredentials {
             return json!({"ok": true, "token_fetched": fetched, "probe": null, "elapsed_ms": started.elapsed().as_millis()});
         };
         let _place = connection.limiter.acquire().await;
-        match self.http.get(url).header(header.0, header.1).send().await {
+        match self.http.get(url).header(header.clone(), value.clone()).send().await {
             Ok(response) => {
                 let status = response.status().as_u16();
-                self.answered(name, status);
+                let used = Authorization { connection: name.into(), header, value, generation, hold: Box::new(()) };
+                self.answered(&used, status);
                 json!({"ok": (200..300).contains(&status), "status": status, "elapsed_ms": started.elapsed().as_millis()})
             }
             Err(err) => json!({"ok": false, "error": format!("the probe did not answer: {}", short(&err))}),
         }
     }
+}
 
-    /// Tokens fetched for `name` since it was loaded.
-    pub fn tokens_fetched(&self, name: &str) -> u64 {
-        self.connections().get(name).map_or(0, |c| c.fetched.load(std::sync::atomic::Ordering::Relaxed))
+/// RFC 6749 §4.4: `grant_type=client_credentials`, the client authenticated with HTTP Basic
+/// (§2.3.1); answers the token and how long it lives (`expires_in`, else an hour).
+async fn fetch_token(http: &reqwest::Client, definition: &ConnectionDefinition) -> Result<(String, Duration), String> {
+    let url = definition.token_url.as_deref().unwrap_or_default();
+    let mut form = vec![("grant_type", "client_credentials".to_string())];
+    if !definition.scopes.is_empty() {
+        form.push(("scope", definition.scopes.join(" ")));
     }
+    if let Some(audience) = &definition.audience {
+        form.push(("audience", audience.clone()));
+    }
+    let request = http
+        .post(url)
+        .basic_auth(definition.client_id.as_deref().unwrap_or_default(), definition.secret.as_deref())
+        .header("accept", "application/json")
+        .form(&form);
+    let response = request.send().await.map_err(|err| format!("the token endpoint did not answer: {}", short(&err)))?;
+    let status = response.status();
+    let body = read_limited(response).await?;
+    if !status.is_success() {
+        let error = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
+        return Err(format!(
+            "the token endpoint answered {status}{}",
+            error.map(|e| format!(" ({e})")).unwrap_or_default()
+        ));
+    }
+    let answer: Value =
+        serde_json::from_slice(&body).map_err(|_| "the token endpoint's answer is not JSON".to_string())?;
+    let token = answer["access_token"].as_str().filter(|t| !t.is_empty() && t.len() <= 8192);
+    let Some(token) = token else { return Err("the token endpoint's answer has no access_token".into()) };
+    if answer["token_type"].as_str().is_some_and(|kind| !kind.eq_ignore_ascii_case("bearer")) {
+        return Err(format!("token_type {} is not bearer", answer["token_type"]));
+    }
+    let lifetime = answer["expires_in"].as_u64().unwrap_or(3600).clamp(1, 24 * 3600);
+    Ok((token.to_string(), Duration::from_secs(lifetime)))
 }
 
 impl Credentials for HostCredentials {
@@ -225,30 +260,41 @@ impl Credentials for HostCredentials {
         scheme: &'a str,
         host: &'a str,
         port: u16,
-    ) -> BoxFuture<'a, Result<Option<Authorization>, String>> {
+    ) -> BoxFuture<'a, Result<Option<Authorization>, CredentialError>> {
         Box::pin(async move {
             let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-            let live = self.connections();
-            let bound = connections.iter().find_map(|name| {
-                let connection = live.get(name)?;
-                connection.patterns.iter().any(|p| p.matches(scheme, &host, port)).then(|| (name, connection.clone()))
-            });
+            let live = self.connections().map_err(CredentialError::Unavailable)?;
+            let mut bound = None;
+            for name in connections {
+                let Some(connection) = live.get(name) else {
+                    return Err(CredentialError::Refused(format!(
+                        "connection {name}, bound to this plugin, does not exist"
+                    )));
+                };
+                if bound.is_none() && connection.patterns.iter().any(|p| p.names(scheme, &host, port)) {
+                    bound = Some((name, connection.clone()));
+                }
+            }
             let Some((name, connection)) = bound else { return Ok(None) };
-            let (header, value) = self.header(name, &connection).await?;
+            // The place first: a token taken before a long wait could expire during it.
             let place = connection.limiter.acquire().await;
-            Ok(Some(Authorization { connection: name.clone(), header, value, hold: Box::new(place) }))
+            let (header, value, generation) =
+                self.header(name, &connection).await.map_err(CredentialError::Unavailable)?;
+            Ok(Some(Authorization { connection: name.clone(), header, value, generation, hold: Box::new(place) }))
         })
     }
 
-    fn answered(&self, connection: &str, status: u16) {
+    fn answered(&self, authorization: &Authorization, status: u16) {
         if status != 401 {
             return;
         }
-        if let Some(live) = self.connections().get(connection).cloned()
-            && let Ok(mut cached) = live.token.try_lock()
-        {
-            // The next request fetches a new token (one in flight is left to finish).
-            *cached = None;
+        let Ok(live) = self.connections() else { return };
+        if let Some(connection) = live.get(&authorization.connection) {
+            let mut cached = connection.token.lock().unwrap_or_else(PoisonError::into_inner);
+            // Only the token that was refused: a newer one fetched meanwhile stays.
+            if cached.as_ref().is_some_and(|(_, _, generation)| *generation == authorization.generation) {
+                *cached = None;
+            }
         }
     }
 }

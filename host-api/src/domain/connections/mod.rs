@@ -50,7 +50,7 @@ pub struct RateLimit {
 }
 
 /// A connection as the operator defines it.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct ConnectionDefinition {
     /// What kind of credential.
@@ -102,7 +102,32 @@ pub struct PublicConnection {
     pub used_by: Vec<String>,
 }
 
+impl std::fmt::Debug for ConnectionDefinition {
+    /// Never the secret.
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("ConnectionDefinition")
+            .field("kind", &self.kind)
+            .field("hosts", &self.hosts)
+            .field("has_secret", &self.secret.is_some())
+            .finish_non_exhaustive()
+    }
+}
+
+/// Whether `url` is https, or http to this machine (a token endpoint or probe in a test).
+fn secure_url(url: &str) -> bool {
+    let loopback = ["http://127.0.0.1", "http://localhost", "http://[::1]"];
+    url.starts_with("https://")
+        || loopback
+            .iter()
+            .any(|l| url.strip_prefix(l).is_some_and(|rest| rest.is_empty() || rest.starts_with([':', '/'])))
+}
+
 impl ConnectionDefinition {
+    /// Where the secret goes: what must not change without the secret being given again.
+    fn destination(&self) -> impl PartialEq + '_ {
+        (self.kind, &self.hosts, &self.header, &self.username, &self.token_url, &self.client_id, &self.probe_url)
+    }
+
     /// Checks the definition, naming the field at fault.
     ///
     /// # Errors
@@ -112,8 +137,16 @@ impl ConnectionDefinition {
         if self.hosts.is_empty() {
             return invalid("a connection names at least one host in `hosts`".into());
         }
+        let mut patterns = Vec::new();
         for host in &self.hosts {
-            HostPattern::parse(host).map_err(|reason| DomainError::Invalid(format!("hosts: {reason}")))?;
+            let pattern =
+                HostPattern::parse(host).map_err(|reason| DomainError::Invalid(format!("hosts: {reason}")))?;
+            if pattern.is_any_host() {
+                return invalid(
+                    "hosts: `*` would send the credential to every host the plugin may reach; name them".into(),
+                );
+            }
+            patterns.push(pattern);
         }
         if self.secret.as_deref().is_some_and(|s| s.is_empty() || s.len() > 8192) {
             return invalid("`secret` is 1 to 8192 characters".into());
@@ -135,8 +168,8 @@ impl ConnectionDefinition {
                 needs("token_url", &self.token_url)?;
                 needs("client_id", &self.client_id)?;
                 let url = self.token_url.as_deref().unwrap_or_default();
-                if !(url.starts_with("https://") || url.starts_with("http://")) {
-                    return invalid(format!("token_url `{url}` is not an http(s) URL"));
+                if !secure_url(url) {
+                    return invalid(format!("token_url `{url}` must be https (the client secret goes there)"));
                 }
             }
         }
@@ -148,10 +181,21 @@ impl ConnectionDefinition {
                 return invalid("rate_limit.concurrent and burst are at least 1".into());
             }
         }
-        if let Some(url) = &self.probe_url
-            && !(url.starts_with("https://") || url.starts_with("http://"))
-        {
-            return invalid(format!("probe_url `{url}` is not an http(s) URL"));
+        if let Some(url) = &self.probe_url {
+            let parsed = reqwest::Url::parse(url)
+                .map_err(|_| DomainError::Invalid(format!("probe_url `{url}` is not a URL")))?;
+            let host = parsed
+                .host_str()
+                .unwrap_or_default()
+                .trim_start_matches('[')
+                .trim_end_matches(']')
+                .to_ascii_lowercase();
+            let port = parsed.port_or_known_default().unwrap_or(0);
+            if !patterns.iter().any(|p| p.names(parsed.scheme(), &host, port)) {
+                return invalid(format!(
+                    "probe_url `{url}` is not among the connection's hosts (it receives the credential)"
+                ));
+            }
         }
         Ok(())
     }
@@ -189,17 +233,30 @@ impl Connections {
         check_name(name)?;
         definition.validate()?;
         let read_at = self.store.position();
+        let rotated = definition.secret.is_some();
         if definition.secret.is_none() {
-            definition.secret = self.stored(name)?.and_then(|stored| stored.secret);
-        }
-        if definition.secret.is_none() {
-            return Err(DomainError::Invalid("a new connection needs its `secret`".into()));
+            let Some(stored) = self.stored(name)? else {
+                return Err(DomainError::Invalid("a new connection needs its `secret`".into()));
+            };
+            // Whoever may change a connection may not read its secret: sending the kept one
+            // somewhere else needs it given again.
+            if stored.destination() != definition.destination() {
+                return Err(DomainError::Invalid(
+                    "changing where a connection's credential goes (kind, hosts, header, username, token_url, client_id, probe_url) needs its `secret` again".into(),
+                ));
+            }
+            definition.secret = stored.secret;
         }
         let json = serde_json::to_string(&definition).map_err(|err| DomainError::Internal(err.to_string()))?;
+        let mut audit = AuditEntry::new(actor, AuditAction::ConnectionPut, name);
+        audit.detail = format!(
+            "{:?} for {}{}",
+            definition.kind,
+            definition.hosts.join(", "),
+            if rotated { "; secret set" } else { "; secret kept" }
+        );
         self.store.apply(
-            Change::read_at(read_at)
-                .with(Op::PutConnection { name: name.into(), definition: json })
-                .audit(AuditEntry::new(actor, AuditAction::ConnectionPut, name)),
+            Change::read_at(read_at).with(Op::PutConnection { name: name.into(), definition: json }).audit(audit),
         )?;
         self.store.durable().await?;
         self.credentials.reload();
@@ -247,6 +304,14 @@ impl Connections {
     pub fn get(&self, name: &str) -> Result<PublicConnection> {
         let definition = self.stored(name)?.ok_or_else(|| DomainError::not_found(format!("connection {name}")))?;
         Ok(public(name.to_string(), definition, &self.users()?))
+    }
+
+    /// Whether a connection called `name` exists.
+    ///
+    /// # Errors
+    /// Storage failures.
+    pub fn exists(&self, name: &str) -> Result<bool> {
+        Ok(self.store.connections()?.iter().any(|(n, _)| n == name))
     }
 
     /// Tries `name` as a plugin's request would: fetches a token (OAuth) and calls `probe_url`.
