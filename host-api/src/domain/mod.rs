@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod queue;
 pub mod runs;
 pub mod telemetry;
+pub mod usage;
 pub mod webhook;
 
 pub use access::Access;
