@@ -21,7 +21,7 @@ fn main() {
     let wit = wit.to_string_lossy().replace('\\', "\\\\").replace('"', "\\\"");
 
     let common = r#"
-            "plugboard:plugin/types@0.1.0": ::plugboard_plugin_sdk::bindings::plugboard::plugin::types,
+            "plugboard:plugin/types@0.2.0": ::plugboard_plugin_sdk::bindings::plugboard::plugin::types,
             "wasi:logging/logging@0.1.0-draft": ::plugboard_plugin_sdk::bindings::wasi::logging::logging,
             "wasi:config/store@0.2.0-rc.1": ::plugboard_plugin_sdk::bindings::wasi::config::store,
             "wasi:keyvalue/store@0.2.0-draft": ::plugboard_plugin_sdk::bindings::wasi::keyvalue::store,"#;
@@ -74,7 +74,7 @@ macro_rules! {macro_name} {{
             use super::*;
             ::plugboard_plugin_sdk::__private::wit_bindgen::generate!({{
                 path: "{wit}",
-                world: "plugboard:plugin/{world}@0.1.0",
+                world: "plugboard:plugin/{world}@0.2.0",
                 runtime_path: "::plugboard_plugin_sdk::__private::wit_bindgen::rt",
                 with: {{{with}
                 }},

@@ -73,11 +73,7 @@ pub fn inspect(file: &Path, json: bool, out: &mut dyn Write) -> anyhow::Result<(
     writeln!(out, "file:      {}", file.display())?;
     writeln!(out, "format:    {}", if inspection.is_component { "component" } else { "core module" })?;
     writeln!(out, "digest:    sha256:{}", inspection.digest)?;
-    writeln!(
-        out,
-        "world:     {}",
-        inspection.kind.map_or_else(|| "none (not a Plugboard plugin)".into(), |k| k.world())
-    )?;
+    writeln!(out, "world:     {}", inspection.world.as_deref().unwrap_or("none (not a Plugboard plugin)"))?;
     writeln!(out, "signed by: {}", inspection.key_id.as_deref().unwrap_or("nobody (unsigned)"))?;
     match manifest {
         Some(m) => {

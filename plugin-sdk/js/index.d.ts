@@ -25,6 +25,7 @@ export type WitPluginError =
   | { tag: 'invalid-input'; val: RecordIssue[] }
   | { tag: 'invalid-config'; val: string }
   | { tag: 'retryable'; val: string }
+  | { tag: 'retry-after'; val: { message: string; delayMs: bigint } }
   | { tag: 'denied'; val: string }
   | { tag: 'internal'; val: string };
 
@@ -78,6 +79,11 @@ export class InvalidConfig extends PluginError {
 /** A transient failure (5xx, refused connection): retrying may succeed. */
 export class Retryable extends PluginError {
   constructor(message: string);
+}
+/** A transient failure to retry no sooner than `delayMs` (a 429/503 with `Retry-After`). */
+export class RetryAfter extends Retryable {
+  constructor(message: string, delayMs: number);
+  readonly delayMs: number;
 }
 /** A capability was not granted. */
 export class Denied extends PluginError {
@@ -175,7 +181,9 @@ export class Response {
   text(): Promise<string>;
   /** The body as JSON; `Internal` when it is not. */
   json<T = any>(): Promise<T>;
-  /** This response if 2xx; else throws `Retryable` (408, 429, 5xx) or `Internal`. */
+  /** The delay a 429/503's `Retry-After` asks for, in milliseconds, when given in seconds. */
+  retryAfterMs(): number | null;
+  /** This response if 2xx; else throws `Retryable` (408, 429, 5xx; `RetryAfter` with a delay) or `Internal`. */
   assertOk(): this;
 }
 

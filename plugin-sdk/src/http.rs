@@ -2,7 +2,8 @@
 //!
 //! The host decides which hosts a plugin may reach (the installation's allow-list, deny by
 //! default); a request elsewhere fails with [`HttpError::Denied`], which converts into
-//! [`PluginError::Denied`]. Transport failures convert into [`PluginError::Retryable`].
+//! [`PluginError::Denied`]. Transport failures convert into [`PluginError::Retryable`]; for an
+//! answer worth retrying, [`Response::retry_error`] carries the delay its `Retry-After` asks for.
 
 use crate::PluginError;
 use crate::bindings::wasi::http::outgoing_handler;
@@ -54,6 +55,31 @@ pub struct Response {
 }
 
 impl Response {
+    /// The delay, in milliseconds, that a `429` or `503` answer's `Retry-After` asks for, when it
+    /// gives one in seconds. (The host also reads HTTP-date values and lengthens any retryable
+    /// error of the invocation to what the remote asked, so a plugin cannot forget it.)
+    pub fn retry_after_ms(&self) -> Option<u64> {
+        if self.status != 429 && self.status != 503 {
+            return None;
+        }
+        let seconds = self.header("retry-after")?.trim();
+        if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
+            return None;
+        }
+        Some(seconds.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1_000))
+    }
+
+    /// The error for an answer worth retrying (a 5xx, a 429): [`PluginError::RetryAfter`] with
+    /// the delay of [`Response::retry_after_ms`] when there is one, [`PluginError::Retryable`]
+    /// otherwise. The flow's retry waits at least that delay.
+    pub fn retry_error(&self, message: impl Into<String>) -> PluginError {
+        let message = message.into();
+        match self.retry_after_ms() {
+            Some(delay_ms) => PluginError::RetryAfter(crate::DelayedRetry { message, delay_ms }),
+            None => PluginError::Retryable(message),
+        }
+    }
+
     /// The first header called `name` (case-insensitive) as text, if any.
     pub fn header(&self, name: &str) -> Option<&str> {
         self.headers

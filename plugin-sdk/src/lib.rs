@@ -39,12 +39,12 @@ mod record;
 pub mod bindings {
     wit_bindgen::generate!({
         path: "../wit",
-        world: "plugboard:plugin/plugin-imports@0.1.0",
+        world: "plugboard:plugin/plugin-imports@0.2.0",
         generate_all,
     });
 }
 
-pub use bindings::plugboard::plugin::types::{Header, PluginError, Record, RecordIssue};
+pub use bindings::plugboard::plugin::types::{DelayedRetry, Header, PluginError, Record, RecordIssue};
 
 /// A batch of records: what every plugin takes and most return.
 pub type Batch = Vec<Record>;
@@ -74,7 +74,9 @@ pub trait Source {
     /// Reads at most `max_records` records starting at `cursor` (`None`: from the beginning).
     ///
     /// # Errors
-    /// The plugin's own typed [`PluginError`]; use [`PluginError::Retryable`] for transient failures.
+    /// The plugin's own typed [`PluginError`]; use [`PluginError::Retryable`] for transient failures
+    /// ([`PluginError::RetryAfter`] when the remote said how long to wait; see
+    /// [`http::Response::retry_error`]).
     fn read(cursor: Option<String>, max_records: u32) -> Result<Page, PluginError>;
 }
 
@@ -92,7 +94,9 @@ pub trait Sink {
     /// Delivers `input`.
     ///
     /// # Errors
-    /// The plugin's own typed [`PluginError`]; use [`PluginError::Retryable`] for transient failures.
+    /// The plugin's own typed [`PluginError`]; use [`PluginError::Retryable`] for transient failures
+    /// ([`PluginError::RetryAfter`] when the remote said how long to wait; see
+    /// [`http::Response::retry_error`]).
     fn write(input: Batch) -> Result<WriteReport, PluginError>;
 }
 

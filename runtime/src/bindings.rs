@@ -4,13 +4,16 @@
 //! (`plugboard:plugin/types`, `wasi:logging`, `wasi:config`), and `source`/`sink` point at those
 //! with `with`, as they point at wasmtime-wasi-http for `wasi:http`. Public for tools and
 //! benchmarks that drive a component with bare wasmtime.
+//!
+//! These are the current contract's worlds (`plugboard:plugin@0.2.0`); components built against
+//! `0.1.0` are called through [`crate::earlier`], whose bindings live there.
 
 #![allow(missing_docs, clippy::all)]
 
 pub mod transformer {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "plugboard:plugin/transformer",
+        world: "plugboard:plugin/transformer@0.2.0",
         exports: { default: async },
         additional_derives: [PartialEq, Eq],
         with: { "wasi:keyvalue/store.bucket": crate::host::keyvalue::Bucket },
@@ -20,7 +23,7 @@ pub mod transformer {
 pub mod source {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "plugboard:plugin/source",
+        world: "plugboard:plugin/source@0.2.0",
         exports: { default: async },
         with: {
             "plugboard:plugin/types": super::transformer::plugboard::plugin::types,
@@ -37,7 +40,7 @@ pub mod source {
 pub mod sink {
     wasmtime::component::bindgen!({
         path: "../wit",
-        world: "plugboard:plugin/sink",
+        world: "plugboard:plugin/sink@0.2.0",
         exports: { default: async },
         with: {
             "plugboard:plugin/types": super::transformer::plugboard::plugin::types,

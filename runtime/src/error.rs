@@ -374,6 +374,9 @@ pub fn describe_plugin_error(err: &PluginError) -> String {
         }
         PluginError::InvalidConfig(message) => format!("invalid config: {}", safe(message)),
         PluginError::Retryable(message) => format!("retryable: {}", safe(message)),
+        PluginError::RetryAfter(retry) => {
+            format!("retryable after {} ms: {}", retry.delay_ms, safe(&retry.message))
+        }
         PluginError::Denied(message) => format!("denied: {}", safe(message)),
         PluginError::Internal(message) => format!("internal: {}", safe(message)),
     }

@@ -9,8 +9,9 @@
 use crate::error::{Error, Result};
 use crate::failure::{DeadlineExceeded, classify};
 use crate::host::logs::Logs;
+use crate::manifest::Kind;
 use crate::plugin::{Plugin, Pre};
-use crate::record::{Batch, Page, PluginError, WriteReport, batch_size};
+use crate::record::{Batch, DelayedRetry, Page, PluginError, WriteReport, batch_size};
 use crate::state::InvocationState;
 use std::time::{Duration, Instant};
 use wasmtime::{CallHook, Store};
@@ -55,19 +56,19 @@ impl Plugin {
     /// Runs a transformer on `input` (a batch, or a borrowed one: the records are copied into the
     /// guest either way, so a caller that may retry keeps its batch without cloning it).
     pub async fn transform(&self, input: impl std::borrow::Borrow<Batch> + Send + Sync) -> Invocation<Batch> {
-        let Pre::Transformer(pre) = &self.inner.pre else {
-            return Invocation::rejected(self.wrong_kind("transform"));
-        };
         let input = input.borrow();
-        self.invoke(
-            Size::of(input),
-            |out: &Batch| Size::of(out),
-            async |store| {
+        let call = async |store: &mut Store<InvocationState>| match &self.inner.pre {
+            Pre::Transformer(pre) => {
                 let plugin = pre.instantiate_async(&mut *store).await?;
                 plugin.plugboard_plugin_transform().call_transform(&mut *store, input).await
-            },
-        )
-        .await
+            }
+            Pre::Earlier(pre) => pre.transform(store, input).await,
+            _ => unreachable!("checked by entry"),
+        };
+        if let Some(rejected) = self.entry(Kind::Transformer, "transform") {
+            return rejected;
+        }
+        self.invoke(Size::of(input), |out: &Batch| Size::of(out), call).await
     }
 
     /// Instantiates the plugin in a fresh store under its budget, as every invocation does, and
@@ -82,53 +83,72 @@ impl Plugin {
             Pre::Transformer(pre) => pre.instantiate_async(&mut store).await.map(drop),
             Pre::Source(pre) => pre.instantiate_async(&mut store).await.map(drop),
             Pre::Sink(pre) => pre.instantiate_async(&mut store).await.map(drop),
+            Pre::Earlier(pre) => pre.instantiate(&mut store).await,
         };
         instantiated.map_err(Error::internal)
     }
 
     /// Reads one page from a source, starting at `cursor`.
     pub async fn read(&self, cursor: Option<String>, max_records: u32) -> Invocation<Page> {
-        let Pre::Source(pre) = &self.inner.pre else {
-            return Invocation::rejected(self.wrong_kind("read"));
-        };
+        if let Some(rejected) = self.entry(Kind::Source, "read") {
+            return rejected;
+        }
         let input_size = Size { bytes: cursor.as_ref().map_or(0, |c| c.len() as u64), records: 0 };
         let page_size = |page: &Page| Size {
             bytes: batch_size(&page.records) + page.next_cursor.as_ref().map_or(0, |c| c.len() as u64),
             records: page.records.len() as u64,
         };
-        self.invoke(input_size, page_size, async |store| {
-            let plugin = pre.instantiate_async(&mut *store).await?;
-            let result =
-                plugin.plugboard_plugin_reader().call_read(&mut *store, cursor.as_deref(), max_records).await?;
-            Ok(result.map(|page| Page { records: page.records, next_cursor: page.next_cursor }))
+        self.invoke(input_size, page_size, async |store| match &self.inner.pre {
+            Pre::Source(pre) => {
+                let plugin = pre.instantiate_async(&mut *store).await?;
+                let result =
+                    plugin.plugboard_plugin_reader().call_read(&mut *store, cursor.as_deref(), max_records).await?;
+                Ok(result.map(|page| Page { records: page.records, next_cursor: page.next_cursor }))
+            }
+            Pre::Earlier(pre) => pre.read(store, cursor.as_deref(), max_records).await,
+            _ => unreachable!("checked by entry"),
         })
         .await
     }
 
     /// Writes `input` to a sink.
     pub async fn write(&self, input: impl std::borrow::Borrow<Batch> + Send + Sync) -> Invocation<WriteReport> {
-        let Pre::Sink(pre) = &self.inner.pre else {
-            return Invocation::rejected(self.wrong_kind("write"));
-        };
+        if let Some(rejected) = self.entry(Kind::Sink, "write") {
+            return rejected;
+        }
         let input = input.borrow();
         self.invoke(
             Size::of(input),
             |_| Size::default(),
-            async |store| {
-                let plugin = pre.instantiate_async(&mut *store).await?;
-                let result = plugin.plugboard_plugin_writer().call_write(&mut *store, input).await?;
-                Ok(result.map(|report| WriteReport { accepted: report.accepted, failed: report.failed }))
+            async |store| match &self.inner.pre {
+                Pre::Sink(pre) => {
+                    let plugin = pre.instantiate_async(&mut *store).await?;
+                    let result = plugin.plugboard_plugin_writer().call_write(&mut *store, input).await?;
+                    Ok(result.map(|report| WriteReport { accepted: report.accepted, failed: report.failed }))
+                }
+                Pre::Earlier(pre) => pre.write(store, input).await,
+                _ => unreachable!("checked by entry"),
             },
         )
         .await
     }
 
-    fn wrong_kind(&self, operation: &str) -> Error {
-        Error::invalid_component(format!(
-            "`{}` is a {}; it has no `{operation}` entry point",
-            self.inner.manifest.name,
-            self.inner.manifest.kind.as_str()
-        ))
+    /// `None` when the plugin is a `kind` and has the `operation` entry point; otherwise the
+    /// rejected invocation.
+    fn entry<T>(&self, kind: Kind, operation: &str) -> Option<Invocation<T>> {
+        let is = match &self.inner.pre {
+            Pre::Transformer(_) => Kind::Transformer,
+            Pre::Source(_) => Kind::Source,
+            Pre::Sink(_) => Kind::Sink,
+            Pre::Earlier(pre) => pre.kind(),
+        };
+        (is != kind).then(|| {
+            Invocation::rejected(Error::invalid_component(format!(
+                "`{}` is a {}; it has no `{operation}` entry point",
+                self.inner.manifest.name,
+                self.inner.manifest.kind.as_str()
+            )))
+        })
     }
 
     async fn invoke<T>(
@@ -191,10 +211,12 @@ impl Plugin {
                 }
             }
         };
+        let outcome = outcome.map_err(|err| with_remote_delay(err, state.outbound.remote_delay()));
         // What the commit logged (a refused commit warns) comes after the guest's lines.
         logs.append(state.logs.take());
         let effective = &self.inner.effective;
-        let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config);
+        let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config)
+            .with(state.outbound.credentials_sent());
         secrets.blank_logs(&mut logs);
         let outcome = outcome.map_err(|err| secrets.blank_error(err));
         if let Err(err) = &outcome {
@@ -239,6 +261,24 @@ struct Size {
 impl Size {
     fn of(batch: &[crate::Record]) -> Size {
         Size { bytes: batch_size(batch), records: batch.len() as u64 }
+    }
+}
+
+/// A retryable failure of an invocation whose remote asked for a delay (`429`/`503` with
+/// `Retry-After`, see [`crate::host::retry_after`]) waits at least that long: a plain
+/// `retryable` becomes `retry-after`, and a shorter `retry-after` is lengthened.
+fn with_remote_delay(err: Error, remote: Option<Duration>) -> Error {
+    let Some(remote) = remote else { return err };
+    let remote_ms = u64::try_from(remote.as_millis()).unwrap_or(u64::MAX);
+    match err {
+        Error::Guest(PluginError::Retryable(message)) => {
+            Error::Guest(PluginError::RetryAfter(DelayedRetry { message, delay_ms: remote_ms }))
+        }
+        Error::Guest(PluginError::RetryAfter(retry)) => Error::Guest(PluginError::RetryAfter(DelayedRetry {
+            delay_ms: retry.delay_ms.max(remote_ms),
+            message: retry.message,
+        })),
+        other => other,
     }
 }
 

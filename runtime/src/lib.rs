@@ -23,6 +23,7 @@
 pub mod bindings;
 pub mod budget;
 mod cache;
+mod earlier;
 mod engine;
 pub mod error;
 mod failure;
@@ -52,7 +53,7 @@ pub use host::outbound::{HostPattern, MAX_IN_FLIGHT, OutboundLimits};
 pub use host::resolver::{Lookup, Resolve, SystemResolver};
 pub use invoke::{Invocation, Usage};
 pub use limiter::MemoryLimitExceeded;
-pub use manifest::{Capabilities, Kind, Manifest};
+pub use manifest::{Capabilities, Contract, Kind, Manifest};
 pub use plugin::{CompileSource, Plugin, digest};
 pub use record::{Batch, Header, Page, PluginError, Record, RecordIssue, WriteReport, batch_size};
 pub use state::{MAX_COMPONENT_HANDLES, MAX_FIELDS_BYTES, MAX_HOST_RESOURCES};

@@ -8,7 +8,41 @@ use crate::error::{Error, Result};
 use serde::{Deserialize, Serialize};
 
 /// The current version of Plugboard's WIT package; worlds are `plugboard:plugin/<kind>@<this>`.
-pub const WIT_PACKAGE_VERSION: &str = "0.1.0";
+pub const WIT_PACKAGE_VERSION: &str = Contract::CURRENT.as_str();
+
+/// A version of Plugboard's WIT package (`wit/`) that this host loads. New plugins are built
+/// against [`Contract::CURRENT`]; components built against an earlier version keep loading and
+/// running unchanged (their copy of the WIT stays in `wit/earlier/`), as Spin and wasmCloud keep
+/// their old worlds.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Contract {
+    /// `plugboard:plugin@0.1.0`, the first contract.
+    V0_1,
+    /// `plugboard:plugin@0.2.0`: adds `plugin-error.retry-after`.
+    V0_2,
+}
+
+impl Contract {
+    /// The version new plugins are built against.
+    pub const CURRENT: Contract = Contract::V0_2;
+
+    /// Every version this host loads, newest first.
+    pub const ALL: [Contract; 2] = [Contract::V0_2, Contract::V0_1];
+
+    /// The semantic version, e.g. `0.2.0`.
+    pub const fn as_str(self) -> &'static str {
+        match self {
+            Contract::V0_1 => "0.1.0",
+            Contract::V0_2 => "0.2.0",
+        }
+    }
+}
+
+impl Serialize for Contract {
+    fn serialize<S: serde::Serializer>(&self, serializer: S) -> std::result::Result<S::Ok, S::Error> {
+        serializer.serialize_str(self.as_str())
+    }
+}
 
 /// Which of the three worlds a plugin implements.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
@@ -23,19 +57,38 @@ pub enum Kind {
 }
 
 impl Kind {
-    /// The fully qualified world name, e.g. `plugboard:plugin/transformer@0.1.0`.
+    /// The fully qualified world name at the current contract, e.g.
+    /// `plugboard:plugin/transformer@0.2.0`.
     pub fn world(self) -> String {
-        format!("plugboard:plugin/{}@{WIT_PACKAGE_VERSION}", self.as_str())
+        self.world_at(Contract::CURRENT)
     }
 
-    /// The interface this kind exports, e.g. `plugboard:plugin/transform@0.1.0`.
-    pub fn export(self) -> String {
-        let interface = match self {
+    /// The fully qualified world name at `contract`.
+    pub fn world_at(self, contract: Contract) -> String {
+        format!("plugboard:plugin/{}@{}", self.as_str(), contract.as_str())
+    }
+
+    /// The interface this kind exports at `contract`, e.g. `plugboard:plugin/transform@0.2.0`.
+    pub fn export_at(self, contract: Contract) -> String {
+        format!("plugboard:plugin/{}@{}", self.interface(), contract.as_str())
+    }
+
+    /// The name of the interface this kind exports: `transform`, `reader` or `writer`.
+    pub fn interface(self) -> &'static str {
+        match self {
             Kind::Transformer => "transform",
             Kind::Source => "reader",
             Kind::Sink => "writer",
-        };
-        format!("plugboard:plugin/{interface}@{WIT_PACKAGE_VERSION}")
+        }
+    }
+
+    /// The function of that interface: `transform`, `read` or `write`.
+    pub fn function(self) -> &'static str {
+        match self {
+            Kind::Transformer => "transform",
+            Kind::Source => "read",
+            Kind::Sink => "write",
+        }
     }
 
     /// `transformer`, `source` or `sink`.
@@ -84,7 +137,8 @@ pub struct Manifest {
     pub version: semver::Version,
     /// Which world the component implements.
     pub kind: Kind,
-    /// The full world name; defaults to the kind's world at the current WIT version.
+    /// The full world name; defaults to the kind's world at the current WIT version. Naming an
+    /// earlier contract's world is allowed (a plugin built against it says so).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub world: Option<String>,
     /// One line on what the plugin does.
@@ -117,6 +171,13 @@ impl Manifest {
         self.world.clone().unwrap_or_else(|| self.kind.world())
     }
 
+    /// The contract of the world the manifest names (the current one when it names none); `None`
+    /// when the named world is no world of its kind at any contract this host loads.
+    pub fn contract(&self) -> Option<Contract> {
+        let Some(world) = &self.world else { return Some(Contract::CURRENT) };
+        Contract::ALL.into_iter().find(|contract| *world == self.kind.world_at(*contract))
+    }
+
     /// Checks the fields serde cannot: name syntax, world/kind agreement, key names.
     ///
     /// # Errors
@@ -133,12 +194,19 @@ impl Manifest {
             )));
         }
         if let Some(world) = &self.world
-            && *world != self.kind.world()
+            && self.contract().is_none()
         {
             return Err(Error::manifest(format!(
-                "world `{world}` does not match kind `{}` (expected `{}`)",
+                "world `{world}` does not match kind `{}` (expected `{}`{})",
                 self.kind.as_str(),
-                self.kind.world()
+                self.kind.world(),
+                Contract::ALL[1..]
+                    .iter()
+                    .map(|earlier| format!(
+                        " or, built against an earlier contract, `{}`",
+                        self.kind.world_at(*earlier)
+                    ))
+                    .collect::<String>()
             )));
         }
         let caps = &self.capabilities;
@@ -186,7 +254,12 @@ mod tests {
             "#,
         )
         .expect("valid manifest");
-        assert_eq!(manifest.world(), "plugboard:plugin/sink@0.1.0");
+        assert_eq!(manifest.world(), "plugboard:plugin/sink@0.2.0");
+        let earlier = Manifest::from_toml(
+            "name = \"x\"\nversion = \"1.0.0\"\nkind = \"sink\"\nworld = \"plugboard:plugin/sink@0.1.0\"",
+        )
+        .expect("an earlier contract's world");
+        assert_eq!(earlier.contract(), Some(Contract::V0_1));
         assert_eq!(manifest.budget.timeout_ms, Some(250));
         assert_eq!(manifest.capabilities.secret_keys, vec!["token".to_string()]);
     }

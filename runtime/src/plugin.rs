@@ -10,7 +10,7 @@ use crate::bindings::{sink::SinkPre, source::SourcePre, transformer::Transformer
 use crate::engine::{Runtime, Shared};
 use crate::error::{Error, Result};
 use crate::grant::{Effective, Grant};
-use crate::manifest::{Kind, Manifest};
+use crate::manifest::{Contract, Kind, Manifest};
 use crate::signing::{self, TrustStore, VerifyOptions};
 use crate::state::InvocationState;
 use sha2::{Digest, Sha256};
@@ -27,6 +27,8 @@ pub(crate) enum Pre {
     Transformer(TransformerPre<InvocationState>),
     Source(SourcePre<InvocationState>),
     Sink(SinkPre<InvocationState>),
+    /// Any kind, built against an earlier contract.
+    Earlier(crate::earlier::EarlierPre),
 }
 
 /// How a load was satisfied.
@@ -113,6 +115,14 @@ impl Plugin {
         self.inner.signer.as_deref()
     }
 
+    /// The contract the component was built against.
+    pub fn contract(&self) -> Contract {
+        match &self.inner.pre {
+            Pre::Earlier(pre) => pre.contract(),
+            _ => Contract::CURRENT,
+        }
+    }
+
     /// Whether this load compiled or came from the artifact cache.
     pub fn compile_source(&self) -> CompileSource {
         self.inner.compile_source
@@ -172,7 +182,7 @@ impl Runtime {
         // Before compiling: a component for the wrong world is refused in milliseconds, not after
         // the seconds a large one takes to compile.
         let inspection = signing::inspect(bytes)?;
-        crate::world::check(&inspection.imports, &inspection.exports, manifest.kind)?;
+        let contract = crate::world::check(&inspection.imports, &inspection.exports, manifest.kind)?;
         let shared = &self.shared;
         let digest = inspection.digest;
         let _claim = shared.cache.as_ref().and_then(|cache| cache.claim(&digest));
@@ -181,7 +191,7 @@ impl Runtime {
             Some(component) => (component, CompileSource::Cached),
             None => (self.compile(bytes, &digest)?, CompileSource::Compiled),
         };
-        let pre = self.pre_instantiate(&component, manifest.kind)?;
+        let pre = self.pre_instantiate(&component, manifest.kind, contract)?;
         let effective = Arc::new(Effective::new(&manifest, grant, shared.config.caps));
         Ok(Plugin {
             inner: Arc::new(PluginInner {
@@ -210,7 +220,7 @@ impl Runtime {
             .ok_or_else(|| Error::internal("compiled artifact did not read back from the cache"))
     }
 
-    fn pre_instantiate(&self, component: &Component, kind: Kind) -> Result<Pre> {
+    fn pre_instantiate(&self, component: &Component, kind: Kind, contract: Contract) -> Result<Pre> {
         let instance_pre = self
             .shared
             .linker
@@ -218,6 +228,9 @@ impl Runtime {
             .map_err(|err| Error::invalid_component(format!("cannot link: {err:#}")))?;
         let wrong_shape =
             |err: wasmtime::Error| Error::invalid_component(format!("export has the wrong shape: {err:#}"));
+        if contract != Contract::CURRENT {
+            return Ok(Pre::Earlier(crate::earlier::EarlierPre::new(instance_pre, kind, contract)?));
+        }
         Ok(match kind {
             Kind::Transformer => Pre::Transformer(TransformerPre::new(instance_pre).map_err(wrong_shape)?),
             Kind::Source => Pre::Source(SourcePre::new(instance_pre).map_err(wrong_shape)?),

@@ -4,7 +4,7 @@
 //! copy); this module adds what the host needs around them: JSON conveniences and the byte size
 //! that input and output budgets are measured in.
 
-pub use crate::bindings::types::{Header, PluginError, Record, RecordIssue};
+pub use crate::bindings::types::{DelayedRetry, Header, PluginError, Record, RecordIssue};
 
 /// A batch of records.
 pub type Batch = Vec<Record>;

@@ -1,7 +1,8 @@
 //! Granted secrets never leave an invocation in what the plugin says: every value of a key the
 //! manifest lists under `secret_keys` is blanked to `[secret KEY]` in the invocation's error and in
 //! its captured logs, before either reaches a caller, an execution record, a dead letter or the
-//! host's log.
+//! host's log. So is every credential the host added to the invocation's requests for a
+//! connection (a remote that echoes request headers would hand it to the plugin).
 //!
 //! Plugins are written to report what failed, and what failed is often the thing that carries the
 //! secret: a chat webhook URL is its own credential, and an SDK's `POST <url>: HTTP 503` quoted it
@@ -12,7 +13,7 @@
 
 use crate::error::Error;
 use crate::host::logs::Logs;
-use crate::record::PluginError;
+use crate::record::{DelayedRetry, PluginError};
 
 /// Shortest secret value that is blanked.
 pub const MIN_SECRET_CHARS: usize = 6;
@@ -35,6 +36,16 @@ impl Secrets {
             .collect();
         secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         Secrets(secrets)
+    }
+
+    /// These secrets and `more`, labelled as given (the credentials of connections the host
+    /// added to the invocation's requests: a remote that echoes request headers would otherwise
+    /// hand them to the plugin's logs and errors).
+    pub(crate) fn with(mut self, more: impl IntoIterator<Item = (String, String)>) -> Secrets {
+        let more = more.into_iter().filter(|(_, value)| value.chars().count() >= MIN_SECRET_CHARS);
+        self.0.extend(more);
+        self.0.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
+        self
     }
 
     /// `text` with every secret value blanked.
@@ -71,6 +82,10 @@ impl Secrets {
                 }
                 PluginError::InvalidConfig(message) => PluginError::InvalidConfig(self.blank(&message)),
                 PluginError::Retryable(message) => PluginError::Retryable(self.blank(&message)),
+                PluginError::RetryAfter(retry) => PluginError::RetryAfter(DelayedRetry {
+                    message: self.blank(&retry.message),
+                    delay_ms: retry.delay_ms,
+                }),
                 PluginError::Denied(message) => PluginError::Denied(self.blank(&message)),
                 PluginError::Internal(message) => PluginError::Internal(self.blank(&message)),
             }),
@@ -114,6 +129,20 @@ mod tests {
         let denied = Error::Denied { denial: "host".into(), reported: "https://hooks.example/T0/B1/xyz".into() };
         assert!(
             matches!(secrets().blank_error(denied), Error::Denied { reported, .. } if reported == "[secret webhook_url]")
+        );
+    }
+
+    #[test]
+    fn a_connections_credential_echoed_back_is_blanked_whole_and_bare() {
+        let sent = [
+            ("connection crm".to_string(), "Bearer eyJhbGciOi.payload.sig".to_string()),
+            ("connection crm".to_string(), "eyJhbGciOi.payload.sig".to_string()),
+        ];
+        let secrets = secrets().with(sent);
+        let echoed = "401: {\"authorization\": \"Bearer eyJhbGciOi.payload.sig\"} then eyJhbGciOi.payload.sig";
+        assert_eq!(
+            secrets.blank(echoed),
+            "401: {\"authorization\": \"[secret connection crm]\"} then [secret connection crm]"
         );
     }
 }

@@ -11,13 +11,16 @@
 //! - the world's own imports: logging, config, key-value, and `wasi:http` (the worlds of sources
 //!   and sinks import it; a transformer may too, as jco's default build does, and is granted no
 //!   host to reach);
-//! - `plugboard:plugin/types` of this host's contract version.
+//! - `plugboard:plugin/types` at the contract version of the interface it exports.
+//!
+//! A component built against an earlier contract this host still loads (see
+//! [`Contract`]) fits the same way, at that contract's version.
 //!
 //! Extra exports are allowed (componentize-py adds an `exports` interface). WASI 0.2 packages
 //! match any 0.2 patch version, as wasmtime's linker does; the draft packages must match exactly.
 
 use crate::error::{Error, Result};
-use crate::manifest::{Kind, WIT_PACKAGE_VERSION};
+use crate::manifest::{Contract, Kind};
 
 /// The base packages of WASI 0.2 that every world links.
 const WASI_BASE: [&str; 6] = ["cli", "clocks", "random", "io", "filesystem", "sockets"];
@@ -28,18 +31,24 @@ const WORLD_IMPORTS: [&str; 3] =
 
 /// Checks a component's top-level `imports` and `exports` against the world of `kind`.
 ///
+/// Answers the contract the component was built against.
+///
 /// # Errors
 /// [`Error::WorldMismatch`] naming the world the component was built for (or what it exports
 /// when that is no Plugboard world) and what does not fit.
-pub(crate) fn check(imports: &[String], exports: &[String], kind: Kind) -> Result<()> {
+pub(crate) fn check(imports: &[String], exports: &[String], kind: Kind) -> Result<Contract> {
     let implemented = implemented(exports);
-    if implemented != Some(kind) {
-        return Err(Error::WorldMismatch { manifest: kind, component: implemented, found: describe(exports) });
-    }
-    if let Some(import) = imports.iter().find(|import| !offers(import)) {
+    let Some((_, contract)) = implemented.filter(|(found, _)| *found == kind) else {
         return Err(Error::WorldMismatch {
             manifest: kind,
-            component: implemented,
+            component: implemented.map(|(found, _)| found),
+            found: describe(exports),
+        });
+    };
+    if let Some(import) = imports.iter().find(|import| !offers(import, contract)) {
+        return Err(Error::WorldMismatch {
+            manifest: kind,
+            component: Some(kind),
             found: format!(
                 "imports `{}`, which the `{}` world does not offer (it offers WASI 0.2, `{}` and \
                  `wasi:http/outgoing-handler@0.2`)",
@@ -49,24 +58,28 @@ pub(crate) fn check(imports: &[String], exports: &[String], kind: Kind) -> Resul
             ),
         });
     }
-    Ok(())
+    Ok(contract)
 }
 
-/// The Plugboard world whose interface the component exports, if any.
-pub(crate) fn implemented(exports: &[String]) -> Option<Kind> {
-    Kind::ALL.into_iter().find(|kind| exports.contains(&kind.export()))
+/// The Plugboard world whose interface the component exports, if any, and its contract.
+pub(crate) fn implemented(exports: &[String]) -> Option<(Kind, Contract)> {
+    Contract::ALL
+        .into_iter()
+        .flat_map(|contract| Kind::ALL.map(|kind| (kind, contract)))
+        .find(|(kind, contract)| exports.contains(&kind.export_at(*contract)))
 }
 
 /// What the component's exports say it was built for.
 fn describe(exports: &[String]) -> String {
-    if let Some(kind) = implemented(exports) {
-        return format!("implements the `{}` world (`{}`)", kind.as_str(), kind.world());
+    if let Some((kind, contract)) = implemented(exports) {
+        return format!("implements the `{}` world (`{}`)", kind.as_str(), kind.world_at(contract));
     }
     let plugboard: Vec<&String> = exports.iter().filter(|e| e.starts_with("plugboard:plugin/")).collect();
     if !plugboard.is_empty() {
         return format!(
-            "exports {}, from another version of the Plugboard contract (this host implements {WIT_PACKAGE_VERSION})",
-            quoted(&plugboard)
+            "exports {}, from another version of the Plugboard contract (this host loads {})",
+            quoted(&plugboard),
+            Contract::ALL.map(Contract::as_str).join(" and ")
         );
     }
     if exports.is_empty() {
@@ -94,9 +107,9 @@ fn shown(name: &str) -> String {
     crate::host::logs::escape_and_cap(name, MAX_NAME_CHARS)
 }
 
-/// Whether the worlds offer `import`.
-fn offers(import: &str) -> bool {
-    if WORLD_IMPORTS.contains(&import) || import == format!("plugboard:plugin/types@{WIT_PACKAGE_VERSION}") {
+/// Whether the worlds of `contract` offer `import`.
+fn offers(import: &str, contract: Contract) -> bool {
+    if WORLD_IMPORTS.contains(&import) || import == format!("plugboard:plugin/types@{}", contract.as_str()) {
         return true;
     }
     let Some((package, version)) = wasi_package(import) else { return false };
@@ -141,6 +154,18 @@ mod tests {
     }
 
     #[test]
+    fn each_contract_fits_with_its_own_types() {
+        for contract in Contract::ALL {
+            let version = contract.as_str();
+            let imports = names(&[&format!("plugboard:plugin/types@{version}")]);
+            let exports = names(&[&format!("plugboard:plugin/writer@{version}")]);
+            assert_eq!(check(&imports, &exports, Kind::Sink).expect("fits"), contract);
+        }
+        let mixed = names(&["plugboard:plugin/types@0.2.0"]);
+        assert!(check(&mixed, &names(&["plugboard:plugin/writer@0.1.0"]), Kind::Sink).is_err());
+    }
+
+    #[test]
     fn outgoing_http_fits_and_serving_http_does_not() {
         let imports = names(&["wasi:http/outgoing-handler@0.2.10", "wasi:http/types@0.2.10"]);
         assert!(check(&imports, &names(&["plugboard:plugin/reader@0.1.0"]), Kind::Source).is_ok());
@@ -152,13 +177,13 @@ mod tests {
 
     #[test]
     fn the_found_world_is_named() {
-        let err = check(&[], &names(&["plugboard:plugin/reader@0.1.0"]), Kind::Sink).expect_err("mismatch");
+        let err = check(&[], &names(&["plugboard:plugin/reader@0.2.0"]), Kind::Sink).expect_err("mismatch");
         assert_eq!(
             err.to_string(),
-            "the manifest says `sink` (world `plugboard:plugin/sink@0.1.0`) but the component implements the \
-             `source` world (`plugboard:plugin/source@0.1.0`)"
+            "the manifest says `sink` (world `plugboard:plugin/sink@0.2.0`) but the component implements the \
+             `source` world (`plugboard:plugin/source@0.2.0`)"
         );
-        let other = check(&[], &names(&["plugboard:plugin/transform@0.2.0"]), Kind::Transformer).expect_err("version");
+        let other = check(&[], &names(&["plugboard:plugin/transform@0.9.0"]), Kind::Transformer).expect_err("version");
         assert!(other.to_string().contains("another version of the Plugboard contract"), "{other}");
         let proxy = check(&[], &names(&["wasi:http/incoming-handler@0.2.0"]), Kind::Sink).expect_err("proxy");
         assert!(proxy.to_string().contains("`wasi:http/incoming-handler@0.2.0`"), "{proxy}");

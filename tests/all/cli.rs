@@ -50,7 +50,8 @@ fn keygen_sign_verify_round_trip() {
     assert_eq!(inspection.key_id.as_deref(), Some(key_id.as_str()));
     assert_eq!(inspection.kind, Some(Kind::Transformer));
     assert_eq!(inspection.manifest.map(|m| m.name), Some("filter".to_string()));
-    assert!(inspection.exports.contains(&"plugboard:plugin/transform@0.1.0".to_string()));
+    assert!(inspection.exports.contains(&"plugboard:plugin/transform@0.2.0".to_string()));
+    assert_eq!(inspection.world.as_deref(), Some("plugboard:plugin/transformer@0.2.0"));
     assert!(inspection.imports.iter().any(|i| i.starts_with("wasi:config/store")));
 
     // Another publisher's key: a verdict, not a crash.

@@ -64,9 +64,14 @@ pub struct Seen {
     pub path: String,
     pub headers: BTreeMap<String, String>,
     pub body: Vec<u8>,
+    /// When it arrived (for the time between a request and its retry).
+    pub at: std::time::Instant,
 }
 
-type Handler = dyn Fn(&Seen) -> (u16, String) + Send + Sync;
+/// An answer: status, extra headers, body.
+pub type Reply = (u16, Vec<(&'static str, String)>, String);
+
+type Handler = dyn Fn(&Seen) -> Reply + Send + Sync;
 
 /// A real HTTP/1 server on 127.0.0.1:0 that records requests and answers through a closure.
 pub struct TestServer {
@@ -85,6 +90,19 @@ impl TestServer {
         addr: SocketAddr,
         handler: impl Fn(&Seen) -> (u16, String) + Send + Sync + 'static,
     ) -> TestServer {
+        TestServer::replying_at(addr, move |seen| {
+            let (status, body) = handler(seen);
+            (status, Vec::new(), body)
+        })
+        .await
+    }
+
+    /// A server whose answers may carry headers of their own.
+    pub async fn replying(handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
+        TestServer::replying_at("127.0.0.1:0".parse().expect("addr"), handler).await
+    }
+
+    async fn replying_at(addr: SocketAddr, handler: impl Fn(&Seen) -> Reply + Send + Sync + 'static) -> TestServer {
         let listener = tokio::net::TcpListener::bind(addr).await.expect("bind");
         let addr = listener.local_addr().expect("addr");
         let seen: Arc<Mutex<Vec<Seen>>> = Arc::default();
@@ -101,6 +119,7 @@ impl TestServer {
                             let seen = seen.clone();
                             let handler = handler.clone();
                             async move {
+                                let at = std::time::Instant::now();
                                 let method = request.method().to_string();
                                 let path = request.uri().path_and_query().map(|p| p.to_string()).unwrap_or_default();
                                 let headers = request
@@ -114,16 +133,16 @@ impl TestServer {
                                     .await
                                     .map(|b| b.to_bytes().to_vec())
                                     .unwrap_or_default();
-                                let request = Seen { method, path, headers, body };
-                                let (status, reply) = handler(&request);
+                                let request = Seen { method, path, headers, body, at };
+                                let (status, extra, reply) = handler(&request);
                                 seen.lock().expect("lock").push(request);
-                                Ok::<_, hyper::Error>(
-                                    hyper::Response::builder()
-                                        .status(status)
-                                        .header("content-type", "application/json")
-                                        .body(Full::new(Bytes::from(reply)))
-                                        .expect("response"),
-                                )
+                                let mut response = hyper::Response::builder()
+                                    .status(status)
+                                    .header("content-type", "application/json");
+                                for (name, value) in extra {
+                                    response = response.header(name, value);
+                                }
+                                Ok::<_, hyper::Error>(response.body(Full::new(Bytes::from(reply))).expect("response"))
                             }
                         });
                         let _ = hyper::server::conn::http1::Builder::new()

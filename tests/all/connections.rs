@@ -3,7 +3,9 @@
 //! (`tests/senders/oauth.mjs`): the host fetches a token once for many invocations, fetches a new
 //! one after a `401`, holds the rate limit across concurrent invocations, never gives the
 //! credential to another host, refuses definitions that would misdirect it, and survives a token
-//! endpoint that answers garbage.
+//! endpoint that answers garbage or hangs. A refresh-token connection trades the token, stores
+//! each rotated one before use and still works after a restart, against a server that accepts only
+//! the latest.
 
 use crate::common::TestServer;
 use crate::server::{ADMIN, Api};
@@ -18,6 +20,8 @@ struct OAuth {
     child: Child,
     token_url: String,
     resource: String,
+    /// The first refresh token the server will accept.
+    refresh_token: String,
 }
 
 impl OAuth {
@@ -37,6 +41,7 @@ impl OAuth {
             child,
             token_url: started["token_url"].as_str().unwrap_or_default().to_string(),
             resource: started["resource"].as_str().unwrap_or_default().to_string(),
+            refresh_token: started["refresh_token"].as_str().unwrap_or_default().to_string(),
         }
     }
 
@@ -153,6 +158,20 @@ async fn oauth_connections_authorize_plugin_requests_the_plugin_never_sees() {
     let (_, listed) = api.get("/v1/connections", ADMIN).await;
     assert!(!listed.to_string().contains(secret), "{listed}");
     assert_eq!(listed["connections"][0]["used_by"], json!(["crm-source", "other-source"]));
+    // Per-connection figures: requests sent with it, the remote's answers (the revoked token's
+    // 401 among them), token fetches, time waited for the rate limit.
+    let metrics = reqwest::get(format!("{}/metrics", api.base)).await.expect("metrics").text().await.expect("text");
+    for line in [
+        "plugboard_connection_answers_total{connection=\"crm\",status=\"401\"} 1",
+        &format!("plugboard_connection_token_fetches_total{{connection=\"crm\",outcome=\"ok\"}} {}", issued + 1),
+    ] {
+        assert!(metrics.contains(line), "{line} in {metrics}");
+    }
+    let figure = |name: &str| {
+        metrics.lines().find(|l| l.starts_with(name)).and_then(|l| l.rsplit(' ').next()?.parse::<f64>().ok())
+    };
+    assert!(figure("plugboard_connection_requests_total{connection=\"crm\"}").is_some_and(|n| n >= 16.0), "{metrics}");
+    assert!(figure("plugboard_connection_rate_limit_wait_seconds_total").is_some_and(|s| s >= 0.5), "{metrics}");
     api.stop().await;
 }
 
@@ -210,5 +229,92 @@ async fn a_broken_token_endpoint_denies_the_request_and_the_host_stays_up() {
     assert!(resource.requests().is_empty(), "nothing was sent without the credential");
     let (status, body) = api.get("/v1/connections/crm", ADMIN).await;
     assert_eq!((status, body["code"].clone()), (StatusCode::NOT_FOUND, json!("not-found")), "{body}");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_refresh_token_is_traded_rotated_stored_and_survives_a_restart() {
+    let oauth = OAuth::start();
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    let port = oauth.resource.rsplit(':').next().unwrap_or_default().to_string();
+    let connection = json!({
+        "kind": "oauth2-refresh-token",
+        "hosts": [format!("http://127.0.0.1:{port}")],
+        "token_url": oauth.token_url,
+        "client_id": "plugboard",
+        "client_secret": "the-client-secret",
+        "secret": oauth.refresh_token,
+    });
+    let (status, body) = api.put("/v1/connections/crm", connection).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let shown = body.to_string();
+    assert!(!shown.contains(&oauth.refresh_token) && !shown.contains("the-client-secret"), "never answered: {body}");
+    install_source(&api, "crm-source", &format!("{}/data", oauth.resource)).await;
+
+    let (status, body) = read(&api, "crm-source").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = oauth.stats().await;
+    assert_eq!((stats["refreshed"].clone(), stats["refresh_refused"].clone()), (json!(1), json!(0)), "{stats}");
+    assert_eq!(stats["refresh_clients"], json!(["plugboard:the-client-secret"]), "a confidential client: {stats}");
+
+    // The access token is revoked: a 401, then a new one traded for the *rotated* refresh token
+    // (the server refuses the first one now).
+    reqwest::Client::new().post(format!("{}/revoke", oauth.resource)).send().await.expect("revoke");
+    let (status, refused) = read(&api, "crm-source").await;
+    assert_ne!(status, StatusCode::OK, "{refused}");
+    let (status, body) = read(&api, "crm-source").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = oauth.stats().await;
+    assert_eq!((stats["refreshed"].clone(), stats["refresh_refused"].clone()), (json!(2), json!(0)), "{stats}");
+
+    // A restart finds the rotated refresh token in the store, not the one the operator gave.
+    api.stop().await;
+    let api = Api::start(dir.path()).await;
+    let (status, body) = read(&api, "crm-source").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = oauth.stats().await;
+    assert_eq!((stats["refreshed"].clone(), stats["refresh_refused"].clone()), (json!(3), json!(0)), "{stats}");
+    let (_, audit) = api.get("/v1/audit?limit=100", ADMIN).await;
+    let rotations = audit.to_string().matches("refresh token rotated by the authorization server").count();
+    assert_eq!(rotations, 3, "each rotation is audited: {audit}");
+    let (_, listed) = api.get("/v1/connections", ADMIN).await;
+    assert_eq!(listed["connections"][0]["has_secret"], true, "{listed}");
+    assert!(listed["connections"][0].get("client_secret").is_none(), "{listed}");
+    api.stop().await;
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_hanging_token_endpoint_times_out_and_the_host_stays_up() {
+    // Accepts connections and never answers.
+    let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
+    let token_url = format!("http://{}/token", hanging.local_addr().expect("addr"));
+    let held = tokio::spawn(async move {
+        let mut open = Vec::new();
+        while let Ok((stream, _)) = hanging.accept().await {
+            open.push(stream);
+        }
+    });
+    let resource = TestServer::start(|_| (200, "[{\"n\": 1}]".into())).await;
+    let dir = tempfile::tempdir().expect("tempdir");
+    let api = Api::start(dir.path()).await;
+    api.trust_test_key().await;
+    let port = resource.addr.port();
+    let connection = json!({"kind": "oauth2-client-credentials", "hosts": [format!("http://127.0.0.1:{port}")],
+                            "token_url": token_url, "client_id": "c", "secret": "s"});
+    let (status, body) = api.put("/v1/connections/crm", connection).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    install_source(&api, "crm-source", &resource.url("/data")).await;
+    // Four invocations at once all end (the token fetch's own deadline, inside the invocation's),
+    // none sent its request bare, and the server still answers.
+    let calls = (0..4).map(|_| read(&api, "crm-source"));
+    for (status, body) in futures::future::join_all(calls).await {
+        assert_ne!(status, StatusCode::OK, "{body}");
+    }
+    assert!(resource.requests().is_empty(), "nothing was sent without the credential");
+    let (status, _) = api.get("/healthz", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    held.abort();
     api.stop().await;
 }

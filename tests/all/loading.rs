@@ -50,8 +50,8 @@ fn rejects_a_manifest_for_another_world() {
             assert_eq!(err.code(), ErrorCode::WorldMismatch);
             assert_eq!(
                 err.to_string(),
-                "the manifest says `sink` (world `plugboard:plugin/sink@0.1.0`) but the component implements \
-                 the `transformer` world (`plugboard:plugin/transformer@0.1.0`)"
+                "the manifest says `sink` (world `plugboard:plugin/sink@0.2.0`) but the component implements \
+                 the `transformer` world (`plugboard:plugin/transformer@0.2.0`)"
             );
         }
         other => panic!("expected world-mismatch, got {other:?}"),

@@ -11,6 +11,7 @@ mod common;
 mod concurrency;
 mod connections;
 mod connectors;
+mod contracts;
 mod crash;
 mod dashboard;
 mod dashboard_api;

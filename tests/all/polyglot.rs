@@ -147,7 +147,7 @@ async fn an_upload_for_the_wrong_world_names_the_world_it_found() {
     assert_eq!(body["code"], "world-mismatch", "{body}");
     let message = body["message"].as_str().unwrap_or_default();
     assert!(
-        message.contains("the manifest says `sink` (world `plugboard:plugin/sink@0.1.0`)")
+        message.contains("the manifest says `sink` (world `plugboard:plugin/sink@0.2.0`)")
             && message.contains("implements the `transformer` world"),
         "{message}"
     );

@@ -1,11 +1,15 @@
-// A real OAuth 2.0 authorization server (oauth2-mock-server, RFC 6749 client credentials) and a
+// A real OAuth 2.0 authorization server (oauth2-mock-server, RFC 6749 client credentials and
+// refresh tokens, made strict about rotation: only the latest refresh token it issued is accepted,
+// as servers that rotate them behave; the first is printed at start) and a
 // resource server that accepts only the access tokens it issued — the JWT verified with jose
 // against the issuer's own keys, and not revoked — for the connections tests
 // (tests/all/connections.rs). Prints {"token_url", "resource"} as one line, then serves until
 // stdin closes.
 //   GET /data, /slow (150 ms): `[{"n": N}]` with a valid token, else 401
-//   GET /stats: {"issued", "max_in_flight", "requests": [{"at", "ok", "path"}]}
+//   GET /stats: {"issued", "max_in_flight", "requests": [{"at", "ok", "path"}], "refreshed",
+//                "refresh_refused", "refresh_clients"}
 //   POST /revoke: every token issued so far is refused from now on
+import { randomUUID } from "node:crypto";
 import http from "node:http";
 import { createLocalJWKSet, jwtVerify } from "jose";
 import { OAuth2Server } from "oauth2-mock-server";
@@ -14,7 +18,23 @@ const server = new OAuth2Server();
 await server.issuer.keys.generate("RS256");
 const valid = new Set();
 let issued = 0;
-server.service.on("beforeResponse", (response) => {
+let refreshToken = randomUUID();
+let refreshed = 0;
+let refreshRefused = 0;
+const refreshClients = [];
+server.service.on("beforeResponse", (response, req) => {
+  if (req.body?.grant_type === "refresh_token") {
+    const basic = (req.headers.authorization ?? "").replace(/^Basic /, "");
+    refreshClients.push(basic ? Buffer.from(basic, "base64").toString() : `public:${req.body.client_id}`);
+    if (req.body.refresh_token !== refreshToken) {
+      refreshRefused += 1;
+      response.statusCode = 400;
+      response.body = { error: "invalid_grant" };
+      return;
+    }
+    refreshed += 1;
+    refreshToken = response.body.refresh_token;
+  }
   if (response.statusCode === 200 && response.body.access_token) {
     issued += 1;
     valid.add(response.body.access_token);
@@ -31,7 +51,10 @@ const send = (res, status, body) => {
   res.end(JSON.stringify(body));
 };
 const resource = http.createServer(async (req, res) => {
-  if (req.url === "/stats") return send(res, 200, { issued, max_in_flight: maxInFlight, requests });
+  if (req.url === "/stats") {
+    const refresh = { refreshed, refresh_refused: refreshRefused, refresh_clients: refreshClients };
+    return send(res, 200, { issued, max_in_flight: maxInFlight, requests, ...refresh });
+  }
   if (req.url === "/revoke") {
     valid.clear();
     return send(res, 200, {});
@@ -60,7 +83,8 @@ const resource = http.createServer(async (req, res) => {
 });
 resource.listen(0, "127.0.0.1", () => {
   const { port } = resource.address();
-  process.stdout.write(JSON.stringify({ token_url: `${server.issuer.url}/token`, resource: `http://127.0.0.1:${port}` }) + "\n");
+  const started = { token_url: `${server.issuer.url}/token`, resource: `http://127.0.0.1:${port}`, refresh_token: refreshToken };
+  process.stdout.write(JSON.stringify(started) + "\n");
 });
 process.stdin.on("end", () => process.exit(0));
 process.stdin.resume();

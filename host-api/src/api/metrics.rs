@@ -1,6 +1,6 @@
 //! `/metrics` for Prometheus (the telemetry's families — invocations, errors by code, latency and
-//! fuel per plugin — plus the store's group commit and the queue), and `/v1/metrics/history`, the
-//! sampled last hour the dashboard charts (see `domain::telemetry`).
+//! fuel per plugin — plus per-connection figures, the store's group commit and the queue), and
+//! `/v1/metrics/history`, the sampled last hour the dashboard charts (see `domain::telemetry`).
 
 use super::AppState;
 use super::auth::Role;
@@ -23,6 +23,7 @@ pub async fn metrics_get(
     }
     let commit = state.services.store.commit_stats();
     let mut text = state.services.plugins.telemetry().render();
+    text.push_str(&state.services.connections.figures());
     let mut family = |name: &str, kind: &str, help: &str, value: u64| {
         text.push_str(&format!("# HELP {name} {help}\n# TYPE {name} {kind}\n{name} {value}\n"));
     };

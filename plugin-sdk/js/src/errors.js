@@ -37,6 +37,21 @@ export class Retryable extends PluginError {
   }
 }
 
+/**
+ * A transient failure whose remote said how long to wait (a 429 or 503 with `Retry-After`): the
+ * flow's retry waits at least `delayMs` milliseconds (up to its `max_backoff_ms`). The WIT's
+ * `delay-ms` is a u64, which jco carries as a BigInt.
+ */
+export class RetryAfter extends Retryable {
+  constructor(message, delayMs) {
+    super(message);
+    const delay = BigInt(Math.max(0, Math.floor(Number(delayMs) || 0)));
+    this.tag = 'retry-after';
+    this.val = { message: String(message), delayMs: delay };
+    this.delayMs = Number(delay);
+  }
+}
+
 /** A capability the plugin needed was not granted by the operator. */
 export class Denied extends PluginError {
   constructor(message) {
@@ -51,7 +66,7 @@ export class Internal extends PluginError {
   }
 }
 
-const TAGS = new Set(['invalid-input', 'invalid-config', 'retryable', 'denied', 'internal']);
+const TAGS = new Set(['invalid-input', 'invalid-config', 'retryable', 'retry-after', 'denied', 'internal']);
 
 /** The WIT `plugin-error` (`{tag, val}`) for anything a plugin threw. */
 export function toWit(thrown) {

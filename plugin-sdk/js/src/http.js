@@ -8,7 +8,7 @@
 
 import { handle } from 'wasi:http/outgoing-handler@0.2.12';
 import { Fields, OutgoingBody, OutgoingRequest } from 'wasi:http/types@0.2.12';
-import { Denied, Internal, Retryable } from './errors.js';
+import { Denied, Internal, RetryAfter, Retryable } from './errors.js';
 import { bytes } from './records.js';
 
 const decoder = new TextDecoder();
@@ -72,14 +72,28 @@ export class Response {
   }
 
   /**
-   * This response when its status is 2xx; otherwise throws `Retryable` for 408, 429 and 5xx and
-   * `Internal` for any other status, naming the request, the status and the start of the body.
+   * The delay in milliseconds a 429 or 503 answer's `Retry-After` asks for, when it gives one in
+   * seconds, else `null`. (The host also reads HTTP-dates, and makes any retryable error of the
+   * invocation wait what the remote asked.)
+   */
+  retryAfterMs() {
+    if (this.status !== 429 && this.status !== 503) return null;
+    const value = (this.headers.get('retry-after') ?? '').trim();
+    return /^[0-9]+$/.test(value) ? Number(value) * 1000 : null;
+  }
+
+  /**
+   * This response when its status is 2xx; otherwise throws `Retryable` for 408, 429 and 5xx
+   * (`RetryAfter` when the answer says how long to wait) and `Internal` for any other status,
+   * naming the request, the status and the start of the body.
    */
   assertOk() {
     if (this.ok) return this;
     const snippet = decoder.decode(this.body.subarray(0, 200)).trim();
     const message = `${this.method} ${shown(this.url)}: HTTP ${this.status}${snippet ? `: ${snippet}` : ''}`;
-    throw retryableStatus(this.status) ? new Retryable(message) : new Internal(message);
+    if (!retryableStatus(this.status)) throw new Internal(message);
+    const delay = this.retryAfterMs();
+    throw delay === null ? new Retryable(message) : new RetryAfter(message, delay);
   }
 }
 

@@ -11,16 +11,17 @@ Build with componentize-py against Plugboard's WIT, for the world the manifest's
 the decorator generates the export class componentize-py looks for. See README.md.
 
 Modules: `records` (JSON records), `config`, `log`, `kv`, `http` (sources and sinks), and the
-errors `InvalidInput`, `InvalidConfig`, `Retryable`, `Denied`, `Internal`.
+errors `InvalidInput`, `InvalidConfig`, `Retryable` (and `RetryAfter`, with a delay), `Denied`,
+`Internal`.
 """
 
 from . import config, http, kv, log, records
-from .errors import Denied, Internal, InvalidConfig, InvalidInput, PluginError, Retryable
+from .errors import Denied, Internal, InvalidConfig, InvalidInput, PluginError, RetryAfter, Retryable
 from .plugin import Page, Report, sink, source, transformer
 from .records import Header, Record
 
 __all__ = [
     "config", "http", "kv", "log", "records",
-    "PluginError", "InvalidInput", "InvalidConfig", "Retryable", "Denied", "Internal",
+    "PluginError", "InvalidInput", "InvalidConfig", "Retryable", "RetryAfter", "Denied", "Internal",
     "transformer", "source", "sink", "Page", "Report", "Record", "Header",
 ]

@@ -1,7 +1,7 @@
 """Typed plugin errors: raise one of these and the host receives the matching WIT `plugin-error`.
 
 The host passes a plugin error to its caller unchanged, and a flow acts on its kind: `Retryable`
-is retried, `InvalidInput` names the records to dead-letter, `Denied` is reported as the missing
+is retried (`RetryAfter` no sooner than its delay), `InvalidInput` names the records to dead-letter, `Denied` is reported as the missing
 capability. Raising a Python exception is the natural way to fail in Python, so the SDK converts at
 the edge (see `plugin.py`); any other exception becomes `Internal` with its traceback.
 """
@@ -61,6 +61,22 @@ class Retryable(PluginError):
     def to_wit(self):
         from ._wit import types
         return types.PluginError_Retryable(self.message)
+
+
+class RetryAfter(Retryable):
+    """A transient failure whose remote said how long to wait (a 429 or 503 with `Retry-After`):
+    the flow's retry waits at least `delay_ms` milliseconds (up to its `max_backoff_ms`).
+
+        raise RetryAfter("rate limited", delay_ms=30_000)
+    """
+
+    def __init__(self, message: str, delay_ms: int) -> None:
+        super().__init__(message)
+        self.delay_ms = max(0, int(delay_ms))
+
+    def to_wit(self):
+        from ._wit import types
+        return types.PluginError_RetryAfter(types.DelayedRetry(self.message, self.delay_ms))
 
 
 class Denied(PluginError):

@@ -29,7 +29,7 @@ from typing import Any, List, Mapping, Optional, Tuple, Union
 from urllib.parse import urlsplit
 
 from . import _wit
-from .errors import Denied, Internal, InvalidConfig, Retryable
+from .errors import Denied, Internal, InvalidConfig, RetryAfter, Retryable
 
 Err = _wit.Err
 HeaderList = Union[Mapping[str, str], List[Tuple[str, str]], None]
@@ -74,15 +74,25 @@ class Response:
         except ValueError as err:
             raise Internal(f"{self.method} {_shown(self.url)}: answer is not JSON: {err}") from None
 
+    def retry_after_ms(self) -> Optional[int]:
+        """The delay in milliseconds a 429 or 503 answer's `Retry-After` asks for, when it gives
+        one in seconds (the host also reads HTTP-dates, and makes any retryable error of the
+        invocation wait what the remote asked)."""
+        if self.status not in (429, 503):
+            return None
+        value = (self.header("retry-after") or "").strip()
+        return int(value) * 1000 if value.isdigit() and value.isascii() else None
+
     def raise_for_status(self) -> "Response":
         """Returns the response when its status is below 400: `Retryable` for 5xx and 429 (worth
-        retrying later), `Internal` for other 4xx (the request itself is wrong), with the start of
-        the body in the message."""
+        retrying later; `RetryAfter` when the answer says how long to wait), `Internal` for other
+        4xx (the request itself is wrong), with the start of the body in the message."""
         if self.status < 400:
             return self
         detail = f"{self.method} {_shown(self.url)}: HTTP {self.status}: {self.text[:200]}"
         if self.status >= 500 or self.status == 429:
-            raise Retryable(detail)
+            delay = self.retry_after_ms()
+            raise Retryable(detail) if delay is None else RetryAfter(detail, delay)
         raise Internal(detail)
 
 

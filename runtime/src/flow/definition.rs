@@ -67,6 +67,19 @@ impl RetryPolicy {
         let ceiling = self.initial_backoff_ms.saturating_mul(1 << exponent).min(self.max_backoff_ms);
         std::time::Duration::from_millis((ceiling as f64 * jitter.clamp(0.0, 1.0)) as u64)
     }
+
+    /// The wait before attempt `attempt` after a failure that asked for at least `delay` (a
+    /// plugin's `retry-after`, a remote's `Retry-After`): never shorter than the delay, with
+    /// jitter of up to a tenth of it only above it, and never longer than `max_backoff_ms`, which
+    /// also caps the delay itself (a remote cannot hold a flow for an hour).
+    pub fn wait(&self, attempt: u32, jitter: f64, delay: Option<std::time::Duration>) -> std::time::Duration {
+        let backoff = self.backoff(attempt, jitter);
+        let Some(delay) = delay else { return backoff };
+        let cap = std::time::Duration::from_millis(self.max_backoff_ms);
+        let floor = delay.min(cap);
+        let above = floor.mul_f64(jitter.clamp(0.0, 1.0) / 10.0);
+        backoff.max(floor + above).min(cap.max(floor))
+    }
 }
 
 /// What a validate step does with invalid records.
@@ -450,5 +463,24 @@ fn check_plugin(kind_of: &impl Fn(&str) -> Option<Kind>, step: &str, plugin: &st
             reason: format!("step `{step}` needs a {}, but `{plugin}` is a {}", expected.as_str(), kind.as_str()),
         }),
         Some(_) => Ok(()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::RetryPolicy;
+    use std::time::Duration;
+
+    #[test]
+    fn an_asked_delay_is_a_floor_with_jitter_only_above_and_the_policy_caps_it() {
+        let policy = RetryPolicy { max_attempts: 3, initial_backoff_ms: 100, max_backoff_ms: 5_000 };
+        for jitter in [0.0, 0.5, 0.999] {
+            let wait = policy.wait(2, jitter, Some(Duration::from_secs(2)));
+            assert!(wait >= Duration::from_secs(2) && wait <= Duration::from_millis(2_200), "{wait:?}");
+            assert_eq!(policy.wait(2, jitter, Some(Duration::from_secs(3_600))), Duration::from_secs(5));
+            assert_eq!(policy.wait(2, jitter, None), policy.backoff(2, jitter));
+        }
+        // A delay shorter than the backoff leaves the backoff.
+        assert_eq!(policy.wait(9, 0.5, Some(Duration::from_millis(1))), policy.backoff(9, 0.5));
     }
 }

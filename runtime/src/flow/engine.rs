@@ -58,11 +58,19 @@ fn retryable(err: &Error) -> bool {
     // A refused key-value commit may have met a concurrent writer that frees room again.
     matches!(
         err,
-        Error::Guest(PluginError::Retryable(_))
+        Error::Guest(PluginError::Retryable(_) | PluginError::RetryAfter(_))
             | Error::Timeout { .. }
             | Error::Overloaded(_)
             | Error::KeyValueQuota(_)
     )
+}
+
+/// The least wait a failure asked for before its retry.
+fn asked_delay(err: &Error) -> Option<std::time::Duration> {
+    match err {
+        Error::Guest(PluginError::RetryAfter(retry)) => Some(std::time::Duration::from_millis(retry.delay_ms)),
+        _ => None,
+    }
 }
 
 fn jitter() -> f64 {
@@ -280,7 +288,7 @@ impl FlowRun {
                 Err(err) if retryable(&err) && attempts < retry.max_attempts.max(1) => {
                     retried.push(ErrorReport::from(&err).without_backtrace());
                     attempts += 1;
-                    tokio::time::sleep(retry.backoff(attempts, jitter())).await;
+                    tokio::time::sleep(retry.wait(attempts, jitter(), asked_delay(&err))).await;
                 }
                 result => return Attempted { result, attempts, fuel, logs, retried },
             }

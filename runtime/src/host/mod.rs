@@ -7,4 +7,5 @@ pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
 pub mod resolver;
+pub mod retry_after;
 pub(crate) mod transport;

@@ -30,6 +30,7 @@ use crate::host::addresses::is_non_public;
 use crate::host::credentials::{CredentialError, Credentials};
 use crate::host::logs::LogSink;
 use crate::host::resolver::Resolve;
+use crate::host::retry_after::RetryAfterSeen;
 use crate::host::transport::{self, Timeouts};
 use http_body_util::{BodyExt, Limited};
 use std::net::{IpAddr, SocketAddr};
@@ -198,6 +199,10 @@ pub struct OutboundPolicy {
     /// The plugin's granted connections and where their credentials come from.
     connections: Arc<[String]>,
     credentials: Option<Arc<dyn Credentials>>,
+    /// The longest `Retry-After` the invocation's remotes answered with.
+    retry_after: RetryAfterSeen,
+    /// The credentials added to the invocation's requests, by connection, to blank afterwards.
+    credentials_sent: Arc<std::sync::Mutex<Vec<(String, String)>>>,
 }
 
 impl OutboundPolicy {
@@ -218,7 +223,20 @@ impl OutboundPolicy {
             in_flight,
             connections: Arc::new([]),
             credentials: None,
+            retry_after: RetryAfterSeen::default(),
+            credentials_sent: Arc::default(),
         }
+    }
+
+    /// The credentials added to this invocation's requests: (`connection NAME`, value), the
+    /// header's whole value and its part after the scheme (`Bearer TOKEN` → `TOKEN`).
+    pub(crate) fn credentials_sent(&self) -> Vec<(String, String)> {
+        self.credentials_sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+    }
+
+    /// The longest delay a remote asked for (`429`/`503` with `Retry-After`) in this invocation.
+    pub(crate) fn remote_delay(&self) -> Option<Duration> {
+        self.retry_after.longest()
     }
 
     /// Adds the credentials of the plugin's granted `connections` to its requests to their
@@ -289,6 +307,8 @@ impl WasiHttpHooks for OutboundPolicy {
         let log = self.log.clone();
         let connections = self.connections.clone();
         let credentials = self.credentials.clone();
+        let retry_after = self.retry_after.clone();
+        let credentials_sent = self.credentials_sent.clone();
         Box::new(async move {
             let deny = |denial: Denial| {
                 log.host_denial(format!("outbound request denied: {denial}"));
@@ -337,6 +357,14 @@ impl WasiHttpHooks for OutboundPolicy {
             if let Some(authorization) = &authorization {
                 // Replaces whatever the plugin put under that name: the host's credential wins.
                 request.headers_mut().insert(authorization.header.clone(), authorization.value.clone());
+                if let Ok(value) = authorization.value.to_str() {
+                    let label = format!("connection {}", authorization.connection);
+                    let mut sent = credentials_sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    if let Some((_, credential)) = value.split_once(' ') {
+                        sent.push((label.clone(), credential.to_string()));
+                    }
+                    sent.push((label, value.to_string()));
+                }
             }
             let max_request = limits.max_request_body;
             let request = request.map(|body| {
@@ -352,6 +380,7 @@ impl WasiHttpHooks for OutboundPolicy {
             if let (Some(credentials), Some(authorization)) = (&credentials, &authorization) {
                 credentials.answered(authorization, response.status().as_u16());
             }
+            retry_after.observe(response.status().as_u16(), response.headers());
             let max_response = limits.max_response_body;
             let response = response.map(|body| {
                 Limited::new(body, max_response)

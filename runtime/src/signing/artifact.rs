@@ -256,6 +256,9 @@ pub struct Inspection {
     pub is_component: bool,
     /// The Plugboard world it implements, if any.
     pub kind: Option<Kind>,
+    /// That world's full name, with the contract version the component was built against
+    /// (`plugboard:plugin/transformer@0.1.0`).
+    pub world: Option<String>,
     /// Top-level import names.
     pub imports: Vec<String>,
     /// Top-level export names.
@@ -307,7 +310,9 @@ pub fn inspect(file: &[u8]) -> Result<Inspection> {
             _ => {}
         }
     }
-    let kind = crate::world::implemented(&exports);
+    let implemented = crate::world::implemented(&exports);
+    let kind = implemented.map(|(kind, _)| kind);
+    let world = implemented.map(|(kind, contract)| kind.world_at(contract));
     let parsed = sections::parse(file).ok();
     let section =
         |name: &str| parsed.as_ref().and_then(|(_, s)| s.iter().rev().find(|s| s.name == Some(name)).copied());
@@ -315,5 +320,14 @@ pub fn inspect(file: &[u8]) -> Result<Inspection> {
     let key_id = section(SIGNATURE_SECTION)
         .and_then(|s| parse_signature_data(s.payload).ok())
         .and_then(|sets| sets.into_iter().flat_map(|(_, sigs)| sigs).find_map(|r| r.key_id));
-    Ok(Inspection { is_component, kind, imports, exports, manifest, key_id, digest: crate::plugin::digest(file) })
+    Ok(Inspection {
+        is_component,
+        kind,
+        world,
+        imports,
+        exports,
+        manifest,
+        key_id,
+        digest: crate::plugin::digest(file),
+    })
 }

@@ -5,9 +5,10 @@
 //! - secret `auth_header` (optional): sent as the `Authorization` header.
 //!
 //! A 2xx answer accepts the batch: if its body is `{"accepted": n, "failed": m}` those counts are
-//! reported, otherwise every record counts as accepted. A 4xx answer rejects the batch (all records
-//! failed; retrying the same batch would fail again). A 5xx answer or a transport failure is a
-//! `retryable` error, so the caller can try again.
+//! reported, otherwise every record counts as accepted. A 4xx answer other than 429 rejects the
+//! batch (all records failed; retrying the same batch would fail again). A 429 or 5xx answer or a
+//! transport failure is a `retryable` error, so the caller can try again (`retry-after`, no sooner
+//! than the answer's `Retry-After` asks).
 
 use plugboard_plugin_sdk::{Batch, PluginError, Sink, WriteReport, config, http, json};
 use serde::Deserialize;
@@ -36,8 +37,9 @@ impl Sink for HttpSink {
                 Ok(counts) => WriteReport { accepted: counts.accepted, failed: counts.failed },
                 Err(_) => WriteReport { accepted: total, failed: 0 },
             }),
+            429 => Err(response.retry_error(format!("POST {url}: status 429"))),
             400..=499 => Ok(WriteReport { accepted: 0, failed: total }),
-            status => Err(PluginError::Retryable(format!("POST {url}: status {status}"))),
+            status => Err(response.retry_error(format!("POST {url}: status {status}"))),
         }
     }
 }

@@ -14,8 +14,9 @@
 //!
 //! `read(cursor, max)` starts at `cursor` (a page URL) or `url`, follows next links until it holds
 //! `max` records or runs out of pages, and returns the next page's URL as the cursor. It stops at a
-//! page boundary, so no record is skipped or repeated between reads. 5xx answers and transport
-//! failures are `retryable`; other non-2xx answers are `internal`.
+//! page boundary, so no record is skipped or repeated between reads. 429 and 5xx answers and
+//! transport failures are `retryable` (`retry-after` when the answer's `Retry-After` says how long
+//! to wait); other non-2xx answers are `internal`.
 
 use plugboard_plugin_sdk::path::Path;
 use plugboard_plugin_sdk::{Page, PluginError, Record, Source, config, http, log};
@@ -39,7 +40,7 @@ fn fetch_page(url: &str, auth: Option<&str>) -> Result<Value, PluginError> {
     match response.status {
         200..=299 => serde_json::from_slice(&response.body)
             .map_err(|err| PluginError::Internal(format!("GET {url}: body is not JSON: {err}"))),
-        500..=599 => Err(PluginError::Retryable(format!("GET {url}: status {}", response.status))),
+        429 | 500..=599 => Err(response.retry_error(format!("GET {url}: status {}", response.status))),
         status => Err(PluginError::Internal(format!("GET {url}: status {status}"))),
     }
 }

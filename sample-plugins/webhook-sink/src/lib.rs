@@ -22,8 +22,8 @@
 //! an id of their own, in the value, the key or a `webhook-id` header.
 //!
 //! A 2xx answer delivers the request's records. A 408, 429 or 5xx answer, or no answer, is
-//! `retryable` (the message names `Retry-After` when the receiver sent one), so the flow's retry
-//! policy tries the batch again; requests it had already delivered go again with their same ids.
+//! `retryable` (`retry-after` with the delay when the receiver sent `Retry-After`), so the flow's
+//! retry policy tries the batch again, no sooner than asked; requests it had already delivered go again with their same ids.
 //! Any other 4xx rejects the request's records (retrying would fail the same way).
 
 use base64::Engine as _;
@@ -82,11 +82,8 @@ impl Sink for WebhookSink {
             match response.status {
                 200..=299 => report.accepted += count,
                 408 | 429 | 500..=599 => {
-                    let after = response.header("retry-after").map(|v| format!(" (Retry-After: {v})")).unwrap_or_default();
-                    return Err(PluginError::Retryable(format!(
-                        "POST {url}: status {} for webhook {}{after}",
-                        response.status, request.id
-                    )));
+                    return Err(response
+                        .retry_error(format!("POST {url}: status {} for webhook {}", response.status, request.id)));
                 }
                 _ => report.failed += count,
             }

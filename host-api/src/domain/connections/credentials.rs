@@ -1,6 +1,8 @@
 //! The host's side of connections at request time: which connection a plugin's request gets,
 //! the header it carries, OAuth access tokens (fetched once, cached, renewed before they expire
-//! and after a `401`), and each connection's rate limit, shared by every invocation.
+//! and after a `401`; from client credentials or a refresh token, which is rotated and stored
+//! when the authorization server returns a new one), and each connection's rate limit, shared by
+//! every invocation.
 //!
 //! Definitions are read from the store once and kept until a change (`reload`, called by the
 //! domain on every write here and for every change another cluster node made); a connection whose
@@ -8,12 +10,15 @@
 //! fetch is one at a time per connection: concurrent requests wait for it instead of each asking
 //! the authorization server, and it runs in its own task, so an invocation that gives up waiting
 //! does not cancel it for the others. A fetch that fails, hangs (5 s) or answers something that
-//! is not a token denies the request with the reason in the plugin's log; so does a connection
+//! is not a token denies the request with the reason in the plugin's log, and so does every
+//! request for the next [`FAILURE_HOLD`] without asking again (a down endpoint is not hammered
+//! once per request); so does a connection
 //! bound to the plugin that no longer exists, or a store that cannot be read: nothing is sent
 //! without the credential it should carry. The host stays up.
 
+use super::figures::Figures;
 use super::{ConnectionDefinition, ConnectionKind, RateLimit};
-use crate::store::Storage;
+use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
 use base64::Engine as _;
 use plugboard_runtime::host::credentials::{Authorization, BoxFuture, CredentialError, Credentials};
 use plugboard_runtime::host::outbound::HostPattern;
@@ -29,6 +34,8 @@ const TOKEN_TIMEOUT: Duration = Duration::from_secs(5);
 const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 /// A token is renewed this long before it expires.
 const RENEW_BEFORE: Duration = Duration::from_secs(30);
+/// How long a failed token fetch is the answer before the endpoint is asked again.
+const FAILURE_HOLD: Duration = Duration::from_secs(2);
 
 /// A connection ready for requests.
 struct Live {
@@ -39,10 +46,16 @@ struct Live {
     limiter: Limiter,
     /// The cached access token: its value, until when it is used, its generation.
     token: Mutex<Option<(String, Instant, u64)>>,
-    /// One token fetch at a time.
-    fetching: tokio::sync::Mutex<()>,
+    /// One token fetch at a time: the fetch's own task holds the turn, so a caller that gives
+    /// up does not let a second fetch start beside it (a rotating refresh token is single-use).
+    fetching: Arc<tokio::sync::Mutex<()>>,
     /// Tokens fetched: also each token's generation.
     fetched: std::sync::atomic::AtomicU64,
+    /// The last fetch failed: why, and until when that is the answer.
+    failed: Mutex<Option<(String, Instant)>>,
+    /// `oauth2-refresh-token`: the current refresh token and the stored JSON that holds it
+    /// (after a rotation, `json` is what this host stored, so a reload keeps this `Live`).
+    refresh: Mutex<(Option<String>, String)>,
 }
 
 /// Every connection, loaded, by name.
@@ -54,6 +67,7 @@ pub struct HostCredentials {
     /// What was loaded, and whether it is still current.
     live: Mutex<(Loaded, bool)>,
     http: reqwest::Client,
+    figures: Arc<Figures>,
 }
 
 impl std::fmt::Debug for HostCredentials {
@@ -73,7 +87,17 @@ impl HostCredentials {
             .redirect(reqwest::redirect::Policy::none())
             .build()
             .map_err(|err| crate::domain::DomainError::Internal(format!("the token endpoints' HTTP client: {err}")))?;
-        Ok(HostCredentials { store, live: Mutex::new((Arc::default(), false)), http })
+        Ok(HostCredentials {
+            store,
+            live: Mutex::new((Arc::default(), false)),
+            http,
+            figures: Arc::new(Figures::new()),
+        })
+    }
+
+    /// The per-connection figures, as Prometheus text for `/metrics`.
+    pub fn figures(&self) -> String {
+        self.figures.render()
     }
 
     /// Marks what was read stale: the next request reads the definitions again, keeping the
@@ -95,20 +119,27 @@ impl HostCredentials {
                 loaded.insert(name, kept.clone());
                 continue;
             }
+            if let Some(kept) = live.0.get(&name).filter(|kept| kept.refresh_json() == json) {
+                loaded.insert(name, kept.clone());
+                continue;
+            }
             let Ok(definition) = serde_json::from_str::<ConnectionDefinition>(&json) else {
                 tracing::error!(connection = %name, "stored connection does not parse; not used");
                 continue;
             };
             let patterns = definition.hosts.iter().filter_map(|h| HostPattern::parse(h).ok()).collect();
             let limiter = Limiter::new(definition.rate_limit);
+            let refresh = Mutex::new((definition.secret.clone(), json.clone()));
             let connection = Live {
                 json,
+                refresh,
                 definition,
                 patterns,
                 limiter,
                 token: Mutex::new(None),
-                fetching: tokio::sync::Mutex::new(()),
+                fetching: Arc::default(),
                 fetched: Default::default(),
+                failed: Mutex::new(None),
             };
             loaded.insert(name, Arc::new(connection));
         }
@@ -140,7 +171,7 @@ impl HostCredentials {
                     format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(pair)),
                 )
             }
-            ConnectionKind::Oauth2ClientCredentials => {
+            ConnectionKind::Oauth2ClientCredentials | ConnectionKind::Oauth2RefreshToken => {
                 let (token, fetched) = self.token(name, connection).await?;
                 generation = fetched;
                 (http::header::AUTHORIZATION, format!("Bearer {token}"))
@@ -167,13 +198,30 @@ impl HostCredentials {
         if let Some(token) = current(connection) {
             return Ok(token);
         }
-        let _turn = connection.fetching.lock().await;
+        let turn = connection.fetching.clone().lock_owned().await;
         if let Some(token) = current(connection) {
             return Ok(token);
         }
-        let (http, live) = (self.http.clone(), connection.clone());
+        if let Some((reason, until)) = connection.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+            && Instant::now() < until
+        {
+            return Err(format!("connection {name}: {reason} (not asked again for {} s)", FAILURE_HOLD.as_secs()));
+        }
+        let (http, live, store, name_owned) =
+            (self.http.clone(), connection.clone(), self.store.clone(), name.to_string());
+        let figures = self.figures.clone();
         let fetch = tokio::spawn(async move {
-            let (token, lifetime) = fetch_token(&http, &live.definition).await?;
+            let _turn = turn;
+            let refresh_token = live.refresh.lock().unwrap_or_else(PoisonError::into_inner).0.clone();
+            let fetched = fetch_token(&http, &live.definition, refresh_token.as_deref()).await;
+            figures.token_fetched(&name_owned, fetched.is_ok());
+            let failed = fetched.as_ref().err().map(|reason| (reason.clone(), Instant::now() + FAILURE_HOLD));
+            *live.failed.lock().unwrap_or_else(PoisonError::into_inner) = failed;
+            let fetched = fetched?;
+            let (token, lifetime) = (fetched.access_token, fetched.lifetime);
+            if let Some(rotated) = fetched.refresh_token.filter(|new| Some(new) != refresh_token.as_ref()) {
+                keep_rotated(store.as_ref(), &name_owned, &live, rotated).await;
+            }
             let generation = live.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(Duration::from_secs(1));
             *live.token.lock().unwrap_or_else(PoisonError::into_inner) = Some((token.clone(), until, generation));
@@ -200,7 +248,8 @@ impl HostCredentials {
             Err(reason) => return json!({"ok": false, "error": reason}),
         };
         let Some(url) = &definition.probe_url else {
-            let fetched = definition.kind == ConnectionKind::Oauth2ClientCredentials;
+            let fetched =
+                matches!(definition.kind, ConnectionKind::Oauth2ClientCredentials | ConnectionKind::Oauth2RefreshToken);
             return json!({"ok": true, "token_fetched": fetched, "probe": null, "elapsed_ms": started.elapsed().as_millis()});
         };
         let _place = connection.limiter.acquire().await;
@@ -216,30 +265,61 @@ impl HostCredentials {
     }
 }
 
-/// RFC 6749 §4.4: `grant_type=client_credentials`, the client authenticated with HTTP Basic
-/// (§2.3.1); answers the token and how long it lives (`expires_in`, else an hour).
-async fn fetch_token(http: &reqwest::Client, definition: &ConnectionDefinition) -> Result<(String, Duration), String> {
+/// What a token endpoint answered.
+struct Fetched {
+    access_token: String,
+    /// How long the access token lives (`expires_in`, else an hour).
+    lifetime: Duration,
+    /// A new refresh token, when the server rotates them.
+    refresh_token: Option<String>,
+}
+
+/// RFC 6749 §4.4 (`grant_type=client_credentials`, the client authenticated with HTTP Basic,
+/// §2.3.1) or §6 (`grant_type=refresh_token` with `refresh`, a confidential client with Basic, a
+/// public one naming its `client_id` in the form).
+async fn fetch_token(
+    http: &reqwest::Client,
+    definition: &ConnectionDefinition,
+    refresh: Option<&str>,
+) -> Result<Fetched, String> {
     let url = definition.token_url.as_deref().unwrap_or_default();
-    let mut form = vec![("grant_type", "client_credentials".to_string())];
+    let client_id = definition.client_id.as_deref().unwrap_or_default();
+    let (mut form, client_secret) = match definition.kind {
+        ConnectionKind::Oauth2RefreshToken => (
+            vec![
+                ("grant_type", "refresh_token".to_string()),
+                ("refresh_token", refresh.unwrap_or_default().to_string()),
+            ],
+            definition.client_secret.as_deref(),
+        ),
+        _ => (vec![("grant_type", "client_credentials".to_string())], definition.secret.as_deref()),
+    };
     if !definition.scopes.is_empty() {
         form.push(("scope", definition.scopes.join(" ")));
     }
     if let Some(audience) = &definition.audience {
         form.push(("audience", audience.clone()));
     }
-    let request = http
-        .post(url)
-        .basic_auth(definition.client_id.as_deref().unwrap_or_default(), definition.secret.as_deref())
-        .header("accept", "application/json")
-        .form(&form);
-    let response = request.send().await.map_err(|err| format!("the token endpoint did not answer: {}", short(&err)))?;
+    let mut request = http.post(url).header("accept", "application/json");
+    request = match client_secret {
+        Some(secret) => request.basic_auth(client_id, Some(secret)),
+        None => {
+            form.push(("client_id", client_id.to_string()));
+            request
+        }
+    };
+    let response = request
+        .form(&form)
+        .send()
+        .await
+        .map_err(|err| format!("the token endpoint did not answer: {}", short(&err)))?;
     let status = response.status();
     let body = read_limited(response).await?;
     if !status.is_success() {
         let error = serde_json::from_slice::<Value>(&body).ok().and_then(|v| v["error"].as_str().map(str::to_string));
         return Err(format!(
             "the token endpoint answered {status}{}",
-            error.map(|e| format!(" ({e})")).unwrap_or_default()
+            error.map(|e| format!(" ({})", e.chars().take(100).collect::<String>())).unwrap_or_default()
         ));
     }
     let answer: Value =
@@ -250,7 +330,59 @@ async fn fetch_token(http: &reqwest::Client, definition: &ConnectionDefinition) 
         return Err(format!("token_type {} is not bearer", answer["token_type"]));
     }
     let lifetime = answer["expires_in"].as_u64().unwrap_or(3600).clamp(1, 24 * 3600);
-    Ok((token.to_string(), Duration::from_secs(lifetime)))
+    let refresh_token = match definition.kind {
+        ConnectionKind::Oauth2RefreshToken => {
+            answer["refresh_token"].as_str().filter(|t| !t.is_empty() && t.len() <= 8192).map(str::to_string)
+        }
+        _ => None,
+    };
+    Ok(Fetched { access_token: token.to_string(), lifetime: Duration::from_secs(lifetime), refresh_token })
+}
+
+/// Stores a refresh token the authorization server rotated, before the access token that came
+/// with it is used: the server has invalidated the old one, so a restart must find the new one.
+/// Nothing is stored when the operator replaced the definition meanwhile (theirs wins, and the
+/// reload that follows uses it). A store that refuses keeps the new token in memory only, loudly.
+async fn keep_rotated(store: &dyn Storage, name: &str, live: &Live, rotated: String) {
+    let mut refresh = live.refresh.lock().unwrap_or_else(PoisonError::into_inner).clone();
+    let read_at = store.position();
+    let current = store.connections().ok().and_then(|all| all.into_iter().find(|(n, _)| n == name)).map(|(_, j)| j);
+    let mut definition = live.definition.clone();
+    definition.secret = Some(rotated.clone());
+    refresh.0 = Some(rotated);
+    let stored = match (current, serde_json::to_string(&definition)) {
+        (Some(current), Ok(json)) if current == refresh.1 => {
+            let mut audit = AuditEntry::new("plugboard", AuditAction::ConnectionPut, name);
+            audit.detail = "refresh token rotated by the authorization server".into();
+            let change =
+                Change::read_at(read_at).with(Op::PutConnection { name: name.into(), definition: json.clone() });
+            match store.apply(change.audit(audit)) {
+                Ok(()) => match store.durable().await {
+                    Ok(()) => Some(json),
+                    Err(err) => {
+                        tracing::error!(connection = %name, %err, "the rotated refresh token may not be durable");
+                        Some(json)
+                    }
+                },
+                Err(err) => {
+                    tracing::error!(connection = %name, %err, "the rotated refresh token could not be stored; kept in memory only");
+                    None
+                }
+            }
+        }
+        _ => None,
+    };
+    if let Some(json) = stored {
+        refresh.1 = json;
+    }
+    *live.refresh.lock().unwrap_or_else(PoisonError::into_inner) = refresh;
+}
+
+impl Live {
+    /// The stored JSON this connection was loaded from, or last stored itself.
+    fn refresh_json(&self) -> String {
+        self.refresh.lock().unwrap_or_else(PoisonError::into_inner).1.clone()
+    }
 }
 
 impl Credentials for HostCredentials {
@@ -277,14 +409,18 @@ impl Credentials for HostCredentials {
             }
             let Some((name, connection)) = bound else { return Ok(None) };
             // The place first: a token taken before a long wait could expire during it.
+            let waiting = Instant::now();
             let place = connection.limiter.acquire().await;
+            let waited = waiting.elapsed();
             let (header, value, generation) =
                 self.header(name, &connection).await.map_err(CredentialError::Unavailable)?;
+            self.figures.sent(name, waited);
             Ok(Some(Authorization { connection: name.clone(), header, value, generation, hold: Box::new(place) }))
         })
     }
 
     fn answered(&self, authorization: &Authorization, status: u16) {
+        self.figures.answered(&authorization.connection, status);
         if status != 401 {
             return;
         }

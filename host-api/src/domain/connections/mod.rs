@@ -1,5 +1,6 @@
 //! Connections: named credentials the operator holds for a set of hosts — a bearer token, an API
-//! key header, basic, or OAuth 2.0 client credentials (RFC 6749 §4.4) — added by the host to a
+//! key header, basic, OAuth 2.0 client credentials (RFC 6749 §4.4) or an OAuth 2.0 refresh token
+//! (§6, rotated when the authorization server returns a new one) — added by the host to a
 //! plugin's requests to those hosts, so the plugin never holds them (see
 //! `plugboard_runtime::host::credentials`).
 //!
@@ -9,6 +10,7 @@
 //! the runtime asks for each request.
 
 pub mod credentials;
+mod figures;
 
 use super::{DomainError, Result};
 use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
@@ -31,6 +33,12 @@ pub enum ConnectionKind {
     /// `client_id` and the secret, caches it until shortly before it expires, fetches a new one
     /// after a `401`, and sends `Authorization: Bearer TOKEN`.
     Oauth2ClientCredentials,
+    /// OAuth 2.0 refresh token (RFC 6749 §6): the secret is the refresh token; the host trades it
+    /// at `token_url` (as `client_id`, with `client_secret` when the client has one) for access
+    /// tokens, as for client credentials, and when the answer carries a new refresh token the
+    /// host stores it (sealed, audited) and uses it from then on: servers that rotate refresh
+    /// tokens invalidate the old one.
+    Oauth2RefreshToken,
 }
 
 /// Requests per second (with a burst) and in flight, shared by every invocation using the
@@ -58,10 +66,15 @@ pub struct ConnectionDefinition {
     /// Where it is sent: outbound host patterns (`api.example.com`, `*.example.com`,
     /// `https://host:port`); a request elsewhere never carries it.
     pub hosts: Vec<String>,
-    /// The secret: the token, the key, the password or the OAuth client secret. Write-only;
-    /// left out when replacing a connection, the stored one is kept.
+    /// The secret: the token, the key, the password, the OAuth client secret (client
+    /// credentials) or the refresh token. Write-only; left out when replacing a connection, the
+    /// stored one is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub secret: Option<String>,
+    /// `oauth2-refresh-token`: the client's secret, for a confidential client (absent: a public
+    /// client, which sends only `client_id`). Write-only and kept on replacement like `secret`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub client_secret: Option<String>,
     /// `api-key`: the header (default `X-API-Key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub header: Option<String>,
@@ -151,6 +164,14 @@ impl ConnectionDefinition {
         if self.secret.as_deref().is_some_and(|s| s.is_empty() || s.len() > 8192) {
             return invalid("`secret` is 1 to 8192 characters".into());
         }
+        if self.client_secret.is_some() && self.kind != ConnectionKind::Oauth2RefreshToken {
+            return invalid(
+                "`client_secret` is for oauth2-refresh-token connections (elsewhere it is `secret`)".into(),
+            );
+        }
+        if self.client_secret.as_deref().is_some_and(|s| s.is_empty() || s.len() > 8192) {
+            return invalid("`client_secret` is 1 to 8192 characters".into());
+        }
         let needs = |field: &str, value: &Option<String>| match value {
             Some(v) if !v.trim().is_empty() => Ok(()),
             _ => invalid(format!("a {:?} connection needs `{field}`", self.kind)),
@@ -164,7 +185,7 @@ impl ConnectionDefinition {
                 }
             }
             ConnectionKind::Basic => needs("username", &self.username)?,
-            ConnectionKind::Oauth2ClientCredentials => {
+            ConnectionKind::Oauth2ClientCredentials | ConnectionKind::Oauth2RefreshToken => {
                 needs("token_url", &self.token_url)?;
                 needs("client_id", &self.client_id)?;
                 let url = self.token_url.as_deref().unwrap_or_default();
@@ -247,6 +268,16 @@ impl Connections {
             }
             definition.secret = stored.secret;
         }
+        if definition.client_secret.is_none()
+            && let Some(stored) = self.stored(name)?.filter(|stored| stored.client_secret.is_some())
+        {
+            if stored.destination() != definition.destination() {
+                return Err(DomainError::Invalid(
+                    "changing where a connection's credential goes needs its `client_secret` again".into(),
+                ));
+            }
+            definition.client_secret = stored.client_secret;
+        }
         let json = serde_json::to_string(&definition).map_err(|err| DomainError::Internal(err.to_string()))?;
         let mut audit = AuditEntry::new(actor, AuditAction::ConnectionPut, name);
         audit.detail = format!(
@@ -314,6 +345,11 @@ impl Connections {
         Ok(self.store.connections()?.iter().any(|(n, _)| n == name))
     }
 
+    /// The per-connection figures, as Prometheus text.
+    pub fn figures(&self) -> String {
+        self.credentials.figures()
+    }
+
     /// Tries `name` as a plugin's request would: fetches a token (OAuth) and calls `probe_url`.
     ///
     /// # Errors
@@ -341,6 +377,7 @@ impl Connections {
 
 fn public(name: String, mut definition: ConnectionDefinition, users: &[(String, Vec<String>)]) -> PublicConnection {
     let has_secret = definition.secret.take().is_some();
+    definition.client_secret = None;
     let used_by = users.iter().filter(|(_, bound)| bound.contains(&name)).map(|(plugin, _)| plugin.clone()).collect();
     PublicConnection { name, definition, has_secret, used_by }
 }

@@ -100,7 +100,7 @@ function formSection(reload) {
   });
   return section(
     "Create or replace",
-    h("p", { class: "caption" }, "Kinds: bearer, api-key (header), basic (username), oauth2-client-credentials (token_url, client_id, scopes)."),
+    h("p", { class: "caption" }, "Kinds: bearer, api-key (header), basic (username), oauth2-client-credentials (token_url, client_id, scopes; secret = client secret), oauth2-refresh-token (token_url, client_id, optional client_secret; secret = refresh token, rotated by the host)."),
     form,
     note,
   );
