@@ -55,6 +55,8 @@ pub struct Grants {
     pub key_value: Vec<String>,
     /// Connections bound: the manifest's name to the operator's connection.
     pub connections: std::collections::BTreeMap<String, String>,
+    /// Whether exactly granted host names may resolve to private or loopback addresses.
+    pub allow_private: bool,
     /// Budget limits; unset ones take the server's defaults.
     pub budget: plugboard_runtime::BudgetLimits,
 }

@@ -142,9 +142,9 @@ pub async fn execute(cli: Cli, io: &mut Io<'_>) -> Outcome {
         Command::Delete { name, version, connection: c } => {
             remote(&c, io, async |api| plugin::delete(api, &name, version.as_deref()).await).await
         }
-        Command::Grant { name, allow_hosts, buckets, connections, budget, connection: c } => {
-            remote(&c, io, async |api| plugin::grant(api, &name, allow_hosts, buckets, connections, &budget).await)
-                .await
+        Command::Grant { name, allow_hosts, buckets, connections, allow_private, budget, connection: c } => {
+            let hosts = plugin::HostGrant { patterns: allow_hosts, allow_private };
+            remote(&c, io, async |api| plugin::grant(api, &name, hosts, buckets, connections, &budget).await).await
         }
         Command::Config { command, connection: c } => {
             remote(&c, io, async |api| plugin::config(api, &command).await).await

@@ -80,11 +80,19 @@ pub async fn delete(api: &ApiClient, name: &str, version: Option<&str>) -> Resul
     Ok(Reply::text(json!({"deleted": name, "version": version}), format!("deleted {what}")))
 }
 
+/// The outbound hosts of a grant: patterns, and whether names among them may be private.
+pub struct HostGrant {
+    /// Host patterns.
+    pub patterns: Vec<String>,
+    /// See [`plugboard_runtime::Grant::allow_private`].
+    pub allow_private: bool,
+}
+
 /// `plugboard grant NAME --allow-host H --bucket B --fuel N …`.
 pub async fn grant(
     api: &ApiClient,
     name: &str,
-    outbound_hosts: Vec<String>,
+    hosts: HostGrant,
     key_value: Vec<String>,
     connections: Vec<String>,
     budget: &BudgetArgs,
@@ -104,7 +112,9 @@ pub async fn grant(
             None => (binding.clone(), binding.clone()),
         })
         .collect();
-    let answer = api.set_grants(name, &Grants { outbound_hosts, key_value, connections, budget }).await?;
+    let grants =
+        Grants { outbound_hosts: hosts.patterns, key_value, connections, allow_private: hosts.allow_private, budget };
+    let answer = api.set_grants(name, &grants).await?;
     let text = format!("granted {name}:\n{}", render::render_grants(&answer));
     Ok(Reply::text(answer, text))
 }

@@ -147,8 +147,9 @@ pub fn render_grants(answer: &Value) -> String {
         |b| b.iter().map(|(k, v)| format!("{k}={}", text(v))).collect::<Vec<_>>().join(", "),
     );
     format!(
-        "outbound hosts: {}\nkey-value buckets: {}\nconnections: {}\nbudget: {budget}",
+        "outbound hosts: {}{}\nkey-value buckets: {}\nconnections: {}\nbudget: {budget}",
         list(&answer["outbound_hosts"]),
+        if answer["allow_private"] == true { " (names may resolve to private addresses)" } else { "" },
         list(&answer["key_value"]),
         answer["connections"].as_object().filter(|c| !c.is_empty()).map_or_else(
             || "-".to_string(),

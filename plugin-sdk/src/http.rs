@@ -66,7 +66,8 @@ impl Response {
         if seconds.is_empty() || !seconds.bytes().all(|b| b.is_ascii_digit()) {
             return None;
         }
-        Some(seconds.parse::<u64>().unwrap_or(u64::MAX).saturating_mul(1_000))
+        // At most a day is taken from a remote (the host caps the wait lower still).
+        Some(seconds.parse::<u64>().unwrap_or(u64::MAX).min(86_400) * 1_000)
     }
 
     /// The error for an answer worth retrying (a 5xx, a 429): [`PluginError::RetryAfter`] with

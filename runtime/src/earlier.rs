@@ -11,9 +11,8 @@
 //! bindings and then converted, losslessly, since every 0.1.0 case is a 0.2.0 case. Nothing is
 //! copied beyond what a current plugin's call copies.
 //!
-//! The export is looked up once, when the plugin loads; its signature is checked on each call
-//! (where wasmtime checks a typed function), so a component whose 0.1.0 export has another shape
-//! fails each call, naming the mismatch, and the host stays up.
+//! The export is looked up and its signature checked once, when the plugin loads, so a component
+//! whose 0.1.0 export has another shape is refused as `invalid-component` at upload.
 
 use crate::bindings::sink::exports::plugboard::plugin::writer::WriteReport as WitWriteReport;
 use crate::bindings::source::exports::plugboard::plugin::reader::ReadResult;
@@ -22,6 +21,7 @@ use crate::manifest::{Contract, Kind};
 use crate::record::{Batch, Page, PluginError, Record, RecordIssue, WriteReport};
 use crate::state::InvocationState;
 use wasmtime::Store;
+use wasmtime::component::types::ComponentItem;
 use wasmtime::component::{ComponentExportIndex, ComponentNamedList, InstancePre, Lift, Lower, TypedFunc};
 
 #[allow(missing_docs, clippy::all)]
@@ -58,12 +58,29 @@ impl EarlierPre {
     pub(crate) fn new(pre: InstancePre<InvocationState>, kind: Kind, contract: Contract) -> Result<EarlierPre> {
         let interface = kind.export_at(contract);
         let component = pre.component();
-        let entry = component
+        let found = component
             .get_export_index(None, &interface)
-            .and_then(|instance| component.get_export_index(Some(&instance), kind.function()))
-            .ok_or_else(|| {
-                Error::invalid_component(format!("`{interface}` exports no `{}` function", kind.function()))
-            })?;
+            .and_then(|instance| component.get_export(Some(&instance), kind.function()));
+        let Some((ComponentItem::ComponentFunc(func), entry)) = found else {
+            return Err(Error::invalid_component(format!("`{interface}` exports no `{}` function", kind.function())));
+        };
+        // Checked now, as bindgen's own `*Pre::new` checks current components: a component whose
+        // export has another shape is refused at upload, not at every call.
+        let cx = pre.instance_type();
+        let checked = match kind {
+            Kind::Transformer => func.typecheck::<(&[Record],), (std::result::Result<Batch, EarlierError>,)>(&cx),
+            Kind::Source => {
+                func.typecheck::<(Option<&str>, u32), (std::result::Result<ReadResult, EarlierError>,)>(&cx)
+            }
+            Kind::Sink => func.typecheck::<(&[Record],), (std::result::Result<WitWriteReport, EarlierError>,)>(&cx),
+        };
+        checked.map_err(|err| {
+            Error::invalid_component(format!(
+                "`{interface}` `{}` does not have the {} contract's signature: {err:#}",
+                kind.function(),
+                contract.as_str()
+            ))
+        })?;
         Ok(EarlierPre { pre, kind, contract, entry })
     }
 

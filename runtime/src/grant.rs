@@ -30,6 +30,11 @@ pub struct Grant {
     /// operator's connection that serves it.
     #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
     pub connections: BTreeMap<String, String>,
+    /// Whether an exactly granted host *name* may resolve to a private or loopback address (an
+    /// internal service reached by name). Off by default: a name is only as trustworthy as its
+    /// DNS. IP literals reach what they name either way; link-local addresses never.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub allow_private: bool,
     /// The operator's budget limits.
     #[serde(default)]
     pub budget: BudgetLimits,
@@ -52,6 +57,8 @@ pub struct Effective {
     pub requested_buckets: Vec<String>,
     /// The operator's connections bound to names the manifest requests.
     pub connections: std::sync::Arc<[String]>,
+    /// The grant's `allow_private`.
+    pub allow_private: bool,
     /// The key-value namespace: the plugin's name.
     pub namespace: String,
     /// min(host cap, manifest request, grant).
@@ -122,6 +129,7 @@ impl Effective {
         Effective {
             outbound_hosts,
             connections,
+            allow_private: grant.allow_private,
             requested_hosts: requested.outbound_hosts.iter().filter_map(|host| HostPattern::parse(host).ok()).collect(),
             config,
             requested_keys,

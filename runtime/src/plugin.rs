@@ -183,6 +183,17 @@ impl Runtime {
         // the seconds a large one takes to compile.
         let inspection = signing::inspect(bytes)?;
         let contract = crate::world::check(&inspection.imports, &inspection.exports, manifest.kind)?;
+        if manifest.world.is_some() && manifest.contract() != Some(contract) {
+            return Err(Error::WorldMismatch {
+                manifest: manifest.kind,
+                component: Some(manifest.kind),
+                found: format!(
+                    "implements `{}`, while the manifest names `{}`",
+                    manifest.kind.world_at(contract),
+                    manifest.world()
+                ),
+            });
+        }
         let shared = &self.shared;
         let digest = inspection.digest;
         let _claim = shared.cache.as_ref().and_then(|cache| cache.claim(&digest));

@@ -80,7 +80,8 @@ impl InvocationState {
                 config.resolver.clone(),
                 logs.clone(),
             )
-            .with_credentials(grant.connections.clone(), config.credentials.clone()),
+            .with_credentials(grant.connections.clone(), config.credentials.clone())
+            .allowing_private(grant.allow_private),
             limiter: MemoryLimiter::new(grant.budget.memory_bytes),
             logs,
             grant,

@@ -282,20 +282,47 @@ async fn a_refresh_token_is_traded_rotated_stored_and_survives_a_restart() {
     let (_, listed) = api.get("/v1/connections", ADMIN).await;
     assert_eq!(listed["connections"][0]["has_secret"], true, "{listed}");
     assert!(listed["connections"][0].get("client_secret").is_none(), "{listed}");
+
+    // The operator replaces the connection keeping its secrets (a rate limit added): the stored
+    // (rotated) refresh token and client secret are what it keeps, and the next refresh works.
+    let replaced = json!({
+        "kind": "oauth2-refresh-token",
+        "hosts": [format!("http://127.0.0.1:{port}")],
+        "token_url": oauth.token_url,
+        "client_id": "plugboard",
+        "rate_limit": {"concurrent": 4},
+    });
+    let (status, body) = api.put("/v1/connections/crm", replaced).await;
+    assert_eq!((status, body["has_secret"].clone()), (StatusCode::OK, json!(true)), "{body}");
+    reqwest::Client::new().post(format!("{}/revoke", oauth.resource)).send().await.expect("revoke");
+    let _ = read(&api, "crm-source").await;
+    let (status, body) = read(&api, "crm-source").await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    let stats = oauth.stats().await;
+    assert_eq!(stats["refresh_refused"], json!(0), "{stats}");
+    assert_eq!(
+        stats["refresh_clients"].as_array().and_then(|c| c.last()).cloned(),
+        Some(json!("plugboard:the-client-secret"))
+    );
     api.stop().await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_hanging_token_endpoint_times_out_and_the_host_stays_up() {
-    // Accepts connections and never answers.
+    // Accepts connections, counts them, and never answers.
     let hanging = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind");
     let token_url = format!("http://{}/token", hanging.local_addr().expect("addr"));
-    let held = tokio::spawn(async move {
-        let mut open = Vec::new();
-        while let Ok((stream, _)) = hanging.accept().await {
-            open.push(stream);
-        }
-    });
+    let accepted = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let held = {
+        let accepted = accepted.clone();
+        tokio::spawn(async move {
+            let mut open = Vec::new();
+            while let Ok((stream, _)) = hanging.accept().await {
+                accepted.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                open.push(stream);
+            }
+        })
+    };
     let resource = TestServer::start(|_| (200, "[{\"n\": 1}]".into())).await;
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
@@ -313,6 +340,9 @@ async fn a_hanging_token_endpoint_times_out_and_the_host_stays_up() {
         assert_ne!(status, StatusCode::OK, "{body}");
     }
     assert!(resource.requests().is_empty(), "nothing was sent without the credential");
+    // One fetch for all four (they waited for its turn), and its failure was the answer for the
+    // others, not a reason to ask the hanging endpoint again.
+    assert_eq!(accepted.load(std::sync::atomic::Ordering::SeqCst), 1, "the token endpoint was asked once");
     let (status, _) = api.get("/healthz", ADMIN).await;
     assert_eq!(status, StatusCode::OK);
     held.abort();

@@ -148,7 +148,9 @@ async fn every_sdks_connector_answers_a_remotes_retry_after_with_its_delay() {
     let runtime = crate::common::cached_runtime();
     let input = crate::common::records(&[json!({"id": "A1", "customer": {"name": "Ada"}, "total": 1})]);
     for (plugin, status) in [(HTTP_SINK, 429), (PY_BULK_SINK, 503), (JS_SLACK_NOTIFY, 429)] {
-        let server = busy_once(status, || "7".into()).await;
+        // Two hours: the host itself takes a remote's delay at an hour at most, so only the SDK
+        // can have read this one.
+        let server = busy_once(status, || "7200".into()).await;
         let url = server.url("/in");
         let loaded = match plugin.name {
             "js-slack-notify" => plugin.load(&runtime, &grant(&[("template", "{id}")], &[("webhook_url", &url)])),
@@ -156,7 +158,7 @@ async fn every_sdks_connector_answers_a_remotes_retry_after_with_its_delay() {
         };
         match loaded.write(input.clone()).await.into_result() {
             Err(plugboard_runtime::Error::Guest(plugboard_runtime::record::PluginError::RetryAfter(retry))) => {
-                assert_eq!(retry.delay_ms, 7_000, "{}: {retry:?}", plugin.name)
+                assert_eq!(retry.delay_ms, 7_200_000, "{}: {retry:?}", plugin.name)
             }
             other => panic!("{}: expected retry-after, got {other:?}", plugin.name),
         }

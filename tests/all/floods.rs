@@ -130,3 +130,71 @@ async fn a_refused_webhook_reveals_nothing_about_the_flow() {
     assert_eq!(refusal["code"], "flow-invalid");
     api.stop().await;
 }
+
+/// Starts an upload with `token` announcing `announced` bytes, sends 1 KiB of it and waits up to
+/// `give_up` for the status line (`None`: no answer, the server is waiting for the body).
+async fn partial_upload(addr: &str, token: &str, announced: usize, give_up: Duration) -> Option<String> {
+    let stream = TcpStream::connect(addr).await.ok()?;
+    let (mut reader, mut writer) = stream.into_split();
+    let head = format!(
+        "POST /v1/plugins HTTP/1.1\r\nHost: {addr}\r\nAuthorization: Bearer {token}\r\n\
+         Content-Type: application/wasm\r\nContent-Length: {announced}\r\n\r\n"
+    );
+    writer.write_all(head.as_bytes()).await.ok()?;
+    writer.write_all(&[0u8; 1024]).await.ok()?;
+    let mut answer = vec![0u8; 512];
+    let read = tokio::time::timeout(give_up, reader.read(&mut answer)).await;
+    drop(writer);
+    match read.ok()? {
+        Ok(read) => String::from_utf8_lossy(&answer[..read]).lines().next().map(str::to_string),
+        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Some("HTTP/1.1 reset".into()),
+        Err(_) => None,
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn uploads_are_refused_before_their_body_is_read() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let limits = ServerLimits { max_concurrent_uploads: 2, ..ServerLimits::default() };
+    let api = Api::start_with(dir.path(), limits).await;
+    let addr = api.base.trim_start_matches("http://").to_string();
+    let invoker = api.token("reader", "invoker").await;
+    // A token that may not upload is answered 403 at once, though 60 MB are announced and 1 KiB
+    // sent: the server does not wait for (or hold) the body. Many at once, as the flood would be.
+    let refusals = (0..24).map(|_| partial_upload(&addr, &invoker, 60_000_000, Duration::from_secs(5)));
+    for answer in futures::future::join_all(refusals).await {
+        let answer = answer.expect("answered without the body");
+        assert!(answer.contains("403") || answer.contains("reset"), "{answer}");
+    }
+    // A publisher's uploads beyond the concurrent bound wait, unread, for a place: while two
+    // uploads hold both places (their bodies trickling), a whole valid upload gets no answer; once
+    // they are gone, it is installed.
+    api.trust_test_key().await;
+    let publisher = api.token("publisher", "publisher").await;
+    let holding: Vec<_> = (0..2)
+        .map(|_| {
+            let (addr, token) = (addr.clone(), publisher.clone());
+            tokio::spawn(async move { partial_upload(&addr, &token, 60_000_000, Duration::from_secs(4)).await })
+        })
+        .collect();
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    let upload = |timeout: Duration| {
+        reqwest::Client::new()
+            .post(api.url("/v1/plugins"))
+            .bearer_auth(&publisher)
+            .body(plugboard_tests::FILTER.signed())
+            .timeout(timeout)
+            .send()
+    };
+    let waiting = upload(Duration::from_millis(1500)).await;
+    assert!(waiting.as_ref().is_err_and(reqwest::Error::is_timeout), "it waits for a place: {waiting:?}");
+    for held in holding {
+        assert_eq!(held.await.expect("task"), None, "an upload within the bound waits for its body");
+    }
+    let installed = upload(Duration::from_secs(60)).await.expect("answered");
+    assert_eq!(installed.status(), StatusCode::CREATED);
+    // The server still serves.
+    let (status, _) = api.get("/v1/plugins", ADMIN).await;
+    assert_eq!(status, StatusCode::OK);
+    api.stop().await;
+}

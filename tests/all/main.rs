@@ -31,6 +31,7 @@ mod manifests;
 mod ownership;
 mod partial_failures;
 mod polyglot;
+mod private_names;
 mod python_samples;
 mod queue;
 mod samples;

@@ -51,6 +51,9 @@ pub struct ServerLimits {
     pub public_body_timeout: Duration,
     /// Whether `/metrics` needs a token (of any role).
     pub metrics_require_token: bool,
+    /// Plugin uploads whose bodies are read at once (each up to `max_upload_bytes`); more wait
+    /// for a place with their body unread.
+    pub max_concurrent_uploads: usize,
 }
 
 impl Default for ServerLimits {
@@ -64,6 +67,7 @@ impl Default for ServerLimits {
             max_public_in_flight: 64,
             public_body_timeout: Duration::from_secs(10),
             metrics_require_token: false,
+            max_concurrent_uploads: 4,
         }
     }
 }
@@ -79,6 +83,8 @@ pub struct AppState {
     pub trusted_proxies: Arc<Vec<plugboard_runtime::flow::webhook::Cidr>>,
     in_flight: Arc<Semaphore>,
     public_in_flight: Arc<Semaphore>,
+    /// Places for plugin uploads being read and installed.
+    pub(crate) uploads: Arc<Semaphore>,
 }
 
 impl AppState {
@@ -90,6 +96,7 @@ impl AppState {
             trusted_proxies: Arc::default(),
             in_flight: Arc::new(Semaphore::new(limits.max_in_flight)),
             public_in_flight: Arc::new(Semaphore::new(limits.max_public_in_flight)),
+            uploads: Arc::new(Semaphore::new(limits.max_concurrent_uploads.max(1))),
         }
     }
 }

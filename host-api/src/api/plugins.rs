@@ -51,12 +51,32 @@ pub async fn plugins_upload(
     State(state): State<AppState>,
     caller: Caller,
     ApiQuery(query): ApiQuery<UploadQuery>,
-    body: Bytes,
+    body: axum::body::Body,
 ) -> Result<axum::response::Response, ApiError> {
-    caller.require(&[Role::Publisher], "upload plugins")?;
-    if (query.activate || query.allow_rollback) && caller.role != Role::Admin {
-        caller.require(&[], "activate or override rollback protection")?;
+    // Everything that can refuse the upload does so before its body is read: a token that may
+    // not upload must not make the server hold 64 MiB per request, so it is answered at once and
+    // the connection closed (the unread body is never read).
+    let refused = |err: ApiError| {
+        let mut response = err.into_response();
+        response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
+        response
+    };
+    if let Err(err) = caller.require(&[Role::Publisher], "upload plugins") {
+        return Ok(refused(err));
     }
+    if (query.activate || query.allow_rollback)
+        && caller.role != Role::Admin
+        && let Err(err) = caller.require(&[], "activate or override rollback protection")
+    {
+        return Ok(refused(err));
+    }
+    // At most `max_concurrent_uploads` bodies are read at once; the others wait their turn with
+    // their bodies unread (in the kernel's buffers, not the server's), within `upload_timeout`.
+    let Ok(_place) = state.uploads.clone().acquire_owned().await else {
+        return Ok(refused(ApiError::overloaded()));
+    };
+    let limit = state.limits.max_upload_bytes;
+    let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::payload_too_large(limit))?;
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
     }
@@ -114,6 +134,7 @@ pub async fn plugins_get(
             "outbound_hosts": grant.outbound_hosts,
             "key_value": grant.key_value,
             "connections": grant.connections,
+            "allow_private": grant.allow_private,
             "budget": grant.budget,
             "config": grant.config,
             "secrets": grant.secrets.keys().collect::<Vec<_>>(),
@@ -241,6 +262,9 @@ pub struct GrantsBody {
     /// `domain::connections`).
     #[serde(default)]
     connections: BTreeMap<String, String>,
+    /// Whether exactly granted host names may resolve to private or loopback addresses.
+    #[serde(default)]
+    allow_private: bool,
     #[serde(default)]
     budget: BudgetLimits,
 }
@@ -270,8 +294,12 @@ pub async fn plugins_grants(
         }
     }
     let detail = format!(
-        "hosts {:?}, buckets {:?}, connections {:?}, budget {:?}",
-        body.outbound_hosts, body.key_value, body.connections, body.budget
+        "hosts {:?}{}, buckets {:?}, connections {:?}, budget {:?}",
+        body.outbound_hosts,
+        if body.allow_private { " (names may be private)" } else { "" },
+        body.key_value,
+        body.connections,
+        body.budget
     );
     let grant = state
         .services
@@ -282,6 +310,7 @@ pub async fn plugins_grants(
                 grant.outbound_hosts = body.outbound_hosts;
                 grant.key_value = body.key_value;
                 grant.connections = body.connections;
+                grant.allow_private = body.allow_private;
                 grant.budget = body.budget;
             },
             AuditAction::Grants,
@@ -293,6 +322,7 @@ pub async fn plugins_grants(
         "outbound_hosts": grant.outbound_hosts,
         "key_value": grant.key_value,
         "connections": grant.connections,
+        "allow_private": grant.allow_private,
         "budget": grant.budget
     })))
 }

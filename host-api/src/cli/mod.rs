@@ -173,6 +173,10 @@ pub enum Command {
         /// its hosts.
         #[arg(long = "use-connection", value_name = "CONNECTION")]
         connections: Vec<String>,
+        /// Let the granted host *names* resolve to private or loopback addresses (an internal
+        /// service reached by name); IP literals reach what they name either way.
+        #[arg(long)]
+        allow_private: bool,
         #[command(flatten)]
         budget: BudgetArgs,
         #[command(flatten)]

@@ -45,7 +45,10 @@ export class Retryable extends PluginError {
 export class RetryAfter extends Retryable {
   constructor(message, delayMs) {
     super(message);
-    const delay = BigInt(Math.max(0, Math.floor(Number(delayMs) || 0)));
+    // The WIT field is a u64: a delay that is not a finite number counts as none, a huge one as
+    // the largest (the host caps it again).
+    const asked = Number(delayMs);
+    const delay = Number.isFinite(asked) ? BigInt(Math.min(Math.max(0, Math.floor(asked)), Number.MAX_SAFE_INTEGER)) : 0n;
     this.tag = 'retry-after';
     this.val = { message: String(message), delayMs: delay };
     this.delayMs = Number(delay);

@@ -79,7 +79,8 @@ export class Response {
   retryAfterMs() {
     if (this.status !== 429 && this.status !== 503) return null;
     const value = (this.headers.get('retry-after') ?? '').trim();
-    return /^[0-9]+$/.test(value) ? Number(value) * 1000 : null;
+    // At most a day is taken from a remote (the host caps the wait lower still).
+    return /^[0-9]{1,15}$/.test(value) ? Math.min(Number(value), 86400) * 1000 : null;
   }
 
   /**

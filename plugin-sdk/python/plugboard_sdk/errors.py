@@ -72,7 +72,8 @@ class RetryAfter(Retryable):
 
     def __init__(self, message: str, delay_ms: int) -> None:
         super().__init__(message)
-        self.delay_ms = max(0, int(delay_ms))
+        # The WIT field is a u64; the host caps the wait far lower anyway.
+        self.delay_ms = min(max(0, int(delay_ms)), 2**64 - 1)
 
     def to_wit(self):
         from ._wit import types

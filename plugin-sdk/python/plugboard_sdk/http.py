@@ -81,7 +81,9 @@ class Response:
         if self.status not in (429, 503):
             return None
         value = (self.header("retry-after") or "").strip()
-        return int(value) * 1000 if value.isdigit() and value.isascii() else None
+        if not (value.isdigit() and value.isascii() and len(value) <= 15):
+            return None
+        return min(int(value), 86_400) * 1000  # at most a day; the host caps the wait lower still
 
     def raise_for_status(self) -> "Response":
         """Returns the response when its status is below 400: `Retryable` for 5xx and 429 (worth

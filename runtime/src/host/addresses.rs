@@ -1,7 +1,10 @@
 //! Which IP addresses count as non-public for the outbound allow-list.
 //!
 //! A wildcard pattern (`*`, `*.example.com`) reaches only public addresses; everything here must be
-//! named exactly. The list errs on the side of "non-public": an address that is reserved,
+//! named exactly: as an IP literal, or as a name in a grant that says `allow_private` (a name is
+//! only as trustworthy as its DNS, so a granted `api.partner.example` that starts answering
+//! `10.0.0.5` must not open the internal network). Link-local addresses (cloud metadata) are
+//! never reached. The list errs on the side of "non-public": an address that is reserved,
 //! special-purpose, or embeds another address that could be non-public (NAT64, 6to4, Teredo,
 //! IPv4-compatible and IPv4-mapped IPv6) is included, because a connector has no business reaching
 //! it through a wildcard and some network stacks route the embedded address.
@@ -13,6 +16,18 @@ pub(crate) fn is_non_public(ip: IpAddr) -> bool {
     match ip {
         IpAddr::V4(v4) => is_non_public_v4(v4),
         IpAddr::V6(v6) => is_non_public_v6(v6),
+    }
+}
+
+/// Whether `ip` is link-local (169.254.0.0/16, fe80::/10, or one embedded in an IPv4-mapped
+/// address): where cloud metadata services answer with the machine's credentials. No grant
+/// reaches it, named or not.
+pub(crate) fn is_link_local(ip: IpAddr) -> bool {
+    match ip {
+        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V6(v6) => {
+            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+        }
     }
 }
 

@@ -26,7 +26,7 @@
 //! `getaddrinfo` call of the [`SystemResolver`](crate::host::resolver::SystemResolver), which
 //! nothing waits for and which ends on the system resolver's own timeout.
 
-use crate::host::addresses::is_non_public;
+use crate::host::addresses::{is_link_local, is_non_public};
 use crate::host::credentials::{CredentialError, Credentials};
 use crate::host::logs::LogSink;
 use crate::host::resolver::Resolve;
@@ -42,6 +42,9 @@ use wasmtime_wasi_http::{Error as HttpError, RequestOptions, WasiBody, WasiHttpH
 /// Most outbound requests one invocation may have in flight at once (from the call that sends it
 /// until its response body is done); one more is denied.
 pub const MAX_IN_FLIGHT: usize = 8;
+
+/// Most distinct credential values one invocation keeps for blanking.
+const MAX_CREDENTIALS_BLANKED: usize = 32;
 
 /// One allow-list entry: `[scheme://]host[:port]`, where host may be `*` or `*.domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -162,6 +165,13 @@ pub(crate) enum Denial {
     },
     #[error("{0} is a loopback or private address; it must be listed exactly, not by wildcard")]
     NonPublic(String),
+    #[error(
+        "{0} resolves to a loopback or private address; a name reaches one only when the grant says \
+         `allow_private` (or grant the IP address itself)"
+    )]
+    PrivateName(String),
+    #[error("{0} is (or resolves to) a link-local address, where metadata services answer; never reached")]
+    LinkLocal(String),
     #[error("{host} could not be resolved ({reason}); an address that cannot be checked is not reached")]
     Unresolved { host: String, reason: String },
     #[error("the authority of a request to {0} carries user info (`user@host`), which is not allowed")]
@@ -203,6 +213,8 @@ pub struct OutboundPolicy {
     retry_after: RetryAfterSeen,
     /// The credentials added to the invocation's requests, by connection, to blank afterwards.
     credentials_sent: Arc<std::sync::Mutex<Vec<(String, String)>>>,
+    /// Whether an exactly granted name may resolve to a private or loopback address.
+    allow_private: bool,
 }
 
 impl OutboundPolicy {
@@ -225,7 +237,15 @@ impl OutboundPolicy {
             credentials: None,
             retry_after: RetryAfterSeen::default(),
             credentials_sent: Arc::default(),
+            allow_private: false,
         }
+    }
+
+    /// Lets exactly granted names resolve to private and loopback addresses (the grant's
+    /// `allow_private`); link-local stays unreachable.
+    pub(crate) fn allowing_private(mut self, allow_private: bool) -> OutboundPolicy {
+        self.allow_private = allow_private;
+        self
     }
 
     /// The credentials added to this invocation's requests: (`connection NAME`, value), the
@@ -253,7 +273,9 @@ impl OutboundPolicy {
 }
 
 /// The addresses a request to `scheme://host:port` may connect to: the IP literal, or every
-/// address the single lookup of the name answered, each checked against the matching pattern.
+/// address the single lookup of the name answered, each checked against the matching pattern: a
+/// wildcard reaches only public addresses, an exact name a private one only with
+/// `allow_private`, an exact IP literal whatever it names, and nothing reaches link-local.
 async fn vet(
     allowed: &[HostPattern],
     resolver: &dyn Resolve,
@@ -261,6 +283,7 @@ async fn vet(
     host: &str,
     port: u16,
     lookup_timeout: Duration,
+    allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Denial> {
     let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
     if host.is_empty() {
@@ -269,6 +292,7 @@ async fn vet(
     let Some(pattern) = allowed.iter().find(|p| p.matches(scheme, &host, port)) else {
         return Err(Denial::NotAllowed { url: format!("{scheme}://{host}:{port}"), requested: false });
     };
+    let literal = host.parse::<IpAddr>().is_ok();
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
         Err(_) => match tokio::time::timeout(lookup_timeout, resolver.lookup(&host)).await {
@@ -278,8 +302,16 @@ async fn vet(
             Err(_) => return Err(Denial::Unresolved { host, reason: "the lookup timed out".into() }),
         },
     };
-    if !pattern.is_exact() && addresses.iter().copied().any(is_non_public) {
-        return Err(Denial::NonPublic(host));
+    if addresses.iter().copied().any(is_link_local) {
+        return Err(Denial::LinkLocal(host));
+    }
+    if addresses.iter().copied().any(is_non_public) {
+        if !pattern.is_exact() {
+            return Err(Denial::NonPublic(host));
+        }
+        if !literal && !allow_private {
+            return Err(Denial::PrivateName(host));
+        }
     }
     Ok(addresses.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
 }
@@ -309,6 +341,7 @@ impl WasiHttpHooks for OutboundPolicy {
         let credentials = self.credentials.clone();
         let retry_after = self.retry_after.clone();
         let credentials_sent = self.credentials_sent.clone();
+        let allow_private = self.allow_private;
         Box::new(async move {
             let deny = |denial: Denial| {
                 log.host_denial(format!("outbound request denied: {denial}"));
@@ -329,15 +362,16 @@ impl WasiHttpHooks for OutboundPolicy {
                 first_byte: clamp(options.first_byte_timeout, cap),
                 between_bytes: clamp(options.between_bytes_timeout, cap),
             };
-            let addresses = match vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect).await {
-                Ok(addresses) => addresses,
-                Err(Denial::NotAllowed { url, .. }) => {
-                    let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-                    let requested = requested.iter().any(|p| p.matches(&scheme, &name, port));
-                    return Err(deny(Denial::NotAllowed { url, requested }));
-                }
-                Err(denial) => return Err(deny(denial)),
-            };
+            let addresses =
+                match vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect, allow_private).await {
+                    Ok(addresses) => addresses,
+                    Err(Denial::NotAllowed { url, .. }) => {
+                        let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+                        let requested = requested.iter().any(|p| p.matches(&scheme, &name, port));
+                        return Err(deny(Denial::NotAllowed { url, requested }));
+                    }
+                    Err(denial) => return Err(deny(denial)),
+                };
             let mut request = request;
             let authorization = match &credentials {
                 // TRACE echoes the request's headers into the answer, CONNECT tunnels past them.
@@ -360,10 +394,14 @@ impl WasiHttpHooks for OutboundPolicy {
                 if let Ok(value) = authorization.value.to_str() {
                     let label = format!("connection {}", authorization.connection);
                     let mut sent = credentials_sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
-                    if let Some((_, credential)) = value.split_once(' ') {
-                        sent.push((label.clone(), credential.to_string()));
+                    // Each credential once (a plugin may send thousands of requests), a few at most:
+                    // a token is renewed rarely within one invocation.
+                    let bare = value.split_once(' ').map(|(_, credential)| credential);
+                    for credential in [Some(value), bare].into_iter().flatten() {
+                        if sent.len() < MAX_CREDENTIALS_BLANKED && !sent.iter().any(|(_, known)| known == credential) {
+                            sent.push((label.clone(), credential.to_string()));
+                        }
                     }
-                    sent.push((label, value.to_string()));
                 }
             }
             let max_request = limits.max_request_body;
@@ -410,7 +448,7 @@ mod tests {
     }
 
     async fn refused(allowed: &[HostPattern], host: &str) -> bool {
-        vet(allowed, &SystemResolver, "http", host, 80, Duration::from_secs(10)).await.is_err()
+        vet(allowed, &SystemResolver, "http", host, 80, Duration::from_secs(10), false).await.is_err()
     }
 
     #[test]
@@ -435,7 +473,10 @@ mod tests {
         assert!(refused(&allowed(&["*"]), "127.0.0.1").await);
         assert!(refused(&allowed(&["*"]), "10.1.2.3").await);
         assert!(refused(&allowed(&["*"]), "localhost").await);
-        assert!(!refused(&allowed(&["localhost"]), "localhost").await);
+        assert!(
+            refused(&allowed(&["localhost"]), "localhost").await,
+            "a name reaches loopback only with allow_private"
+        );
         assert!(refused(&allowed(&["*"]), "[::1]").await);
         for hidden in ["0.1.2.3", "224.0.0.1", "[64:ff9b::7f00:1]", "[2002:7f00:1::]", "[::ffff:10.0.0.1]", "[ff02::1]"]
         {
@@ -462,18 +503,43 @@ mod tests {
     async fn a_name_is_checked_by_every_address_it_resolves_to() {
         let public: IpAddr = "93.184.215.14".parse().expect("ip");
         let both = Fixed(Ok(vec![public, "10.0.0.7".parse().expect("ip")]));
-        let vetted =
-            vet(&allowed(&["*"]), &Fixed(Ok(vec![public])), "https", "api.test", 443, Duration::from_secs(1)).await;
+        let second = Duration::from_secs(1);
+        let vetted = vet(&allowed(&["*"]), &Fixed(Ok(vec![public])), "https", "api.test", 443, second, false).await;
         assert_eq!(vetted.expect("public"), vec![SocketAddr::new(public, 443)]);
-        let denied = vet(&allowed(&["*"]), &both, "https", "api.test", 443, Duration::from_secs(1)).await;
+        let denied = vet(&allowed(&["*"]), &both, "https", "api.test", 443, second, true).await;
         assert!(matches!(denied, Err(Denial::NonPublic(_))), "{denied:?}");
+    }
+
+    #[tokio::test]
+    async fn an_exact_name_reaches_a_private_address_only_when_allowed_and_link_local_never() {
+        let second = Duration::from_secs(1);
+        let private = Fixed(Ok(vec!["10.0.0.7".parse().expect("ip")]));
+        let exact = allowed(&["api.partner.test"]);
+        let denied = vet(&exact, &private, "https", "api.partner.test", 443, second, false).await;
+        assert!(matches!(denied, Err(Denial::PrivateName(_))), "{denied:?}");
+        let vetted = vet(&exact, &private, "https", "api.partner.test", 443, second, true).await;
+        assert!(vetted.is_ok(), "{vetted:?}");
+        // An IP literal granted exactly reaches what it names, as local services need.
+        let literal = vet(&allowed(&["10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
+        assert!(literal.is_ok(), "{literal:?}");
+        // Link-local (cloud metadata): never, named, resolved, allowed or mapped.
+        let metadata = Fixed(Ok(vec!["169.254.169.254".parse().expect("ip")]));
+        for (grant, host, resolver) in [
+            ("169.254.169.254", "169.254.169.254", &metadata),
+            ("metadata.internal", "metadata.internal", &metadata),
+            ("[::ffff:169.254.169.254]", "[::ffff:169.254.169.254]", &metadata),
+            ("[fe80::1]", "[fe80::1]", &metadata),
+        ] {
+            let denied = vet(&allowed(&[grant]), resolver, "http", host, 80, second, true).await;
+            assert!(matches!(denied, Err(Denial::LinkLocal(_))), "{host}: {denied:?}");
+        }
     }
 
     #[tokio::test]
     async fn a_resolver_failure_or_empty_answer_is_a_denial() {
         let failing = Fixed(Err(std::io::Error::other("SERVFAIL")));
         for resolver in [failing, Fixed(Ok(vec![]))] {
-            let denied = vet(&allowed(&["*"]), &resolver, "http", "api.test", 80, Duration::from_secs(1)).await;
+            let denied = vet(&allowed(&["*"]), &resolver, "http", "api.test", 80, Duration::from_secs(1), false).await;
             assert!(matches!(denied, Err(Denial::Unresolved { .. })), "{denied:?}");
         }
     }

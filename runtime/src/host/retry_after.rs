@@ -32,7 +32,8 @@ impl RetryAfterSeen {
             .get(http::header::RETRY_AFTER)
             .and_then(|value| value.to_str().ok())
             .and_then(|value| parse(value, chrono::Utc::now()));
-        if let Some(delay) = delay {
+        // Zero (or a date already past) asks for no wait: nothing to hold the retry back for.
+        if let Some(delay) = delay.filter(|delay| !delay.is_zero()) {
             let millis = u64::try_from(delay.as_millis()).unwrap_or(u64::MAX).max(1);
             self.0.fetch_max(millis, Ordering::Relaxed);
         }
@@ -89,5 +90,9 @@ mod tests {
         headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("2"));
         seen.observe(503, &headers);
         assert_eq!(seen.longest(), Some(Duration::from_secs(7)));
+        let zero = RetryAfterSeen::default();
+        headers.insert(http::header::RETRY_AFTER, http::HeaderValue::from_static("0"));
+        zero.observe(429, &headers);
+        assert_eq!(zero.longest(), None, "zero asks for no wait");
     }
 }

@@ -36,6 +36,8 @@ const MAX_TOKEN_RESPONSE: usize = 64 * 1024;
 const RENEW_BEFORE: Duration = Duration::from_secs(30);
 /// How long a failed token fetch is the answer before the endpoint is asked again.
 const FAILURE_HOLD: Duration = Duration::from_secs(2);
+/// The least time between two token fetches of one connection.
+const MIN_REFETCH: Duration = Duration::from_secs(1);
 
 /// A connection ready for requests.
 struct Live {
@@ -53,6 +55,8 @@ struct Live {
     fetched: std::sync::atomic::AtomicU64,
     /// The last fetch failed: why, and until when that is the answer.
     failed: Mutex<Option<(String, Instant)>>,
+    /// When the current token was fetched.
+    fetched_at: Mutex<Option<Instant>>,
     /// `oauth2-refresh-token`: the current refresh token and the stored JSON that holds it
     /// (after a rotation, `json` is what this host stored, so a reload keeps this `Live`).
     refresh: Mutex<(Option<String>, String)>,
@@ -127,6 +131,13 @@ impl HostCredentials {
                 tracing::error!(connection = %name, "stored connection does not parse; not used");
                 continue;
             };
+            // A refresh token rotated elsewhere (another node, in a cluster): the same connection
+            // with its next refresh token, so its access token and limits stay.
+            if let Some(kept) = live.0.get(&name).filter(|kept| kept.same_but_refresh_token(&definition)) {
+                *kept.refresh.lock().unwrap_or_else(PoisonError::into_inner) = (definition.secret.clone(), json);
+                loaded.insert(name, kept.clone());
+                continue;
+            }
             let patterns = definition.hosts.iter().filter_map(|h| HostPattern::parse(h).ok()).collect();
             let limiter = Limiter::new(definition.rate_limit);
             let refresh = Mutex::new((definition.secret.clone(), json.clone()));
@@ -140,6 +151,7 @@ impl HostCredentials {
                 fetching: Arc::default(),
                 fetched: Default::default(),
                 failed: Mutex::new(None),
+                fetched_at: Mutex::new(None),
             };
             loaded.insert(name, Arc::new(connection));
         }
@@ -207,6 +219,12 @@ impl HostCredentials {
         {
             return Err(format!("connection {name}: {reason} (not asked again for {} s)", FAILURE_HOLD.as_secs()));
         }
+        // A remote that refuses every token gets a new one at most every MIN_REFETCH, not one (and
+        // a rotation, a store write) per request: the next fetch waits out the rest of it.
+        let fetched_at = *connection.fetched_at.lock().unwrap_or_else(PoisonError::into_inner);
+        if let Some(wait) = fetched_at.map(|at| MIN_REFETCH.saturating_sub(at.elapsed())).filter(|w| !w.is_zero()) {
+            tokio::time::sleep(wait).await;
+        }
         let (http, live, store, name_owned) =
             (self.http.clone(), connection.clone(), self.store.clone(), name.to_string());
         let figures = self.figures.clone();
@@ -220,10 +238,12 @@ impl HostCredentials {
             let fetched = fetched?;
             let (token, lifetime) = (fetched.access_token, fetched.lifetime);
             if let Some(rotated) = fetched.refresh_token.filter(|new| Some(new) != refresh_token.as_ref()) {
-                keep_rotated(store.as_ref(), &name_owned, &live, rotated).await;
+                keep_rotated(store.as_ref(), &name_owned, &live, refresh_token.as_deref(), rotated).await;
             }
             let generation = live.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
-            let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(Duration::from_secs(1));
+            // Renewed RENEW_BEFORE its end, or at half its life when it lives shorter than that.
+            let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2);
+            *live.fetched_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
             *live.token.lock().unwrap_or_else(PoisonError::into_inner) = Some((token.clone(), until, generation));
             Ok::<_, String>((token, generation))
         });
@@ -341,47 +361,53 @@ async fn fetch_token(
 
 /// Stores a refresh token the authorization server rotated, before the access token that came
 /// with it is used: the server has invalidated the old one, so a restart must find the new one.
-/// Nothing is stored when the operator replaced the definition meanwhile (theirs wins, and the
-/// reload that follows uses it). A store that refuses keeps the new token in memory only, loudly.
-async fn keep_rotated(store: &dyn Storage, name: &str, live: &Live, rotated: String) {
-    let mut refresh = live.refresh.lock().unwrap_or_else(PoisonError::into_inner).clone();
+/// The new token goes into the definition as it is stored *now*, if that still holds the token
+/// that was traded (an operator's replacement that kept the secret keeps its other changes and
+/// gets the new token); a definition given a new secret meanwhile wins. A store that refuses
+/// keeps the new token in memory only, loudly.
+async fn keep_rotated(store: &dyn Storage, name: &str, live: &Live, traded: Option<&str>, rotated: String) {
     let read_at = store.position();
     let current = store.connections().ok().and_then(|all| all.into_iter().find(|(n, _)| n == name)).map(|(_, j)| j);
-    let mut definition = live.definition.clone();
-    definition.secret = Some(rotated.clone());
-    refresh.0 = Some(rotated);
-    let stored = match (current, serde_json::to_string(&definition)) {
-        (Some(current), Ok(json)) if current == refresh.1 => {
+    let current = current.and_then(|json| serde_json::from_str::<ConnectionDefinition>(&json).ok());
+    let mut stored_json = None;
+    if let Some(mut definition) = current.filter(|current| current.secret.as_deref() == traded) {
+        definition.secret = Some(rotated.clone());
+        if let Ok(json) = serde_json::to_string(&definition) {
             let mut audit = AuditEntry::new("plugboard", AuditAction::ConnectionPut, name);
             audit.detail = "refresh token rotated by the authorization server".into();
             let change =
                 Change::read_at(read_at).with(Op::PutConnection { name: name.into(), definition: json.clone() });
             match store.apply(change.audit(audit)) {
-                Ok(()) => match store.durable().await {
-                    Ok(()) => Some(json),
-                    Err(err) => {
+                Ok(()) => {
+                    if let Err(err) = store.durable().await {
                         tracing::error!(connection = %name, %err, "the rotated refresh token may not be durable");
-                        Some(json)
                     }
-                },
+                    stored_json = Some(json);
+                }
                 Err(err) => {
                     tracing::error!(connection = %name, %err, "the rotated refresh token could not be stored; kept in memory only");
-                    None
                 }
             }
         }
-        _ => None,
-    };
-    if let Some(json) = stored {
+    }
+    let mut refresh = live.refresh.lock().unwrap_or_else(PoisonError::into_inner);
+    refresh.0 = Some(rotated);
+    if let Some(json) = stored_json {
         refresh.1 = json;
     }
-    *live.refresh.lock().unwrap_or_else(PoisonError::into_inner) = refresh;
 }
 
 impl Live {
     /// The stored JSON this connection was loaded from, or last stored itself.
     fn refresh_json(&self) -> String {
         self.refresh.lock().unwrap_or_else(PoisonError::into_inner).1.clone()
+    }
+
+    /// Whether `other` is this refresh-token connection with another refresh token only.
+    fn same_but_refresh_token(&self, other: &ConnectionDefinition) -> bool {
+        self.definition.kind == ConnectionKind::Oauth2RefreshToken
+            && ConnectionDefinition { secret: None, ..self.definition.clone() }
+                == ConnectionDefinition { secret: None, ..other.clone() }
     }
 }
 

@@ -45,6 +45,7 @@ export function grantsForm(plugin, reload) {
   const note = notice();
   const hosts = h("textarea", { id: "grant-hosts", rows: "3", class: "mono", spellcheck: "false" }, (grants.outbound_hosts || []).join("\n"));
   const buckets = h("input", { type: "text", id: "grant-buckets", class: "mono", value: (grants.key_value || []).join(", "), autocomplete: "off" });
+  const allowPrivate = h("input", { type: "checkbox", id: "grant-allow-private", checked: Boolean(grants.allow_private) });
   const budget = {};
   const budgetFields = BUDGET_FIELDS.map(([key, label]) => {
     const value = grants.budget && grants.budget[key] != null ? String(grants.budget[key]) : "";
@@ -56,6 +57,7 @@ export function grantsForm(plugin, reload) {
     "form",
     { id: "grants-form" },
     field("Outbound hosts (one per line)", hosts, requested.outbound_hosts && requested.outbound_hosts.length ? `Requested: ${requested.outbound_hosts.join(", ")}` : "The manifest requests none."),
+    h("div", { class: "field check" }, allowPrivate, h("label", { for: "grant-allow-private" }, "Granted host names may resolve to private addresses (off: refused; IP addresses reach what they name; link-local never)")),
     field("Key-value buckets (comma-separated)", buckets, requested.key_value && requested.key_value.length ? `Requested: ${requested.key_value.join(", ")}` : "The manifest requests none."),
     h("h3", {}, "Budget grant"),
     h("p", { class: "caption" }, "Empty fields leave the manifest's request and the host's caps to decide."),
@@ -68,7 +70,14 @@ export function grantsForm(plugin, reload) {
     for (const [key] of BUDGET_FIELDS) {
       if (budget[key].value !== "") limits[key] = Number(budget[key].value);
     }
-    await api.put(`/v1/plugins/${api.seg(plugin.name)}/grants`, { outbound_hosts: items(hosts.value), key_value: items(buckets.value), budget: limits });
+    // Connections are bound on the Connections page and the CLI; saving here keeps them.
+    await api.put(`/v1/plugins/${api.seg(plugin.name)}/grants`, {
+      outbound_hosts: items(hosts.value),
+      allow_private: allowPrivate.checked,
+      key_value: items(buckets.value),
+      connections: grants.connections || {},
+      budget: limits,
+    });
     await reload({ message: "Grants saved.", focus: "grants-save" });
   });
   return section("Grants", h("p", { class: "caption" }, "Saving replaces the whole grant; a loaded plugin picks it up at once."), form);
