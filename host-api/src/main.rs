@@ -34,5 +34,14 @@ async fn main() -> ExitCode {
         .init();
     let (mut out, mut err) = (std::io::stdout().lock(), std::io::stderr());
     let outcome = commands::execute(cli, &mut Io { out: &mut out, err: &mut err }).await;
-    ExitCode::from(outcome.exit.code())
+    let code = outcome.exit.code();
+    if code != 0 {
+        // A command that failed may have started background work (a server whose start failed
+        // after its store and workers opened — a port in use): nothing was acknowledged, so exit
+        // now rather than wait for that work in the runtime's shutdown.
+        use std::io::Write as _;
+        let _ = out.flush();
+        std::process::exit(i32::from(code));
+    }
+    ExitCode::from(code)
 }

@@ -133,9 +133,11 @@ pub struct Server {
 pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result<Server> {
     let limits =
         ServerLimits { metrics_require_token: limits.metrics_require_token || config.metrics_require_token, ..limits };
+    check_admin_token(config)?;
     let data = config.data_dir();
     private_directory(&data)?;
     let secrets_key = SecretsKey::load_or_create(&config.secrets_key_path())?;
+    let token_hasher = crate::domain::tokens::TokenHasher::new(secrets_key.token_hash_key());
     let store: Arc<dyn Storage> = match &config.cluster {
         None => Arc::new(
             SledStore::open(&data.join("db"), secrets_key)
@@ -164,7 +166,7 @@ pub async fn start(config: &ServeConfig, limits: ServerLimits) -> anyhow::Result
     if verify.allow_unsigned {
         tracing::warn!("UNSIGNED PLUGINS ARE ACCEPTED (--allow-unsigned): never do this in production");
     }
-    let services = Services::open(runtime, store, credentials, verify, config.queue).await?;
+    let services = Services::open(runtime, store, credentials, verify, config.queue, token_hasher).await?;
     let created_token_file = ensure_admin_token(&services, &data, config.admin_token.clone()).await?;
     // Bound before the workers start, so a failed start leaves nothing running.
     let listener = tokio::net::TcpListener::bind(config.listen_addr())
@@ -251,6 +253,26 @@ impl Server {
     }
 }
 
+/// The admin token the operator configured: `PLUGBOARD_ADMIN_TOKEN`, else the config file's.
+fn configured_admin_token(in_config: Option<String>) -> Option<String> {
+    std::env::var("PLUGBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).or(in_config)
+}
+
+/// Refuses a configured admin token too weak to resist guessing, before anything is opened.
+fn check_admin_token(config: &ServeConfig) -> anyhow::Result<()> {
+    let Some(token) = configured_admin_token(config.admin_token.clone()) else { return Ok(()) };
+    let bits = crate::domain::tokens::estimated_bits(&token);
+    if bits < crate::domain::tokens::MIN_ADMIN_TOKEN_BITS {
+        anyhow::bail!(
+            "the configured admin token (PLUGBOARD_ADMIN_TOKEN or `admin_token`) is too weak: about {bits:.0} bits of \
+             entropy, at least {:.0} needed; use a random one, e.g. `openssl rand -hex 32`, or leave it unset and \
+             the server creates one in DATA/admin-token",
+            crate::domain::tokens::MIN_ADMIN_TOKEN_BITS
+        );
+    }
+    Ok(())
+}
+
 /// Makes sure an admin token exists: from the config/environment (replacing an earlier one,
 /// audited), or created and written to `data/admin-token` (0600).
 async fn ensure_admin_token(
@@ -258,7 +280,7 @@ async fn ensure_admin_token(
     data: &Path,
     configured: Option<String>,
 ) -> anyhow::Result<Option<PathBuf>> {
-    let configured = std::env::var("PLUGBOARD_ADMIN_TOKEN").ok().filter(|t| !t.is_empty()).or(configured);
+    let configured = configured_admin_token(configured);
     // In a cluster, nodes starting together may race for the token: the loser retries against
     // the winner's (and then has one already).
     for _ in 0..10 {

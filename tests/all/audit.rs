@@ -53,11 +53,11 @@ async fn tokens_are_unique_listed_and_revocable() {
 
     // The revocation is durable, and replacing the admin token at start-up is audited.
     let mut config = Api::config(dir.path());
-    config.admin_token = Some("another-admin-token".into());
+    config.admin_token = Some("another-admin-token-3e7a1c5f9b2d4e6a8c0f1b3d5e7a9c4f".into());
     let api = Api::start_configured(config, plugboard_host_api::api::ServerLimits::default()).await;
     assert_eq!(api.get("/v1/plugins", &reader).await.0, StatusCode::UNAUTHORIZED);
     assert_eq!(api.get("/v1/plugins", ADMIN).await.0, StatusCode::UNAUTHORIZED, "the old admin token is gone");
-    let (_, audit) = api.get("/v1/audit?limit=1000", "another-admin-token").await;
+    let (_, audit) = api.get("/v1/audit?limit=1000", "another-admin-token-3e7a1c5f9b2d4e6a8c0f1b3d5e7a9c4f").await;
     let replaced =
         audit["entries"].as_array().map(|e| e.iter().filter(|e| e["action"] == "admin-token-replace").count());
     assert_eq!(replaced, Some(2), "first start and this one: {audit}");

@@ -147,6 +147,8 @@ fn load_named(runtime: &plugboard_runtime::Runtime, server: &TestServer) -> plug
     const NAME: &str = "connector.test";
     let mut grant = connector_grant(&format!("http://{NAME}:{}/", server.addr.port()));
     grant.outbound_hosts = vec![NAME.into()];
+    // The name answers a loopback address (the test server): a private name the grant allows.
+    grant.allow_private = true;
     let mut manifest = HTTP_SOURCE.manifest();
     manifest.capabilities.outbound_hosts.push(NAME.into());
     runtime.load(&HTTP_SOURCE.bytes(), manifest, &grant).expect("load")

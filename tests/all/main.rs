@@ -39,5 +39,6 @@ mod scaffold;
 mod senders;
 mod server;
 mod signing;
+mod tokens;
 mod webhook_out;
 mod webhooks;

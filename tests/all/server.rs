@@ -8,7 +8,8 @@ use reqwest::{Client, StatusCode};
 use serde_json::{Value, json};
 use std::path::Path;
 
-pub const ADMIN: &str = "test-admin-token";
+/// The admin token of test servers (strong enough for the start-up check: 128 bits at least).
+pub const ADMIN: &str = "test-admin-token-5c1f9e3a7b2d8f4c6e0a1b3d5f7e9c2a";
 
 /// A running server and a client for it.
 pub struct Api {

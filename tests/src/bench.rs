@@ -22,7 +22,7 @@ pub const RECORDS_PER_DELIVERY: usize = 5;
 pub const WEBHOOK_SECRET: &str = "bench-webhook-secret-0123456789";
 
 /// The admin token of benchmark servers.
-pub const ADMIN: &str = "bench-admin-token";
+pub const ADMIN: &str = "bench-admin-token-8d2b6f0a4c9e1f3b5d7a0c2e4f6b8d1a";
 
 /// The json-mapper mapping of the flow benchmarks.
 pub const MAPPING: &str = r#"{"id": "$.orderId", "customer": "$.customer.id", "status": "$.status", "total": "$.orderTotal", "sku": "$.items[0].sku"}"#;

@@ -1,18 +1,17 @@
 //! API tokens and roles.
 //!
 //! Roles: `admin` (everything), `publisher` (upload plugins), `invoker` (invoke and read). Tokens
-//! are random 32-byte strings; only their SHA-256 is stored, and a presented token is compared
-//! with every stored hash in constant time. Missing or unknown token: 401; wrong role: 403.
+//! are random 32-byte strings; only a keyed hash is stored (`domain::tokens`), and a presented
+//! token is compared with every stored hash in constant time. Missing or unknown token: 401;
+//! wrong role: 403.
 
 use super::AppState;
 use super::error::ApiError;
 use axum::extract::FromRequestParts;
 use axum::http::HeaderMap;
 use axum::http::request::Parts;
-use sha2::{Digest, Sha256};
-use subtle::ConstantTimeEq;
 
-pub use crate::domain::access::{new_token, token_hash};
+pub use crate::domain::access::new_token;
 pub use crate::store::Role;
 
 /// The authenticated caller.
@@ -38,16 +37,8 @@ pub fn authenticate(headers: &HeaderMap, state: &AppState) -> Option<Caller> {
         .get(axum::http::header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
         .and_then(|v| v.strip_prefix("Bearer "))?;
-    let presented = Sha256::digest(token.trim().as_bytes());
-    let tokens = state.services.access.tokens();
-    let mut found = None;
-    for record in &tokens {
-        let stored = hex::decode(&record.hash).unwrap_or_default();
-        if bool::from(stored.ct_eq(presented.as_slice())) {
-            found = Some(Caller { name: record.name.clone(), role: record.role });
-        }
-    }
-    found
+    let record = state.services.access.find(token.trim())?;
+    Some(Caller { name: record.name, role: record.role })
 }
 
 impl FromRequestParts<AppState> for Caller {

@@ -3,10 +3,10 @@
 //! Tokens are cached in memory (every request authenticates); the store is the source of truth
 //! and every change goes to it first, with its audit entry in the same [`Change`].
 
+use super::tokens::TokenHasher;
 use super::{DomainError, Plugins, Result};
 use crate::store::{AuditAction, AuditEntry, AuditFilter, Change, Op, Page, PageRequest, Role, Storage, TokenRecord};
 use plugboard_runtime::signing;
-use sha2::{Digest, Sha256};
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Mutex;
 
@@ -19,6 +19,7 @@ pub struct Access {
     plugins: Arc<Plugins>,
     write: Arc<Mutex<()>>,
     tokens: RwLock<Vec<TokenRecord>>,
+    hasher: TokenHasher,
 }
 
 /// A fresh random token.
@@ -31,15 +32,28 @@ pub fn new_token() -> Result<String> {
     Ok(format!("pb_{}", hex::encode(bytes)))
 }
 
-/// Hex SHA-256 of a token, as stored.
-pub fn token_hash(token: &str) -> String {
-    hex::encode(Sha256::digest(token.as_bytes()))
-}
-
 impl Access {
-    pub(super) fn open(store: Arc<dyn Storage>, plugins: Arc<Plugins>, write: Arc<Mutex<()>>) -> Result<Access> {
+    pub(super) fn open(
+        store: Arc<dyn Storage>,
+        plugins: Arc<Plugins>,
+        write: Arc<Mutex<()>>,
+        hasher: TokenHasher,
+    ) -> Result<Access> {
         let tokens = RwLock::new(store.tokens()?);
-        Ok(Access { store, plugins, write, tokens })
+        Ok(Access { store, plugins, write, tokens, hasher })
+    }
+
+    /// The token record `token` names, if any (its hash compared with every record's in constant
+    /// time; see [`super::tokens`]).
+    pub fn find(&self, token: &str) -> Option<TokenRecord> {
+        let presented = self.hasher.presented(token);
+        let mut found = None;
+        for record in self.tokens.read().unwrap_or_else(PoisonError::into_inner).iter() {
+            if presented.matches(&record.hash) {
+                found = Some(record.clone());
+            }
+        }
+        found
     }
 
     /// The trust store.
@@ -127,7 +141,7 @@ impl Access {
         }
         let token = new_token()?;
         self.put_token(
-            TokenRecord { name: name.into(), role, hash: token_hash(&token) },
+            TokenRecord { name: name.into(), role, hash: self.hasher.hash(&token) },
             AuditAction::TokenCreate,
             actor,
         )
@@ -141,7 +155,7 @@ impl Access {
     /// # Errors
     /// A storage failure.
     pub async fn set_admin_token(&self, token: &str) -> Result<()> {
-        let record = TokenRecord { name: ADMIN_TOKEN_NAME.into(), role: Role::Admin, hash: token_hash(token) };
+        let record = TokenRecord { name: ADMIN_TOKEN_NAME.into(), role: Role::Admin, hash: self.hasher.hash(token) };
         if self.tokens().contains(&record) {
             return Ok(());
         }

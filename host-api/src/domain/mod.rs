@@ -17,6 +17,7 @@ pub mod plugins;
 pub mod queue;
 pub mod runs;
 pub mod telemetry;
+pub mod tokens;
 pub mod usage;
 pub mod webhook;
 
@@ -111,10 +112,11 @@ impl Services {
         credentials: Arc<connections::credentials::HostCredentials>,
         verify: VerifyOptions,
         queue: QueueSettings,
+        token_hasher: tokens::TokenHasher,
     ) -> Result<Services> {
         let write_lock = Arc::new(tokio::sync::Mutex::new(()));
         let plugins = Plugins::open(runtime, store.clone(), verify, write_lock.clone()).await?;
-        let access = Arc::new(Access::open(store.clone(), plugins.clone(), write_lock)?);
+        let access = Arc::new(Access::open(store.clone(), plugins.clone(), write_lock, token_hasher)?);
         let flows = Arc::new(Flows::new(store.clone(), plugins.clone()));
         flows.mark_interrupted()?;
         let queue = Arc::new(WorkQueue::open(store.clone(), flows.clone(), queue)?);

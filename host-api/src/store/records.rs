@@ -175,7 +175,8 @@ pub struct TokenRecord {
     pub name: String,
     /// The role.
     pub role: Role,
-    /// Hex SHA-256 of the token.
+    /// `hmac-sha256:HEX`, keyed by the server's token hash key (see `domain::tokens`); plain
+    /// hex SHA-256 in records written before keyed hashes.
     pub hash: String,
 }
 

@@ -14,7 +14,16 @@
 use super::StoreError;
 use chacha20poly1305::aead::{Aead, KeyInit, Payload};
 use chacha20poly1305::{XChaCha20Poly1305, XNonce};
+use hmac::{Hmac, Mac};
 use std::path::Path;
+
+/// A subkey of `key` for `purpose` (HMAC-SHA256 as a key derivation function).
+fn derive(key: &[u8], purpose: &[u8]) -> [u8; 32] {
+    let mut mac =
+        <Hmac<sha2::Sha256> as Mac>::new_from_slice(key).unwrap_or_else(|_| unreachable!("HMAC takes any key"));
+    mac.update(purpose);
+    mac.finalize().into_bytes().into()
+}
 
 /// What every sealed value starts with; values without it were stored before sealing existed.
 const MAGIC: &[u8] = b"pbsealed1:";
@@ -24,6 +33,9 @@ const NONCE_BYTES: usize = 24;
 #[derive(Clone)]
 pub struct SecretsKey {
     cipher: XChaCha20Poly1305,
+    /// A key of its own for hashing API tokens, derived from this one (see
+    /// [`SecretsKey::token_hash_key`]).
+    token_hash_key: [u8; 32],
 }
 
 impl std::fmt::Debug for SecretsKey {
@@ -48,7 +60,7 @@ impl SecretsKey {
         let text = std::fs::read_to_string(file).map_err(|err| fail(err.to_string()))?;
         let key = hex::decode(text.trim()).map_err(|_| fail("not 64 hex digits".into()))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|_| fail("not a 32-byte key".into()))?;
-        Ok(SecretsKey { cipher })
+        Ok(SecretsKey { cipher, token_hash_key: derive(&key, b"plugboard token hashes v1") })
     }
 
     /// A random key that lives only in memory (tests, throwaway stores).
@@ -59,7 +71,14 @@ impl SecretsKey {
         let mut key = [0u8; 32];
         getrandom::fill(&mut key).map_err(|err| StoreError::Backend(err.to_string()))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|err| StoreError::Backend(err.to_string()))?;
-        Ok(SecretsKey { cipher })
+        Ok(SecretsKey { cipher, token_hash_key: derive(&key, b"plugboard token hashes v1") })
+    }
+
+    /// The key API tokens are hashed under (HMAC-SHA256), derived from this key: a copy of the
+    /// database alone then allows no offline guessing of tokens, and nodes that share the
+    /// secrets key (a cluster) share it.
+    pub fn token_hash_key(&self) -> [u8; 32] {
+        self.token_hash_key
     }
 
     /// Seals `plain`, bound to the store key `under`.
