@@ -189,13 +189,19 @@ impl Plugin {
             peak_memory_bytes: state.limiter.peak(),
         };
         let mut logs = state.logs.take();
+        let effective = &self.inner.effective;
+        let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config)
+            .with(state.outbound.credentials_sent());
         let outcome = match guarded {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
             Ok(Err(err)) => Err(after_denial(
                 classify(&err, state.limiter.exceeded(), &budget, &sources, &logs.entries),
                 state.logs.first_denial(),
+                &secrets,
             )),
-            Ok(Ok(Err(plugin_error))) => Err(after_denial(Error::Guest(plugin_error), state.logs.first_denial())),
+            Ok(Ok(Err(plugin_error))) => {
+                Err(after_denial(Error::Guest(plugin_error), state.logs.first_denial(), &secrets))
+            }
             Ok(Ok(Ok(output))) => {
                 let size = output_size(&output);
                 if size.bytes > budget.max_output_bytes {
@@ -214,9 +220,6 @@ impl Plugin {
         let outcome = outcome.map_err(|err| with_remote_delay(err, state.outbound.remote_delay()));
         // What the commit logged (a refused commit warns) comes after the guest's lines.
         logs.append(state.logs.take());
-        let effective = &self.inner.effective;
-        let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config)
-            .with(state.outbound.credentials_sent());
         secrets.blank_logs(&mut logs);
         let outcome = outcome.map_err(|err| secrets.blank_error(err));
         if let Err(err) = &outcome {
@@ -288,8 +291,10 @@ fn with_remote_delay(err: Error, remote: Option<Duration>) -> Error {
 /// unhandled traps). `retryable` stands, so a plugin that tolerated one refusal and then met a
 /// transient failure of a granted system is still retried; so do the plugin's judgement of its
 /// input or config and budget overruns.
-fn after_denial(err: Error, denial: Option<String>) -> Error {
+fn after_denial(err: Error, denial: Option<String>, secrets: &crate::redact::Secrets) -> Error {
     let Some(denial) = denial else { return err };
+    // Blanked before the plugin's account is cut: a secret across the cut would leave its start.
+    let (err, denial) = (secrets.blank_error(err), secrets.blank(&denial));
     let reported = match &err {
         Error::Guest(PluginError::Denied(message) | PluginError::Internal(message))
         | Error::GuestTrap { message, .. } => message,
@@ -297,4 +302,24 @@ fn after_denial(err: Error, denial: Option<String>) -> Error {
     };
     let reported = crate::host::logs::escape_and_cap(reported, crate::host::logs::MAX_PLUGIN_MESSAGE_CHARS);
     Error::Denied { denial, reported }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_secret_across_the_cut_of_a_reported_message_is_blanked_not_cut() {
+        let config = [("token".to_string(), "tok_0123456789abcdef".to_string())].into();
+        let secrets = crate::redact::Secrets::new(&["token".to_string()], &config);
+        // The secret starts 10 characters before the 1 KiB cap of the plugin's account.
+        let message = format!("{}tok_0123456789abcdef and more", "x".repeat(1014));
+        let err = after_denial(
+            Error::Guest(PluginError::Internal(message)),
+            Some("request to https://api.example denied".into()),
+            &secrets,
+        );
+        let Error::Denied { reported, .. } = err else { unreachable!("a denial") };
+        assert!(!reported.contains("tok_0123"), "{reported}");
+    }
 }

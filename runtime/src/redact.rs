@@ -2,7 +2,10 @@
 //! manifest lists under `secret_keys` is blanked to `[secret KEY]` in the invocation's error and in
 //! its captured logs, before either reaches a caller, an execution record, a dead letter or the
 //! host's log. So is every credential the host added to the invocation's requests for a
-//! connection (a remote that echoes request headers would hand it to the plugin).
+//! connection (a remote that echoes request headers would hand it to the plugin). Each is blanked
+//! as it is and in the forms a plugin's quoting gives it: percent-encoded, JSON-escaped, base64.
+//! Blanking comes before any cut (a plugin message capped for a denial, the 16 KiB of captured
+//! stdout), so a secret is never left half visible at the edge of a cut.
 //!
 //! Plugins are written to report what failed, and what failed is often the thing that carries the
 //! secret: a chat webhook URL is its own credential, and an SDK's `POST <url>: HTTP 503` quoted it
@@ -29,21 +32,42 @@ impl Secrets {
         secret_keys: impl IntoIterator<Item = &'a String>,
         config: &std::collections::BTreeMap<String, String>,
     ) -> Secrets {
-        let mut secrets: Vec<(String, String)> = secret_keys
+        let secrets: Vec<(String, String)> = secret_keys
             .into_iter()
             .filter_map(|key| config.get(key).map(|value| (key.clone(), value.clone())))
-            .filter(|(_, value)| value.chars().count() >= MIN_SECRET_CHARS)
             .collect();
-        secrets.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
-        Secrets(secrets)
+        Secrets::default().with(secrets)
+    }
+
+    /// `value` and the forms it takes when a plugin quotes it through a common encoding: in a URL
+    /// (percent-encoded), in JSON (escaped) and in base64 (standard and URL-safe, padded or not).
+    fn forms(value: &str) -> Vec<String> {
+        use base64::Engine as _;
+        use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
+        let mut forms = vec![value.to_string()];
+        forms.push(percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string());
+        if let Ok(json) = serde_json::to_string(value) {
+            forms.push(json.trim_matches('"').to_string());
+        }
+        for engine in [STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD] {
+            forms.push(engine.encode(value));
+        }
+        forms.sort();
+        forms.dedup();
+        forms
     }
 
     /// These secrets and `more`, labelled as given (the credentials of connections the host
     /// added to the invocation's requests: a remote that echoes request headers would otherwise
     /// hand them to the plugin's logs and errors).
     pub(crate) fn with(mut self, more: impl IntoIterator<Item = (String, String)>) -> Secrets {
-        let more = more.into_iter().filter(|(_, value)| value.chars().count() >= MIN_SECRET_CHARS);
-        self.0.extend(more);
+        for (label, value) in more.into_iter().filter(|(_, value)| value.chars().count() >= MIN_SECRET_CHARS) {
+            for form in Secrets::forms(&value) {
+                if !self.0.iter().any(|(_, known)| *known == form) {
+                    self.0.push((label.clone(), form));
+                }
+            }
+        }
         self.0.sort_by_key(|(_, value)| std::cmp::Reverse(value.len()));
         self
     }
@@ -144,5 +168,26 @@ mod tests {
             secrets.blank(echoed),
             "401: {\"authorization\": \"[secret connection crm]\"} then [secret connection crm]"
         );
+    }
+}
+
+#[cfg(test)]
+mod encodings {
+    use super::*;
+
+    #[test]
+    fn a_secret_quoted_through_an_encoding_is_blanked_too() {
+        let config = [("token".to_string(), "s3cr3t/with+odd=chars\"".to_string())].into();
+        let secrets = Secrets::new(&["token".to_string()], &config);
+        use base64::Engine as _;
+        let base64 = base64::engine::general_purpose::STANDARD.encode("s3cr3t/with+odd=chars\"");
+        for quoted in [
+            "GET /x?token=s3cr3t%2Fwith%2Bodd%3Dchars%22".to_string(),
+            r#"{"token": "s3cr3t/with+odd=chars\""}"#.to_string(),
+            format!("Authorization: Basic {base64}"),
+        ] {
+            let blanked = secrets.blank(&quoted);
+            assert!(blanked.contains("[secret token]") && !blanked.contains("s3cr3t"), "{quoted} -> {blanked}");
+        }
     }
 }

@@ -101,8 +101,23 @@ impl InvocationState {
             [(&self.stdout, "stdout", LogLevel::Info), (&self.stderr, "stderr", LogLevel::Warn)]
         {
             let contents = pipe.contents();
-            for line in String::from_utf8_lossy(&contents).lines().filter(|l| !l.is_empty()) {
+            let text = String::from_utf8_lossy(&contents);
+            let mut lines: Vec<&str> = text.lines().collect();
+            // A full pipe cut its last line somewhere: dropped whole, so no secret is left half
+            // visible at the cut (blanking matches only whole values).
+            let cut = contents.len() >= STDIO_CAPTURE_BYTES;
+            if cut {
+                lines.pop();
+            }
+            for line in lines.into_iter().filter(|l| !l.is_empty()) {
                 self.logs.push(level, context, line);
+            }
+            if cut {
+                self.logs.push(
+                    LogLevel::Warn,
+                    "host",
+                    &format!("{context} stopped at {STDIO_CAPTURE_BYTES} bytes; its last, cut line is not kept"),
+                );
             }
         }
     }

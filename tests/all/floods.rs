@@ -31,12 +31,18 @@ async fn slow_delivery(addr: String, flow: &'static str, give_up: Duration) -> O
             tokio::time::sleep(Duration::from_millis(200)).await;
         }
     });
-    let mut answer = vec![0u8; 512];
-    let read = tokio::time::timeout(give_up, reader.read(&mut answer)).await;
+    let answer = status_line(&mut reader, give_up).await;
     trickle.abort();
-    match read.ok()? {
+    answer
+}
+
+/// The first line the server answers within `give_up`, `HTTP/1.1 reset` when it reset the
+/// connection, `None` when it answered nothing.
+async fn status_line(reader: &mut tokio::net::tcp::OwnedReadHalf, give_up: Duration) -> Option<String> {
+    let mut answer = vec![0u8; 512];
+    match tokio::time::timeout(give_up, reader.read(&mut answer)).await.ok()? {
         Ok(read) => String::from_utf8_lossy(&answer[..read]).lines().next().map(str::to_string),
-        // The server answered and closed while trickled bytes were still unread on its side: the
+        // The server answered and closed while bytes sent were still unread on its side: the
         // kernel then resets the connection, which can overtake the answer. It was not left hanging.
         Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Some("HTTP/1.1 reset".into()),
         Err(_) => None,
@@ -142,14 +148,9 @@ async fn partial_upload(addr: &str, token: &str, announced: usize, give_up: Dura
     );
     writer.write_all(head.as_bytes()).await.ok()?;
     writer.write_all(&[0u8; 1024]).await.ok()?;
-    let mut answer = vec![0u8; 512];
-    let read = tokio::time::timeout(give_up, reader.read(&mut answer)).await;
+    let answer = status_line(&mut reader, give_up).await;
     drop(writer);
-    match read.ok()? {
-        Ok(read) => String::from_utf8_lossy(&answer[..read]).lines().next().map(str::to_string),
-        Err(err) if err.kind() == std::io::ErrorKind::ConnectionReset => Some("HTTP/1.1 reset".into()),
-        Err(_) => None,
-    }
+    answer
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -84,12 +84,7 @@ impl Telemetry {
     /// Empty measurements, sampled every `interval`.
     pub fn new(interval: Duration) -> Telemetry {
         let registry = Registry::new();
-        let counter = |name: &str, help: &str, labels: &[&str]| {
-            let counter =
-                IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric"));
-            let _ = registry.register(Box::new(counter.clone()));
-            counter
-        };
+        let counter = |name: &str, help: &str, labels: &[&str]| registered_counter(&registry, name, help, labels);
         let invocations = counter("plugboard_invocations_total", "Plugin invocations.", &["plugin"]);
         let errors = counter(
             "plugboard_invocation_errors_total",
@@ -223,6 +218,13 @@ impl Telemetry {
     pub fn render(&self) -> String {
         TextEncoder::new().encode_to_string(&self.registry.gather()).unwrap_or_default()
     }
+}
+
+/// A counter family `name` with `labels`, registered in `registry`.
+pub(crate) fn registered_counter(registry: &Registry, name: &str, help: &str, labels: &[&str]) -> IntCounterVec {
+    let counter = IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric"));
+    let _ = registry.register(Box::new(counter.clone()));
+    counter
 }
 
 /// Nearest-rank p50 and p99 of `times` (sorted in place), if there are any.

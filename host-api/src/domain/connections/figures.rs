@@ -22,10 +22,7 @@ impl Figures {
     pub(super) fn new() -> Figures {
         let registry = Registry::new();
         let counter = |name: &str, help: &str, labels: &[&str]| {
-            let counter =
-                IntCounterVec::new(Opts::new(name, help), labels).unwrap_or_else(|_| unreachable!("valid metric"));
-            let _ = registry.register(Box::new(counter.clone()));
-            counter
+            crate::domain::telemetry::registered_counter(&registry, name, help, labels)
         };
         let requests = counter(
             "plugboard_connection_requests_total",
