@@ -192,6 +192,8 @@ impl Plugin {
         let effective = &self.inner.effective;
         let secrets = crate::redact::Secrets::new(&self.inner.manifest.capabilities.secret_keys, &effective.config)
             .with(state.outbound.credentials_sent());
+        // Before anything reads them (a trap's message is cut from stderr), the logs are blanked.
+        secrets.blank_logs(&mut logs);
         let outcome = match guarded {
             Err(_elapsed) => Err(Error::Timeout { deadline: budget.timeout, set_by: sources.timeout }),
             Ok(Err(err)) => Err(after_denial(
@@ -219,8 +221,9 @@ impl Plugin {
         };
         let outcome = outcome.map_err(|err| with_remote_delay(err, state.outbound.remote_delay()));
         // What the commit logged (a refused commit warns) comes after the guest's lines.
-        logs.append(state.logs.take());
-        secrets.blank_logs(&mut logs);
+        let mut later = state.logs.take();
+        secrets.blank_logs(&mut later);
+        logs.append(later);
         let outcome = outcome.map_err(|err| secrets.blank_error(err));
         if let Err(err) = &outcome {
             tracing::debug!(plugin = %self.inner.manifest.name, code = %err.code(), %err, "invocation failed");

@@ -45,7 +45,16 @@ impl Secrets {
         use base64::Engine as _;
         use base64::engine::general_purpose::{STANDARD, STANDARD_NO_PAD, URL_SAFE, URL_SAFE_NO_PAD};
         let mut forms = vec![value.to_string()];
-        forms.push(percent_encoding::utf8_percent_encode(value, percent_encoding::NON_ALPHANUMERIC).to_string());
+        // As encoders quote it: everything but letters and digits, RFC 3986's unreserved kept
+        // (JavaScript's encodeURIComponent keeps `!'()*` too), and `/` kept (Python's quote).
+        const UNRESERVED: &percent_encoding::AsciiSet =
+            &percent_encoding::NON_ALPHANUMERIC.remove(b'-').remove(b'.').remove(b'_').remove(b'~');
+        const JS: &percent_encoding::AsciiSet =
+            &UNRESERVED.remove(b'!').remove(b'\'').remove(b'(').remove(b')').remove(b'*');
+        const PATH: &percent_encoding::AsciiSet = &UNRESERVED.remove(b'/');
+        for set in [percent_encoding::NON_ALPHANUMERIC, UNRESERVED, JS, PATH] {
+            forms.push(percent_encoding::utf8_percent_encode(value, set).to_string());
+        }
         if let Ok(json) = serde_json::to_string(value) {
             forms.push(json.trim_matches('"').to_string());
         }
@@ -177,6 +186,11 @@ mod encodings {
 
     #[test]
     fn a_secret_quoted_through_an_encoding_is_blanked_too() {
+        let url = "https://hooks.example/T0-1_2.x/B~9".to_string();
+        let webhook = Secrets::new(&["hook".to_string()], &[("hook".to_string(), url)].into());
+        for quoted in ["https%3A%2F%2Fhooks.example%2FT0-1_2.x%2FB~9", "https%3A//hooks.example/T0-1_2.x/B~9"] {
+            assert_eq!(webhook.blank(quoted), "[secret hook]", "{quoted}");
+        }
         let config = [("token".to_string(), "s3cr3t/with+odd=chars\"".to_string())].into();
         let secrets = Secrets::new(&["token".to_string()], &config);
         use base64::Engine as _;

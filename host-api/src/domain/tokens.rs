@@ -75,9 +75,11 @@ impl Presented {
     }
 }
 
-/// A conservative estimate of the entropy of `token`, in bits: its length (counting at most four
-/// characters per distinct character, so repetition earns little) times log2 of the alphabet its
-/// character classes span (lower case 26, upper case 26, digits 10, anything else 33).
+/// An estimate of the entropy of `token`, in bits, meant to refuse what is plainly weak: its
+/// length (counting at most four characters per distinct character, so repetition earns little)
+/// times the bits a character carries — 4 for hex, 6 for base64 and similar, otherwise
+/// log2 of the alphabet its character classes span (lower case 26, upper case 26, digits 10,
+/// anything else 33). Passphrases of words score higher than their real entropy: generate tokens.
 pub fn estimated_bits(token: &str) -> f64 {
     let chars: Vec<char> = token.chars().collect();
     let mut distinct = chars.clone();
@@ -94,10 +96,18 @@ pub fn estimated_bits(token: &str) -> f64 {
     .filter(|(present, _)| *present)
     .map(|(_, size)| size)
     .sum::<f64>();
-    if alphabet <= 1.0 {
+    // A token drawn from a known encoding carries that encoding's bits per character, however
+    // few classes a particular draw happened to use: hex 4, base64 (URL-safe or not) 6.
+    let bits_per_char = if !chars.is_empty() && chars.iter().all(char::is_ascii_hexdigit) {
+        4.0
+    } else if !chars.is_empty() && chars.iter().all(|c| c.is_ascii_alphanumeric() || "-_+/=".contains(*c)) {
+        6.0
+    } else if alphabet > 1.0 {
+        alphabet.log2()
+    } else {
         return 0.0;
-    }
-    chars.len().min(4 * distinct.len()) as f64 * alphabet.log2()
+    };
+    chars.len().min(4 * distinct.len()) as f64 * bits_per_char
 }
 
 #[cfg(test)]
@@ -106,7 +116,14 @@ mod tests {
 
     #[test]
     fn weak_tokens_are_estimated_weak_and_random_ones_strong() {
-        for weak in ["", "test-admin-token", "password1234", &"a".repeat(200), "abcabcabcabcabcabcabcabcabcabc"] {
+        for weak in [
+            "",
+            "test-admin-token",
+            "password1234",
+            &"a".repeat(200),
+            "abcabcabcabcabcabcabcabcabcabc",
+            "3f9a1c7e5b2d4f6a8c0e1b3d5", // 25 hex characters: 100 bits
+        ] {
             assert!(estimated_bits(weak) < MIN_ADMIN_TOKEN_BITS, "{weak:?}: {}", estimated_bits(weak));
         }
         for strong in

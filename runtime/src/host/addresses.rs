@@ -19,14 +19,25 @@ pub(crate) fn is_non_public(ip: IpAddr) -> bool {
     }
 }
 
-/// Whether `ip` is link-local (169.254.0.0/16, fe80::/10, or one embedded in an IPv4-mapped
-/// address): where cloud metadata services answer with the machine's credentials. No grant
-/// reaches it, named or not.
+/// Whether `ip` is where cloud metadata services answer with the machine's credentials:
+/// link-local (169.254.0.0/16, fe80::/10, and 169.254.x.y embedded in IPv6 — IPv4-mapped,
+/// IPv4-compatible, NAT64, 6to4) and the metadata addresses outside it (AWS's `fd00:ec2::254`,
+/// Alibaba's `100.100.100.200`, Azure's wire server `168.63.129.16`). No grant reaches it.
 pub(crate) fn is_link_local(ip: IpAddr) -> bool {
+    const METADATA_V4: [Ipv4Addr; 2] = [Ipv4Addr::new(100, 100, 100, 200), Ipv4Addr::new(168, 63, 129, 16)];
+    let v4_link_local = |v4: Ipv4Addr| v4.is_link_local() || METADATA_V4.contains(&v4);
     match ip {
-        IpAddr::V4(v4) => v4.is_link_local(),
+        IpAddr::V4(v4) => v4_link_local(v4),
         IpAddr::V6(v6) => {
-            (v6.segments()[0] & 0xffc0) == 0xfe80 || v6.to_ipv4_mapped().is_some_and(|v4| v4.is_link_local())
+            let s = v6.segments();
+            let embedded = |high: u16, low: u16| Ipv4Addr::from((u32::from(high) << 16) | u32::from(low));
+            (s[0] & 0xffc0) == 0xfe80
+                || v6 == Ipv6Addr::new(0xfd00, 0xec2, 0, 0, 0, 0, 0, 0x254)
+                || v6.to_ipv4_mapped().is_some_and(v4_link_local)
+                || (s[..6] == [0; 6] && v4_link_local(embedded(s[6], s[7]))) // IPv4-compatible
+                || (s[..6] == [0x64, 0xff9b, 0, 0, 0, 0] && v4_link_local(embedded(s[6], s[7]))) // NAT64
+                || (s[..3] == [0x64, 0xff9b, 1] && v4_link_local(embedded(s[6], s[7]))) // local-use NAT64
+                || (s[0] == 0x2002 && v4_link_local(embedded(s[1], s[2]))) // 6to4
         }
     }
 }

@@ -289,7 +289,9 @@ async fn vet(
     if host.is_empty() {
         return Err(Denial::NoHost);
     }
-    let Some(pattern) = allowed.iter().find(|p| p.matches(scheme, &host, port)) else {
+    // An exact pattern that matches decides over a wildcard that also does (`["*", "10.0.0.7"]`).
+    let matching = || allowed.iter().filter(|p| p.matches(scheme, &host, port));
+    let Some(pattern) = matching().find(|p| p.is_exact()).or_else(|| matching().next()) else {
         return Err(Denial::NotAllowed { url: format!("{scheme}://{host}:{port}"), requested: false });
     };
     let literal = host.parse::<IpAddr>().is_ok();
@@ -522,6 +524,9 @@ mod tests {
         // An IP literal granted exactly reaches what it names, as local services need.
         let literal = vet(&allowed(&["10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
         assert!(literal.is_ok(), "{literal:?}");
+        // The exact pattern decides even when a wildcard before it matches too.
+        let both = vet(&allowed(&["*", "10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
+        assert!(both.is_ok(), "{both:?}");
         // Link-local (cloud metadata): never, named, resolved, allowed or mapped.
         let metadata = Fixed(Ok(vec!["169.254.169.254".parse().expect("ip")]));
         for (grant, host, resolver) in [
@@ -529,6 +534,11 @@ mod tests {
             ("metadata.internal", "metadata.internal", &metadata),
             ("[::ffff:169.254.169.254]", "[::ffff:169.254.169.254]", &metadata),
             ("[fe80::1]", "[fe80::1]", &metadata),
+            ("[64:ff9b::a9fe:a9fe]", "[64:ff9b::a9fe:a9fe]", &metadata),
+            ("[2002:a9fe:a9fe::]", "[2002:a9fe:a9fe::]", &metadata),
+            ("[::a9fe:a9fe]", "[::a9fe:a9fe]", &metadata),
+            ("[fd00:ec2::254]", "[fd00:ec2::254]", &metadata),
+            ("100.100.100.200", "100.100.100.200", &metadata),
         ] {
             let denied = vet(&allowed(&[grant]), resolver, "http", host, 80, second, true).await;
             assert!(matches!(denied, Err(Denial::LinkLocal(_))), "{host}: {denied:?}");
