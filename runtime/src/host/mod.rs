@@ -6,6 +6,7 @@ pub mod credentials;
 pub mod keyvalue;
 pub mod logs;
 pub mod outbound;
+pub mod patterns;
 pub mod resolver;
 pub mod retry_after;
 pub(crate) mod transport;
