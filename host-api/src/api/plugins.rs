@@ -76,10 +76,6 @@ pub async fn plugins_upload(
         return Ok(refused(ApiError::overloaded()));
     };
     let limit = state.limits.max_upload_bytes;
-    // A body announced over the limit is refused before a byte of it is read.
-    if axum::body::HttpBody::size_hint(&body).lower() > limit as u64 {
-        return Ok(refused(ApiError::payload_too_large(limit)));
-    }
     let body = axum::body::to_bytes(body, limit).await.map_err(|_| ApiError::payload_too_large(limit))?;
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
