@@ -350,8 +350,10 @@ pub async fn serve(flags: ServeFlags, out: &mut dyn Write) -> anyhow::Result<()>
     settings.listen = listen.or(settings.listen);
     settings.allow_unsigned |= allow_unsigned;
     if let Some(url) = cluster {
-        let replicas = settings.cluster.as_ref().map_or(1, |c| c.replicas);
-        settings.cluster = Some(crate::store::cluster::ClusterSettings { url, replicas });
+        let mut cluster =
+            settings.cluster.take().unwrap_or_else(|| crate::store::cluster::ClusterSettings::new(String::new()));
+        cluster.url = url;
+        settings.cluster = Some(cluster);
     }
     let server = server::start(&settings, Default::default()).await?;
     let data_dir = settings.data_dir();

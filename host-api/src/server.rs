@@ -87,7 +87,12 @@ impl ServeConfig {
     /// When it cannot be read or has unknown keys.
     pub fn from_file(path: &Path) -> anyhow::Result<ServeConfig> {
         let text = std::fs::read_to_string(path).with_context(|| format!("cannot read {}", path.display()))?;
-        toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))
+        let config: ServeConfig =
+            toml::from_str(&text).with_context(|| format!("invalid config {}", path.display()))?;
+        if let Some(cluster) = &config.cluster {
+            cluster.validate().with_context(|| format!("invalid config {}", path.display()))?;
+        }
+        Ok(config)
     }
 
     /// The data directory.

@@ -25,27 +25,32 @@ use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// One `plugboard serve --cluster` process.
-struct Node {
+pub(crate) struct Node {
     child: Child,
-    api: Api,
+    pub(crate) api: Api,
 }
 
 impl Node {
     /// Starts a node over `dir/name`, joined to `nats`, with `replicas` copies of what it creates.
     async fn start(dir: &Path, name: &str, nats: &str, replicas: usize) -> Node {
+        Node::start_with(dir, name, &format!("url = \"{nats}\"\nreplicas = {replicas}\n")).await
+    }
+
+    /// The node's process over `dir/name`, with `cluster` as its `[cluster]` table.
+    fn spawn(dir: &Path, name: &str, cluster: &str) -> Child {
         let data = dir.join(name);
         std::fs::create_dir_all(&data).expect("data dir");
         let config = dir.join(format!("{name}.toml"));
         std::fs::write(
             &config,
             format!(
-                "admin_token = \"{ADMIN}\"\nsecrets_key_file = \"{}\"\nshutdown_deadline_secs = 2\n\n[caps]\nfuel = 1000000000\n\n[queue]\nworkers = 2\n\n[cluster]\nurl = \"{nats}\"\nreplicas = {replicas}\n",
+                "admin_token = \"{ADMIN}\"\nsecrets_key_file = \"{}\"\nshutdown_deadline_secs = 2\n\n[caps]\nfuel = 1000000000\n\n[queue]\nworkers = 2\n\n[cluster]\n{cluster}",
                 dir.join("secrets.key").display()
             ),
         )
         .expect("config");
         let log = std::fs::File::create(dir.join(format!("{name}.log"))).expect("log");
-        let mut child = Command::new(plugboard_binary())
+        Command::new(plugboard_binary())
             .args(["serve", "--listen", "127.0.0.1:0", "--data"])
             .arg(&data)
             .arg("--config")
@@ -53,8 +58,32 @@ impl Node {
             .env("RUST_LOG", "info")
             .stdout(Stdio::piped())
             .stderr(log)
+            .stdin(Stdio::null())
             .spawn()
-            .expect("spawn plugboard");
+            .expect("spawn plugboard")
+    }
+
+    /// A node that must not start with `cluster` as its `[cluster]` table: waits for it to exit
+    /// (at most 60 s) and answers its log.
+    pub(crate) async fn refused(dir: &Path, name: &str, cluster: &str) -> String {
+        let mut child = Node::spawn(dir, name, cluster);
+        let started = Instant::now();
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                assert!(!status.success(), "node {name} exited 0");
+                return node_log(dir, name);
+            }
+            if started.elapsed() > Duration::from_secs(60) {
+                let _ = child.kill();
+                panic!("node {name} was not refused within 60 s: {}", node_log(dir, name));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Starts a node over `dir/name` with `cluster` as its `[cluster]` table.
+    pub(crate) async fn start_with(dir: &Path, name: &str, cluster: &str) -> Node {
+        let mut child = Node::spawn(dir, name, cluster);
         let stdout = child.stdout.take().expect("stdout");
         let (found, address) = std::sync::mpsc::channel();
         std::thread::spawn(move || {
@@ -90,7 +119,7 @@ impl Drop for Node {
     }
 }
 
-fn node_log(dir: &Path, name: &str) -> String {
+pub(crate) fn node_log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
@@ -102,12 +131,12 @@ async fn start_nodes(dir: &Path, nats: &str, count: usize, replicas: usize) -> V
     nodes
 }
 
-async fn invoke_filter(api: &Api) -> StatusCode {
+pub(crate) async fn invoke_filter(api: &Api) -> StatusCode {
     api.post("/v1/plugins/filter/invoke", ADMIN, json!({"records": [{"total": 500}]})).await.0
 }
 
 /// Polls `check` until it holds (at most 20 s); answers how long it took.
-async fn within(what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
+pub(crate) async fn within(what: &str, mut check: impl AsyncFnMut() -> bool) -> Duration {
     let started = Instant::now();
     while !check().await {
         assert!(started.elapsed() < Duration::from_secs(20), "{what} did not happen within 20 s");

@@ -152,6 +152,47 @@ pub async fn create_bucket(
 }
 
 impl NatsNode {
+    /// One server with JetStream whose config ends with `settings` (accounts, TLS, `include`s
+    /// of files in `dir`), started with `env` (what the config's `$VARIABLES` name). Its config,
+    /// store and log (`nats.log`) live in `dir`. Answers once it logged that it is ready:
+    /// readiness cannot be probed with a client here, it would need the credentials.
+    ///
+    /// # Errors
+    /// When `nats-server` is missing, refuses the config, or does not come up.
+    pub async fn configured(dir: &Path, settings: &str, env: &[(&str, &str)]) -> Result<NatsNode, String> {
+        let mut last = String::new();
+        for _ in 0..5 {
+            let port = free_port().map_err(|e| e.to_string())?;
+            let text = format!(
+                "listen: 127.0.0.1:{port}\njetstream {{\n  store_dir: \"{}\"\n  max_memory_store: 64MB\n  max_file_store: 1GB\n}}\n{settings}\n",
+                dir.join("nats-store").display()
+            );
+            std::fs::write(dir.join("nats.conf"), text).map_err(|e| e.to_string())?;
+            let log = dir.join("nats.log");
+            let child = Command::new(NATS_SERVER)
+                .arg("-c")
+                .arg(dir.join("nats.conf"))
+                .envs(env.iter().copied())
+                .stdout(Stdio::null())
+                .stderr(std::fs::File::create(&log).map_err(|e| e.to_string())?)
+                .spawn()
+                .map_err(|e| format!("cannot start {NATS_SERVER}: {e}"))?;
+            let mut node = NatsNode { url: format!("nats://127.0.0.1:{port}"), child: Some(child) };
+            let started = Instant::now();
+            while started.elapsed() < READY_WITHIN {
+                if std::fs::read_to_string(&log).unwrap_or_default().contains("Server is ready") {
+                    return Ok(node);
+                }
+                if let Some(Ok(Some(_))) = node.child.as_mut().map(Child::try_wait) {
+                    break;
+                }
+                tokio::time::sleep(Duration::from_millis(50)).await;
+            }
+            last = std::fs::read_to_string(&log).unwrap_or_default();
+        }
+        Err(format!("nats-server did not come up:\n{last}"))
+    }
+
     /// Connects, then asks JetStream for a stream that does not exist until it answers "not
     /// found" (a cluster answers only once it elected its meta leader). Not the account info:
     /// async-nats 0.51 cannot decode a 2.9 server's.

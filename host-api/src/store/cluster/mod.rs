@@ -40,6 +40,8 @@
 //! counters, and the plugins' key-value data (see the README's operations section).
 
 mod applier;
+mod connect;
+pub use connect::{ClusterSettings, InvalidSettings};
 pub mod envelope;
 mod nodes;
 pub use nodes::bucket_stream_config;
@@ -71,22 +73,6 @@ pub const BLOBS_BUCKET: &str = "PLUGBOARD_BLOBS";
 const ID_SHIFT: u32 = 16;
 /// How long a publish may wait for its acknowledgement.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
-
-/// `[cluster]` in the config file, or `--cluster URL`.
-#[derive(Debug, Clone, PartialEq, Eq, serde::Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ClusterSettings {
-    /// The NATS server, `nats://HOST:PORT` (several, comma-separated, for a NATS cluster).
-    pub url: String,
-    /// Replicas of every stream and bucket this node creates (1, or 3 on a 3-server NATS
-    /// cluster; default 1). Streams that exist keep theirs.
-    #[serde(default = "one")]
-    pub replicas: usize,
-}
-
-fn one() -> usize {
-    1
-}
 
 /// What the applier tracks beside the replica: who owns which queued run and running execution,
 /// and the last sequence of each revision-checked subject.
@@ -185,17 +171,7 @@ impl ClusterStore {
         let replica = SledStore::open(replica_dir, seal.clone())?;
         let applied_at_open = replica.cluster_applied()?;
         let mut tracked = Tracked::from_replica(&replica)?;
-        let servers = settings
-            .url
-            .split(',')
-            .map(|url| url.trim().parse::<async_nats::ServerAddr>())
-            .collect::<std::io::Result<Vec<_>>>()
-            .map_err(|err| backend(format!("bad NATS URL {}: {err}", settings.url)))?;
-        let client = async_nats::ConnectOptions::new()
-            .name(format!("plugboard-{node}"))
-            .connect(servers)
-            .await
-            .map_err(|err| backend(format!("cannot connect to {}: {err}", settings.url)))?;
+        let client = connect::connect(settings, &node).await?;
         let mut js = jetstream::new(client);
         js.set_timeout(PUBLISH_TIMEOUT);
         let replicas = settings.replicas.max(1);
