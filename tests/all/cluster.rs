@@ -123,7 +123,7 @@ pub(crate) fn node_log(dir: &Path, name: &str) -> String {
     std::fs::read_to_string(dir.join(format!("{name}.log"))).unwrap_or_default()
 }
 
-async fn start_nodes(dir: &Path, nats: &str, count: usize, replicas: usize) -> Vec<Node> {
+pub(crate) async fn start_nodes(dir: &Path, nats: &str, count: usize, replicas: usize) -> Vec<Node> {
     let mut nodes = Vec::new();
     for index in 0..count {
         nodes.push(Node::start(dir, &format!("node{index}"), nats, replicas).await);

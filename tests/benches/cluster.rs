@@ -43,7 +43,7 @@ struct Figures {
 /// Settings over `data`; every node of the run shares the secrets key of the run's directory.
 fn config(data: &Path, cluster: Option<&str>) -> plugboard_host_api::server::ServeConfig {
     let mut config = bench_config(data);
-    config.cluster = cluster.map(|url| ClusterSettings { url: url.into(), replicas: 1 });
+    config.cluster = cluster.map(|url| ClusterSettings::new(url.into()));
     let root = data.ancestors().find(|dir| dir.join(KEY_FILE).exists() || dir.ends_with("run")).unwrap();
     config.secrets_key_file = Some(root.join(KEY_FILE));
     config

@@ -57,6 +57,18 @@ pub async fn metrics_get(
         "Plugin compilations running now (bounded; an abandoned upload's compilation still counts).",
         state.services.plugins.compilations().0 as u64,
     );
+    if state.services.store.position().is_some() {
+        text.push_str(
+            "# HELP plugboard_cluster_changes_skipped_total Messages of the cluster's change log skipped \
+             (they did not open, decode or verify, or replayed an applied change), by reason.\n\
+             # TYPE plugboard_cluster_changes_skipped_total counter\n",
+        );
+        for (reason, count) in
+            ["unreadable", "malformed", "object", "replayed", "stale"].iter().zip(commit.skipped_changes)
+        {
+            text.push_str(&format!("plugboard_cluster_changes_skipped_total{{reason=\"{reason}\"}} {count}\n"));
+        }
+    }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }
 

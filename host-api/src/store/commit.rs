@@ -107,6 +107,7 @@ impl GroupCommit {
             fsyncs: self.counters.fsyncs.load(Ordering::Relaxed),
             commits: self.counters.commits.load(Ordering::Relaxed),
             flush_micros: self.counters.flush_micros.load(Ordering::Relaxed),
+            ..CommitStats::default()
         }
     }
 }

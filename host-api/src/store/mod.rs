@@ -182,6 +182,8 @@ pub enum Op {
     /// The cluster backend's position in its change log, written with every change it applies to
     /// its replica (see [`cluster`]); never used by the domain.
     Applied(u64),
+    /// What the cluster backend's applier keeps beside its position (see [`ClusterMark`]).
+    Cluster(ClusterMark),
     /// Sets (or clears) where a flow's source resumes.
     PutCursor {
         /// Flow.
@@ -189,6 +191,23 @@ pub enum Op {
         /// The cursor.
         cursor: Option<String>,
     },
+}
+
+/// The cluster backend's bookkeeping in its replica, written with the change it applies so that
+/// a restarted replica decides as before; never used by the domain.
+#[derive(Debug, Clone, PartialEq, Eq, serde::Serialize, serde::Deserialize)]
+pub enum ClusterMark {
+    /// The counters applied from `node` (see `cluster/replay.rs`).
+    Seen {
+        /// The publishing node.
+        node: String,
+        /// Its highest counter applied.
+        highest: u64,
+        /// Which of the counters below it were applied.
+        below: u64,
+    },
+    /// The sequence of the last message on the revision-checked subject.
+    LastAdmin(u64),
 }
 
 /// Writes that become visible together, or not at all.
@@ -327,6 +346,9 @@ pub struct CommitStats {
     pub commits: u64,
     /// Time spent flushing, in microseconds.
     pub flush_micros: u64,
+    /// Cluster mode: messages of the change log skipped, by reason (see
+    /// `cluster::envelope::Junk`): unreadable, malformed, object, replayed, stale.
+    pub skipped_changes: [u64; 5],
 }
 
 /// The whole store: every area, atomic changes, and group-committed durability.

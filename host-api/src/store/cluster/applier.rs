@@ -4,15 +4,21 @@
 //! The follower reads through an ordered consumer (no acknowledgements; JetStream recreates it
 //! past a gap); when the connection breaks, or the consumer stalls while the stream moves on (its
 //! server died), it starts again after the last sequence it applied.
-//! A message that cannot be opened (another secrets key, a foreign writer) is logged and
-//! skipped; one whose blob cannot be fetched yet is retried, never skipped.
+//! Nothing in the stream is trusted to be what it claims: a message that does not open under its
+//! subject, does not decode, names a bad object, repeats a counter its publisher used (a replay)
+//! or claims a revision that is not the last (see `envelope.rs`, `replay.rs`) is skipped and
+//! counted, with a log line naming its sequence, and every position it would have advanced is
+//! advanced (the applied sequence; the revision-checked subject's last sequence, which JetStream
+//! counts whatever the message was). So junk never stalls the follower, never makes guarded
+//! writes conflict forever, and every replica skips the same messages. A blob fetch is retried
+//! for a while (a just-elected leader may lag), then the change naming it is skipped too.
 
-use super::envelope::{self, Body, Envelope};
+use super::envelope::{self, Body, Envelope, Junk};
 use super::{ADMIN_SUBJECT, CHANGES_SUBJECTS, ID_SHIFT, Inner, backend};
 use crate::store::sled::SledStore;
 use crate::store::{
-    Change, ExecutionRecord, ExecutionStatus, FlowStore, Op, QueueStore, QueuedRun, Result, Storage, StoreError,
-    StoreEvent,
+    Change, ClusterMark, ExecutionRecord, ExecutionStatus, FlowStore, Op, QueueStore, QueuedRun, Result, Storage,
+    StoreError, StoreEvent,
 };
 use async_nats::jetstream::consumer::{DeliverPolicy, pull};
 use futures::StreamExt;
@@ -71,14 +77,15 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
         if seq <= *inner.applied.borrow() {
             continue;
         }
-        match envelope::decode(inner, &message).await {
-            Ok(envelope) => apply(inner, seq, message.subject.as_str(), envelope).await?,
-            Err(err @ StoreError::Corrupt { .. }) => {
-                tracing::error!(%err, seq, "a change of the cluster's log was skipped");
-                inner.unreadable.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get_or_insert(err);
-                passed(inner, seq)?;
+        let subject = message.subject.as_str();
+        match envelope::decode(inner, subject, &message.payload).await {
+            Ok(Ok(envelope)) => apply(inner, seq, subject, envelope).await?,
+            Ok(Err(older)) => {
+                inner.older_format.store(true, Ordering::SeqCst);
+                tracing::error!(%older, seq, "a change of the cluster's log was skipped");
+                skip(inner, seq, subject, Junk::Unreadable)?;
             }
-            Err(err) => return Err(err),
+            Err(junk) => skip(inner, seq, subject, junk)?,
         }
         inner.applied.send_replace(seq);
     }
@@ -106,23 +113,73 @@ async fn stalled(inner: &Inner, behind_at: &mut Option<u64>) -> bool {
     stalled
 }
 
-/// Notes in the replica that the message at `seq` was applied (it changed nothing there).
-fn passed(inner: &Inner, seq: u64) -> Result<()> {
-    Storage::apply(&inner.replica, Change::new().with(Op::Applied(seq)))
+/// The positions a message at `seq` on `subject` advances, to write with what it changes.
+fn positions(seq: u64, subject: &str) -> Vec<Op> {
+    let mut ops = vec![Op::Applied(seq)];
+    if subject == ADMIN_SUBJECT {
+        ops.push(Op::Cluster(ClusterMark::LastAdmin(seq)));
+    }
+    ops
 }
 
-/// Applies one message at `seq`.
+/// Skips the message at `seq`: counted, logged with its sequence, its positions advanced.
+fn skip(inner: &Inner, seq: u64, subject: &str, junk: Junk) -> Result<()> {
+    inner.skipped[junk as usize].fetch_add(1, Ordering::Relaxed);
+    tracing::error!(
+        seq,
+        subject,
+        reason = junk.label(),
+        "a message of the cluster's change log was skipped: it {junk}"
+    );
+    Storage::apply(&inner.replica, Change { ops: positions(seq, subject), ..Change::new() })?;
+    if subject == ADMIN_SUBJECT {
+        inner.tracked().last_admin = seq;
+    }
+    Ok(())
+}
+
+/// Applies one message at `seq`, unless it is a replay or claims a stale revision.
 async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Result<()> {
-    match envelope.body {
+    let admin = subject == ADMIN_SUBJECT;
+    let (last_admin, mut window) = {
+        let tracked = inner.tracked();
+        (tracked.last_admin, tracked.seen.get(&envelope.node).copied().unwrap_or_default())
+    };
+    if !window.admit(envelope.counter) {
+        return skip(inner, seq, subject, Junk::Replayed);
+    }
+    if admin && envelope.expected != Some(last_admin) {
+        return skip(inner, seq, subject, Junk::Stale);
+    }
+    let mut marks = positions(seq, subject);
+    marks.push(Op::Cluster(window.mark(&envelope.node)));
+    let written = apply_body(inner, seq, &envelope, marks).await;
+    match written {
+        Err(StoreError::DigestMismatch(_)) | Err(StoreError::Corrupt { .. }) => {
+            return skip(inner, seq, subject, Junk::Object);
+        }
+        other => other?,
+    }
+    inner.opened.fetch_add(1, Ordering::Relaxed);
+    let mut tracked = inner.tracked();
+    tracked.seen.insert(envelope.node.clone(), window);
+    if admin {
+        tracked.last_admin = seq;
+    }
+    Ok(())
+}
+
+/// Writes what `envelope` carries to the replica, with `marks`.
+async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>) -> Result<()> {
+    let with_marks = |mut change: Change| {
+        change.ops.extend(marks.iter().cloned());
+        change
+    };
+    match envelope.body.clone() {
         Body::Change(mut change) => {
             prepare(inner, seq, &mut change).await?;
-            Storage::apply(&inner.replica, change.clone().with(Op::Applied(seq)))?;
-            let mut tracked = inner.tracked();
-            tracked.record(&envelope.node, &change);
-            if subject == ADMIN_SUBJECT {
-                tracked.last_admin = seq;
-            }
-            drop(tracked);
+            Storage::apply(&inner.replica, with_marks(change.clone()))?;
+            inner.tracked().record(&envelope.node, &change);
             if envelope.node != inner.node {
                 let _ = inner.events.send(StoreEvent::Remote(Arc::new(change)));
             }
@@ -131,12 +188,12 @@ async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Re
             // Not one transaction (see the embedded store's `enqueue_once`): after a crash in
             // between, the delivery is applied again and finds its mark.
             let (_, queued) = QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
-            passed(inner, seq)?;
+            Storage::apply(&inner.replica, with_marks(Change::new()))?;
             if queued {
                 inner.tracked().enqueued(run.node.as_deref().unwrap_or(&envelope.node), &run.flow, run.id);
             }
         }
-        Body::Ids => passed(inner, seq)?,
+        Body::Ids => Storage::apply(&inner.replica, with_marks(Change::new()))?,
         Body::Adopt { from } => {
             let (runs, executions, moved) = inner.tracked().adopt(&from, &envelope.node);
             // The records say whose they are now, so a restarted replica agrees.
@@ -152,7 +209,7 @@ async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Re
                     change.push(Op::PutExecution(Box::new(ExecutionRecord { node, ..execution })));
                 }
             }
-            Storage::apply(&inner.replica, change.with(Op::Applied(seq)))?;
+            Storage::apply(&inner.replica, with_marks(change))?;
             if envelope.node == inner.node && (!runs.is_empty() || !executions.is_empty()) {
                 tracing::warn!(from = %from, runs = runs.values().sum::<usize>(), "adopted the queued work of a node that stopped");
                 let _ = inner.events.send(StoreEvent::Adopted { runs, executions });
@@ -184,18 +241,19 @@ async fn prepare(inner: &Inner, seq: u64, change: &mut Change) -> Result<()> {
 }
 
 /// A plugin file from the object store, checked against its digest. Published before the change
-/// that names it, so it is there; a moment of lag on a just-elected leader is retried.
+/// that names it, so it is there; a moment of lag on a just-elected leader is retried, then it is
+/// missing ([`StoreError::Corrupt`]: the change is skipped).
 async fn fetch_blob(inner: &Inner, digest: &str) -> Result<Vec<u8>> {
-    let mut last = None;
+    let mut last = String::new();
     for _ in 0..40 {
-        match envelope::read_object(inner, digest).await {
+        match envelope::read_object(inner, digest, envelope::MAX_BLOB).await {
             Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == digest => return Ok(bytes),
             Ok(_) => return Err(StoreError::DigestMismatch(digest.into())),
-            Err(err) => last = Some(err),
+            Err(err) => last = err.to_string(),
         }
         tokio::time::sleep(RETRY).await;
     }
-    Err(last.unwrap_or_else(|| backend("blob fetch")))
+    Err(StoreError::Corrupt { area: "change log", detail: format!("blob {digest} cannot be read: {last}") })
 }
 
 impl super::Tracked {
@@ -211,6 +269,14 @@ impl super::Tracked {
         }
         for execution in replica.running_executions()? {
             tracked.running.insert(execution.id, execution.node.unwrap_or_default());
+        }
+        for mark in replica.cluster_marks()? {
+            match mark {
+                ClusterMark::LastAdmin(seq) => tracked.last_admin = seq,
+                ClusterMark::Seen { node, highest, below } => {
+                    tracked.seen.insert(node, super::SeenWindow { highest, below });
+                }
+            }
         }
         Ok(tracked)
     }

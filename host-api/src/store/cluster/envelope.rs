@@ -1,31 +1,107 @@
 //! The messages of the change log: what a node publishes, sealed, and how a replica reads it.
 //!
-//! A message body is the JSON of an [`Envelope`] sealed with the secrets key (XChaCha20-Poly1305,
-//! bound to [`SEAL_CONTEXT`]): the stream holds grants, secrets, webhook secrets and token hashes,
-//! and an operator with access to NATS must not read them. A sealed body larger than
-//! [`MAX_INLINE`] (NATS refuses messages over its `max_payload`, 1 MiB by default) is stored in
-//! the object store and the message carries only its name in the [`OBJECT_HEADER`] header.
+//! A message body is the JSON of a [`Sealed`] sealed with the secrets key (XChaCha20-Poly1305):
+//! the stream holds grants, secrets, webhook secrets and token hashes, and an operator with access
+//! to NATS must not read them. The seal is bound to [`SEAL_CONTEXT`] *and the message's subject*,
+//! so a captured message re-published on another subject does not open. Inside, an
+//! [`Envelope`] names its publishing node and that node's [`Envelope::counter`] (the applier
+//! refuses one it has seen, see `replay.rs`) and the revision the publisher read
+//! ([`Envelope::expected`], which the applier enforces as JetStream did): a captured message
+//! re-published on its own subject is refused too. A sealed envelope larger than [`MAX_INLINE`]
+//! (NATS refuses messages over its `max_payload`, 1 MiB by default) is stored in the object store
+//! and the message carries, sealed, the object's name, size and digest: an object replaced or
+//! grown by someone with access to NATS is refused, and none is read past [`MAX_OBJECT`].
+//!
+//! Whatever does not open or decode is [`Junk`]: the applier skips and counts it.
 
 use super::{BLOBS_BUCKET, Inner, backend};
-use crate::store::{Change, QueuedRun, Result, StoreError};
+use crate::store::{Change, QueuedRun, Result};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
-/// Sealed bodies up to this size travel in the message itself.
+/// Sealed envelopes up to this size travel in the message itself.
 pub const MAX_INLINE: usize = 512 * 1024;
-/// Names the object holding a large body.
-const OBJECT_HEADER: &str = "Plugboard-Object";
-/// What a sealed body is bound to (a sealed secret of the embedded store cannot pass for one).
-const SEAL_CONTEXT: &[u8] = b"plugboard change log v1";
+/// The largest sealed envelope read from the object store (a change carries no plugin bytes:
+/// those are blobs of their own).
+pub const MAX_OBJECT: u64 = 64 * 1024 * 1024;
+/// The largest plugin file read from the object store (uploads are 64 MiB by default): an object
+/// grown to gigabytes by someone with access to NATS is refused, not read.
+pub const MAX_BLOB: u64 = 256 * 1024 * 1024;
+/// What a sealed body is bound to, with the subject (a sealed secret of the embedded store
+/// cannot pass for one).
+const SEAL_CONTEXT: &[u8] = b"plugboard change log v2\0";
+/// The first format's context: a log holding such messages was written by an older Plugboard.
+const SEAL_CONTEXT_V1: &[u8] = b"plugboard change log v1";
 
-/// One message: who published it and what.
+/// One message: who published it, its place in the publisher's count, and what.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
 pub struct Envelope {
     /// The publishing node.
     pub node: String,
+    /// How many messages the node published, this one included (from 1, never reused: a
+    /// restarted node continues from the highest its replica applied).
+    pub counter: u64,
+    /// The last sequence of the subject the publisher expected (the revision it read).
+    pub expected: Option<u64>,
     /// What it carries.
     pub body: Body,
 }
+
+/// What the seal holds: the envelope, or where it is.
+#[derive(Debug, serde::Serialize, serde::Deserialize)]
+enum Sealed {
+    Inline(Envelope),
+    Object {
+        /// Name in [`BLOBS_BUCKET`].
+        name: String,
+        /// Its size in bytes.
+        size: u64,
+        /// Hex SHA-256 of its bytes.
+        digest: String,
+    },
+}
+
+/// Why a message was skipped (the `reason` label of the skip counter).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, thiserror::Error)]
+pub enum Junk {
+    /// It does not open with this node's key under its subject (junk, re-routed, another key).
+    #[error("does not open under its subject with this node's secrets key")]
+    Unreadable,
+    /// It opens but does not decode.
+    #[error("does not decode")]
+    Malformed,
+    /// Its object is missing, larger than it says or than [`MAX_OBJECT`], or not its digest.
+    #[error("names an object that is missing, too large or not its digest")]
+    Object,
+    /// Its publisher's counter is not above what was applied from that node: a replay.
+    #[error("was applied before (a replay)")]
+    Replayed,
+    /// The revision it claims is not the subject's last: a replay or a forged header.
+    #[error("claims a revision that is not the last one")]
+    Stale,
+}
+
+impl Junk {
+    /// The metric label.
+    pub fn label(self) -> &'static str {
+        match self {
+            Junk::Unreadable => "unreadable",
+            Junk::Malformed => "malformed",
+            Junk::Object => "object",
+            Junk::Replayed => "replayed",
+            Junk::Stale => "stale",
+        }
+    }
+}
+
+/// A message that opened with the first format's context: written by an older Plugboard.
+#[derive(Debug, thiserror::Error)]
+#[error(
+    "the cluster's change log holds messages of an older Plugboard (format v1), which this version \
+     refuses (they are not bound to their subject and publisher); start this version on a new \
+     change log (a new NATS account or server) and move the state over with an export"
+)]
+pub struct OlderFormat;
 
 /// What a message carries.
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -50,14 +126,6 @@ pub enum Body {
     },
 }
 
-/// A message ready to publish.
-pub struct Encoded {
-    /// The body.
-    pub payload: Vec<u8>,
-    /// Headers, when the body lives in the object store.
-    pub headers: Option<async_nats::HeaderMap>,
-}
-
 /// The subject that makes a delivery unique: the first message on it wins.
 pub fn delivery_subject(flow: &str, signature: &[u8]) -> String {
     let mut hash = Sha256::new();
@@ -67,55 +135,83 @@ pub fn delivery_subject(flow: &str, signature: &[u8]) -> String {
     format!("plugboard.changes.delivery.{}", hex::encode(&hash.finalize()[..20]))
 }
 
-/// Seals `envelope`, moving a large body to the object store.
-pub(super) async fn encode(inner: &Inner, envelope: &Envelope) -> Result<Encoded> {
-    let plain = serde_json::to_vec(envelope).map_err(backend)?;
-    let sealed = inner.seal.seal(SEAL_CONTEXT, &plain)?;
+fn context(subject: &str) -> Vec<u8> {
+    [SEAL_CONTEXT, subject.as_bytes()].concat()
+}
+
+/// Seals `envelope` for `subject`, moving a large one to the object store; answers the payload.
+pub(super) async fn encode(inner: &Inner, subject: &str, envelope: Envelope) -> Result<Vec<u8>> {
+    let context = context(subject);
+    let plain = serde_json::to_vec(&Sealed::Inline(envelope)).map_err(backend)?;
+    let sealed = inner.seal.seal(&context, &plain)?;
     if sealed.len() <= MAX_INLINE {
-        return Ok(Encoded { payload: sealed, headers: None });
+        return Ok(sealed);
+    }
+    let Ok(Sealed::Inline(envelope)) = serde_json::from_slice::<Sealed>(&plain) else {
+        return Err(backend("an envelope does not decode back"));
+    };
+    let object = inner.seal.seal(&context, &serde_json::to_vec(&envelope).map_err(backend)?)?;
+    if object.len() as u64 > MAX_OBJECT {
+        return Err(crate::store::StoreError::Backend(format!(
+            "cluster: a change of {} bytes sealed is larger than the {MAX_OBJECT} a replica reads",
+            object.len()
+        )));
     }
     let mut id = [0u8; 16];
     getrandom::fill(&mut id).map_err(backend)?;
     let name = format!("change-{}", hex::encode(id));
-    let mut reader = sealed.as_slice();
+    let mut reader = object.as_slice();
     inner.blobs.put(name.as_str(), &mut reader).await.map_err(backend)?;
-    let mut headers = async_nats::HeaderMap::new();
-    headers.insert(OBJECT_HEADER, name.as_str());
-    Ok(Encoded { payload: Vec::new(), headers: Some(headers) })
+    let pointer = Sealed::Object { name, size: object.len() as u64, digest: hex::encode(Sha256::digest(&object)) };
+    inner.seal.seal(&context, &serde_json::to_vec(&pointer).map_err(backend)?)
 }
 
-/// Reads an object of the object store whole.
-pub(super) async fn read_object(inner: &Inner, name: &str) -> Result<Vec<u8>> {
-    let mut object = inner.blobs.get(name).await.map_err(|err| backend(format!("{BLOBS_BUCKET}/{name}: {err}")))?;
+/// Reads an object of the object store whole, refusing one larger than `limit`.
+pub(super) async fn read_object(inner: &Inner, name: &str, limit: u64) -> Result<Vec<u8>> {
+    let object = inner.blobs.get(name).await.map_err(|err| backend(format!("{BLOBS_BUCKET}/{name}: {err}")))?;
     let mut bytes = Vec::new();
-    object.read_to_end(&mut bytes).await.map_err(backend)?;
+    object.take(limit.saturating_add(1)).read_to_end(&mut bytes).await.map_err(backend)?;
+    if bytes.len() as u64 > limit {
+        return Err(backend(format!("{BLOBS_BUCKET}/{name} is larger than {limit} bytes")));
+    }
     Ok(bytes)
 }
 
-/// Opens a message of the change log.
+/// Opens a message of the change log that arrived on `subject`.
 ///
 /// # Errors
-/// [`StoreError::Corrupt`] when it does not open with this node's key or does not decode.
-pub(super) async fn decode(inner: &Inner, message: &async_nats::jetstream::Message) -> Result<Envelope> {
-    let fetched;
-    let sealed: &[u8] = match message.headers.as_ref().and_then(|h| h.get(OBJECT_HEADER)) {
-        Some(name) => {
-            fetched = read_object(inner, name.as_str()).await?;
-            &fetched
+/// [`Junk`] for what is to be skipped; `Ok(Err(OlderFormat))` for a message of the first format.
+pub(super) async fn decode(
+    inner: &Inner,
+    subject: &str,
+    payload: &[u8],
+) -> std::result::Result<std::result::Result<Envelope, OlderFormat>, Junk> {
+    let context = context(subject);
+    let open = |sealed: &[u8]| {
+        // Unsealed bytes would open as themselves: whoever can publish to NATS must not write state.
+        if !crate::store::sealed::SecretsKey::is_sealed(sealed) {
+            return Err(Junk::Unreadable);
         }
-        None => &message.payload,
+        inner.seal.open(&context, sealed).map_err(|_| Junk::Unreadable)
     };
-    // Unsealed bytes would open as themselves: whoever can publish to NATS must not write state.
-    let opened = if crate::store::sealed::SecretsKey::is_sealed(sealed) {
-        inner.seal.open(SEAL_CONTEXT, sealed)
-    } else {
-        Err(StoreError::Closed)
+    let plain = match open(payload) {
+        Ok(plain) => plain,
+        Err(junk) if crate::store::sealed::SecretsKey::is_sealed(payload) => {
+            return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() { Ok(Err(OlderFormat)) } else { Err(junk) };
+        }
+        Err(junk) => return Err(junk),
     };
-    let plain = opened.map_err(|_| StoreError::Corrupt {
-        area: "change log",
-        detail: "a change does not open with this node's secrets key: every node needs the same \
-                 `secrets_key_file`"
-            .into(),
-    })?;
-    serde_json::from_slice(&plain).map_err(|err| StoreError::Corrupt { area: "change log", detail: err.to_string() })
+    match serde_json::from_slice::<Sealed>(&plain).map_err(|_| Junk::Malformed)? {
+        Sealed::Inline(envelope) => Ok(Ok(envelope)),
+        Sealed::Object { name, size, digest } => {
+            if size > MAX_OBJECT {
+                return Err(Junk::Object);
+            }
+            let bytes = read_object(inner, &name, size).await.map_err(|_| Junk::Object)?;
+            if bytes.len() as u64 != size || hex::encode(Sha256::digest(&bytes)) != digest {
+                return Err(Junk::Object);
+            }
+            serde_json::from_slice(&open(&bytes)?).map(Ok).map_err(|_| Junk::Malformed)
+        }
+    }
 }

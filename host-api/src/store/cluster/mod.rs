@@ -46,14 +46,16 @@ pub mod envelope;
 mod nodes;
 pub use nodes::bucket_stream_config;
 mod reads;
+mod replay;
 
 use super::sealed::SecretsKey;
 use super::sled::SledStore;
 use super::{Change, CommitStats, Durable, Op, QueuedRun, Result, Storage, StoreError, StoreEvent};
 use async_nats::jetstream;
 use envelope::{Body, Envelope};
+use replay::SeenWindow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex, PoisonError};
 use std::time::Duration;
 
@@ -73,6 +75,9 @@ pub const BLOBS_BUCKET: &str = "PLUGBOARD_BLOBS";
 const ID_SHIFT: u32 = 16;
 /// How long a publish may wait for its acknowledgement.
 const PUBLISH_TIMEOUT: Duration = Duration::from_secs(10);
+/// How long a write may wait for this node to apply what it published (the applier is behind a
+/// slow blob fetch, say) before it is answered `unavailable` (stored, not yet visible here).
+const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the applier tracks beside the replica: who owns which queued run and running execution,
 /// and the last sequence of each revision-checked subject.
@@ -84,8 +89,10 @@ pub(crate) struct Tracked {
     owned: BTreeMap<String, BTreeMap<String, BTreeSet<u64>>>,
     /// Executions stored as running, and the node running them.
     running: BTreeMap<u64, String>,
-    /// Last sequence on [`ADMIN_SUBJECT`].
+    /// Last sequence on [`ADMIN_SUBJECT`] (whatever its message was: JetStream counts it).
     last_admin: u64,
+    /// The counters applied from every publishing node.
+    seen: BTreeMap<String, SeenWindow>,
 }
 
 /// The JetStream-backed [`Storage`].
@@ -115,8 +122,14 @@ pub(crate) struct Inner {
     handle: tokio::runtime::Handle,
     closed: AtomicBool,
     tasks: Mutex<Vec<tokio::task::JoinHandle<()>>>,
-    /// Why a message of the log could not be opened, if one could not (see `open`).
-    unreadable: Mutex<Option<StoreError>>,
+    /// This node's last counter (see [`Envelope::counter`]); held while a message is sent, so
+    /// the stream receives this node's messages in counter order.
+    counter: tokio::sync::Mutex<u64>,
+    /// Messages applied, and skipped by [`Junk`] reason (in declaration order).
+    opened: AtomicU64,
+    skipped: [AtomicU64; 5],
+    /// Whether a message of the first format was met (see `open`).
+    older_format: AtomicBool,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -142,6 +155,7 @@ fn is_guarded(op: &Op) -> bool {
             | Op::Dequeue { .. }
             | Op::PutCursor { .. }
             | Op::Applied(_)
+            | Op::Cluster(_)
     )
 }
 
@@ -170,33 +184,29 @@ impl ClusterStore {
     ) -> Result<ClusterStore> {
         let replica = SledStore::open(replica_dir, seal.clone())?;
         let applied_at_open = replica.cluster_applied()?;
-        let mut tracked = Tracked::from_replica(&replica)?;
+        let tracked = Tracked::from_replica(&replica)?;
         let client = connect::connect(settings, &node).await?;
         let mut js = jetstream::new(client);
         js.set_timeout(PUBLISH_TIMEOUT);
         let replicas = settings.replicas.max(1);
-        let changes = js
-            .get_or_create_stream(jetstream::stream::Config {
+        let changes = nodes::stream(
+            &js,
+            jetstream::stream::Config {
                 name: CHANGES_STREAM.into(),
                 subjects: vec![CHANGES_SUBJECTS.into()],
                 num_replicas: replicas,
                 storage: jetstream::stream::StorageType::File,
                 allow_direct: false,
+                // Nothing acknowledged may be taken back: no message deleted, the log never purged.
+                deny_delete: true,
+                deny_purge: true,
                 ..Default::default()
-            })
-            .await
-            .map_err(backend)?;
+            },
+        )
+        .await?;
         let blobs = nodes::object_store(&js, BLOBS_BUCKET, replicas).await?;
         let claims = nodes::bucket(&js, nodes::CLAIMS_BUCKET, replicas, nodes::CLAIM_KEPT).await?;
         let nodes_bucket = nodes::bucket(&js, nodes::NODES_BUCKET, replicas, nodes::NODE_TIMEOUT).await?;
-        // The last revision-checked change, if this replica has it already (else the follower
-        // notes it when it gets there).
-        match changes.get_last_raw_message_by_subject(ADMIN_SUBJECT).await {
-            Ok(last) if last.sequence <= applied_at_open => tracked.last_admin = last.sequence,
-            Ok(_) => {}
-            Err(err) if err.kind() == jetstream::stream::LastRawMessageErrorKind::NoMessageFound => {}
-            Err(err) => return Err(backend(err)),
-        }
         let (applied, _) = tokio::sync::watch::channel(applied_at_open);
         let (events, first_events) = tokio::sync::broadcast::channel(4096);
         let store = ClusterStore {
@@ -217,7 +227,10 @@ impl ClusterStore {
                 handle: tokio::runtime::Handle::current(),
                 closed: AtomicBool::new(false),
                 tasks: Mutex::default(),
-                unreadable: Mutex::default(),
+                counter: tokio::sync::Mutex::new(0),
+                opened: AtomicU64::new(0),
+                skipped: Default::default(),
+                older_format: AtomicBool::new(false),
             }),
         };
         let last = store.inner.last_sequence().await?;
@@ -225,13 +238,25 @@ impl ClusterStore {
         let caught_up = store.inner.wait_applied(last);
         let caught_up = tokio::time::timeout(Duration::from_secs(300), caught_up).await.map_err(backend).flatten();
         // A node that cannot open the log (another secrets key) would serve a partial state and
-        // fail every revision check: it must not start.
-        let unreadable = store.inner.unreadable.lock().unwrap_or_else(PoisonError::into_inner).take();
-        if let Some(err) = caught_up.err().or(unreadable) {
+        // fail every revision check: it must not start. Junk among messages that open is skipped;
+        // a new replica that opened none of several is on the wrong key.
+        let unreadable = store.inner.skipped[0].load(Ordering::SeqCst);
+        let wrong_key = (applied_at_open == 0 && unreadable > 0 && store.inner.opened.load(Ordering::SeqCst) == 0)
+            .then(|| StoreError::Corrupt {
+                area: "change log",
+                detail: format!(
+                    "none of the {unreadable} messages of the change log opens with this node's secrets \
+                         key: every node needs the same `secrets_key_file`"
+                ),
+            });
+        let older = store.inner.older_format.load(Ordering::SeqCst).then(|| backend(envelope::OlderFormat));
+        if let Some(err) = caught_up.err().or(wrong_key).or(older) {
             store.inner.closed.store(true, Ordering::SeqCst);
             applier.abort();
             return Err(err);
         }
+        let own = store.inner.tracked().seen.get(&store.inner.node).map_or(0, |seen| seen.highest);
+        *store.inner.counter.lock().await = own;
         tracing::info!(node = %store.inner.node, from = applied_at_open, to = last, "cluster changes applied");
         let heartbeat = tokio::spawn(nodes::heartbeat(store.inner.clone()));
         store.inner.tasks().extend([applier, heartbeat]);
@@ -272,11 +297,17 @@ impl Inner {
         Ok(self.changes.get_info().await.map_err(backend)?.state.last_sequence)
     }
 
-    /// Resolves once the replica applied sequence `seq`.
+    /// Resolves once the replica applied sequence `seq` (at most [`APPLY_TIMEOUT`]: then
+    /// [`StoreError::Unavailable`], the change being stored but not yet visible here).
     pub(crate) async fn wait_applied(&self, seq: u64) -> Result<()> {
         let mut applied = self.applied.subscribe();
-        applied.wait_for(|applied| *applied >= seq).await.map_err(|_| StoreError::Closed)?;
-        Ok(())
+        match tokio::time::timeout(APPLY_TIMEOUT, applied.wait_for(|applied| *applied >= seq)).await {
+            Ok(Ok(_)) => Ok(()),
+            Ok(Err(_)) => Err(StoreError::Closed),
+            Err(_) => Err(StoreError::Unavailable(format!(
+                "stored as change {seq}, not yet applied on this node within {APPLY_TIMEOUT:?}"
+            ))),
+        }
     }
 
     /// Applies everything published so far (after a lost race, before answering it).
@@ -296,19 +327,20 @@ impl Inner {
         if self.closed.load(Ordering::SeqCst) {
             return Err(PublishFailure::Failed(StoreError::Closed));
         }
-        let envelope = Envelope { node: self.node.clone(), body };
-        let message = envelope::encode(self, &envelope).await.map_err(PublishFailure::Failed)?;
-        let mut publish = jetstream::message::PublishMessage::build().payload(message.payload.into());
-        if let Some(headers) = message.headers {
-            publish = publish.headers(headers);
-        }
-        if let Some(expected) = expected {
-            publish = publish.expected_last_subject_sequence(expected);
-        }
         // Anything but a lost race means JetStream did not store it (no leader during a failover,
         // NATS unreachable, no ack in time): nothing was acknowledged and the sender may retry.
         let failed = |err: &dyn std::fmt::Display| PublishFailure::Failed(StoreError::Unavailable(err.to_string()));
-        let ack = self.js.send_publish(subject, publish).await.map_err(|e| failed(&e))?;
+        let ack = {
+            let mut counter = self.counter.lock().await;
+            *counter += 1;
+            let envelope = Envelope { node: self.node.clone(), counter: *counter, expected, body };
+            let payload = envelope::encode(self, &subject, envelope).await.map_err(PublishFailure::Failed)?;
+            let mut publish = jetstream::message::PublishMessage::build().payload(payload.into());
+            if let Some(expected) = expected {
+                publish = publish.expected_last_subject_sequence(expected);
+            }
+            self.js.send_publish(subject, publish).await.map_err(|e| failed(&e))?
+        };
         match ack.await {
             Ok(ack) => Ok(ack.sequence),
             Err(err) if err.kind() == jetstream::context::PublishErrorKind::WrongLastSequence => {
@@ -318,10 +350,15 @@ impl Inner {
         }
     }
 
-    /// Stores a plugin file in the object store under its digest (once).
+    /// Stores a plugin file in the object store under its digest (once: an object already there
+    /// is kept when its bytes are the digest's, replaced when they are not).
     async fn put_blob(&self, digest: &str, bytes: &[u8]) -> Result<()> {
         if self.blobs.info(digest).await.is_ok() {
-            return Ok(());
+            let stored = envelope::read_object(self, digest, envelope::MAX_BLOB).await;
+            if stored.is_ok_and(|stored| stored == bytes) {
+                return Ok(());
+            }
+            tracing::warn!(digest, "the object store held other bytes under a plugin file's digest; replaced");
         }
         let mut reader = bytes;
         self.blobs.put(digest, &mut reader).await.map_err(backend)?;
@@ -404,7 +441,10 @@ impl Storage for ClusterStore {
     }
 
     fn commit_stats(&self) -> CommitStats {
-        CommitStats::default()
+        CommitStats {
+            skipped_changes: self.inner.skipped.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            ..Default::default()
+        }
     }
 
     fn close(&self) -> Durable {

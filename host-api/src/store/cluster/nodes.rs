@@ -50,8 +50,37 @@ pub(super) async fn bucket(
     replicas: usize,
     max_age: Duration,
 ) -> Result<kv::Store> {
-    js.get_or_create_stream(bucket_stream_config(name, replicas, max_age)).await.map_err(backend)?;
+    stream(js, bucket_stream_config(name, replicas, max_age)).await?;
     js.get_key_value(name).await.map_err(backend)
+}
+
+/// Opens (creating) stream `config.name`. One that exists must have the settings this node
+/// relies on (its subjects, what may be deleted or purged, one value a key, direct gets off,
+/// refusing rather than dropping when full): whoever created it first could have set others, and
+/// a node must not start over a log that lets acknowledged changes be taken back.
+pub(super) async fn stream(js: &jetstream::Context, config: stream::Config) -> Result<stream::Stream> {
+    let mut stream = js.get_or_create_stream(config.clone()).await.map_err(backend)?;
+    let found = &stream.info().await.map_err(backend)?.config;
+    let differs = [
+        ("subjects", found.subjects != config.subjects),
+        ("deny_delete", found.deny_delete != config.deny_delete),
+        ("deny_purge", found.deny_purge != config.deny_purge),
+        ("allow_direct", found.allow_direct != config.allow_direct),
+        // The server answers -1 for the 0 ("no limit") a config sends.
+        ("max_messages_per_subject", found.max_messages_per_subject.max(0) != config.max_messages_per_subject.max(0)),
+        ("discard", found.discard != config.discard),
+        ("max_age", found.max_age != config.max_age),
+    ];
+    let differs: Vec<&str> = differs.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name).collect();
+    if differs.is_empty() {
+        return Ok(stream);
+    }
+    Err(backend(format!(
+        "the stream {} exists with other settings than a node needs ({}): it was not created by \
+         Plugboard; remove it, or fix its settings, before starting",
+        config.name,
+        differs.join(", ")
+    )))
 }
 
 /// Opens (creating) the object store `name`.

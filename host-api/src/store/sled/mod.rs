@@ -22,7 +22,7 @@ mod queue;
 
 use super::commit::GroupCommit;
 use super::sealed::SecretsKey;
-use super::{Change, CommitStats, Durable, Op, Result, Storage, StoreError};
+use super::{Change, ClusterMark, CommitStats, Durable, Op, Result, Storage, StoreError};
 use serde::{Serialize, de::DeserializeOwned};
 use std::path::Path;
 use std::sync::Arc;
@@ -124,6 +124,10 @@ pub(crate) fn encode<T: Serialize>(value: &T) -> Vec<u8> {
 
 /// Where [`Op::Applied`] is kept in the meta tree.
 const APPLIED_KEY: &[u8] = b"cluster\0applied";
+/// Where [`ClusterMark::LastAdmin`] is kept in the meta tree.
+const LAST_ADMIN_KEY: &[u8] = b"cluster\0admin";
+/// Prefix of the [`ClusterMark::Seen`] windows, one per node, in the meta tree.
+const SEEN_PREFIX: &[u8] = b"cluster\0seen\0";
 
 /// Most entries one page looks at (see [`SledStore::page`]).
 const PAGE_SCAN: usize = 10_000;
@@ -231,6 +235,22 @@ impl SledStore {
         Ok(value.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes))
     }
 
+    /// The cluster backend's bookkeeping: the last revision-checked sequence, and the counters
+    /// applied per node.
+    pub(crate) fn cluster_marks(&self) -> Result<Vec<ClusterMark>> {
+        let meta = self.tree(Area::Meta);
+        let value = meta.get(LAST_ADMIN_KEY).map_err(backend)?;
+        let last_admin = value.and_then(|v| v.as_ref().try_into().ok()).map_or(0, u64::from_be_bytes);
+        let mut marks = vec![ClusterMark::LastAdmin(last_admin)];
+        for entry in meta.scan_prefix(SEEN_PREFIX) {
+            let (key, value) = entry.map_err(backend)?;
+            let node = String::from_utf8_lossy(&key[SEEN_PREFIX.len()..]).into_owned();
+            let (highest, below) = decode("cluster window", &value)?;
+            marks.push(ClusterMark::Seen { node, highest, below });
+        }
+        Ok(marks)
+    }
+
     /// Dead letters stored, from the counter `apply` keeps.
     pub(crate) fn dead_letter_count(&self) -> u64 {
         self.inner.dead_letters.load(std::sync::atomic::Ordering::Relaxed)
@@ -309,6 +329,13 @@ impl SledStore {
                 | Op::RemoveDeadLetter { .. } => self.flow_writes(op, &mut writes)?,
                 Op::Enqueue(_) | Op::Dequeue { .. } | Op::PutCursor { .. } => self.queue_writes(op, &mut writes)?,
                 Op::Applied(seq) => writes.push(Write::put(Area::Meta, APPLIED_KEY, seq.to_be_bytes().to_vec())),
+                Op::Cluster(ClusterMark::LastAdmin(seq)) => {
+                    writes.push(Write::put(Area::Meta, LAST_ADMIN_KEY, seq.to_be_bytes().to_vec()));
+                }
+                Op::Cluster(ClusterMark::Seen { node, highest, below }) => {
+                    let key = [SEEN_PREFIX, node.as_bytes()].concat();
+                    writes.push(Write::put(Area::Meta, key, encode(&(highest, below))));
+                }
             }
         }
         Ok(writes)
