@@ -107,7 +107,7 @@ impl Node {
     }
 
     /// SIGKILL: what a dead machine does.
-    fn kill(&mut self) {
+    pub(crate) fn kill(&mut self) {
         let _ = self.child.kill();
         let _ = self.child.wait();
     }
@@ -261,7 +261,7 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
 }
 
 /// A sink that notes every record's `seq` and answers after `delay`.
-async fn counting_sink(delay: Duration) -> (String, Arc<Mutex<Vec<u64>>>) {
+pub(crate) async fn counting_sink(delay: Duration) -> (String, Arc<Mutex<Vec<u64>>>) {
     let arrived: Arc<Mutex<Vec<u64>>> = Arc::default();
     let app = {
         let arrived = arrived.clone();
@@ -277,7 +277,7 @@ async fn counting_sink(delay: Duration) -> (String, Arc<Mutex<Vec<u64>>>) {
     (format!("{}/in", serve(app).await), arrived)
 }
 
-async fn hooked_flow(api: &Api, sink: &str) {
+pub(crate) async fn hooked_flow(api: &Api, sink: &str) {
     api.trust_test_key().await;
     install_sink(api, "hook-sink", sink).await;
     let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 300}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
@@ -288,7 +288,7 @@ async fn hooked_flow(api: &Api, sink: &str) {
 }
 
 /// Waits until every acknowledged record reached the sink; answers how many arrived twice.
-async fn all_arrive(
+pub(crate) async fn all_arrive(
     acknowledged: &[u64],
     arrived: &Mutex<Vec<u64>>,
     within_secs: u64,

@@ -52,17 +52,20 @@ async fn replay(js: &jetstream::Context, captured: &[(String, bytes::Bytes)]) ->
             js.publish(subject, payload.clone()).await.expect("publish").await.expect("stored");
         }
     }
-    for junk in [&b"{\"node\":\"x\"}"[..], b"PBSEAL1\x00not really sealed", &[0u8; 2048]] {
+    let mut sealed_looking = b"pbsealed1:".to_vec();
+    sealed_looking.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
+    for junk in [&b"{\"node\":\"x\"}"[..], &sealed_looking, &[0u8; 2048]] {
         js.publish(SUBJECTS[0], bytes::Bytes::copy_from_slice(junk)).await.expect("publish").await.expect("stored");
     }
     last_sequence(js).await - before
 }
 
-/// `plugboard_cluster_changes_skipped_total` summed over reasons, from `/metrics`.
-async fn skipped(api: &Api) -> u64 {
+/// `plugboard_cluster_changes_skipped_total` for `reason` (every reason: `""`), from `/metrics`.
+async fn skipped(api: &Api, reason: &str) -> u64 {
     let text = reqwest::get(api.url("/metrics")).await.expect("metrics").text().await.expect("text");
+    let prefix = format!("plugboard_cluster_changes_skipped_total{{reason=\"{reason}");
     text.lines()
-        .filter(|line| line.starts_with("plugboard_cluster_changes_skipped_total{"))
+        .filter(|line| line.starts_with(&prefix))
         .filter_map(|line| line.rsplit(' ').next()?.parse::<u64>().ok())
         .sum()
 }
@@ -145,12 +148,16 @@ async fn captured_changes_published_again_on_any_subject_change_nothing() {
     guarded_write(b, "after-b").await;
     for api in [a, b] {
         still_refused(api, &token).await;
-        assert!(skipped(api).await >= published, "every replayed message is counted as skipped");
+        assert!(skipped(api, "").await >= published, "every replayed message is counted as skipped");
+        // Each captured message published again on its own subject opens, and is refused as a
+        // replay by its counter (before any revision check).
+        assert!(skipped(api, "replayed\"").await >= 2 * captured.len() as u64, "replays refused by counter");
     }
     // A node that applies the whole log from the start refuses the same messages.
     let c = Node::start_with(dir.path(), "late", &format!("url = \"{}\"\n", nats.nodes[0].url)).await;
     still_refused(&c.api, &token).await;
-    assert!(skipped(&c.api).await >= published);
+    assert!(skipped(&c.api, "").await >= published);
+    assert!(skipped(&c.api, "replayed\"").await >= 2 * captured.len() as u64);
     let (_, tokens) = c.api.get("/v1/tokens", ADMIN).await;
     assert!(tokens.to_string().contains("after-b"), "the late node applied the log past the replay: {tokens}");
     drop(nodes);

@@ -7,6 +7,7 @@ mod audit;
 mod cli;
 mod client_cli;
 mod cluster;
+mod cluster_heartbeats;
 mod cluster_replay;
 mod cluster_security;
 mod common;

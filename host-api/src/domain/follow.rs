@@ -29,7 +29,11 @@ impl Services {
                     self.queue.adopt(&runs);
                 }
                 Err(RecvError::Lagged(missed)) => {
-                    tracing::warn!(missed, "fell behind other nodes' changes: reloading every plugin and token");
+                    tracing::warn!(
+                        missed,
+                        "fell behind other nodes' changes: reloading every plugin, token and queue depth"
+                    );
+                    self.resync_queue();
                     self.reload_everything().await;
                 }
                 Err(RecvError::Closed) => return,
@@ -60,6 +64,12 @@ impl Services {
         }
         for name in plugins {
             self.plugins.refresh(&name).await;
+        }
+    }
+
+    fn resync_queue(&self) {
+        if let Err(err) = self.queue.resync() {
+            tracing::error!(%err, "counting this node's queued runs again");
         }
     }
 

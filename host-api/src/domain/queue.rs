@@ -155,6 +155,31 @@ impl WorkQueue {
             state.total += count;
         }
         drop(state);
+        self.wake_all();
+    }
+
+    /// After this node missed events (an adoption among them, perhaps): counts every flow at
+    /// least as deep as the store holds this node's runs of it, and wakes the workers, so adopted
+    /// work never waits for a restart. Never lowers a count: a run reserved but not yet stored,
+    /// or one whose removal is stored but not yet released, is counted right in memory.
+    ///
+    /// # Errors
+    /// A storage failure (the depth is then left as it was).
+    pub(super) fn resync(&self) -> Result<()> {
+        let stored = self.store.queue_depths()?;
+        let mut state = self.state();
+        for (flow, count) in stored {
+            let depth = state.depth.entry(flow).or_insert(0);
+            let raised = count.saturating_sub(*depth);
+            *depth += raised;
+            state.total += raised;
+        }
+        drop(state);
+        self.wake_all();
+        Ok(())
+    }
+
+    fn wake_all(&self) {
         for _ in 0..self.settings.workers.max(1) {
             self.signal.notify_one();
         }

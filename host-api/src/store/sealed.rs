@@ -81,6 +81,12 @@ impl SecretsKey {
         self.token_hash_key
     }
 
+    /// A keyed digest of `name` for `purpose`: a name only holders of this key can compute (the
+    /// cluster's once-only claim subjects, which outsiders must not be able to take first).
+    pub(crate) fn keyed_digest(&self, purpose: &[u8], name: &[u8]) -> [u8; 32] {
+        derive(&derive(&self.token_hash_key, purpose), name)
+    }
+
     /// Seals `plain`, bound to the store key `under`.
     pub(crate) fn seal(&self, under: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_BYTES];

@@ -13,7 +13,8 @@
 //! writes conflict forever, and every replica skips the same messages. A blob fetch is retried
 //! for a while (a just-elected leader may lag), then the change naming it is skipped too.
 
-use super::envelope::{self, Body, Envelope, Junk};
+use super::envelope::{self, Body, Decoded, Envelope, Junk, ObjectError};
+use super::replay::SeenWindow;
 use super::{ADMIN_SUBJECT, CHANGES_SUBJECTS, ID_SHIFT, Inner, backend};
 use crate::store::sled::SledStore;
 use crate::store::{
@@ -79,13 +80,14 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
         }
         let subject = message.subject.as_str();
         match envelope::decode(inner, subject, &message.payload).await {
-            Ok(Ok(envelope)) => apply(inner, seq, subject, envelope).await?,
-            Ok(Err(older)) => {
+            Decoded::Envelope(envelope) => apply(inner, seq, subject, envelope).await?,
+            Decoded::Older(older) => {
                 inner.older_format.store(true, Ordering::SeqCst);
                 tracing::error!(%older, seq, "a change of the cluster's log was skipped");
-                skip(inner, seq, subject, Junk::Unreadable)?;
+                skip(inner, seq, subject, Junk::Unreadable, None)?;
             }
-            Err(junk) => skip(inner, seq, subject, junk)?,
+            Decoded::Junk(junk) => skip(inner, seq, subject, junk, None)?,
+            Decoded::Retry(err) => return Err(err),
         }
         inner.applied.send_replace(seq);
     }
@@ -122,8 +124,9 @@ fn positions(seq: u64, subject: &str) -> Vec<Op> {
     ops
 }
 
-/// Skips the message at `seq`: counted, logged with its sequence, its positions advanced.
-fn skip(inner: &Inner, seq: u64, subject: &str, junk: Junk) -> Result<()> {
+/// Skips the message at `seq`: counted, logged with its sequence, its positions advanced (and,
+/// for a genuine message whose object is bad, its publisher's counter noted as used: `seen`).
+fn skip(inner: &Inner, seq: u64, subject: &str, junk: Junk, seen: Option<(&str, SeenWindow)>) -> Result<()> {
     inner.skipped[junk as usize].fetch_add(1, Ordering::Relaxed);
     tracing::error!(
         seq,
@@ -131,9 +134,17 @@ fn skip(inner: &Inner, seq: u64, subject: &str, junk: Junk) -> Result<()> {
         reason = junk.label(),
         "a message of the cluster's change log was skipped: it {junk}"
     );
-    Storage::apply(&inner.replica, Change { ops: positions(seq, subject), ..Change::new() })?;
+    let mut ops = positions(seq, subject);
+    if let Some((node, window)) = seen {
+        ops.push(Op::Cluster(window.mark(node)));
+    }
+    Storage::apply(&inner.replica, Change { ops, ..Change::new() })?;
+    let mut tracked = inner.tracked();
     if subject == ADMIN_SUBJECT {
-        inner.tracked().last_admin = seq;
+        tracked.last_admin = seq;
+    }
+    if let Some((node, window)) = seen {
+        tracked.seen.insert(node.to_string(), window);
     }
     Ok(())
 }
@@ -146,17 +157,17 @@ async fn apply(inner: &Inner, seq: u64, subject: &str, envelope: Envelope) -> Re
         (tracked.last_admin, tracked.seen.get(&envelope.node).copied().unwrap_or_default())
     };
     if !window.admit(envelope.counter) {
-        return skip(inner, seq, subject, Junk::Replayed);
+        return skip(inner, seq, subject, Junk::Replayed, None);
     }
     if admin && envelope.expected != Some(last_admin) {
-        return skip(inner, seq, subject, Junk::Stale);
+        return skip(inner, seq, subject, Junk::Stale, None);
     }
     let mut marks = positions(seq, subject);
     marks.push(Op::Cluster(window.mark(&envelope.node)));
     let written = apply_body(inner, seq, &envelope, marks).await;
     match written {
         Err(StoreError::DigestMismatch(_)) | Err(StoreError::Corrupt { .. }) => {
-            return skip(inner, seq, subject, Junk::Object);
+            return skip(inner, seq, subject, Junk::Object, Some((&envelope.node, window)));
         }
         other => other?,
     }
@@ -187,15 +198,18 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
         Body::Delivery { run, signature, expires_at } => {
             // Not one transaction (see the embedded store's `enqueue_once`): after a crash in
             // between, the delivery is applied again and finds its mark.
-            let (_, queued) = QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
+            QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
             Storage::apply(&inner.replica, with_marks(Change::new()))?;
-            if queued {
+            // Tracked when stored, also when a first attempt stored it and failed after.
+            if inner.replica.queued_run(run.id)?.is_some_and(|stored| stored.flow == run.flow) {
                 inner.tracked().enqueued(run.node.as_deref().unwrap_or(&envelope.node), &run.flow, run.id);
             }
         }
-        Body::Ids => Storage::apply(&inner.replica, with_marks(Change::new()))?,
+        Body::Ids | Body::Claim => Storage::apply(&inner.replica, with_marks(Change::new()))?,
         Body::Adopt { from } => {
-            let (runs, executions, moved) = inner.tracked().adopt(&from, &envelope.node);
+            // On a copy, kept once the replica took it: a failed write is applied again whole.
+            let mut next = inner.tracked().clone();
+            let (runs, executions, moved) = next.adopt(&from, &envelope.node);
             // The records say whose they are now, so a restarted replica agrees.
             let mut change = Change::new();
             for id in moved {
@@ -210,6 +224,7 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
                 }
             }
             Storage::apply(&inner.replica, with_marks(change))?;
+            *inner.tracked() = next;
             if envelope.node == inner.node && (!runs.is_empty() || !executions.is_empty()) {
                 tracing::warn!(from = %from, runs = runs.values().sum::<usize>(), "adopted the queued work of a node that stopped");
                 let _ = inner.events.send(StoreEvent::Adopted { runs, executions });
@@ -242,18 +257,20 @@ async fn prepare(inner: &Inner, seq: u64, change: &mut Change) -> Result<()> {
 
 /// A plugin file from the object store, checked against its digest. Published before the change
 /// that names it, so it is there; a moment of lag on a just-elected leader is retried, then it is
-/// missing ([`StoreError::Corrupt`]: the change is skipped).
+/// missing ([`StoreError::Corrupt`]: the change is skipped). A read that fails otherwise (no
+/// leader, a broken connection) is an error: the follower reads the message again.
 async fn fetch_blob(inner: &Inner, digest: &str) -> Result<Vec<u8>> {
-    let mut last = String::new();
     for _ in 0..40 {
         match envelope::read_object(inner, digest, envelope::MAX_BLOB).await {
             Ok(bytes) if hex::encode(Sha256::digest(&bytes)) == digest => return Ok(bytes),
             Ok(_) => return Err(StoreError::DigestMismatch(digest.into())),
-            Err(err) => last = err.to_string(),
+            Err(ObjectError::Missing) => {}
+            Err(ObjectError::TooLarge) => break,
+            Err(ObjectError::Failed(err)) => return Err(err),
         }
         tokio::time::sleep(RETRY).await;
     }
-    Err(StoreError::Corrupt { area: "change log", detail: format!("blob {digest} cannot be read: {last}") })
+    Err(StoreError::Corrupt { area: "change log", detail: format!("blob {digest} is missing or too large") })
 }
 
 impl super::Tracked {

@@ -119,11 +119,22 @@ pub enum Body {
     },
     /// An id block reservation: ids `seq << 16 ..` belong to the publisher.
     Ids,
+    /// A once-only claim (a cron due time); its subject is the claim's own (see
+    /// [`claim_subject`]), and the first message on it wins.
+    Claim,
     /// The publisher adopts the queued runs and running executions of node `from`.
     Adopt {
         /// The node that stopped.
         from: String,
     },
+}
+
+/// The subject of a once-only claim of `key`: keyed with the secrets key, so someone with access
+/// to NATS cannot compute it and take a due time first; on the change log, which refuses deletes,
+/// so a claim cannot be removed to let a second node claim it.
+pub(super) fn claim_subject(inner: &Inner, key: &str) -> String {
+    let digest = inner.seal.keyed_digest(b"plugboard cluster claims v1", key.as_bytes());
+    format!("plugboard.changes.claim.{}", hex::encode(&digest[..20]))
 }
 
 /// The subject that makes a delivery unique: the first message on it wins.
@@ -166,13 +177,33 @@ pub(super) async fn encode(inner: &Inner, subject: &str, envelope: Envelope) -> 
     inner.seal.seal(&context, &serde_json::to_vec(&pointer).map_err(backend)?)
 }
 
+/// Why an object could not be read.
+#[derive(Debug)]
+pub(super) enum ObjectError {
+    /// It does not exist: the stream's leader answered so (objects are stored before the change
+    /// naming them is published).
+    Missing,
+    /// It is larger than the reader's limit.
+    TooLarge,
+    /// Anything else (no leader, a broken connection): worth retrying.
+    Failed(crate::store::StoreError),
+}
+
 /// Reads an object of the object store whole, refusing one larger than `limit`.
-pub(super) async fn read_object(inner: &Inner, name: &str, limit: u64) -> Result<Vec<u8>> {
-    let object = inner.blobs.get(name).await.map_err(|err| backend(format!("{BLOBS_BUCKET}/{name}: {err}")))?;
+pub(super) async fn read_object(inner: &Inner, name: &str, limit: u64) -> std::result::Result<Vec<u8>, ObjectError> {
+    use async_nats::jetstream::object_store::GetErrorKind;
+    let object = inner.blobs.get(name).await.map_err(|err| match err.kind() {
+        GetErrorKind::NotFound => ObjectError::Missing,
+        _ => ObjectError::Failed(backend(format!("{BLOBS_BUCKET}/{name}: {err}"))),
+    })?;
     let mut bytes = Vec::new();
-    object.take(limit.saturating_add(1)).read_to_end(&mut bytes).await.map_err(backend)?;
+    object
+        .take(limit.saturating_add(1))
+        .read_to_end(&mut bytes)
+        .await
+        .map_err(|err| ObjectError::Failed(backend(err)))?;
     if bytes.len() as u64 > limit {
-        return Err(backend(format!("{BLOBS_BUCKET}/{name} is larger than {limit} bytes")));
+        return Err(ObjectError::TooLarge);
     }
     Ok(bytes)
 }
@@ -180,12 +211,28 @@ pub(super) async fn read_object(inner: &Inner, name: &str, limit: u64) -> Result
 /// Opens a message of the change log that arrived on `subject`.
 ///
 /// # Errors
-/// [`Junk`] for what is to be skipped; `Ok(Err(OlderFormat))` for a message of the first format.
-pub(super) async fn decode(
-    inner: &Inner,
-    subject: &str,
-    payload: &[u8],
-) -> std::result::Result<std::result::Result<Envelope, OlderFormat>, Junk> {
+/// [`Decoded::Junk`] for what is to be skipped; [`Decoded::Retry`] when its object could not be
+/// read for now.
+pub(super) async fn decode(inner: &Inner, subject: &str, payload: &[u8]) -> Decoded {
+    match decode_inner(inner, subject, payload).await {
+        Ok(decoded) => decoded,
+        Err(junk) => Decoded::Junk(junk),
+    }
+}
+
+/// What a message of the change log turned out to be.
+pub(super) enum Decoded {
+    /// An envelope to apply.
+    Envelope(Envelope),
+    /// A message of the first format.
+    Older(OlderFormat),
+    /// Something to skip.
+    Junk(Junk),
+    /// Its object could not be read now; read it again.
+    Retry(crate::store::StoreError),
+}
+
+async fn decode_inner(inner: &Inner, subject: &str, payload: &[u8]) -> std::result::Result<Decoded, Junk> {
     let context = context(subject);
     let open = |sealed: &[u8]| {
         // Unsealed bytes would open as themselves: whoever can publish to NATS must not write state.
@@ -197,21 +244,29 @@ pub(super) async fn decode(
     let plain = match open(payload) {
         Ok(plain) => plain,
         Err(junk) if crate::store::sealed::SecretsKey::is_sealed(payload) => {
-            return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() { Ok(Err(OlderFormat)) } else { Err(junk) };
+            return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() {
+                Ok(Decoded::Older(OlderFormat))
+            } else {
+                Err(junk)
+            };
         }
         Err(junk) => return Err(junk),
     };
     match serde_json::from_slice::<Sealed>(&plain).map_err(|_| Junk::Malformed)? {
-        Sealed::Inline(envelope) => Ok(Ok(envelope)),
+        Sealed::Inline(envelope) => Ok(Decoded::Envelope(envelope)),
         Sealed::Object { name, size, digest } => {
             if size > MAX_OBJECT {
                 return Err(Junk::Object);
             }
-            let bytes = read_object(inner, &name, size).await.map_err(|_| Junk::Object)?;
+            let bytes = match read_object(inner, &name, size).await {
+                Ok(bytes) => bytes,
+                Err(ObjectError::Failed(err)) => return Ok(Decoded::Retry(err)),
+                Err(ObjectError::Missing | ObjectError::TooLarge) => return Err(Junk::Object),
+            };
             if bytes.len() as u64 != size || hex::encode(Sha256::digest(&bytes)) != digest {
                 return Err(Junk::Object);
             }
-            serde_json::from_slice(&open(&bytes)?).map(Ok).map_err(|_| Junk::Malformed)
+            serde_json::from_slice(&open(&bytes)?).map(Decoded::Envelope).map_err(|_| Junk::Malformed)
         }
     }
 }

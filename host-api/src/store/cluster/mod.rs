@@ -32,9 +32,12 @@
 //!   (throughput grows with nodes, with no claim traffic per run). Nodes heartbeat into a
 //!   key-value bucket; when one stops for longer than [`nodes::NODE_TIMEOUT`], another node
 //!   adopts its queued runs with a revision-checked message (one adopter wins) and runs them: a
-//!   node that dies mid-run leaves its work to the others. Webhook deliveries are deduplicated
+//!   node that dies mid-run leaves its work to the others. Beats are sealed (a forged one keeps
+//!   no dead node alive) and every valid one is remembered as it is written (a deleted one makes
+//!   no live node look stopped). Webhook deliveries are deduplicated
 //!   cluster-wide by a per-signature subject published with "no message yet" expected.
-//! - **Cron** due times are claimed with a key-value `create` (one node wins each due time).
+//! - **Cron** due times are claimed by publishing on the due time's own subject with "no message
+//!   yet" expected (one node wins each); the subject is keyed with the secrets key.
 //!
 //! Left per node, not shared: compiled artifacts (each node's cache, verified as always), usage
 //! counters, and the plugins' key-value data (see the README's operations section).
@@ -81,7 +84,7 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// What the applier tracks beside the replica: who owns which queued run and running execution,
 /// and the last sequence of each revision-checked subject.
-#[derive(Default)]
+#[derive(Default, Clone)]
 pub(crate) struct Tracked {
     /// Owner node of every queued run, and its flow.
     run_owner: HashMap<u64, (String, String)>,
@@ -108,7 +111,6 @@ pub(crate) struct Inner {
     js: jetstream::Context,
     changes: jetstream::stream::Stream,
     blobs: jetstream::object_store::ObjectStore,
-    claims: jetstream::kv::Store,
     nodes: jetstream::kv::Store,
     seal: SecretsKey,
     tracked: Mutex<Tracked>,
@@ -128,6 +130,9 @@ pub(crate) struct Inner {
     /// Messages applied, and skipped by [`Junk`] reason (in declaration order).
     opened: AtomicU64,
     skipped: [AtomicU64; 5],
+    /// The latest valid heartbeat seen from every node: its time (milliseconds since the epoch,
+    /// on the node's clock) and when this node saw it (see `nodes.rs`).
+    beats: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Whether a message of the first format was met (see `open`).
     older_format: AtomicBool,
 }
@@ -205,7 +210,6 @@ impl ClusterStore {
         )
         .await?;
         let blobs = nodes::object_store(&js, BLOBS_BUCKET, replicas).await?;
-        let claims = nodes::bucket(&js, nodes::CLAIMS_BUCKET, replicas, nodes::CLAIM_KEPT).await?;
         let nodes_bucket = nodes::bucket(&js, nodes::NODES_BUCKET, replicas, nodes::NODE_TIMEOUT).await?;
         let (applied, _) = tokio::sync::watch::channel(applied_at_open);
         let (events, first_events) = tokio::sync::broadcast::channel(4096);
@@ -216,7 +220,6 @@ impl ClusterStore {
                 js,
                 changes,
                 blobs,
-                claims,
                 nodes: nodes_bucket,
                 seal,
                 tracked: Mutex::new(tracked),
@@ -231,12 +234,12 @@ impl ClusterStore {
                 opened: AtomicU64::new(0),
                 skipped: Default::default(),
                 older_format: AtomicBool::new(false),
+                beats: Mutex::default(),
             }),
         };
         let last = store.inner.last_sequence().await?;
         let applier = tokio::spawn(applier::follow(store.inner.clone()));
-        let caught_up = store.inner.wait_applied(last);
-        let caught_up = tokio::time::timeout(Duration::from_secs(300), caught_up).await.map_err(backend).flatten();
+        let caught_up = store.inner.wait_applied_within(last, Duration::from_secs(300)).await;
         // A node that cannot open the log (another secrets key) would serve a partial state and
         // fail every revision check: it must not start. Junk among messages that open is skipped;
         // a new replica that opened none of several is on the wrong key.
@@ -259,7 +262,8 @@ impl ClusterStore {
         *store.inner.counter.lock().await = own;
         tracing::info!(node = %store.inner.node, from = applied_at_open, to = last, "cluster changes applied");
         let heartbeat = tokio::spawn(nodes::heartbeat(store.inner.clone()));
-        store.inner.tasks().extend([applier, heartbeat]);
+        let beats = tokio::spawn(nodes::watch_beats(store.inner.clone()));
+        store.inner.tasks().extend([applier, heartbeat, beats]);
         Ok(store)
     }
 
@@ -300,12 +304,17 @@ impl Inner {
     /// Resolves once the replica applied sequence `seq` (at most [`APPLY_TIMEOUT`]: then
     /// [`StoreError::Unavailable`], the change being stored but not yet visible here).
     pub(crate) async fn wait_applied(&self, seq: u64) -> Result<()> {
+        self.wait_applied_within(seq, APPLY_TIMEOUT).await
+    }
+
+    /// [`Inner::wait_applied`] with its own bound (a starting node catches up on the whole log).
+    async fn wait_applied_within(&self, seq: u64, limit: Duration) -> Result<()> {
         let mut applied = self.applied.subscribe();
-        match tokio::time::timeout(APPLY_TIMEOUT, applied.wait_for(|applied| *applied >= seq)).await {
+        match tokio::time::timeout(limit, applied.wait_for(|applied| *applied >= seq)).await {
             Ok(Ok(_)) => Ok(()),
             Ok(Err(_)) => Err(StoreError::Closed),
             Err(_) => Err(StoreError::Unavailable(format!(
-                "stored as change {seq}, not yet applied on this node within {APPLY_TIMEOUT:?}"
+                "stored as change {seq}, not yet applied on this node within {limit:?}"
             ))),
         }
     }
@@ -460,7 +469,12 @@ impl Storage for ClusterStore {
     }
 
     fn claim_once(&self, key: &str) -> Result<bool> {
-        self.block(nodes::claim(&self.inner.claims, key))
+        let subject = envelope::claim_subject(&self.inner, key);
+        match self.block(self.inner.publish(subject, Body::Claim, Some(0))) {
+            Ok(_) => Ok(true),
+            Err(PublishFailure::Raced) => Ok(false),
+            Err(PublishFailure::Failed(err)) => Err(err),
+        }
     }
 
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {

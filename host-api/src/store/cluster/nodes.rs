@@ -1,30 +1,37 @@
 //! The cluster's buckets beside the change log: node heartbeats (and the adoption of a stopped
-//! node's queued work), once-only claims (cron due times), and their creation on a 2.9 server.
+//! node's queued work), and the creation of streams and buckets on a 2.9 server.
 //!
 //! async-nats 0.51's `create_key_value` first asks for the account's info, which it cannot decode
 //! from a 2.9 server (fields added in 2.10), so buckets are created as their streams by the
 //! key-value conventions and opened with `get_key_value`. Direct gets are off: after a server
 //! dies they can answer an older value; gets go to the stream's leader.
+//!
+//! **Heartbeats are not trusted as written.** A beat is the time it was written, sealed with the
+//! secrets key under the beating node's name, so someone with access to NATS can neither forge a
+//! beat (to keep a dead node's work stranded) nor move one to another node. Every node watches
+//! the bucket and remembers the latest valid beat of each node, so deleting a live node's beat
+//! (to have its work adopted and run twice) changes nothing: a node is stopped when its latest
+//! valid beat, as remembered, is older than [`NODE_TIMEOUT`] — and never within [`NODE_TIMEOUT`]
+//! of the observer's own start, before it could have seen a beat. A replayed old beat carries its
+//! old time.
 
 use super::envelope::Body;
 use super::{Inner, PublishFailure, backend};
 use crate::store::Result;
 use async_nats::jetstream::{self, kv, stream};
-use sha2::{Digest, Sha256};
+use futures::StreamExt;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 /// Node heartbeats.
 pub(super) const NODES_BUCKET: &str = "PLUGBOARD_NODES";
-/// Once-only claims.
-pub(super) const CLAIMS_BUCKET: &str = "PLUGBOARD_CLAIMS";
 /// A node whose heartbeat is older than this has stopped; its queued work is adopted.
 pub const NODE_TIMEOUT: Duration = Duration::from_secs(10);
 /// How often a node beats.
 const BEAT: Duration = Duration::from_secs(2);
-/// How long a claim is kept (longer than any cron period that matters for a repeat).
-pub(super) const CLAIM_KEPT: Duration = Duration::from_secs(24 * 3600);
+/// What a beat is sealed under, with the node's name.
+const BEAT_CONTEXT: &[u8] = b"plugboard heartbeat v1\0";
 
 /// The stream behind key-value bucket `name` by the key-value conventions (one value a key,
 /// entries expiring after `max_age`, zero for never), without direct gets.
@@ -70,6 +77,9 @@ pub(super) async fn stream(js: &jetstream::Context, config: stream::Config) -> R
         ("max_messages_per_subject", found.max_messages_per_subject.max(0) != config.max_messages_per_subject.max(0)),
         ("discard", found.discard != config.discard),
         ("max_age", found.max_age != config.max_age),
+        // Limits that would drop acknowledged messages (the server answers -1 for "none").
+        ("max_messages", found.max_messages.max(0) != config.max_messages.max(0)),
+        ("max_bytes", found.max_bytes.max(0) != config.max_bytes.max(0)),
     ];
     let differs: Vec<&str> = differs.iter().filter(|(_, differs)| *differs).map(|(name, _)| *name).collect();
     if differs.is_empty() {
@@ -102,32 +112,71 @@ pub(super) async fn object_store(
     .map_err(backend)
 }
 
-/// Whether this caller is the first to claim `key` (kept [`CLAIM_KEPT`]).
-pub(super) async fn claim(claims: &kv::Store, key: &str) -> Result<bool> {
-    // Keys of any text, as the bucket's key alphabet allows.
-    let key = format!("k{}", hex::encode(&Sha256::digest(key.as_bytes())[..20]));
-    match claims.create(&key, Vec::new().into()).await {
-        Ok(_) => Ok(true),
-        Err(err) if err.kind() == kv::CreateErrorKind::AlreadyExists => Ok(false),
-        Err(err) => Err(backend(err)),
+fn now_millis() -> u64 {
+    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)
+}
+
+/// The time a beat of `node` says, when it opens under `node` with this node's key.
+fn beat_time(inner: &Inner, node: &str, value: &[u8]) -> Option<u64> {
+    // Unsealed bytes would open as themselves.
+    crate::store::sealed::SecretsKey::is_sealed(value).then_some(())?;
+    let plain = inner.seal.open(&[BEAT_CONTEXT, node.as_bytes()].concat(), value).ok()?;
+    Some(u64::from_be_bytes(plain.as_slice().try_into().ok()?))
+}
+
+/// Remembers a beat of `node` written at `at` (its clock), and when this node saw it (this
+/// node's clock), if it is later than the one remembered: staleness is measured on one clock, so
+/// nodes' clocks need not agree, and a replayed older beat changes nothing.
+fn remember(inner: &Inner, node: &str, at: u64) {
+    let mut beats = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    match beats.get(node) {
+        Some((latest, _)) if *latest >= at => {}
+        _ => {
+            beats.insert(node.to_string(), (at, Instant::now()));
+        }
     }
 }
 
 /// Beats every [`BEAT`] and adopts the queued work of nodes that stopped beating.
 pub(super) async fn heartbeat(inner: Arc<Inner>) {
+    let started = Instant::now();
     while !inner.closed.load(Ordering::SeqCst) {
-        if let Err(err) = inner.nodes.put(&inner.node, crate::store::now().to_string().into()).await {
+        let context = [BEAT_CONTEXT, inner.node.as_bytes()].concat();
+        let beat = inner.seal.seal(&context, &now_millis().to_be_bytes());
+        let written = match beat {
+            Ok(beat) => inner.nodes.put(&inner.node, beat.into()).await.map_err(backend),
+            Err(err) => Err(err),
+        };
+        if let Err(err) = written {
             tracing::warn!(%err, "cluster heartbeat");
-        } else if let Err(err) = adopt_stopped(&inner).await {
+        } else if let Err(err) = adopt_stopped(&inner, started).await {
             tracing::warn!(%err, "adopting the work of a stopped node");
         }
         tokio::time::sleep(BEAT).await;
     }
 }
 
-/// Publishes an adoption of every node that owns queued work or running executions and has no
-/// heartbeat; the adoption subject is revision-checked, so one node adopts each.
-async fn adopt_stopped(inner: &Inner) -> Result<()> {
+/// Remembers every valid beat as it is written, until the store closes.
+pub(super) async fn watch_beats(inner: Arc<Inner>) {
+    while !inner.closed.load(Ordering::SeqCst) {
+        match inner.nodes.watch_all().await {
+            Ok(mut entries) => {
+                while let Some(entry) = entries.next().await {
+                    let Ok(entry) = entry else { break };
+                    if let Some(at) = beat_time(&inner, &entry.key, &entry.value) {
+                        remember(&inner, &entry.key, at);
+                    }
+                }
+            }
+            Err(err) => tracing::warn!(%err, "watching cluster heartbeats"),
+        }
+        tokio::time::sleep(BEAT).await;
+    }
+}
+
+/// Publishes an adoption of every node that owns queued work or running executions and has not
+/// beaten for [`NODE_TIMEOUT`]; the adoption subject is revision-checked, so one node adopts each.
+async fn adopt_stopped(inner: &Inner, started: Instant) -> Result<()> {
     let candidates: Vec<String> = {
         let tracked = inner.tracked();
         let mut owners: std::collections::BTreeSet<&String> = tracked.owned.keys().collect();
@@ -135,7 +184,13 @@ async fn adopt_stopped(inner: &Inner) -> Result<()> {
         owners.into_iter().filter(|owner| **owner != inner.node && !owner.is_empty()).cloned().collect()
     };
     for owner in candidates {
-        if inner.nodes.get(&owner).await.map_err(backend)?.is_some() {
+        if let Some(value) = inner.nodes.get(&owner).await.map_err(backend)?
+            && let Some(at) = beat_time(inner, &owner, &value)
+        {
+            remember(inner, &owner, at);
+        }
+        let seen = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&owner).map(|b| b.1);
+        if seen.unwrap_or(started).max(started).elapsed() <= NODE_TIMEOUT {
             continue;
         }
         // Expect the adoption subject as it is now: of nodes that saw `owner` stop, one wins.
