@@ -453,3 +453,81 @@ async fn a_killed_nats_server_loses_no_acknowledged_record() {
     }
     drop(nodes);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn replaying_all_dead_letters_replays_those_other_nodes_stored() {
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes = start_nodes(dir.path(), &nats.nodes[0].url, 2, 1).await;
+    let [a, b] = [&nodes[0].api, &nodes[1].api];
+    let up = Arc::new(AtomicUsize::new(0));
+    let outage = {
+        let up = up.clone();
+        crate::common::TestServer::start(move |_| {
+            if up.load(Ordering::SeqCst) == 0 { (503, "{}".into()) } else { (200, "{}".into()) }
+        })
+        .await
+    };
+    a.trust_test_key().await;
+    install_sink(a, "down-sink", &outage.url("/in")).await;
+    let flow =
+        json!({"name": "outage", "sinks": [{"id": "deliver", "plugin": "down-sink", "retry": {"max_attempts": 1}}]});
+    let (status, body) = a.post("/v1/flows", ADMIN, flow).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    within("the flow and its sink ready on node b", async || {
+        let (_, sink) = b.get("/v1/plugins/down-sink", ADMIN).await;
+        b.get("/v1/flows/outage", ADMIN).await.0 == StatusCode::OK && sink["health"]["status"] == "ready"
+    })
+    .await;
+
+    // A letter through a (a takes its block of ids), then letters through b, stored later.
+    for (api, n) in [(a, 0), (b, 1), (b, 2), (b, 3)] {
+        let (_, execution) = api.post("/v1/flows/outage/run", ADMIN, json!({"records": [{"n": n}]})).await;
+        assert_eq!(execution["status"], "completed-with-dead-letters", "{execution}");
+    }
+    within("every letter on node a", async || {
+        let (_, dlq) = a.get("/v1/flows/outage/dlq", ADMIN).await;
+        dlq["dead_letters"].as_array().is_some_and(|letters| letters.len() == 4)
+    })
+    .await;
+
+    up.store(1, Ordering::SeqCst);
+    let refused = outage.requests().len();
+    let (status, replay) = a.post("/v1/flows/outage/dlq/replay", ADMIN, json!({})).await;
+    assert_eq!(status, StatusCode::OK, "{replay}");
+    let (_, dlq) = a.get("/v1/flows/outage/dlq", ADMIN).await;
+    assert_eq!(dlq["dead_letters"], json!([]), "replay-all left letters other nodes stored: {replay}");
+    let delivered: Vec<Value> = outage.requests()[refused..]
+        .iter()
+        .flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap_or_default())
+        .collect();
+    assert_eq!(delivered.len(), 4, "{delivered:?}");
+    drop(nodes);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_token_revoked_through_one_node_does_not_wait_for_compilations_on_another() {
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes = start_nodes(dir.path(), &nats.nodes[0].url, 2, 1).await;
+    let [a, b] = [&nodes[0].api, &nodes[1].api];
+    a.trust_test_key().await;
+    let token = a.token("short-lived", "invoker").await;
+    within("the token on node b", async || b.get("/v1/plugins", &token).await.0 == StatusCode::OK).await;
+
+    // A Python plugin (seconds to compile) through a, then at once the token's revocation: b
+    // compiles the plugin when it applies its activation, and the revocation must not wait.
+    crate::server::install(a, PY_ENRICH).await;
+    let (status, _) = a.call(reqwest::Method::DELETE, "/v1/tokens/short-lived", Some(ADMIN), None).await;
+    assert_eq!(status, StatusCode::NO_CONTENT);
+    within("the revocation on node b", async || b.get("/v1/plugins", &token).await.0 == StatusCode::UNAUTHORIZED).await;
+    let (_, plugin) = b.get(&format!("/v1/plugins/{}", PY_ENRICH.name), ADMIN).await;
+    assert_ne!(plugin["health"]["status"], "ready", "the revocation waited for a compilation: {plugin}");
+    within("the plugin compiled on node b", async || {
+        let (_, plugin) = b.get(&format!("/v1/plugins/{}", PY_ENRICH.name), ADMIN).await;
+        plugin["health"]["status"] == "ready"
+    })
+    .await;
+    drop(nodes);
+}

@@ -5,23 +5,31 @@
 //! deactivates, re-grants or deletes it, and every loaded plugin is checked again when the trust
 //! store changes, so a key revoked on any node stops its plugins on every node. With the embedded
 //! store there are no other nodes and this does nothing.
+//!
+//! Reloading a plugin may compile it (hundreds of milliseconds); that happens in a task of its
+//! own, fed the names to reload, so tokens, credentials and unloads of revoked keys' plugins —
+//! what a revocation needs — are followed at once, never behind other nodes' compilations.
 
 use super::Services;
 use crate::store::{Op, StoreEvent};
 use std::collections::BTreeSet;
 use tokio::sync::broadcast::error::RecvError;
+use tokio::sync::mpsc::{UnboundedReceiver, UnboundedSender, unbounded_channel};
 
 impl Services {
     /// Applies other nodes' changes to this node's caches until `stop` turns true.
     pub async fn follow_cluster(self, mut stop: tokio::sync::watch::Receiver<bool>) {
         let Some(mut events) = self.store.events() else { return };
+        let (refresh, names) = unbounded_channel();
+        let refresher = tokio::spawn(self.clone().refresh_plugins(names));
+        let _stop_refresher = AbortOnDrop(refresher);
         loop {
             let event = tokio::select! {
                 event = events.recv() => event,
                 _ = stop.wait_for(|stop| *stop) => return,
             };
             match event {
-                Ok(StoreEvent::Remote(change)) => self.follow_change(&change.ops).await,
+                Ok(StoreEvent::Remote(change)) => self.follow_change(&change.ops, &refresh),
                 Ok(StoreEvent::Adopted { runs, executions }) => {
                     if let Err(err) = self.flows.interrupt_adopted(&executions) {
                         tracing::error!(%err, "marking an adopted node's executions interrupted");
@@ -34,14 +42,27 @@ impl Services {
                         "fell behind other nodes' changes: reloading every plugin, token and queue depth"
                     );
                     self.resync_queue();
-                    self.reload_everything().await;
+                    self.reload_everything(&refresh);
                 }
                 Err(RecvError::Closed) => return,
             }
         }
     }
 
-    async fn follow_change(&self, ops: &[Op]) {
+    /// Reloads the plugins named, one at a time, several names sent meanwhile at once.
+    async fn refresh_plugins(self, mut names: UnboundedReceiver<String>) {
+        while let Some(name) = names.recv().await {
+            let mut pending = BTreeSet::from([name]);
+            while let Ok(more) = names.try_recv() {
+                pending.insert(more);
+            }
+            for name in pending {
+                self.plugins.refresh(&name).await;
+            }
+        }
+    }
+
+    fn follow_change(&self, ops: &[Op], refresh: &UnboundedSender<String>) {
         let mut plugins = BTreeSet::new();
         let mut tokens = false;
         for op in ops {
@@ -63,7 +84,7 @@ impl Services {
             tracing::error!(%err, "reloading tokens another node changed");
         }
         for name in plugins {
-            self.plugins.refresh(&name).await;
+            let _ = refresh.send(name);
         }
     }
 
@@ -73,7 +94,7 @@ impl Services {
         }
     }
 
-    async fn reload_everything(&self) {
+    fn reload_everything(&self, refresh: &UnboundedSender<String>) {
         self.credentials.reload();
         if let Err(err) = self.access.reload_tokens() {
             tracing::error!(%err, "reloading tokens");
@@ -84,7 +105,16 @@ impl Services {
             Err(err) => tracing::error!(%err, "listing plugins"),
         }
         for name in names {
-            self.plugins.refresh(&name).await;
+            let _ = refresh.send(name);
         }
+    }
+}
+
+/// Aborts the task when the follower returns.
+struct AbortOnDrop(tokio::task::JoinHandle<()>);
+
+impl Drop for AbortOnDrop {
+    fn drop(&mut self) {
+        self.0.abort();
     }
 }

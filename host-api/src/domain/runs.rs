@@ -234,6 +234,22 @@ impl Flows {
         Ok(execution)
     }
 
+    /// The id of the newest dead letter of `flow` now (0: none). Ids grow with time in both
+    /// stores (in cluster mode they come from the change log's sequence, not from this node's id
+    /// block, so that block is no bound: letters another node stored since would be skipped).
+    fn newest_dead_letter(&self, flow: &str) -> Result<u64> {
+        let mut newest = 0;
+        let mut cursor = None;
+        loop {
+            let page = self.store.dead_letters_page(flow, PageRequest::after(cursor, REPLAY_PAGE))?;
+            newest = page.items.iter().map(|letter| letter.id).fold(newest, u64::max);
+            cursor = page.next_cursor;
+            if cursor.is_none() {
+                return Ok(newest);
+            }
+        }
+    }
+
     /// Replays dead letters of `flow` (all, or those in `ids`) from the step each failed at;
     /// replayed letters leave the queue, and the replay is audited, in the change that stores the
     /// replay's execution (those that fail again come back as new letters of that execution). Letters that arrive while it
@@ -243,7 +259,7 @@ impl Flows {
     /// `not-found` for an unknown flow; run failures.
     pub async fn replay(&self, flow: &str, ids: Option<&[u64]>, actor: &str) -> Result<Vec<ExecutionRecord>> {
         self.get(flow)?;
-        let bound = self.store.next_id()?;
+        let bound = self.newest_dead_letter(flow)?;
         let mut executions = Vec::new();
         let mut cursor = None;
         loop {
@@ -257,7 +273,7 @@ impl Flows {
                 None => {
                     let page = self.store.dead_letters_page(flow, PageRequest::after(cursor, REPLAY_PAGE))?;
                     cursor = page.next_cursor;
-                    page.items.into_iter().filter(|l| l.id < bound).collect()
+                    page.items.into_iter().filter(|l| l.id <= bound).collect()
                 }
             };
             let mut by_step: BTreeMap<String, Vec<DeadLetterRecord>> = BTreeMap::new();
