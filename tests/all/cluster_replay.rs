@@ -179,3 +179,77 @@ async fn a_change_log_that_can_be_purged_is_refused_at_start() {
     let log = Node::refused(dir.path(), "node", &format!("url = \"{}\"\n", nats.nodes[0].url)).await;
     assert!(log.contains("deny_delete, deny_purge"), "{log}");
 }
+
+/// A small deterministic generator (xorshift64*), so a failure can be replayed.
+struct Noise(u64);
+
+impl Noise {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
+    }
+
+    fn below(&mut self, n: u64) -> usize {
+        (self.next() % n.max(1)) as usize
+    }
+
+    /// Random bytes, or a captured payload flipped, cut, grown or spliced with another.
+    fn message(&mut self, captured: &[(String, bytes::Bytes)]) -> Vec<u8> {
+        let base = captured[self.below(captured.len() as u64)].1.to_vec();
+        match self.below(5) {
+            0 => (0..self.below(4096)).map(|_| self.next() as u8).collect(),
+            1 => {
+                let mut bytes = base;
+                for _ in 0..=self.below(3) {
+                    let at = self.below(bytes.len() as u64);
+                    bytes[at] ^= 1 << self.below(8);
+                }
+                bytes
+            }
+            2 => base[..self.below(base.len() as u64)].to_vec(),
+            3 => [base.as_slice(), &(0..self.below(64)).map(|_| self.next() as u8).collect::<Vec<_>>()].concat(),
+            _ => {
+                let other = &captured[self.below(captured.len() as u64)].1;
+                let cut = self.below(base.len().min(other.len()) as u64);
+                [&base[..cut], &other[cut..]].concat()
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn arbitrary_messages_change_nothing_stall_nothing_and_are_counted() {
+    let nats = NatsCluster::single().await.expect("nats-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let nodes = start_nodes(dir.path(), &nats.nodes[0].url, 1, 1).await;
+    let a = &nodes[0].api;
+    let js = jetstream::new(async_nats::connect(&nats.nodes[0].url).await.expect("connect"));
+    a.trust_test_key().await;
+    a.token("fuzzed", "invoker").await;
+    let captured = capture(&js, 0).await;
+    let (_, tokens_before) = a.get("/v1/tokens", ADMIN).await;
+    let skipped_before = skipped(a, "").await;
+
+    let seed = 0x5eed_0000_0027_u64 ^ std::process::id() as u64;
+    let mut noise = Noise(seed);
+    let count = 300;
+    for _ in 0..count {
+        let payload = noise.message(&captured);
+        let subject = SUBJECTS[noise.below(SUBJECTS.len() as u64)];
+        js.publish(subject, payload.into()).await.expect("publish").await.expect("stored");
+    }
+    // The node applied all of it (a guarded write goes through after it), skipping every one.
+    guarded_write(a, "after-noise").await;
+    assert_eq!(skipped(a, "").await - skipped_before, count, "seed {seed:#x}: every message skipped, once");
+    let (_, tokens_after) = a.get("/v1/tokens", ADMIN).await;
+    let names = |tokens: &serde_json::Value| tokens.to_string().matches("\"name\"").count();
+    assert_eq!(names(&tokens_after), names(&tokens_before) + 1, "seed {seed:#x}: {tokens_before} -> {tokens_after}");
+    // A node that reads the whole log starts (its catch-up is not stalled) with the same state.
+    let late = Node::start_with(dir.path(), "late", &format!("url = \"{}\"\n", nats.nodes[0].url)).await;
+    let (_, tokens_late) = late.api.get("/v1/tokens", ADMIN).await;
+    assert_eq!(tokens_late, tokens_after, "seed {seed:#x}");
+    assert_eq!(skipped(&late.api, "").await, count + skipped_before, "seed {seed:#x}");
+    drop(nodes);
+}
