@@ -19,8 +19,9 @@ use crate::budget::Budget;
 use crate::cache::ArtifactCache;
 use crate::error::{Error, Result};
 use crate::host::keyvalue::{KeyValueQuota, KeyValueStore, MemoryKeyValue};
+use crate::host::lookup_shares::{LookupLimits, LookupShares};
 use crate::host::outbound::OutboundLimits;
-use crate::host::resolver::{Resolve, SystemResolver};
+use crate::host::resolver::{DnsResolver, Resolve};
 use crate::state::InvocationState;
 use std::path::PathBuf;
 use std::sync::Arc;
@@ -47,6 +48,8 @@ pub struct RuntimeConfig {
     pub outbound: OutboundLimits,
     /// Resolves outbound destinations' names, once per request.
     pub resolver: Arc<dyn Resolve>,
+    /// DNS lookups in flight at once, host-wide and per plugin.
+    pub lookups: LookupLimits,
     /// Where plugins' key-value buckets live.
     pub key_value: Arc<dyn KeyValueStore>,
     /// Caps on each plugin's key-value data, over all its buckets.
@@ -65,7 +68,8 @@ impl Default for RuntimeConfig {
             cache_dir: None,
             max_wasm_stack: 512 * 1024,
             outbound: OutboundLimits::default(),
-            resolver: Arc::new(SystemResolver),
+            resolver: Arc::new(DnsResolver::system()),
+            lookups: LookupLimits::default(),
             key_value: Arc::new(MemoryKeyValue::default()),
             key_value_quota: KeyValueQuota::default(),
             credentials: None,
@@ -79,6 +83,7 @@ pub(crate) struct Shared {
     pub(crate) linker: Linker<InvocationState>,
     pub(crate) config: RuntimeConfig,
     pub(crate) cache: Option<ArtifactCache>,
+    pub(crate) lookups: Arc<LookupShares>,
 }
 
 /// Loads plugins and runs them under budgets. Cheap to clone; all clones share one engine.
@@ -107,12 +112,18 @@ impl Runtime {
             Some(dir) => Some(ArtifactCache::open(dir.clone(), &engine)?),
             None => None,
         };
-        Ok(Runtime { shared: Arc::new(Shared { engine, linker, config, cache }) })
+        let lookups = LookupShares::new(config.lookups);
+        Ok(Runtime { shared: Arc::new(Shared { engine, linker, config, cache, lookups }) })
     }
 
     /// The wasmtime engine (for tools and benchmarks that compare against bare wasmtime).
     pub fn engine(&self) -> &Engine {
         &self.shared.engine
+    }
+
+    /// DNS lookups of plugins' outbound requests in flight right now.
+    pub fn dns_lookups_in_flight(&self) -> usize {
+        self.shared.lookups.in_flight()
     }
 
     /// The configuration this runtime was built with.

@@ -293,8 +293,9 @@ pub enum Error {
     /// output is discarded with them (see the state guarantee in [`crate::host::keyvalue`]).
     #[error("the invocation's key-value writes were discarded: {0}")]
     KeyValueQuota(crate::host::keyvalue::QuotaExceeded),
-    /// The instance pool is exhausted; retry later.
-    #[error("no free instance slot: {0}")]
+    /// The host's capacity is taken (the instance pool, the plugin's share of DNS lookups); retry
+    /// later.
+    #[error("{0}")]
     Overloaded(String),
     /// A host-side fault.
     #[error("internal runtime error: {0}")]

@@ -53,7 +53,7 @@ pub(crate) fn classify(
         return timeout;
     }
     if err.downcast_ref::<wasmtime::PoolConcurrencyLimitError>().is_some() {
-        return Error::Overloaded(format!("{err}"));
+        return Error::Overloaded(format!("no free instance slot: {err}"));
     }
     if let Some(trap) = err.downcast_ref::<wasmtime::Trap>().copied() {
         return match trap {

@@ -220,6 +220,7 @@ impl Plugin {
             }
         };
         let outcome = outcome.map_err(|err| with_remote_delay(err, state.outbound.remote_delay()));
+        let outcome = outcome.map_err(|err| after_lookups_full(err, state.outbound.lookups_full()));
         // What the commit logged (a refused commit warns) comes after the guest's lines.
         let mut later = state.logs.take();
         secrets.blank_logs(&mut later);
@@ -234,7 +235,7 @@ impl Plugin {
     fn new_store(&self) -> Result<Store<InvocationState>> {
         let shared = &self.inner.shared;
         let budget = self.inner.effective.budget;
-        let mut state = InvocationState::new(self.inner.effective.clone(), &shared.config);
+        let mut state = InvocationState::new(self.inner.effective.clone(), shared);
         if let Some(store) = &self.key_value {
             state.key_value = store.clone();
         }
@@ -284,6 +285,23 @@ fn with_remote_delay(err: Error, remote: Option<Duration>) -> Error {
             delay_ms: retry.delay_ms.max(remote_ms),
             message: retry.message,
         })),
+        other => other,
+    }
+}
+
+/// A failure after the host found no place for one of the invocation's DNS lookups
+/// ([`crate::host::lookup_shares`]) is the host's capacity: `overloaded`, which callers and flows
+/// retry, whatever the plugin made of the `connection-limit-reached` it saw (an SDK reports it as
+/// `internal` or `retryable`, an unhandled one traps). The plugin's judgement of its input or
+/// config stands, as do budget overruns and a capability denial in the same invocation (a retry
+/// would meet the denial again).
+fn after_lookups_full(err: Error, full: Option<crate::host::lookup_shares::LookupsFull>) -> Error {
+    let Some(full) = full else { return err };
+    match err {
+        Error::Guest(PluginError::InvalidInput(_) | PluginError::InvalidConfig(_)) => err,
+        Error::Guest(_) | Error::GuestTrap { .. } => {
+            Error::Overloaded(format!("an outbound request found no place for its DNS lookup: {full}"))
+        }
         other => other,
     }
 }

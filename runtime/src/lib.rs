@@ -49,8 +49,9 @@ pub use host::keyvalue::{
     ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage, MemoryKeyValue, QuotaExceeded, StagedKeyValue,
 };
 pub use host::logs::{LogEntry, LogLevel, Logs};
+pub use host::lookup_shares::{LookupLimits, LookupsFull};
 pub use host::outbound::{HostPattern, MAX_IN_FLIGHT, OutboundLimits};
-pub use host::resolver::{Lookup, Resolve, SystemResolver};
+pub use host::resolver::{DnsResolver, Lookup, Resolve};
 pub use invoke::{Invocation, Usage};
 pub use limiter::MemoryLimitExceeded;
 pub use manifest::{Capabilities, Contract, Kind, Manifest};

@@ -4,11 +4,12 @@
 //! invocation is ever reused. That includes its uncommitted key-value writes: a failed invocation's
 //! overlay is dropped with its Store.
 
-use crate::engine::RuntimeConfig;
+use crate::engine::Shared;
 use crate::grant::Effective;
 use crate::host::keyvalue::overlay::Overlay;
 use crate::host::keyvalue::{Cursors, KeyValueQuota, KeyValueStore};
 use crate::host::logs::LogSink;
+use crate::host::lookup_shares::PluginLookups;
 use crate::host::outbound::OutboundPolicy;
 use crate::limiter::MemoryLimiter;
 use std::sync::Arc;
@@ -52,7 +53,8 @@ pub struct InvocationState {
 }
 
 impl InvocationState {
-    pub(crate) fn new(grant: Arc<Effective>, config: &RuntimeConfig) -> InvocationState {
+    pub(crate) fn new(grant: Arc<Effective>, shared: &Shared) -> InvocationState {
+        let config = &shared.config;
         let stdout = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         let stderr = MemoryOutputPipe::new(STDIO_CAPTURE_BYTES);
         // No preopened directories, no environment, no arguments and no sockets: a plugin reaches
@@ -78,6 +80,7 @@ impl InvocationState {
                 grant.requested_hosts.clone(),
                 config.outbound,
                 config.resolver.clone(),
+                PluginLookups { shares: shared.lookups.clone(), plugin: grant.namespace.as_str().into() },
                 logs.clone(),
             )
             .with_credentials(grant.connections.clone(), config.credentials.clone())

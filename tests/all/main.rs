@@ -18,6 +18,7 @@ mod contracts;
 mod crash;
 mod dashboard;
 mod dashboard_api;
+mod dns_shares;
 mod failures;
 mod floods;
 mod flow_cli;

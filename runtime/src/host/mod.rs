@@ -5,6 +5,7 @@ pub mod config;
 pub mod credentials;
 pub mod keyvalue;
 pub mod logs;
+pub mod lookup_shares;
 pub mod outbound;
 pub mod patterns;
 pub mod resolver;

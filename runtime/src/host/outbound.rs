@@ -13,7 +13,10 @@
 //! (`host::transport`). Checking one answer and then letting the connector resolve again
 //! would let a DNS server answer a public address to the check and a private one to the connect
 //! (rebinding). A lookup that fails, times out (the connect timeout) or answers nothing is a
-//! denial: an address nobody could check is not reached.
+//! denial: an address nobody could check is not reached. A lookup takes a place of the plugin's
+//! share of the host's lookups first (`host::lookup_shares`); with none free the request fails
+//! with `connection-limit-reached` in the guest and the invocation, if it then fails, is
+//! `overloaded` (retryable): the host's capacity, not a denial the plugin could fix.
 //!
 //! Also denied: an authority with user info (`user:password@host`), which has no meaning for
 //! `wasi:http` and would otherwise put credentials in the `Host` header; and more than
@@ -22,13 +25,12 @@
 //! Lifetime: `wasi:http` runs each request, this hook's future included, in a task whose handle
 //! aborts it on drop (`AbortOnDropJoinHandle`) and lives in the invocation's resource table, as
 //! does the task driving a response's connection. Dropping the invocation's Store therefore
-//! cancels its lookups, connects and transfers. The one thing that may outlive it is a blocking
-//! `getaddrinfo` call of the [`SystemResolver`](crate::host::resolver::SystemResolver), which
-//! nothing waits for and which ends on the system resolver's own timeout.
+//! cancels its lookups (and gives their places back), connects and transfers.
 
 use crate::host::addresses::{is_link_local, is_non_public};
 use crate::host::credentials::{CredentialError, Credentials};
 use crate::host::logs::LogSink;
+use crate::host::lookup_shares::{LookupsFull, PluginLookups};
 pub use crate::host::patterns::HostPattern;
 use crate::host::resolver::Resolve;
 use crate::host::retry_after::RetryAfterSeen;
@@ -97,6 +99,9 @@ pub(crate) enum Denial {
     TooManyInFlight,
     #[error("no credential for this request: {0}")]
     Credential(String),
+    /// Not a denial: the host's capacity (see [`OutboundPolicy::lookups_full`]).
+    #[error("{0}")]
+    LookupsFull(LookupsFull),
 }
 
 /// Why a host is not allowed, and where to fix it: the manifest (a signed request, changed only by
@@ -119,6 +124,9 @@ pub struct OutboundPolicy {
     requested: Arc<[HostPattern]>,
     limits: OutboundLimits,
     resolver: Arc<dyn Resolve>,
+    lookups: PluginLookups,
+    /// The first lookup of the invocation that found no place.
+    lookups_full: Arc<std::sync::OnceLock<LookupsFull>>,
     log: LogSink,
     in_flight: Arc<Semaphore>,
     /// The plugin's granted connections and where their credentials come from.
@@ -138,6 +146,7 @@ impl OutboundPolicy {
         requested: Arc<[HostPattern]>,
         limits: OutboundLimits,
         resolver: Arc<dyn Resolve>,
+        lookups: PluginLookups,
         log: LogSink,
     ) -> OutboundPolicy {
         let in_flight = Arc::new(Semaphore::new(MAX_IN_FLIGHT));
@@ -146,6 +155,8 @@ impl OutboundPolicy {
             requested,
             limits,
             resolver,
+            lookups,
+            lookups_full: Arc::default(),
             log,
             in_flight,
             connections: Arc::new([]),
@@ -174,6 +185,11 @@ impl OutboundPolicy {
         self.retry_after.longest()
     }
 
+    /// Why a lookup of this invocation found no place, if one did not.
+    pub(crate) fn lookups_full(&self) -> Option<LookupsFull> {
+        self.lookups_full.get().copied()
+    }
+
     /// Adds the credentials of the plugin's granted `connections` to its requests to their
     /// hosts (see [`crate::host::credentials`]).
     pub(crate) fn with_credentials(
@@ -190,14 +206,14 @@ impl OutboundPolicy {
 /// The addresses a request to `scheme://host:port` may connect to: the IP literal, or every
 /// address the single lookup of the name answered, each checked against the matching pattern: a
 /// wildcard reaches only public addresses, an exact name a private one only with
-/// `allow_private`, an exact IP literal whatever it names, and nothing reaches link-local.
+/// `allow_private`, an exact IP literal whatever it names, and nothing reaches link-local. A name
+/// is looked up only in a place of the plugin's lookups, held until the lookup ends.
 async fn vet(
     allowed: &[HostPattern],
-    resolver: &dyn Resolve,
+    resolution: Resolution<'_>,
     scheme: &str,
     host: &str,
     port: u16,
-    lookup_timeout: Duration,
     allow_private: bool,
 ) -> Result<Vec<SocketAddr>, Denial> {
     let host = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
@@ -212,7 +228,7 @@ async fn vet(
     let literal = host.parse::<IpAddr>().is_ok();
     let addresses: Vec<IpAddr> = match host.parse::<IpAddr>() {
         Ok(ip) => vec![ip],
-        Err(_) => match tokio::time::timeout(lookup_timeout, resolver.lookup(&host)).await {
+        Err(_) => match resolution.lookup(&host).await? {
             Ok(Ok(found)) if !found.is_empty() => found,
             Ok(Ok(_)) => return Err(Denial::Unresolved { host, reason: "no addresses".into() }),
             Ok(Err(err)) => return Err(Denial::Unresolved { host, reason: err.to_string() }),
@@ -231,6 +247,26 @@ async fn vet(
         }
     }
     Ok(addresses.into_iter().map(|ip| SocketAddr::new(ip, port)).collect())
+}
+
+/// How a name is looked up: by which resolver, in a place of which plugin's share (none in unit
+/// tests of the policy), within how long.
+struct Resolution<'a> {
+    resolver: &'a dyn Resolve,
+    places: Option<&'a PluginLookups>,
+    timeout: Duration,
+}
+
+impl Resolution<'_> {
+    /// The lookup's answer (or `Elapsed`), in a place held until it ends; no place is a denial
+    /// the caller turns into `overloaded`.
+    async fn lookup(
+        &self,
+        host: &str,
+    ) -> Result<Result<std::io::Result<Vec<IpAddr>>, tokio::time::error::Elapsed>, Denial> {
+        let _place = self.places.map(PluginLookups::take).transpose().map_err(Denial::LookupsFull)?;
+        Ok(tokio::time::timeout(self.timeout, self.resolver.lookup(host)).await)
+    }
 }
 
 fn clamp(option: Option<Duration>, cap: Duration) -> Duration {
@@ -253,6 +289,8 @@ impl WasiHttpHooks for OutboundPolicy {
         let requested = self.requested.clone();
         let limits = self.limits;
         let resolver = self.resolver.clone();
+        let lookups = self.lookups.clone();
+        let lookups_full = self.lookups_full.clone();
         let log = self.log.clone();
         let connections = self.connections.clone();
         let credentials = self.credentials.clone();
@@ -279,16 +317,22 @@ impl WasiHttpHooks for OutboundPolicy {
                 first_byte: clamp(options.first_byte_timeout, cap),
                 between_bytes: clamp(options.between_bytes_timeout, cap),
             };
-            let addresses =
-                match vet(&allowed, resolver.as_ref(), &scheme, &host, port, timeouts.connect, allow_private).await {
-                    Ok(addresses) => addresses,
-                    Err(Denial::NotAllowed { url, .. }) => {
-                        let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
-                        let requested = requested.iter().any(|p| p.matches(&scheme, &name, port));
-                        return Err(deny(Denial::NotAllowed { url, requested }));
-                    }
-                    Err(denial) => return Err(deny(denial)),
-                };
+            let resolution =
+                Resolution { resolver: resolver.as_ref(), places: Some(&lookups), timeout: timeouts.connect };
+            let addresses = match vet(&allowed, resolution, &scheme, &host, port, allow_private).await {
+                Ok(addresses) => addresses,
+                Err(Denial::LookupsFull(full)) => {
+                    log.host_warning(format!("outbound request to {host} not sent: {full}; retry later"));
+                    let _ = lookups_full.set(full);
+                    return Err(HttpError::ConnectionLimitReached);
+                }
+                Err(Denial::NotAllowed { url, .. }) => {
+                    let name = host.trim_start_matches('[').trim_end_matches(']').to_ascii_lowercase();
+                    let requested = requested.iter().any(|p| p.matches(&scheme, &name, port));
+                    return Err(deny(Denial::NotAllowed { url, requested }));
+                }
+                Err(denial) => return Err(deny(denial)),
+            };
             let mut request = request;
             let authorization = match &credentials {
                 // TRACE echoes the request's headers into the answer, CONNECT tunnels past them.
@@ -358,14 +402,27 @@ impl WasiHttpHooks for OutboundPolicy {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::host::resolver::{Lookup, SystemResolver};
+    use crate::host::resolver::{DnsResolver, Lookup};
+
+    /// [`vet`] with no lookup places to take.
+    async fn vet_with(
+        allowed: &[HostPattern],
+        resolver: &dyn Resolve,
+        scheme: &str,
+        host: &str,
+        port: u16,
+        timeout: Duration,
+        allow_private: bool,
+    ) -> Result<Vec<SocketAddr>, Denial> {
+        vet(allowed, Resolution { resolver, places: None, timeout }, scheme, host, port, allow_private).await
+    }
 
     fn allowed(entries: &[&str]) -> Vec<HostPattern> {
         entries.iter().map(|e| HostPattern::parse(e).expect("valid pattern")).collect()
     }
 
     async fn refused(allowed: &[HostPattern], host: &str) -> bool {
-        vet(allowed, &SystemResolver, "http", host, 80, Duration::from_secs(10), false).await.is_err()
+        vet_with(allowed, &DnsResolver::system(), "http", host, 80, Duration::from_secs(10), false).await.is_err()
     }
 
     #[tokio::test]
@@ -406,9 +463,10 @@ mod tests {
         let public: IpAddr = "93.184.215.14".parse().expect("ip");
         let both = Fixed(Ok(vec![public, "10.0.0.7".parse().expect("ip")]));
         let second = Duration::from_secs(1);
-        let vetted = vet(&allowed(&["*"]), &Fixed(Ok(vec![public])), "https", "api.test", 443, second, false).await;
+        let vetted =
+            vet_with(&allowed(&["*"]), &Fixed(Ok(vec![public])), "https", "api.test", 443, second, false).await;
         assert_eq!(vetted.expect("public"), vec![SocketAddr::new(public, 443)]);
-        let denied = vet(&allowed(&["*"]), &both, "https", "api.test", 443, second, true).await;
+        let denied = vet_with(&allowed(&["*"]), &both, "https", "api.test", 443, second, true).await;
         assert!(matches!(denied, Err(Denial::NonPublic(_))), "{denied:?}");
     }
 
@@ -417,15 +475,15 @@ mod tests {
         let second = Duration::from_secs(1);
         let private = Fixed(Ok(vec!["10.0.0.7".parse().expect("ip")]));
         let exact = allowed(&["api.partner.test"]);
-        let denied = vet(&exact, &private, "https", "api.partner.test", 443, second, false).await;
+        let denied = vet_with(&exact, &private, "https", "api.partner.test", 443, second, false).await;
         assert!(matches!(denied, Err(Denial::PrivateName(_))), "{denied:?}");
-        let vetted = vet(&exact, &private, "https", "api.partner.test", 443, second, true).await;
+        let vetted = vet_with(&exact, &private, "https", "api.partner.test", 443, second, true).await;
         assert!(vetted.is_ok(), "{vetted:?}");
         // An IP literal granted exactly reaches what it names, as local services need.
-        let literal = vet(&allowed(&["10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
+        let literal = vet_with(&allowed(&["10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
         assert!(literal.is_ok(), "{literal:?}");
         // The exact pattern decides even when a wildcard before it matches too.
-        let both = vet(&allowed(&["*", "10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
+        let both = vet_with(&allowed(&["*", "10.0.0.7"]), &private, "http", "10.0.0.7", 80, second, false).await;
         assert!(both.is_ok(), "{both:?}");
         // Link-local (cloud metadata): never, named, resolved, allowed or mapped.
         let metadata = Fixed(Ok(vec!["169.254.169.254".parse().expect("ip")]));
@@ -440,7 +498,7 @@ mod tests {
             ("[fd00:ec2::254]", "[fd00:ec2::254]", &metadata),
             ("100.100.100.200", "100.100.100.200", &metadata),
         ] {
-            let denied = vet(&allowed(&[grant]), resolver, "http", host, 80, second, true).await;
+            let denied = vet_with(&allowed(&[grant]), resolver, "http", host, 80, second, true).await;
             assert!(matches!(denied, Err(Denial::LinkLocal(_))), "{host}: {denied:?}");
         }
     }
@@ -449,7 +507,8 @@ mod tests {
     async fn a_resolver_failure_or_empty_answer_is_a_denial() {
         let failing = Fixed(Err(std::io::Error::other("SERVFAIL")));
         for resolver in [failing, Fixed(Ok(vec![]))] {
-            let denied = vet(&allowed(&["*"]), &resolver, "http", "api.test", 80, Duration::from_secs(1), false).await;
+            let denied =
+                vet_with(&allowed(&["*"]), &resolver, "http", "api.test", 80, Duration::from_secs(1), false).await;
             assert!(matches!(denied, Err(Denial::Unresolved { .. })), "{denied:?}");
         }
     }
@@ -461,7 +520,11 @@ mod tests {
             allowed.clone(),
             allowed,
             OutboundLimits::default(),
-            Arc::new(SystemResolver),
+            Arc::new(DnsResolver::system()),
+            PluginLookups {
+                shares: crate::host::lookup_shares::LookupShares::new(Default::default()),
+                plugin: "test".into(),
+            },
             log.clone(),
         );
         (policy, log)
