@@ -46,14 +46,17 @@ pub async fn keys(api: &ApiClient, command: &KeysCommand) -> Result<Reply, Comma
 /// [`CommandError::Client`] when the server refuses (`conflict` for the reserved `admin` name).
 pub async fn tokens(api: &ApiClient, command: &TokensCommand) -> Result<Reply, CommandError> {
     Ok(match command {
-        TokensCommand::Create { name, role } => Reply::new(api.tokens_create(name, role).await?, |a| {
-            format!(
-                "created {} token {}:\n{}\n(shown only now: the server keeps its hash, not the value)",
-                text(&a["role"]),
-                text(&a["name"]),
-                text(&a["token"])
-            )
-        }),
+        TokensCommand::Create { name, role, plugins, flows } => {
+            Reply::new(api.tokens_create(name, role, plugins, flows).await?, |a| {
+                format!(
+                    "created {} token {}{}:\n{}\n(shown only now: the server keeps its hash, not the value)",
+                    text(&a["role"]),
+                    text(&a["name"]),
+                    render::scope_suffix(&a["scope"]),
+                    text(&a["token"])
+                )
+            })
+        }
         TokensCommand::Ls => Reply::new(api.tokens_list().await?, render::render_tokens),
         TokensCommand::Revoke { name } => {
             api.tokens_revoke(name).await?;
@@ -70,12 +73,14 @@ pub async fn audit(api: &ApiClient, limit: Option<usize>, cursor: Option<u64>) -
     Ok(Reply::new(api.audit_page(limit, cursor).await?, render::render_audit))
 }
 
-/// `plugboard whoami`: the token's name and role.
+/// `plugboard whoami`: the token's name, role and scope.
 ///
 /// # Errors
 /// The server's refusal (401 for a token it does not know).
 pub async fn whoami(api: &ApiClient) -> Result<Reply, CommandError> {
-    Ok(Reply::new(api.whoami().await?, |me| format!("{} ({})", text(&me["name"]), text(&me["role"]))))
+    Ok(Reply::new(api.whoami().await?, |me| {
+        format!("{} ({}){}", text(&me["name"]), text(&me["role"]), render::scope_suffix(&me["scope"]))
+    }))
 }
 
 /// `plugboard metrics`: the latest `last` samples of the server's metrics history.

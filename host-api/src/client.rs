@@ -206,8 +206,18 @@ impl ApiClient {
 
     /// Creates an API token with `role` (`admin`, `publisher` or `invoker`); the answer holds its
     /// value, shown only this once.
-    pub async fn tokens_create(&self, name: &str, role: &str) -> Result<Value, ClientError> {
-        self.send(self.http.post(self.url("/v1/tokens")).json(&json!({"name": name, "role": role}))).await
+    pub async fn tokens_create(
+        &self,
+        name: &str,
+        role: &str,
+        plugins: &[String],
+        flows: &[String],
+    ) -> Result<Value, ClientError> {
+        let mut body = json!({"name": name, "role": role});
+        if !plugins.is_empty() || !flows.is_empty() {
+            body["scope"] = json!({"plugins": plugins, "flows": flows});
+        }
+        self.send(self.http.post(self.url("/v1/tokens")).json(&body)).await
     }
 
     /// Lists API tokens (names and roles).

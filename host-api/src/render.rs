@@ -201,8 +201,25 @@ pub fn render_keys(answer: &Value) -> String {
 
 /// `plugboard tokens ls` as a table.
 pub fn render_tokens(answer: &Value) -> String {
-    let rows = rows(answer, "tokens", |t| vec![text(&t["name"]), text(&t["role"])]);
-    table(&["name", "role"], &rows)
+    let rows = rows(answer, "tokens", |t| vec![text(&t["name"]), text(&t["role"]), scope(&t["scope"])]);
+    table(&["name", "role", "scope"], &rows)
+}
+
+/// A token's scope: `plugins a, b; flows c`, or `everything its role allows` for none.
+fn scope(scope: &Value) -> String {
+    if scope.is_null() {
+        return "everything its role allows".into();
+    }
+    let names = |key: &str| {
+        let list: Vec<String> = scope[key].as_array().into_iter().flatten().map(text).collect();
+        if list.is_empty() { "none".to_string() } else { list.join(", ") }
+    };
+    format!("plugins {}; flows {}", names("plugins"), names("flows"))
+}
+
+/// ` (scoped to …)` after a token's name, or nothing for an unscoped token.
+pub fn scope_suffix(value: &Value) -> String {
+    if value.is_null() { String::new() } else { format!(" (scoped to {})", scope(value)) }
 }
 
 /// `plugboard audit` as a table, with the next page's cursor when there is one.

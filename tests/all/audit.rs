@@ -34,7 +34,10 @@ async fn tokens_are_unique_listed_and_revocable() {
 
     let (status, listed) = api.get("/v1/tokens", ADMIN).await;
     assert_eq!(status, StatusCode::OK);
-    assert_eq!(listed["tokens"], json!([{"name": "admin", "role": "admin"}, {"name": "reader", "role": "invoker"}]));
+    assert_eq!(
+        listed["tokens"],
+        json!([{"name": "admin", "role": "admin", "scope": null}, {"name": "reader", "role": "invoker", "scope": null}])
+    );
     assert!(!listed.to_string().contains(&reader), "no token value is ever answered again");
     assert_eq!(api.get("/v1/tokens", &reader).await.0, StatusCode::FORBIDDEN);
 

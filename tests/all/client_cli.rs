@@ -219,8 +219,14 @@ async fn tokens_are_created_listed_and_revoked() {
     let created = plugboard(&api, &["tokens", "create", "ci", "--role", "invoker"]).await.ok();
     let token = created.json()["token"].as_str().expect("token value").to_string();
     assert!(created.out.contains(&token) && created.out.contains("shown only now"), "{}", created.out);
+    let scoped =
+        plugboard(&api, &["tokens", "create", "ci-orders", "--plugin", "json-mapper", "--flow", "orders"]).await.ok();
+    assert!(scoped.out.contains("scoped to plugins json-mapper; flows orders"), "{}", scoped.out);
+    assert_eq!(scoped.json()["scope"], serde_json::json!({"plugins": ["json-mapper"], "flows": ["orders"]}));
     let listed = plugboard(&api, &["tokens", "ls"]).await.ok();
-    assert!(listed.out.lines().any(|l| l.split_whitespace().eq(["ci", "invoker"])), "{}", listed.out);
+    let row = |name: &str| listed.out.lines().find(|l| l.split_whitespace().next() == Some(name)).unwrap_or_default();
+    assert!(row("ci").contains("invoker") && row("ci").contains("everything its role allows"), "{}", listed.out);
+    assert!(row("ci-orders").contains("plugins json-mapper; flows orders"), "{}", listed.out);
     assert!(!listed.out.contains(&token), "values are never listed");
 
     plugboard_as(&api, &token, &["ls"]).await.ok();

@@ -184,16 +184,26 @@ async fn an_operator_runs_plugboard_from_the_dashboard_in_a_real_browser() {
     assert!(audit.contains("dlq-replay") && !audit.contains("flow-create"), "{audit}");
     no_console_errors(&browser, "audit").await;
 
-    // An invoker token, shown once; the invoker sees no admin controls, and the API refuses them.
+    // An invoker token scoped to one plugin and one flow, shown once with its scope, which the
+    // token list shows too; the invoker sees no admin controls, and the API refuses them.
     browser.open(&format!("{base}/ui/#/trust")).await.expect("trust");
     browser.fill("#token-name", "viewer").await.expect("token name");
     browser.script("document.getElementById('token-role').value = 'invoker';", json!([])).await.expect("role");
+    browser.fill("#token-plugins", "json-mapper").await.expect("scope plugins");
+    browser.fill("#token-flows", "orders").await.expect("scope flows");
     browser.click_on("#token-create").await.expect("create token");
     let token_element = browser.find("#token-value").await.expect("token shown");
     let invoker = browser.text(&token_element).await.expect("token").trim().to_string();
     assert!(invoker.len() >= 32, "{invoker}");
+    browser.wait_text("#token-created", "scoped to plugins json-mapper; flows orders").await.expect("scope shown");
+    browser.wait_text("[data-token-scope=viewer]", "plugins json-mapper; flows orders").await.expect("scope listed");
     browser.click_on("header.top .who button").await.expect("sign out");
     sign_in(&browser, &base, &invoker).await;
+    browser.wait_text("#who-scope", "plugins json-mapper; flows orders").await.expect("the header names the scope");
+    browser.open(&format!("{base}/ui/#/plugins")).await.expect("plugins");
+    let listed = browser.wait_text("#plugins-list", "json-mapper").await.expect("the scoped plugin is listed");
+    assert!(!listed.contains("csv-to-json"), "a plugin outside the scope is not listed: {listed}");
+    assert!(browser.all("header.top a[href='#/monitoring']").await.expect("q").is_empty(), "no server-wide metrics");
     browser.open(&format!("{base}/ui/#/plugins/json-mapper")).await.expect("plugin page");
     browser.find("#invoke").await.expect("an invoker may invoke");
     assert!(

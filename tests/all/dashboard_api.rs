@@ -10,14 +10,14 @@ use serde_json::{Value, json};
 use std::time::{Duration, Instant};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn whoami_names_the_token_and_its_role() {
+async fn whoami_names_the_token_its_role_and_its_scope() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
     let (status, me) = api.get("/v1/whoami", ADMIN).await;
     assert_eq!((status, me["role"].as_str()), (StatusCode::OK, Some("admin")), "{me}");
     let invoker = api.token("viewer", "invoker").await;
     let (_, me) = api.get("/v1/whoami", &invoker).await;
-    assert_eq!(me, json!({"name": "viewer", "role": "invoker"}));
+    assert_eq!(me, json!({"name": "viewer", "role": "invoker", "scope": null}), "an unscoped token");
     let (status, body) = api.get("/v1/whoami", "not-a-token").await;
     assert_eq!((status, body["code"].as_str()), (StatusCode::UNAUTHORIZED, Some("unauthorized")));
 }

@@ -40,6 +40,7 @@ mod python_samples;
 mod queue;
 mod samples;
 mod scaffold;
+mod scoped_tokens;
 mod senders;
 mod server;
 mod signing;

@@ -32,6 +32,7 @@ async fn tokens_are_stored_as_keyed_hashes_and_legacy_ones_still_work() {
         name: "old".into(),
         role: Role::Invoker,
         hash: hex::encode(Sha256::digest(legacy.as_bytes())),
+        scope: None,
     });
     store.apply(Change::new().with(Op::PutTokens(with_legacy))).expect("apply");
     store.durable().await.expect("durable");

@@ -2,7 +2,7 @@
 //! liveness/readiness probes.
 
 use super::AppState;
-use super::auth::{Caller, Role};
+use super::auth::{Caller, Role, TokenScope};
 use super::error::ApiError;
 use super::query::ApiQuery;
 use crate::store::{AuditAction, AuditFilter, PageRequest};
@@ -28,7 +28,7 @@ fn key_json(key: &plugboard_runtime::signing::TrustedKey) -> Value {
 /// `GET /v1/whoami`: the caller's token name and role, so a client (the dashboard) shows only what
 /// that role may do. Any valid token.
 pub async fn whoami(caller: Caller) -> Json<Value> {
-    Json(json!({"name": caller.name, "role": caller.role}))
+    Json(json!({"name": caller.name, "role": caller.role, "scope": caller.scope}))
 }
 
 /// `GET /v1/keys`.
@@ -82,6 +82,10 @@ pub struct CreateToken {
     name: String,
     /// The role.
     role: Role,
+    /// The plugins and flows it is limited to (an invoker or publisher token); none: everything
+    /// its role allows.
+    #[serde(default)]
+    scope: Option<TokenScope>,
 }
 
 /// `POST /v1/tokens`: creates a token; its value is answered once and never stored.
@@ -93,15 +97,21 @@ pub async fn tokens_create(
     caller.require(&[], "create tokens")?;
     let body: CreateToken =
         serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
-    let token = state.services.access.create_token(&body.name, body.role, &caller.name).await?;
-    Ok((StatusCode::CREATED, Json(json!({"name": body.name, "role": body.role, "token": token}))))
+    let token = state.services.access.create_token(&body.name, body.role, body.scope.clone(), &caller.name).await?;
+    let answer = json!({"name": body.name, "role": body.role, "scope": body.scope, "token": token});
+    Ok((StatusCode::CREATED, Json(answer)))
 }
 
-/// `GET /v1/tokens`: every token's name and role (never a value or hash).
+/// `GET /v1/tokens`: every token's name, role and scope (never a value or hash).
 pub async fn tokens_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
     caller.require(&[], "list tokens")?;
-    let tokens: Vec<Value> =
-        state.services.access.tokens().iter().map(|t| json!({"name": t.name, "role": t.role})).collect();
+    let tokens: Vec<Value> = state
+        .services
+        .access
+        .tokens()
+        .iter()
+        .map(|t| json!({"name": t.name, "role": t.role, "scope": t.scope}))
+        .collect();
     Ok(Json(json!({ "tokens": tokens })))
 }
 

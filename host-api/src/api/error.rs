@@ -86,6 +86,11 @@ impl ApiError {
         ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token's role may not {what}"))
     }
 
+    /// 403 for a scoped token outside its scope (`what` names the action and its object).
+    pub fn out_of_scope(what: &str, scope: &crate::store::TokenScope) -> ApiError {
+        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token may not {what}: it is scoped to {scope}"))
+    }
+
     /// 400: the request itself is malformed.
     pub fn invalid(message: impl Into<String>) -> ApiError {
         ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", message)

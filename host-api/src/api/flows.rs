@@ -58,8 +58,10 @@ pub async fn flows_create(
 
 /// `GET /v1/flows`.
 pub async fn flows_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read flows")?;
-    Ok(Json(json!({"flows": state.services.flows.list()?})))
+    caller.require_listing(&[Role::Invoker], "read flows")?;
+    let mut flows = state.services.flows.list()?;
+    flows.retain(|flow| caller.sees_flow(&flow.name));
+    Ok(Json(json!({ "flows": flows })))
 }
 
 /// `GET /v1/flows/{name}`.
@@ -68,7 +70,7 @@ pub async fn flows_get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read flows")?;
+    caller.require_flow(&[Role::Invoker], "read flows", &name)?;
     Ok(Json(json!(state.services.flows.get(&name)?)))
 }
 
@@ -116,7 +118,7 @@ pub async fn flows_run(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "run flows")?;
+    caller.require_flow(&[Role::Invoker], "run flows", &name)?;
     let body: RunBody = if body.is_empty() {
         RunBody::default()
     } else {
@@ -136,7 +138,7 @@ pub async fn flows_executions(
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read executions")?;
+    caller.require_flow(&[Role::Invoker], "read executions", &name)?;
     let page = state.services.flows.executions(&name, page.request())?;
     Ok(Json(json!({"executions": page.items, "next_cursor": page.next_cursor})))
 }
@@ -147,9 +149,11 @@ pub async fn executions_get(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read executions")?;
+    caller.require_listing(&[Role::Invoker], "read executions")?;
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("execution ids are numbers"))?;
-    Ok(Json(json!(state.services.flows.execution(id)?)))
+    let execution = state.services.flows.execution(id)?;
+    caller.require_flow(&[Role::Invoker], "read executions", &execution.flow)?;
+    Ok(Json(json!(execution)))
 }
 
 /// `GET /v1/flows/{name}/dlq[?limit=N&cursor=C&order=desc]`: a page, oldest first by default.
@@ -159,7 +163,7 @@ pub async fn dlq_list(
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read dead letters")?;
+    caller.require_flow(&[Role::Invoker], "read dead letters", &name)?;
     let page = state.services.flows.dead_letters(&name, page.request())?;
     Ok(Json(json!({"dead_letters": page.items, "next_cursor": page.next_cursor})))
 }

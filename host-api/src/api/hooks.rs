@@ -253,7 +253,7 @@ pub async fn deliveries_get(
     caller: Caller,
     Path((name, id)): Path<(String, String)>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read executions")?;
+    caller.require_flow(&[Role::Invoker], "read executions", &name)?;
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("delivery ids are numbers"))?;
     let store = &state.services.store;
     if store.queued_run(id)?.is_some_and(|run| run.flow == name) {

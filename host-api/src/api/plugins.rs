@@ -61,7 +61,8 @@ pub async fn plugins_upload(
         response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         response
     };
-    if let Err(err) = caller.require(&[Role::Publisher], "upload plugins") {
+    // The role now; the scope once the body names the plugin.
+    if let Err(err) = caller.require_listing(&[Role::Publisher], "upload plugins") {
         return Ok(refused(err));
     }
     if (query.activate || query.allow_rollback)
@@ -80,6 +81,11 @@ pub async fn plugins_upload(
     if body.is_empty() {
         return Err(ApiError::invalid("the body must be a signed plugin (.wasm)"));
     }
+    if caller.scope.is_some() {
+        // Before the compilation an upload costs: the name its verified manifest claims.
+        let name = state.services.plugins.signed_name(&body)?;
+        caller.require_plugin(&[Role::Publisher], "upload plugins", &name)?;
+    }
     let installed =
         state.services.plugins.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
     let mut body = version_json(&installed.record);
@@ -90,9 +96,9 @@ pub async fn plugins_upload(
 
 /// `GET /v1/plugins`.
 pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "list plugins")?;
+    caller.require_listing(&[Role::Invoker], "list plugins")?;
     let mut by_name: BTreeMap<String, Vec<VersionRecord>> = BTreeMap::new();
-    for record in state.services.store.all_versions()? {
+    for record in state.services.store.all_versions()?.into_iter().filter(|r| caller.sees_plugin(&r.name)) {
         by_name.entry(record.name.clone()).or_default().push(record);
     }
     let mut plugins = Vec::new();
@@ -116,7 +122,7 @@ pub async fn plugins_get(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read plugins")?;
+    caller.require_plugin(&[Role::Invoker], "read plugins", &name)?;
     let versions = state.services.plugins.versions(&name)?;
     if versions.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
@@ -197,7 +203,7 @@ pub async fn plugins_health(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[Role::Invoker], "read plugins")?;
+    caller.require_plugin(&[Role::Invoker], "read plugins", &name)?;
     if state.services.plugins.versions(&name)?.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
@@ -402,7 +408,7 @@ pub async fn plugins_invoke(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
-    caller.require(&[Role::Invoker], "invoke plugins")?;
+    caller.require_plugin(&[Role::Invoker], "invoke plugins", &name)?;
     let body: InvokeBody = json_body(&body)?;
     let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state

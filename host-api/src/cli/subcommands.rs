@@ -35,8 +35,16 @@ pub enum TokensCommand {
         /// What it may do: `admin`, `publisher` (upload) or `invoker` (invoke and read).
         #[arg(long, default_value = "invoker", value_parser = ["admin", "publisher", "invoker"])]
         role: String,
+        /// Limits the token to this plugin (repeatable): an invoker invokes and reads only these,
+        /// a publisher uploads only these.
+        #[arg(long = "plugin", value_name = "NAME")]
+        plugins: Vec<String>,
+        /// Limits the token to this flow (repeatable): it runs and reads only these flows, their
+        /// executions and dead letters.
+        #[arg(long = "flow", value_name = "NAME")]
+        flows: Vec<String>,
     },
-    /// Lists API tokens: names and roles, never values.
+    /// Lists API tokens: names, roles and scopes, never values.
     Ls,
     /// Revokes an API token (not the server's admin token).
     Revoke {

@@ -5,7 +5,9 @@
 
 use super::tokens::TokenHasher;
 use super::{DomainError, Plugins, Result};
-use crate::store::{AuditAction, AuditEntry, AuditFilter, Change, Op, Page, PageRequest, Role, Storage, TokenRecord};
+use crate::store::{
+    AuditAction, AuditEntry, AuditFilter, Change, Op, Page, PageRequest, Role, Storage, TokenRecord, TokenScope,
+};
 use plugboard_runtime::signing;
 use std::sync::{Arc, PoisonError, RwLock};
 use tokio::sync::Mutex;
@@ -20,6 +22,36 @@ pub struct Access {
     write: Arc<Mutex<()>>,
     tokens: RwLock<Vec<TokenRecord>>,
     hasher: TokenHasher,
+}
+
+/// Most names in one scope.
+const MAX_SCOPE_NAMES: usize = 256;
+
+/// A scope limits an invoker or a publisher to something: an admin manages the server itself
+/// (keys, tokens, grants), which no list of plugins and flows describes, and an empty scope would
+/// be a token that can do nothing.
+fn check_scope(role: Role, scope: &TokenScope) -> Result<()> {
+    if role == Role::Admin {
+        return Err(DomainError::Invalid(
+            "an admin token cannot be scoped; scope an invoker or publisher token".into(),
+        ));
+    }
+    if scope.plugins.is_empty() && scope.flows.is_empty() {
+        return Err(DomainError::Invalid("a scope names at least one plugin or flow".into()));
+    }
+    if role == Role::Publisher && scope.plugins.is_empty() {
+        return Err(DomainError::Invalid("a publisher's scope names the plugins it may upload".into()));
+    }
+    let names = scope.plugins.iter().chain(&scope.flows);
+    if scope.plugins.len() + scope.flows.len() > MAX_SCOPE_NAMES {
+        return Err(DomainError::Invalid(format!("a scope names at most {MAX_SCOPE_NAMES} plugins and flows")));
+    }
+    for name in names {
+        if name.is_empty() || name.len() > 128 || name.chars().any(char::is_control) {
+            return Err(DomainError::Invalid(format!("{name:?} is not a plugin or flow name")));
+        }
+    }
+    Ok(())
 }
 
 /// A fresh random token.
@@ -123,12 +155,14 @@ impl Access {
         self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
     }
 
-    /// Creates a token named `name` with `role`; answers its value (never stored). Names are
-    /// unique, so the audit log's actor names one token.
+    /// Creates a token named `name` with `role`, limited to `scope` when given; answers its value
+    /// (never stored). Names are unique, so the audit log's actor names one token; the audit entry
+    /// names the role and the scope.
     ///
     /// # Errors
-    /// `conflict` for the reserved name `admin` or a name in use; a storage failure.
-    pub async fn create_token(&self, name: &str, role: Role, actor: &str) -> Result<String> {
+    /// `conflict` for the reserved name `admin` or a name in use; `invalid-request` for a scoped
+    /// admin token or a scope naming nothing; a storage failure.
+    pub async fn create_token(&self, name: &str, role: Role, scope: Option<TokenScope>, actor: &str) -> Result<String> {
         if name == ADMIN_TOKEN_NAME {
             return Err(DomainError::conflict(format!(
                 "the token name `{ADMIN_TOKEN_NAME}` is reserved for the server's admin token"
@@ -139,9 +173,12 @@ impl Access {
                 "a token name is 1-64 characters, none of them control characters".into(),
             ));
         }
+        if let Some(scope) = &scope {
+            check_scope(role, scope)?;
+        }
         let token = new_token()?;
         self.put_token(
-            TokenRecord { name: name.into(), role, hash: self.hasher.hash(&token) },
+            TokenRecord { name: name.into(), role, hash: self.hasher.hash(&token), scope },
             AuditAction::TokenCreate,
             actor,
         )
@@ -155,7 +192,12 @@ impl Access {
     /// # Errors
     /// A storage failure.
     pub async fn set_admin_token(&self, token: &str) -> Result<()> {
-        let record = TokenRecord { name: ADMIN_TOKEN_NAME.into(), role: Role::Admin, hash: self.hasher.hash(token) };
+        let record = TokenRecord {
+            name: ADMIN_TOKEN_NAME.into(),
+            role: Role::Admin,
+            hash: self.hasher.hash(token),
+            scope: None,
+        };
         if self.tokens().contains(&record) {
             return Ok(());
         }
@@ -172,7 +214,10 @@ impl Access {
         let read_at = self.store.position();
         let mut tokens = self.store.tokens()?;
         let name = record.name.clone();
-        let detail = format!("role {:?}", record.role);
+        let detail = match &record.scope {
+            None => format!("role {:?}", record.role),
+            Some(scope) => format!("role {:?}; scoped to {scope}", record.role),
+        };
         if action == AuditAction::AdminTokenReplace {
             tokens.retain(|t| t.name != ADMIN_TOKEN_NAME);
         } else if tokens.iter().any(|t| t.name == name) {

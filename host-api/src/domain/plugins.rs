@@ -261,6 +261,16 @@ impl Plugins {
         Ok(self.store.versions(name)?)
     }
 
+    /// The name of the plugin `bytes` carries, once its signature verifies against the trust
+    /// store as it is now (install verifies again under the write lock).
+    ///
+    /// # Errors
+    /// The signature and manifest errors of an upload.
+    pub fn signed_name(&self, bytes: &[u8]) -> Result<String> {
+        let trust = self.store.trust()?;
+        Ok(signing::verify(bytes, &trust, self.verify)?.manifest.name)
+    }
+
     /// Verifies, compiles and stores an uploaded plugin file.
     ///
     /// # Errors

@@ -178,6 +178,31 @@ pub struct TokenRecord {
     /// `hmac-sha256:HEX`, keyed by the server's token hash key (see `domain::tokens`); plain
     /// hex SHA-256 in records written before keyed hashes.
     pub hash: String,
+    /// What the token is limited to; none: everything its role allows.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub scope: Option<TokenScope>,
+}
+
+/// The plugins and flows a scoped token may act on (see `api::auth`): an invoker invokes and
+/// reads only these plugins and runs and reads only these flows, their executions, deliveries and
+/// dead letters; a publisher uploads only versions of these plugins.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct TokenScope {
+    /// Plugin names.
+    #[serde(default)]
+    pub plugins: Vec<String>,
+    /// Flow names.
+    #[serde(default)]
+    pub flows: Vec<String>,
+}
+
+impl std::fmt::Display for TokenScope {
+    /// `plugins a, b; flows c` (for the audit log and the CLI).
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let list = |names: &[String]| if names.is_empty() { "none".to_string() } else { names.join(", ") };
+        write!(f, "plugins {}; flows {}", list(&self.plugins), list(&self.flows))
+    }
 }
 
 /// Where an execution stands.

@@ -2,18 +2,18 @@
 // serves one page and every link is a real, keyboard-reachable anchor.
 //
 // A page module exports `render(main, ctx)`; `ctx` is `{me, admin, params, navigate, onLeave}`:
-// `me` is `{name, role}` from /v1/whoami, `admin` whether the role is admin, `params` the path
+// `me` is `{name, role, scope}` from /v1/whoami, `admin` whether the role is admin, `params` the path
 // segments after the page's own, `onLeave(fn)` registers cleanup (timers) for when the page goes.
 
 import * as api from "./api.js";
-import { h, replace, field, notice, errorText } from "./dom.js";
+import { h, replace, field, notice, errorText, scopeText } from "./dom.js";
 
 const PAGES = [
   { path: "", title: "Overview", module: "./pages/home.js" },
   { path: "plugins", title: "Plugins", module: "./pages/plugins.js" },
   { path: "flows", title: "Flows", module: "./pages/flows.js", roles: ["admin", "invoker"] },
   { path: "executions", title: "Executions", module: "./pages/flows.js", hidden: true, roles: ["admin", "invoker"] },
-  { path: "monitoring", title: "Monitoring", module: "./pages/monitoring.js" },
+  { path: "monitoring", title: "Monitoring", module: "./pages/monitoring.js", unscoped: true },
   { path: "trust", title: "Trust", module: "./pages/trust.js", admin: true },
   { path: "connections", title: "Connections", module: "./pages/connections.js", admin: true },
   { path: "audit", title: "Audit", module: "./pages/audit.js", admin: true },
@@ -25,9 +25,12 @@ let leaving = [];
 /** Counts page loads: cleanup registered by a page that is no longer shown runs at once. */
 let generation = 0;
 
-/** Whether the signed-in role may open `page` (a publisher may upload and read metrics only). */
+/**
+ * Whether the signed-in role may open `page` (a publisher may upload and read metrics only). A
+ * token scoped to some plugins and flows reads no server-wide metrics: they span everything.
+ */
 function allowed(page) {
-  return (!page.admin || me.role === "admin") && (!page.roles || page.roles.includes(me.role));
+  return (!page.admin || me.role === "admin") && (!page.roles || page.roles.includes(me.role)) && (!page.unscoped || !me.scope);
 }
 
 function route() {
@@ -94,6 +97,7 @@ function nav(current) {
       "div",
       { class: "who" },
       h("span", { class: "badge", title: "Signed in as" }, `${me.name} · ${me.role}`),
+      me.scope ? h("span", { class: "badge info", id: "who-scope", title: "This token acts only on these plugins and flows" }, `scoped: ${scopeText(me.scope)}`) : null,
       h("button", { type: "button", onclick: signOut, class: "link" }, "Sign out"),
     ),
   );

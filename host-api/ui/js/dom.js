@@ -151,3 +151,9 @@ export function tile({ label, value, sub, kind, href, id }) {
   const attrs = { class: `tile ${kind || ""}`.trim(), id };
   return href ? h("a", { ...attrs, href }, ...children) : h("div", attrs, ...children);
 }
+
+/** A token's scope as the audit log and the CLI write it: `plugins a, b; flows c`. */
+export function scopeText(scope) {
+  const list = (names) => (names && names.length ? names.join(", ") : "none");
+  return `plugins ${list(scope.plugins)}; flows ${list(scope.flows)}`;
+}

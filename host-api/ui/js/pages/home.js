@@ -100,6 +100,8 @@ function flowsTile(flows) {
 }
 
 function metricTiles(history, reads) {
+  // A scoped token reads no server-wide metrics.
+  if (!history) return [];
   if (history.error) {
     return [tile({ label: "Metrics", value: "—", sub: errorText(history.error), kind: "warn", href: "#/monitoring", id: "tile-metrics" })];
   }
@@ -188,7 +190,7 @@ export async function render(main, ctx) {
       settle(api.get("/readyz")),
       reads ? settle(api.get("/v1/plugins")) : null,
       reads ? settle(api.get("/v1/flows")) : null,
-      settle(api.get("/v1/metrics/history")),
+      ctx.me.scope ? null : settle(api.get("/v1/metrics/history")),
     ]);
     const tally = plugins && plugins.value ? await pluginStates(plugins.value.plugins || []) : null;
     if (stopped) return;

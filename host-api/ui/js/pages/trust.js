@@ -3,7 +3,7 @@
 // revoke button; a new token's value is shown here once, since the server keeps only its hash.
 
 import * as api from "../api.js";
-import { h, replace, table, section, notice, errorText, field, time, badge, actionButton } from "../dom.js";
+import { h, replace, table, section, notice, errorText, field, time, badge, actionButton, scopeText } from "../dom.js";
 
 /** The `admin` token is replaced by restarting the server, never revoked (the API refuses). */
 const ADMIN_TOKEN_NAME = "admin";
@@ -113,6 +113,11 @@ function keysSection(ctx, reload) {
   return { element, show, note };
 }
 
+/** `a, b` → ["a", "b"]: the names a scope field lists. */
+function names(text) {
+  return text.split(",").map((name) => name.trim()).filter((name) => name.length > 0);
+}
+
 function tokensSection(ctx, reload) {
   const note = notice();
   const list = h("div", { id: "tokens-list" }, h("p", { class: "loading" }, "Loading…"));
@@ -125,11 +130,15 @@ function tokensSection(ctx, reload) {
     h("option", { value: "publisher" }, "publisher: upload plugins (cannot invoke or read)"),
     h("option", { value: "admin" }, "admin: everything"),
   );
+  const plugins = h("input", { type: "text", id: "token-plugins", name: "token-plugins", autocomplete: "off", placeholder: "all" });
+  const flows = h("input", { type: "text", id: "token-flows", name: "token-flows", autocomplete: "off", placeholder: "all" });
   const form = h(
     "form",
     { id: "token-form", class: "form-row" },
     field("Name", name),
     field("Role", role),
+    field("Only plugins (comma-separated)", plugins),
+    field("Only flows (comma-separated)", flows),
     h("button", { type: "submit", class: "primary", id: "token-create" }, "Create token"),
   );
 
@@ -150,7 +159,7 @@ function tokensSection(ctx, reload) {
       h(
         "div",
         { class: "notice ok" },
-        h("strong", {}, `Token ${answer.name} (${answer.role}) created. `),
+        h("strong", {}, `Token ${answer.name} (${answer.role}${answer.scope ? `, scoped to ${scopeText(answer.scope)}` : ""}) created. `),
         "Copy it now: it will not be shown again.",
         h("div", { class: "secret" }, value, copy),
       ),
@@ -165,7 +174,10 @@ function tokensSection(ctx, reload) {
     created.replaceChildren();
     note.clear();
     try {
-      const answer = await api.post("/v1/tokens", { name: name.value.trim(), role: role.value });
+      const body = { name: name.value.trim(), role: role.value };
+      const scope = { plugins: names(plugins.value), flows: names(flows.value) };
+      if (scope.plugins.length || scope.flows.length) body.scope = scope;
+      const answer = await api.post("/v1/tokens", body);
       form.reset();
       showCreated(answer);
       await reload();
@@ -180,6 +192,10 @@ function tokensSection(ctx, reload) {
     const columns = [
       { title: "Name", cell: (t) => (t.name === ctx.me.name ? [t.name, " ", badge("you", "info")] : t.name) },
       { title: "Role", cell: (t) => badge(t.role, t.role === "admin" ? "warn" : "") },
+      {
+        title: "Scope",
+        cell: (t) => (t.scope ? h("span", { "data-token-scope": t.name }, scopeText(t.scope)) : h("span", { class: "muted" }, "everything its role allows")),
+      },
       {
         title: "",
         class: "actions",
