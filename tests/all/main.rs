@@ -10,6 +10,7 @@ mod cluster;
 mod cluster_heartbeats;
 mod cluster_replay;
 mod cluster_security;
+mod cluster_snapshots;
 mod common;
 mod concurrency;
 mod connections;

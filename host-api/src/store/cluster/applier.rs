@@ -46,7 +46,7 @@ pub(super) async fn follow(inner: Arc<Inner>) {
     }
 }
 
-async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
+async fn follow_from(inner: &Arc<Inner>, start: u64) -> Result<()> {
     let consumer = inner
         .changes
         .create_consumer(pull::OrderedConfig {
@@ -90,6 +90,7 @@ async fn follow_from(inner: &Inner, start: u64) -> Result<()> {
             Decoded::Retry(err) => return Err(err),
         }
         inner.applied.send_replace(seq);
+        super::snapshot::maybe_write(inner, seq);
     }
     Err(backend("the change log's consumer ended"))
 }

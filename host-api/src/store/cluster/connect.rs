@@ -67,6 +67,15 @@ pub struct ClusterSettings {
     /// Refuse to connect without TLS (also implied by `tls://` URLs and by any TLS file).
     #[serde(default)]
     pub tls_required: bool,
+    /// Changes between snapshots of the replica, which new nodes start from (0: none).
+    #[serde(default = "snapshot_every")]
+    pub snapshot_every: u64,
+}
+
+/// By default a snapshot every 20,000 changes: a joining node applies at most that many messages
+/// after importing one, and the writer's pause to export is amortised over as many.
+fn snapshot_every() -> u64 {
+    20_000
 }
 
 fn one() -> usize {
@@ -90,6 +99,7 @@ impl ClusterSettings {
             tls_cert_file: None,
             tls_key_file: None,
             tls_required: false,
+            snapshot_every: snapshot_every(),
         }
     }
 

@@ -50,6 +50,8 @@ mod nodes;
 pub use nodes::bucket_stream_config;
 mod reads;
 mod replay;
+mod snapshot;
+pub use snapshot::SNAPSHOT_OBJECT;
 
 use super::sealed::SecretsKey;
 use super::sled::SledStore;
@@ -135,6 +137,8 @@ pub(crate) struct Inner {
     beats: Mutex<HashMap<String, (u64, std::time::Instant)>>,
     /// Whether a message of the first format was met (see `open`).
     older_format: AtomicBool,
+    /// When this node writes snapshots of its replica (see `snapshot.rs`).
+    snapshots: snapshot::Schedule,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -188,8 +192,6 @@ impl ClusterStore {
         replica_dir: &std::path::Path,
     ) -> Result<ClusterStore> {
         let replica = SledStore::open(replica_dir, seal.clone())?;
-        let applied_at_open = replica.cluster_applied()?;
-        let tracked = Tracked::from_replica(&replica)?;
         let client = connect::connect(settings, &node).await?;
         let mut js = jetstream::new(client);
         js.set_timeout(PUBLISH_TIMEOUT);
@@ -210,6 +212,13 @@ impl ClusterStore {
         )
         .await?;
         let blobs = nodes::object_store(&js, BLOBS_BUCKET, replicas).await?;
+        // A new (or lost) replica starts from the latest snapshot, not from the log's first message.
+        if replica.cluster_applied()? == 0 {
+            snapshot::load(&blobs, &seal, &replica).await?;
+        }
+        let applied_at_open = replica.cluster_applied()?;
+        let tracked = Tracked::from_replica(&replica)?;
+        let scratch = replica_dir.with_extension("snapshot");
         let nodes_bucket = nodes::bucket(&js, nodes::NODES_BUCKET, replicas, nodes::NODE_TIMEOUT).await?;
         let (applied, _) = tokio::sync::watch::channel(applied_at_open);
         let (events, first_events) = tokio::sync::broadcast::channel(4096);
@@ -235,6 +244,7 @@ impl ClusterStore {
                 skipped: Default::default(),
                 older_format: AtomicBool::new(false),
                 beats: Mutex::default(),
+                snapshots: snapshot::Schedule::new(settings.snapshot_every, applied_at_open, scratch),
             }),
         };
         let last = store.inner.last_sequence().await?;

@@ -19,6 +19,8 @@ mod keyvalue;
 mod migrate;
 mod plugins;
 mod queue;
+mod snapshot;
+pub(crate) use snapshot::Entry;
 
 use super::commit::GroupCommit;
 use super::sealed::SecretsKey;
