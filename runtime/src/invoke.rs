@@ -291,15 +291,15 @@ fn with_remote_delay(err: Error, remote: Option<Duration>) -> Error {
 
 /// A failure after the host found no place for one of the invocation's DNS lookups
 /// ([`crate::host::lookup_shares`]) is the host's capacity: `overloaded`, which callers and flows
-/// retry, whatever the plugin made of the `connection-limit-reached` it saw (an SDK reports it as
-/// `internal` or `retryable`, an unhandled one traps). The plugin's judgement of its input or
-/// config stands, as do budget overruns and a capability denial in the same invocation (a retry
-/// would meet the denial again).
+/// retry, when the plugin reported the `connection-limit-reached` it saw as `retryable` or
+/// `internal`, or did not handle it (a trap). What else the plugin judged stands: a retry with the
+/// delay a remote asked for (`retry-after`, which [`with_remote_delay`] made of a plain
+/// `retryable` first), denied (a remote's 401), its input or config; so do budget overruns and a
+/// capability denial in the same invocation (a retry would meet the denial again).
 fn after_lookups_full(err: Error, full: Option<crate::host::lookup_shares::LookupsFull>) -> Error {
     let Some(full) = full else { return err };
     match err {
-        Error::Guest(PluginError::InvalidInput(_) | PluginError::InvalidConfig(_)) => err,
-        Error::Guest(_) | Error::GuestTrap { .. } => {
+        Error::Guest(PluginError::Retryable(_) | PluginError::Internal(_)) | Error::GuestTrap { .. } => {
             Error::Overloaded(format!("an outbound request found no place for its DNS lookup: {full}"))
         }
         other => other,

@@ -2,8 +2,8 @@
 //! `nats-server`: a node joining a cluster starts from the latest snapshot and applies only the
 //! log after it, ending with the same state (tokens revoked stay revoked, audit ids agree) and
 //! following what comes next; a snapshot replaced in the object store by someone without the
-//! secrets key (a flipped byte, a chunk of another snapshot) is refused, and the joining node
-//! applies the whole log instead, with the same result.
+//! secrets key (a flipped byte, the chunks of one snapshot behind another's header) is refused,
+//! and the joining node applies the whole log instead, with the same result.
 
 use crate::cluster::{Node, node_log, within};
 use crate::server::{ADMIN, Api};
@@ -38,10 +38,13 @@ async fn a_joining_node_starts_from_the_snapshot_and_a_tampered_one_is_refused()
     let url = &nats.nodes[0].url;
     let dir = tempfile::tempdir().expect("tempdir");
     let first = Node::start_with(dir.path(), "node0", &format!("url = \"{url}\"\nsnapshot_every = 100\n")).await;
+    let started = std::time::Instant::now();
     let mut tokens = Vec::new();
     for index in 0..80 {
         tokens.push(create_token(&first.api, &format!("t{index}")).await);
     }
+    // A node writes snapshots once it has watched the others' heartbeats for 10 s.
+    tokio::time::sleep(std::time::Duration::from_secs(11).saturating_sub(started.elapsed())).await;
     for index in 0..30 {
         let (status, _) =
             first.api.call(reqwest::Method::DELETE, &format!("/v1/tokens/t{index}"), Some(ADMIN), None).await;

@@ -93,7 +93,7 @@ async fn a_plugin_whose_names_never_answer_holds_only_its_share_and_its_lookups_
     let runtime = crate::common::runtime_with(|c| {
         c.caps.timeout = Duration::from_secs(2);
         c.resolver = Arc::new(DnsResolver::with_name_server(dns.addr));
-        c.lookups = LookupLimits { host_wide: 3, per_plugin: 2 };
+        c.lookups = LookupLimits { host_wide: 4, per_plugin: 2 };
     });
     let hog = source(&runtime, "hog-source", "hang.test", &server);
     let other = source(&runtime, "other-source", "ok.test", &server);

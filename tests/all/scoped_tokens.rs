@@ -3,7 +3,8 @@
 //! spans everything (server metrics), and a publisher limited to named plugins uploads only
 //! those. The token list, `whoami` and the audit log name the scope; the scope survives a restart.
 
-use crate::server::{ADMIN, Api, install, signed_as};
+use crate::server::{ADMIN, Api, install, reopen, signed_as};
+use plugboard_host_api::store::AccessStore;
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
@@ -77,10 +78,13 @@ async fn a_scoped_invoker_reaches_only_its_plugins_and_flows() {
         "/v1/flows/theirs/executions".into(),
         "/v1/flows/theirs/dlq".into(),
         "/v1/flows/theirs/deliveries/1".into(),
-        format!("/v1/executions/{}", theirs["id"]),
     ] {
         out_of_scope(&path, api.get(&path, &token).await);
     }
+    // By id, another flow's execution reads as missing: walking ids lists no hidden flow.
+    let (status, body) = api.get(&format!("/v1/executions/{}", theirs["id"]), &token).await;
+    assert_eq!((status, body["code"].as_str()), (StatusCode::NOT_FOUND, Some("not-found")), "{body}");
+    assert!(!body.to_string().contains("theirs"), "{body}");
     // Server-wide metrics span every plugin and flow.
     let (status, body) = api.get("/v1/metrics/history", &token).await;
     assert_eq!(status, StatusCode::FORBIDDEN, "{body}");
@@ -96,8 +100,16 @@ async fn a_scoped_invoker_reaches_only_its_plugins_and_flows() {
     let detail = audit["entries"][0]["detail"].as_str().unwrap_or_default().to_string();
     assert!(detail.contains("scoped to plugins json-mapper; flows mine"), "{audit}");
 
-    // A restart keeps the scope.
+    // Stored so that a Plugboard from before scopes, which would read it as unscoped, matches
+    // nothing with it (a hash it takes for a legacy one that is no hex): it fails closed there.
     api.stop().await;
+    let store = reopen(&dir.path().join("db")).await;
+    let records = store.tokens().expect("tokens");
+    let stored = records.iter().find(|record| record.name == "scoped").map(|record| record.hash.clone());
+    assert!(stored.as_deref().is_some_and(|hash| hash.starts_with("scoped:hmac-sha256:")), "{stored:?}");
+    drop(store);
+
+    // A restart keeps the scope.
     let api = Api::start(dir.path()).await;
     out_of_scope("invoke filter after a restart", api.post("/v1/plugins/filter/invoke", &token, json!({})).await);
     api.stop().await;

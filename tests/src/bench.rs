@@ -240,6 +240,12 @@ pub fn unix_now() -> u64 {
 /// tasks for `budget` (retrying 429s); answers acknowledged deliveries, the records they carried
 /// that the filter keeps, and the seconds spent sending.
 pub async fn send_deliveries(base: &str, senders: usize, budget: Duration) -> (u64, usize, f64) {
+    send_deliveries_from(base, senders, budget, 0).await
+}
+
+/// [`send_deliveries`] with record numbers from `offset` on (within each sender's million), so a
+/// later call sends new deliveries rather than duplicates.
+pub async fn send_deliveries_from(base: &str, senders: usize, budget: Duration, offset: usize) -> (u64, usize, f64) {
     let client = reqwest::Client::builder().pool_max_idle_per_host(senders).build().unwrap();
     let acknowledged = Arc::new(AtomicU64::new(0));
     let kept = Arc::new(AtomicUsize::new(0));
@@ -251,7 +257,7 @@ pub async fn send_deliveries(base: &str, senders: usize, budget: Duration) -> (u
             tokio::spawn(async move {
                 let mut n = 0;
                 while started.elapsed() < budget {
-                    let first = (sender * 1_000_000) + n * RECORDS_PER_DELIVERY;
+                    let first = (sender * 1_000_000) + offset + n * RECORDS_PER_DELIVERY;
                     let records: Vec<Value> = (first..first + RECORDS_PER_DELIVERY).map(order).collect();
                     let body = serde_json::to_vec(&json!({"records": records})).unwrap();
                     let timestamp = unix_now();

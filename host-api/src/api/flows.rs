@@ -152,7 +152,10 @@ pub async fn executions_get(
     caller.require_listing(&[Role::Invoker], "read executions")?;
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("execution ids are numbers"))?;
     let execution = state.services.flows.execution(id)?;
-    caller.require_flow(&[Role::Invoker], "read executions", &execution.flow)?;
+    // Out of scope reads as missing: walking ids must not list the flows a scope hides.
+    if !caller.sees_flow(&execution.flow) {
+        return Err(plugboard_runtime::Error::NotFound(format!("execution {id}")).into());
+    }
     Ok(Json(json!(execution)))
 }
 

@@ -13,13 +13,18 @@ use serde_json::{Value, json};
 /// acknowledgements that waited for one) and the work queue's depth.
 ///
 /// Public by default (a Prometheus scraper on the loopback interface needs no token); with
-/// `metrics_require_token = true` in the config it answers 401 without a valid token of any role.
+/// `metrics_require_token = true` in the config it answers 401 without a valid token of any role,
+/// and 403 to a token scoped to some plugins and flows (the figures name every plugin).
 pub async fn metrics_get(
     State(state): State<AppState>,
     caller: Option<axum::Extension<super::auth::Caller>>,
 ) -> Result<impl IntoResponse, super::error::ApiError> {
-    if state.limits.metrics_require_token && caller.is_none() {
-        return Err(super::error::ApiError::unauthorized());
+    if state.limits.metrics_require_token {
+        match caller.as_ref().map(|caller| &caller.scope) {
+            None => return Err(super::error::ApiError::unauthorized()),
+            Some(Some(scope)) => return Err(super::error::ApiError::out_of_scope("read metrics", scope)),
+            Some(None) => {}
+        }
     }
     let commit = state.services.store.commit_stats();
     let mut text = state.services.plugins.telemetry().render();

@@ -177,12 +177,8 @@ impl Access {
             check_scope(role, scope)?;
         }
         let token = new_token()?;
-        self.put_token(
-            TokenRecord { name: name.into(), role, hash: self.hasher.hash(&token), scope },
-            AuditAction::TokenCreate,
-            actor,
-        )
-        .await?;
+        let hash = if scope.is_some() { self.hasher.hash_scoped(&token) } else { self.hasher.hash(&token) };
+        self.put_token(TokenRecord { name: name.into(), role, hash, scope }, AuditAction::TokenCreate, actor).await?;
         Ok(token)
     }
 

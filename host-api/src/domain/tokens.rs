@@ -21,6 +21,11 @@ pub const MIN_ADMIN_TOKEN_BITS: f64 = 128.0;
 /// The prefix of a keyed token hash.
 const KEYED: &str = "hmac-sha256:";
 
+/// The prefix of a scoped token's hash, before [`KEYED`]: a Plugboard that predates scopes reads
+/// it as a legacy hash that matches nothing, so a scoped token fails closed on an older node
+/// (a cluster mid-upgrade, a rolled-back binary) instead of acting unscoped.
+const SCOPED: &str = "scoped:";
+
 /// Hashes and checks tokens under the server's token hash key.
 #[derive(Clone)]
 pub struct TokenHasher {
@@ -42,6 +47,11 @@ impl TokenHasher {
     /// What is stored for `token`.
     pub fn hash(&self, token: &str) -> String {
         format!("{KEYED}{}", hex::encode(self.mac(token)))
+    }
+
+    /// What is stored for a scoped `token` (see [`SCOPED`]).
+    pub fn hash_scoped(&self, token: &str) -> String {
+        format!("{SCOPED}{}", self.hash(token))
     }
 
     /// A token presented at the door, hashed once for comparing with every stored record.
@@ -66,6 +76,7 @@ pub struct Presented {
 impl Presented {
     /// Whether `stored` (a record's hash, keyed or legacy) is this token's, in constant time.
     pub fn matches(&self, stored: &str) -> bool {
+        let stored = stored.strip_prefix(SCOPED).unwrap_or(stored);
         let (expected, hex_digits) = match stored.strip_prefix(KEYED) {
             Some(keyed) => (&self.keyed, keyed),
             None => (&self.legacy, stored),
@@ -144,5 +155,13 @@ mod tests {
         let legacy = hex::encode(Sha256::digest(b"pb_token"));
         assert!(hasher.presented("pb_token").matches(&legacy));
         assert!(!hasher.presented("pb_token").matches("not hex"));
+        let scoped = hasher.hash_scoped("pb_token");
+        assert!(hasher.presented("pb_token").matches(&scoped));
+        // What a Plugboard before scopes does with it: a legacy hash that matches nothing.
+        let before_scopes = |stored: &str| match stored.strip_prefix(KEYED) {
+            Some(_) => true,
+            None => hex::decode(stored).is_ok(),
+        };
+        assert!(!before_scopes(&scoped), "an older node never accepts a scoped token");
     }
 }

@@ -4,8 +4,9 @@
 //! host-wide, one plugin asking for such names from many invocations takes every place and every
 //! other plugin's requests fail for as long as its lookups hang. So each plugin (by name, all its
 //! versions together) may hold at most [`LookupLimits::per_plugin`] places of the
-//! [`LookupLimits::host_wide`] ones, and a lookup that finds no place fails at once rather than
-//! queueing behind lookups that hang.
+//! [`LookupLimits::host_wide`] ones, and the last `per_plugin` places go only to plugins that
+//! hold none: several plugins hanging at once still leave a place for each of the next ones. A
+//! lookup that finds no place fails at once rather than queueing behind lookups that hang.
 //!
 //! A place is held by a [`LookupPlace`] and given back when it is dropped. The resolver is
 //! asynchronous (`host::resolver`), so dropping the lookup drops the place: an invocation that
@@ -61,7 +62,11 @@ struct Counts {
 }
 
 impl LookupShares {
+    /// Shares under `limits`, made coherent: a plugin may hold at least one place and at most
+    /// the host's.
     pub(crate) fn new(limits: LookupLimits) -> Arc<LookupShares> {
+        let host_wide = limits.host_wide.max(1);
+        let limits = LookupLimits { host_wide, per_plugin: limits.per_plugin.clamp(1, host_wide) };
         Arc::new(LookupShares { limits, counts: Mutex::default() })
     }
 
@@ -72,7 +77,9 @@ impl LookupShares {
         if held >= self.limits.per_plugin {
             return Err(LookupsFull::PluginShare(held));
         }
-        if counts.total >= self.limits.host_wide {
+        // The reserve: a plugin already holding places leaves the last `per_plugin` to others.
+        let reserve = if held > 0 { self.limits.per_plugin.min(self.limits.host_wide - 1) } else { 0 };
+        if counts.total + reserve >= self.limits.host_wide {
             return Err(LookupsFull::HostWide(counts.total));
         }
         counts.total += 1;
@@ -129,16 +136,22 @@ mod tests {
 
     #[test]
     fn a_plugin_holds_at_most_its_share_and_the_host_at_most_its_bound() {
-        let shares = LookupShares::new(LookupLimits { host_wide: 3, per_plugin: 2 });
-        let (hog, other, third) = ("hog", "other", "third");
+        let shares = LookupShares::new(LookupLimits { host_wide: 5, per_plugin: 2 });
+        let (hog, other, third, fourth) = ("hog", "other", "third", "fourth");
         let held: Vec<_> = (0..2).map(|_| shares.take(hog).expect("within the share")).collect();
         assert_eq!(shares.take(hog).map(drop), Err(LookupsFull::PluginShare(2)));
         let other_place = shares.take(other).expect("another plugin still has a place");
-        assert_eq!(shares.take(third).map(drop), Err(LookupsFull::HostWide(3)));
-        drop(held);
+        // 3 of 5 taken: the last 2 are kept for plugins holding none.
+        assert_eq!(shares.take(other).map(drop), Err(LookupsFull::HostWide(3)));
+        let third_place = shares.take(third).expect("a plugin holding none takes from the reserve");
+        let fourth_place = shares.take(fourth).expect("and the next one too");
+        assert_eq!(shares.take("fifth").map(drop), Err(LookupsFull::HostWide(5)));
+        drop((held, third_place, fourth_place));
         assert_eq!(shares.in_flight(), 1);
         drop(other_place);
         assert_eq!(shares.in_flight(), 0);
+        let odd = LookupShares::new(LookupLimits { host_wide: 0, per_plugin: 0 });
+        assert!(odd.take(hog).is_ok(), "limits are made coherent: one place at least");
         let counts = shares.counts.lock().unwrap_or_else(PoisonError::into_inner);
         assert!(counts.by_plugin.is_empty(), "no entry outlives its places: {counts:?}");
     }

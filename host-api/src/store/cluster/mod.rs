@@ -36,6 +36,9 @@
 //!   no dead node alive) and every valid one is remembered as it is written (a deleted one makes
 //!   no live node look stopped). Webhook deliveries are deduplicated
 //!   cluster-wide by a per-signature subject published with "no message yet" expected.
+//! - **Snapshots** of the replica's shared state are written every `snapshot_every` changes by one
+//!   node and sealed in chunks (`snapshot.rs`); a node that opens an empty replica starts from the
+//!   latest one and applies only the log after it, so joining does not grow with history.
 //! - **Cron** due times are claimed by publishing on the due time's own subject with "no message
 //!   yet" expected (one node wins each); the subject is keyed with the secrets key.
 //!
@@ -273,6 +276,7 @@ impl ClusterStore {
         tracing::info!(node = %store.inner.node, from = applied_at_open, to = last, "cluster changes applied");
         let heartbeat = tokio::spawn(nodes::heartbeat(store.inner.clone()));
         let beats = tokio::spawn(nodes::watch_beats(store.inner.clone()));
+        store.inner.snapshots.live();
         store.inner.tasks().extend([applier, heartbeat, beats]);
         Ok(store)
     }

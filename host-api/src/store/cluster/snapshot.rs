@@ -2,7 +2,8 @@
 //!
 //! Without them a new node (or one whose replica was lost) applies the change log from its first
 //! message, and its start grows with everything the cluster ever did. So one node — the live node
-//! with the smallest id, so nodes do not all do the same work — writes its replica's shared state
+//! with the smallest id, once it has caught up and watched the others' heartbeats for a while, so
+//! nodes do not all do the same work — writes its replica's shared state
 //! (`store::sled::snapshot`) to the `snapshot` object of the blobs store every
 //! [`ClusterSettings::snapshot_every`](super::ClusterSettings) changes, and a node that opens an
 //! empty replica imports the latest snapshot and applies the log from the sequence after it.
@@ -18,7 +19,10 @@
 //!
 //! **Consistent.** The writer exports between two messages of the applier (which waits meanwhile:
 //! sled has no point-in-time reads), to a file beside the replica, and uploads it afterwards
-//! while the applier goes on. The log itself is not shortened: it is the one record nobody can take
+//! while the applier goes on. (The one other writer of the shared areas, the sweep of expired
+//! webhook delivery marks, may remove some marks during an export; they are expired either way.)
+//! A snapshot is uploaded only when the one stored is older, with its sequence in the object's
+//! description for that check (a hint only: what is imported is what the sealed header says). The log itself is not shortened: it is the one record nobody can take
 //! back (see the stream's `deny_purge`), and its storage is the operator's to bound.
 
 use super::{BLOBS_BUCKET, Inner, backend};
@@ -53,11 +57,19 @@ pub(crate) struct Schedule {
     busy: AtomicBool,
     /// The file a snapshot is written to before its upload.
     scratch: PathBuf,
+    /// Since when this node follows the log live (set once it has caught up and watches beats).
+    live_since: std::sync::OnceLock<Instant>,
 }
 
 impl Schedule {
     pub(crate) fn new(every: u64, since: u64, scratch: PathBuf) -> Schedule {
-        Schedule { every, last: AtomicU64::new(since), busy: AtomicBool::new(false), scratch }
+        let (last, busy, live_since) = (AtomicU64::new(since), AtomicBool::new(false), std::sync::OnceLock::new());
+        Schedule { every, last, busy, scratch, live_since }
+    }
+
+    /// This node has caught up with the log and watches the others' heartbeats from now on.
+    pub(crate) fn live(&self) {
+        let _ = self.live_since.set(Instant::now());
     }
 }
 
@@ -94,7 +106,7 @@ pub(super) fn maybe_write(inner: &std::sync::Arc<Inner>, seq: u64) {
     schedule.last.store(seq, Ordering::SeqCst);
     let inner = inner.clone();
     tokio::spawn(async move {
-        let uploaded = upload(&inner.blobs, &inner.snapshots.scratch).await;
+        let uploaded = upload(&inner.blobs, &inner.snapshots.scratch, seq).await;
         let _ = tokio::fs::remove_file(&inner.snapshots.scratch).await;
         match uploaded {
             Ok(()) => tracing::info!(seq, entries, bytes, ?paused, "wrote a cluster snapshot"),
@@ -104,8 +116,13 @@ pub(super) fn maybe_write(inner: &std::sync::Arc<Inner>, seq: u64) {
     });
 }
 
-/// Whether this node is the live node with the smallest id.
+/// Whether this node is the live node with the smallest id, having watched the heartbeats long
+/// enough to know (a node still catching up, or just started, writes none).
 fn writes_snapshots(inner: &Inner) -> bool {
+    let watched = inner.snapshots.live_since.get().is_some_and(|since| since.elapsed() >= super::nodes::NODE_TIMEOUT);
+    if !watched {
+        return false;
+    }
     let beats = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
     beats
         .iter()
@@ -132,7 +149,8 @@ fn export(replica: &SledStore, seal: &SecretsKey, seq: u64, file: &std::path::Pa
         Ok(())
     };
     replica.export_shared(|area, key, value| {
-        plain.push(area);
+        plain.push(u8::try_from(area.len()).map_err(backend)?);
+        plain.extend_from_slice(area.as_bytes());
         for part in [key, value] {
             plain.extend_from_slice(&u32::try_from(part.len()).map_err(backend)?.to_be_bytes());
             plain.extend_from_slice(part);
@@ -145,18 +163,30 @@ fn export(replica: &SledStore, seal: &SecretsKey, seq: u64, file: &std::path::Pa
     Ok((entries, written))
 }
 
-async fn upload(blobs: &ObjectStore, file: &std::path::Path) -> Result<()> {
+/// Uploads the snapshot of `seq` in `file`, unless the one stored is as recent.
+async fn upload(blobs: &ObjectStore, file: &std::path::Path, seq: u64) -> Result<()> {
+    let stored = blobs.info(SNAPSHOT_OBJECT).await.ok().and_then(|info| info.description?.parse::<u64>().ok());
+    if stored.is_some_and(|stored| stored >= seq) {
+        return Ok(());
+    }
     let mut reader = tokio::fs::File::open(file).await.map_err(backend)?;
-    blobs.put(SNAPSHOT_OBJECT, &mut reader).await.map_err(backend)?;
+    let meta = async_nats::jetstream::object_store::ObjectMetadata {
+        name: SNAPSHOT_OBJECT.into(),
+        description: Some(seq.to_string()),
+        ..Default::default()
+    };
+    blobs.put(meta, &mut reader).await.map_err(backend)?;
     Ok(())
 }
 
-/// Imports the latest snapshot into `replica` (empty), answering its sequence; `None` when there
-/// is none. A snapshot that does not open is refused (logged) and the replica emptied again, so
-/// the node applies the whole log.
+/// Imports the latest snapshot into `replica` (which has applied nothing: what an import that
+/// stopped halfway left is emptied first), answering its sequence; `None` when there is none. A
+/// snapshot that does not open is refused (logged) and the replica emptied again, so the node
+/// applies the whole log.
 pub(super) async fn load(blobs: &ObjectStore, seal: &SecretsKey, replica: &SledStore) -> Result<Option<u64>> {
     use async_nats::jetstream::object_store::GetErrorKind;
     let started = Instant::now();
+    tokio::task::block_in_place(|| replica.clear_shared())?;
     let object = match blobs.get(SNAPSHOT_OBJECT).await {
         Ok(object) => object,
         Err(err) if err.kind() == GetErrorKind::NotFound => return Ok(None),
@@ -164,13 +194,12 @@ pub(super) async fn load(blobs: &ObjectStore, seal: &SecretsKey, replica: &SledS
     };
     match import(object.take(MAX_SNAPSHOT), seal, replica).await {
         Ok((seq, entries)) => {
-            replica.recount();
             tracing::info!(seq, entries, elapsed = ?started.elapsed(), "started from the cluster snapshot");
             Ok(Some(seq))
         }
         Err(err @ (StoreError::Corrupt { .. } | StoreError::Backend(_))) => {
             tracing::error!(%err, "the cluster snapshot was refused; applying the whole change log instead");
-            replica.clear_shared()?;
+            tokio::task::block_in_place(|| replica.clear_shared())?;
             Ok(None)
         }
         Err(err) => Err(err),
@@ -194,7 +223,7 @@ async fn import(
         return Err(refused("not a snapshot"));
     }
     let id: [u8; 16] = id.try_into().map_err(|_| refused("no id"))?;
-    let (mut seq, mut entries) = (None, 0u64);
+    let (mut seq, mut entries, mut applied) = (None, 0u64, None);
     for index in 0u64.. {
         let mut length = [0u8; 4];
         reader.read_exact(&mut length).await.map_err(|_| refused("cut before its last chunk"))?;
@@ -221,7 +250,7 @@ async fn import(
         }
         let parsed = parse(rest)?;
         entries += parsed.len() as u64;
-        tokio::task::block_in_place(|| replica.import_entries(parsed))?;
+        applied = tokio::task::block_in_place(|| replica.import_entries(parsed))?.or(applied);
         if last {
             let mut more = [0u8; 1];
             if reader.read(&mut more).await.map_err(backend)? != 0 {
@@ -230,8 +259,12 @@ async fn import(
             break;
         }
     }
-    tokio::task::block_in_place(|| replica.flush_now())?;
-    Ok((seq.ok_or_else(|| refused("no sequence"))?, entries))
+    let seq = seq.ok_or_else(|| refused("no sequence"))?;
+    if applied != Some(seq) {
+        return Err(refused(format!("taken at change {seq}, but its state is of change {applied:?}")));
+    }
+    tokio::task::block_in_place(|| replica.finish_import(seq))?;
+    Ok((seq, entries))
 }
 
 /// The entries of one chunk's plain bytes.
@@ -242,8 +275,9 @@ fn parse(mut rest: &[u8]) -> Result<Vec<Entry>> {
         *rest = after;
         Ok(part.to_vec())
     };
-    while let Some((&area, after)) = rest.split_first() {
+    while let Some((&length, after)) = rest.split_first() {
         rest = after;
+        let area = String::from_utf8(take(&mut rest, usize::from(length))?).map_err(|_| refused("an area name"))?;
         let mut parts = [Vec::new(), Vec::new()];
         for part in &mut parts {
             let length = take(&mut rest, 4)?;

@@ -7,59 +7,76 @@
 //! applied position and the replay marks travel with the state they describe, so a node that
 //! imports a snapshot of sequence `S` and then applies the log from `S + 1` holds what a node that
 //! applied every message holds.
+//!
+//! Entries name their area by its tree name, so a snapshot stays readable however the areas are
+//! ordered. The applied position is held back while a snapshot is imported and written last,
+//! after everything else is on disk: a node that stops halfway finds an applied position of 0 at
+//! its next start, empties the shared areas and imports again.
 
-use super::{AREAS, Area, SledStore, backend};
+use super::{APPLIED_KEY, AREAS, Area, SledStore, backend};
 use crate::store::{Result, StoreError};
 use std::sync::atomic::Ordering;
 
 /// Areas a node keeps for itself in cluster mode.
 const LOCAL: [Area; 2] = [Area::Kv, Area::Usage];
 
-/// One exported entry: the area's index in [`AREAS`], the key, the value.
-pub(crate) type Entry = (u8, Vec<u8>, Vec<u8>);
+/// One exported entry: the area's tree name, the key, the value.
+pub(crate) type Entry = (String, Vec<u8>, Vec<u8>);
 
 impl SledStore {
     /// Hands every entry of the shared areas to `sink`, area by area in key order. The caller
     /// keeps writers out while it runs (sled has no point-in-time reads).
-    pub(crate) fn export_shared(&self, mut sink: impl FnMut(u8, &[u8], &[u8]) -> Result<()>) -> Result<()> {
-        for (index, (area, _)) in AREAS.iter().enumerate() {
-            if LOCAL.contains(area) {
-                continue;
-            }
-            let index = u8::try_from(index).unwrap_or(u8::MAX);
+    pub(crate) fn export_shared(&self, mut sink: impl FnMut(&str, &[u8], &[u8]) -> Result<()>) -> Result<()> {
+        for (area, name) in AREAS.iter().filter(|(area, _)| !LOCAL.contains(area)) {
             for entry in self.tree(*area).iter() {
                 let (key, value) = entry.map_err(backend)?;
-                sink(index, &key, &value)?;
+                sink(name, &key, &value)?;
             }
         }
         Ok(())
     }
 
-    /// Writes exported entries into this store, one batch per area. A shared area index that
-    /// does not exist, or a local one, is refused: a snapshot names only what it may carry.
-    pub(crate) fn import_entries(&self, entries: Vec<Entry>) -> Result<()> {
+    /// Writes exported entries into this store, one batch per area, all but the applied position,
+    /// which it answers (if among them) for [`SledStore::finish_import`]. An area that does not
+    /// exist, or a local one, is refused: a snapshot names only what it may carry.
+    pub(crate) fn import_entries(&self, entries: Vec<Entry>) -> Result<Option<u64>> {
         let mut batches: Vec<::sled::Batch> = (0..AREAS.len()).map(|_| ::sled::Batch::default()).collect();
-        for (index, key, value) in entries {
-            let area = AREAS.get(usize::from(index)).map(|(area, _)| *area);
+        let mut applied = None;
+        for (name, key, value) in entries {
+            let area = AREAS.iter().find(|(_, known)| *known == name).map(|(area, _)| *area);
             let Some(area) = area.filter(|area| !LOCAL.contains(area)) else {
-                return Err(StoreError::Corrupt { area: "snapshot", detail: format!("an entry of area {index}") });
+                return Err(StoreError::Corrupt { area: "snapshot", detail: format!("an entry of area {name:?}") });
             };
+            if area == Area::Meta && key == APPLIED_KEY {
+                applied = Some(value.as_slice().try_into().map(u64::from_be_bytes).map_err(|_| {
+                    StoreError::Corrupt { area: "snapshot", detail: "an applied position that is no number".into() }
+                })?);
+                continue;
+            }
             batches[area as usize].insert(key, value);
         }
         for ((area, _), batch) in AREAS.iter().zip(batches) {
             self.tree(*area).apply_batch(batch).map_err(backend)?;
         }
-        Ok(())
+        Ok(applied)
     }
 
-    /// Empties every shared area (a snapshot that failed halfway leaves nothing behind) and
-    /// counts the dead letters again (an import adds them behind `apply`'s back).
+    /// Ends an import: everything imported on disk, then the applied position `seq`, on disk too.
+    pub(crate) fn finish_import(&self, seq: u64) -> Result<()> {
+        self.flush_now()?;
+        self.tree(Area::Meta).insert(APPLIED_KEY, &seq.to_be_bytes()).map_err(backend)?;
+        self.recount();
+        self.flush_now()
+    }
+
+    /// Empties every shared area, on disk (what an import that stopped halfway left is gone),
+    /// and counts the dead letters again.
     pub(crate) fn clear_shared(&self) -> Result<()> {
         for (area, _) in AREAS.iter().filter(|(area, _)| !LOCAL.contains(area)) {
             self.tree(*area).clear().map_err(backend)?;
         }
         self.recount();
-        Ok(())
+        self.flush_now()
     }
 
     /// Counts the dead letters again, after an import.
@@ -90,18 +107,20 @@ mod tests {
         from.tree(Area::Usage).insert("local", "counter").expect("insert");
         let mut entries = Vec::new();
         from.export_shared(|area, key, value| {
-            entries.push((area, key.to_vec(), value.to_vec()));
+            entries.push((area.to_string(), key.to_vec(), value.to_vec()));
             Ok(())
         })
         .expect("export");
         let to = SledStore::open(to_dir.path(), key).expect("open");
-        to.import_entries(entries).expect("import");
+        assert_eq!(to.import_entries(entries).expect("import"), Some(42), "the applied position is answered");
+        assert_eq!(to.cluster_applied().expect("applied"), 0, "held back until the import ends");
+        to.finish_import(42).expect("finish");
         assert_eq!(to.cluster_applied().expect("applied"), 42);
         assert_eq!(to.tree(Area::Audit).len(), 1);
         assert!(to.tree(Area::Usage).is_empty(), "usage counters are the node's own");
-        let local = u8::try_from(Area::Kv as usize).expect("index");
-        assert!(to.import_entries(vec![(local, b"k".to_vec(), b"v".to_vec())]).is_err());
-        assert!(to.import_entries(vec![(200, b"k".to_vec(), b"v".to_vec())]).is_err());
+        for area in ["kv", "usage", "nonsense"] {
+            assert!(to.import_entries(vec![(area.into(), b"k".to_vec(), b"v".to_vec())]).is_err(), "{area}");
+        }
         to.clear_shared().expect("clear");
         assert_eq!(to.cluster_applied().expect("applied"), 0);
     }
