@@ -5,12 +5,14 @@
 
 #[path = "../fuzz/src/checks.rs"]
 mod checks;
+#[path = "../fuzz/src/checks_cluster.rs"]
+mod checks_cluster;
 #[path = "../fuzz/src/checks_webhook.rs"]
 mod checks_webhook;
 
 use std::path::Path;
 
-fn replay(target: &str, check: fn(&[u8])) {
+fn replay(target: &str, check: impl Fn(&[u8])) {
     let root = Path::new(env!("CARGO_MANIFEST_DIR")).join("fuzz");
     let mut replayed = 0;
     for kind in ["regressions", "seeds"] {
@@ -19,7 +21,7 @@ fn replay(target: &str, check: fn(&[u8])) {
         paths.sort();
         for path in paths {
             let data = std::fs::read(&path).expect("readable input");
-            let outcome = std::panic::catch_unwind(|| check(&data));
+            let outcome = std::panic::catch_unwind(std::panic::AssertUnwindSafe(|| check(&data)));
             assert!(outcome.is_ok(), "{} panicked", path.display());
             replayed += 1;
         }
@@ -45,6 +47,12 @@ fn flow_definition() {
 #[test]
 fn webhook() {
     replay("webhook", checks_webhook::webhook);
+}
+
+#[test]
+fn cluster_change() {
+    let harness = checks_cluster::Harness::start();
+    replay("cluster_change", |data| harness.check(data));
 }
 
 #[test]

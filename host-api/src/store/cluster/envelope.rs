@@ -150,6 +150,15 @@ fn context(subject: &str) -> Vec<u8> {
     [SEAL_CONTEXT, subject.as_bytes()].concat()
 }
 
+/// `plain` sealed as a message of the change log on `subject` under `key`: what a node holding
+/// the secrets key publishes (the cluster fuzz target uses it to reach past the seal).
+///
+/// # Errors
+/// When the system has no randomness.
+pub fn seal_message(key: &crate::store::sealed::SecretsKey, subject: &str, plain: &[u8]) -> Result<Vec<u8>> {
+    key.seal(&context(subject), plain)
+}
+
 /// Seals `envelope` for `subject`, moving a large one to the object store; answers the payload.
 pub(super) async fn encode(inner: &Inner, subject: &str, envelope: Envelope) -> Result<Vec<u8>> {
     let context = context(subject);

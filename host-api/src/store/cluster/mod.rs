@@ -286,6 +286,11 @@ impl ClusterStore {
         &self.inner.node
     }
 
+    /// The last sequence of the change log applied to this node's replica.
+    pub fn applied(&self) -> u64 {
+        *self.inner.applied.borrow()
+    }
+
     /// Runs `work` to completion from synchronous code (the [`Storage`] trait is synchronous):
     /// the calling worker thread hands its other tasks over while it waits.
     fn block<T>(&self, work: impl Future<Output = T>) -> T {
