@@ -50,6 +50,11 @@ fn webhook() {
 }
 
 #[test]
+fn webhook_schemes() {
+    replay("webhook_schemes", checks_webhook::webhook_schemes);
+}
+
+#[test]
 fn cluster_change() {
     let harness = checks_cluster::Harness::start();
     replay("cluster_change", |data| harness.check(data));

@@ -11,6 +11,7 @@ mod cluster_heartbeats;
 mod cluster_replay;
 mod cluster_security;
 mod cluster_snapshots;
+mod cluster_usage;
 mod common;
 mod concurrency;
 mod connections;

@@ -43,12 +43,14 @@ impl Plugins {
         &self.telemetry
     }
 
-    /// Writes pending usage to the store.
+    /// Writes pending usage to the store (in cluster mode: publishes it, see `Op::AddUsage`). What
+    /// could not be written stays pending for the next tick.
     pub fn persist_usage(&self) {
         let pending = std::mem::take(&mut *self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner));
         for (name, delta) in pending {
             if let Err(err) = self.store.add_usage(&name, &delta) {
-                tracing::warn!(plugin = %name, %err, "could not record usage");
+                tracing::warn!(plugin = %name, %err, "could not record usage; kept for the next tick");
+                self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner).entry(name).or_default().add(&delta);
             }
         }
     }

@@ -130,6 +130,14 @@ pub enum Op {
     },
     /// Forgets a plugin's owner, grant, secrets, usage and key-value data.
     ForgetPlugin(String),
+    /// Adds `delta` to the usage totals of `plugin`. The cluster backend publishes a node's
+    /// counts this way (one plugin per change), so every replica holds the cluster's totals.
+    AddUsage {
+        /// The plugin.
+        plugin: String,
+        /// What a node counted since it last published.
+        delta: UsageTotals,
+    },
     /// Saves the trust store.
     PutTrust(TrustStore),
     /// Saves the API tokens.

@@ -34,3 +34,42 @@ pub fn webhook(data: &[u8]) {
         "a delivery verified for another flow"
     );
 }
+
+/// The named schemes `webhook_schemes` picks from (the generic `hmac` needs a spec of its own).
+const SCHEMES: [&str; 9] =
+    ["plugboard", "standard-webhooks", "github", "stripe", "slack", "shopify", "cloudevents", "basic", "api-key"];
+
+/// `webhook_schemes`: `scheme selector ‖ header lines ("name: value") ‖ blank line ‖ body`,
+/// through that scheme's header check, signature check and body parsing, with a Standard
+/// Webhooks-shaped secret (usable as every scheme's key). Besides "no panic": a delivery the
+/// secret authenticates is not authenticated by another secret.
+pub fn webhook_schemes(data: &[u8]) {
+    use plugboard_host_api::domain::webhook::body::parse;
+    use plugboard_host_api::domain::webhook::secrets::WebhookSecrets;
+    use plugboard_host_api::domain::webhook::verify::{RequestHeaders, authenticate_headers};
+    use plugboard_runtime::flow::WebhookTrigger;
+
+    let (selector, rest) = data.split_first().map_or((0, data), |(first, rest)| (*first, rest));
+    let scheme = SCHEMES[usize::from(selector) % SCHEMES.len()];
+    let mut trigger = serde_json::json!({"scheme": scheme});
+    if scheme == "api-key" {
+        trigger["api_key_header"] = "x-api-key".into();
+    }
+    let Ok(trigger) = serde_json::from_value::<WebhookTrigger>(trigger) else { panic!("the {scheme} trigger") };
+    let split = rest.windows(2).position(|pair| pair == b"\n\n").unwrap_or(rest.len());
+    let (head, body) = (&rest[..split], rest.get(split + 2..).unwrap_or_default());
+    let headers = RequestHeaders::new(String::from_utf8_lossy(head).lines().filter_map(|line| {
+        let (name, value) = line.split_once(':')?;
+        Some((name.trim().to_ascii_lowercase(), value.trim().to_string()))
+    }));
+    let spec = trigger.spec();
+    let _ = parse(spec.body, &headers, &trigger.headers, body);
+    let secret = WebhookSecrets::single("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
+    let other = WebhookSecrets::single("whsec_b3RoZXIgc2VjcmV0IG9mIHRoaXJ0eS10d28gYnl0ZXM=");
+    let tolerance = u64::MAX / 2;
+    let Ok(pending) = authenticate_headers(&spec, &headers, &secret, tolerance) else { return };
+    let Ok(authenticated) = pending.clone().verify(&secret, "flow", body) else { return };
+    let by_other = authenticate_headers(&spec, &headers, &other, tolerance)
+        .and_then(|pending| pending.verify(&other, "flow", body));
+    assert!(by_other.is_err(), "a {scheme} delivery authenticated under two secrets: {authenticated:?}");
+}

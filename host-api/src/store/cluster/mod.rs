@@ -42,8 +42,12 @@
 //! - **Cron** due times are claimed by publishing on the due time's own subject with "no message
 //!   yet" expected (one node wins each); the subject is keyed with the secrets key.
 //!
-//! Left per node, not shared: compiled artifacts (each node's cache, verified as always), usage
-//! counters, and the plugins' key-value data (see the README's operations section).
+//! - **Usage counters** are counted in memory by the node that ran the invocation and published by
+//!   its background tick as [`Op::AddUsage`] (one plugin per change), so every node answers the
+//!   cluster's totals.
+//!
+//! Left per node, not shared: compiled artifacts (each node's cache, verified as always) and the
+//! plugins' key-value data (see the README's operations section).
 
 mod applier;
 mod connect;
@@ -168,6 +172,7 @@ fn is_guarded(op: &Op) -> bool {
             | Op::PutCursor { .. }
             | Op::Applied(_)
             | Op::Cluster(_)
+            | Op::AddUsage { .. }
     )
 }
 

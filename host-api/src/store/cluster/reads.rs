@@ -4,7 +4,7 @@
 use super::ClusterStore;
 use crate::store::{
     AccessStore, AuditEntry, AuditFilter, DeadLetterRecord, ExecutionRecord, FlowStore, Page, PageRequest, PluginStore,
-    QueueStore, QueuedRun, Result, TokenRecord, UsageTotals, VersionRecord,
+    QueueStore, QueuedRun, Result, Storage, TokenRecord, UsageTotals, VersionRecord,
 };
 use plugboard_runtime::Grant;
 use plugboard_runtime::flow::FlowDefinition;
@@ -43,8 +43,10 @@ impl PluginStore for ClusterStore {
     fn usage(&self, name: &str) -> Result<UsageTotals> {
         self.replica().usage(name)
     }
+    /// Published on the log, so every replica adds it (see [`Op::AddUsage`]).
     fn add_usage(&self, name: &str, delta: &UsageTotals) -> Result<()> {
-        self.replica().add_usage(name, delta)
+        let op = crate::store::Op::AddUsage { plugin: name.to_string(), delta: delta.clone() };
+        Storage::apply(self, crate::store::Change::new().with(op))
     }
 }
 

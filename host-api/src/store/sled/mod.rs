@@ -317,7 +317,8 @@ impl SledStore {
                 | Op::PutFloor(_)
                 | Op::PutOwner { .. }
                 | Op::PutGrant { .. }
-                | Op::ForgetPlugin(_) => self.plugin_writes(op, &mut writes)?,
+                | Op::ForgetPlugin(_)
+                | Op::AddUsage { .. } => self.plugin_writes(op, &mut writes)?,
                 Op::PutTrust(_)
                 | Op::PutTokens(_)
                 | Op::PutConnection { .. }

@@ -47,6 +47,13 @@ impl SledStore {
                     writes.push(Write::remove(Area::Kv, key.map_err(backend)?.to_vec()));
                 }
             }
+            // Read now and written with the batch: only the cluster's applier writes usage this way,
+            // one plugin per change, so nothing changes the totals in between.
+            Op::AddUsage { plugin, delta } => {
+                let mut totals = self.usage(&plugin)?;
+                totals.add(&delta);
+                writes.push(Write::put(Area::Usage, plugin, encode(&totals)));
+            }
             _ => {}
         }
         Ok(())

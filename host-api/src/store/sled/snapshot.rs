@@ -2,8 +2,8 @@
 //! carry (`store::cluster::snapshot`), so a node joining a long-lived cluster starts from the
 //! latest snapshot instead of replaying the whole change log.
 //!
-//! Every area but the ones a node keeps for itself in cluster mode (the plugins' key-value data
-//! and usage counters, see the cluster store's docs) is exported, the meta area included: the
+//! Every area but the one a node keeps for itself in cluster mode (the plugins' key-value data,
+//! see the cluster store's docs) is exported, the meta area included: the
 //! applied position and the replay marks travel with the state they describe, so a node that
 //! imports a snapshot of sequence `S` and then applies the log from `S + 1` holds what a node that
 //! applied every message holds.
@@ -18,7 +18,7 @@ use crate::store::{Result, StoreError};
 use std::sync::atomic::Ordering;
 
 /// Areas a node keeps for itself in cluster mode.
-const LOCAL: [Area; 2] = [Area::Kv, Area::Usage];
+const LOCAL: [Area; 1] = [Area::Kv];
 
 /// One exported entry: the area's tree name, the key, the value.
 pub(crate) type Entry = (String, Vec<u8>, Vec<u8>);
@@ -104,7 +104,7 @@ mod tests {
         let change =
             Change::new().with(Op::Applied(42)).audit(AuditEntry::new("tester", AuditAction::TokenCreate, "t"));
         Storage::apply(&from, change).expect("apply");
-        from.tree(Area::Usage).insert("local", "counter").expect("insert");
+        from.tree(Area::Kv).insert("local", "data").expect("insert");
         let mut entries = Vec::new();
         from.export_shared(|area, key, value| {
             entries.push((area.to_string(), key.to_vec(), value.to_vec()));
@@ -117,8 +117,8 @@ mod tests {
         to.finish_import(42).expect("finish");
         assert_eq!(to.cluster_applied().expect("applied"), 42);
         assert_eq!(to.tree(Area::Audit).len(), 1);
-        assert!(to.tree(Area::Usage).is_empty(), "usage counters are the node's own");
-        for area in ["kv", "usage", "nonsense"] {
+        assert!(to.tree(Area::Kv).is_empty(), "key-value data is the node's own");
+        for area in ["kv", "nonsense"] {
             assert!(to.import_entries(vec![(area.into(), b"k".to_vec(), b"v".to_vec())]).is_err(), "{area}");
         }
         to.clear_shared().expect("clear");
