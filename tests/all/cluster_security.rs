@@ -145,7 +145,16 @@ async fn a_cluster_runs_over_tls_with_the_documented_account_and_another_account
 
     // The other account sees no Plugboard stream, and what it publishes on Plugboard's subjects
     // never reaches the log.
-    let before = log_length(&pki, &url).await;
+    // Nodes publish the usage they counted on their tick (250 ms): measure once that is done.
+    let mut before = log_length(&pki, &url).await;
+    loop {
+        tokio::time::sleep(std::time::Duration::from_secs(1)).await;
+        let now = log_length(&pki, &url).await;
+        if now == before {
+            break;
+        }
+        before = now;
+    }
     let other = pki.client(&url, "other", "other-password").await.expect("the other account connects");
     let other_js = async_nats::jetstream::new(other.clone());
     assert!(other_js.get_stream("PLUGBOARD_CHANGES").await.is_err(), "the other account sees Plugboard's stream");
