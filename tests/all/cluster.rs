@@ -131,6 +131,22 @@ pub(crate) async fn start_nodes(dir: &Path, nats: &str, count: usize, replicas: 
     nodes
 }
 
+/// Trusts the test key, installs and activates FILTER and configures it to pass records that
+/// have a `total`: the plugin most cluster tests invoke through another node.
+pub(crate) async fn install_filter(api: &Api) {
+    api.trust_test_key().await;
+    crate::server::install(api, FILTER).await;
+    configure_filter(api).await;
+}
+
+/// Configures FILTER to pass records that have a `total`.
+pub(crate) async fn configure_filter(api: &Api) {
+    let (status, body) = api
+        .put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}}))
+        .await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+}
+
 pub(crate) async fn invoke_filter(api: &Api) -> StatusCode {
     api.post("/v1/plugins/filter/invoke", ADMIN, json!({"records": [{"total": 500}]})).await.0
 }
@@ -153,13 +169,8 @@ async fn nodes_share_plugins_keys_and_tokens_and_never_overwrite_each_other() {
     let [a, b, c] = [&nodes[0].api, &nodes[1].api, &nodes[2].api];
 
     // Upload and activate through node a; invoke through b and c.
-    a.trust_test_key().await;
     let uploaded = Instant::now();
-    crate::server::install(a, FILTER).await;
-    let (status, body) = a
-        .put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    install_filter(a).await;
     let mut activation = Vec::new();
     for api in [b, c] {
         activation.push(

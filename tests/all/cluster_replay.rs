@@ -9,7 +9,7 @@
 //! in `/metrics`; and both nodes keep taking revision-checked writes (no stall, no endless
 //! conflict).
 
-use crate::cluster::{Node, invoke_filter, start_nodes, within};
+use crate::cluster::{Node, configure_filter, invoke_filter, start_nodes, within};
 use crate::server::{ADMIN, Api, signed_as};
 use async_nats::jetstream;
 use plugboard_tests::nats::NatsCluster;
@@ -121,10 +121,7 @@ async fn captured_changes_published_again_on_any_subject_change_nothing() {
     // and the key are revoked: replayed, their creation does not undo that.
     let (status, body) = b.upload(signed_as(FILTER, "0.2.0"), "?activate=true", ADMIN).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, body) = b
-        .put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    configure_filter(b).await;
     within("0.2.0 invocable through a", async || invoke_filter(a).await == StatusCode::OK).await;
     let mut published = replay(&js, &captured).await;
     guarded_write(a, "floor-a").await;

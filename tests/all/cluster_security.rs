@@ -10,12 +10,10 @@
 //! own credentials cannot delete the change log; a token-authenticated node joins a server with
 //! `authorization { token }`, and `tls_required` refuses a server that offers no TLS.
 
-use crate::cluster::{Node, invoke_filter, within};
+use crate::cluster::{Node, install_filter, invoke_filter, within};
 use crate::server::ADMIN;
 use plugboard_tests::nats::NatsNode;
-use plugboard_tests::*;
 use reqwest::StatusCode;
-use serde_json::json;
 use std::path::{Path, PathBuf};
 
 /// nats-server parses an environment variable's value as config: one word, or quoted.
@@ -122,13 +120,7 @@ async fn a_cluster_runs_over_tls_with_the_documented_account_and_another_account
     let b =
         Node::start_with(dir, "b", &format!("url = \"{url}\"\nnkey_seed_file = \"{}\"\n{tls}", seed_file.display()))
             .await;
-    a.api.trust_test_key().await;
-    crate::server::install(&a.api, FILTER).await;
-    let (status, body) = a
-        .api
-        .put("/v1/plugins/filter/config", json!({"values": {"condition": {"field": "$.total", "op": "exists"}}}))
-        .await;
-    assert_eq!(status, StatusCode::OK, "{body}");
+    install_filter(&a.api).await;
     within("the activation reaching node b", async || invoke_filter(&b.api).await == StatusCode::OK).await;
     let (_, keys) = b.api.get("/v1/keys", ADMIN).await;
     let key_id = keys["keys"][0]["key_id"].as_str().expect("key id").to_string();
