@@ -8,6 +8,7 @@ mod cli;
 mod client_cli;
 mod cluster;
 mod cluster_heartbeats;
+mod cluster_keyvalue;
 mod cluster_replay;
 mod cluster_security;
 mod cluster_snapshots;

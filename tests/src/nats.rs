@@ -236,3 +236,62 @@ impl Drop for NatsNode {
         self.kill();
     }
 }
+
+/// A TCP proxy in front of a server that can hold every byte in both directions for a while:
+/// a node connected through it falls behind the log without losing its connection (what a slow
+/// network or a busy machine does), and catches up when released.
+pub struct HeldProxy {
+    /// `nats://127.0.0.1:PORT`: where to connect instead of the server.
+    pub url: String,
+    hold: tokio::sync::watch::Sender<bool>,
+    task: tokio::task::JoinHandle<()>,
+}
+
+impl HeldProxy {
+    /// Listens on a free loopback port and forwards each connection to `upstream` (`HOST:PORT`).
+    pub async fn start(upstream: &str) -> HeldProxy {
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a proxy port");
+        let url = format!("nats://{}", listener.local_addr().expect("address"));
+        let (hold, held) = tokio::sync::watch::channel(false);
+        let upstream = upstream.to_string();
+        let task = tokio::spawn(async move {
+            while let Ok((client, _)) = listener.accept().await {
+                let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
+                let ((client_in, client_out), (server_in, server_out)) = (client.into_split(), server.into_split());
+                tokio::spawn(forward(client_in, server_out, held.clone()));
+                tokio::spawn(forward(server_in, client_out, held.clone()));
+            }
+        });
+        HeldProxy { url, hold, task }
+    }
+
+    /// Holds (true) or releases (false) every byte.
+    pub fn hold(&self, hold: bool) {
+        self.hold.send_replace(hold);
+    }
+}
+
+impl Drop for HeldProxy {
+    fn drop(&mut self) {
+        self.task.abort();
+    }
+}
+
+/// Copies `from` to `to`, each chunk only while not held.
+async fn forward(
+    mut from: tokio::net::tcp::OwnedReadHalf,
+    mut to: tokio::net::tcp::OwnedWriteHalf,
+    mut held: tokio::sync::watch::Receiver<bool>,
+) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut buffer = vec![0u8; 64 * 1024];
+    loop {
+        let Ok(read) = from.read(&mut buffer).await else { return };
+        if read == 0 || held.wait_for(|held| !*held).await.is_err() {
+            return;
+        }
+        if to.write_all(&buffer[..read]).await.is_err() {
+            return;
+        }
+    }
+}

@@ -418,6 +418,11 @@ pub async fn plugins_invoke(
             .map_or_else(|| "has no active version".to_string(), |e| format!("is not loaded: {e}"));
         plugboard_runtime::Error::NotFound(format!("plugin {name} {reason}"))
     })?;
+    let stateful = !plugin.effective().key_value.is_empty();
+    if stateful {
+        // In a cluster: what other nodes committed before this request is read.
+        state.services.store.read_barrier().await?;
+    }
     let records: Vec<Record> = body.records.iter().map(Record::json).collect();
     let (outcome, usage, logs): (Result<Value, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
         match plugin.manifest().kind {
@@ -437,7 +442,7 @@ pub async fn plugins_invoke(
             }
         };
     let code = outcome.as_ref().err().map(|e| e.code().as_str());
-    if !plugin.effective().key_value.is_empty() {
+    if stateful {
         // The plugin may have written key-value data: make it durable before answering.
         state.services.store.durable().await?;
     }

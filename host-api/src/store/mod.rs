@@ -388,6 +388,12 @@ pub trait Storage: PluginStore + AccessStore + FlowStore + QueueStore + Send + S
     /// The plugins' key-value data, for the runtime.
     fn key_value(&self) -> std::sync::Arc<dyn plugboard_runtime::KeyValueStore>;
 
+    /// Resolves once reads see every write acknowledged before the call, on any node (one node:
+    /// at once). Awaited before invoking a plugin that reads key-value data.
+    fn read_barrier(&self) -> Durable {
+        Box::pin(async { Ok(()) })
+    }
+
     /// Whether this node is the one to act on `key` (a cron due time): true for exactly one
     /// caller per key across the cluster. One node: always true.
     ///

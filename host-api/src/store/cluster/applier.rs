@@ -207,6 +207,13 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
             }
         }
         Body::Ids | Body::Claim => Storage::apply(&inner.replica, with_marks(Change::new()))?,
+        // Not one transaction either: applied again after a crash in between, the same writes
+        // leave the data as they did (and, growing nothing, pass the quota).
+        Body::KeyValue { namespace, writes, max_keys, max_bytes } => {
+            let quota = plugboard_runtime::KeyValueQuota { max_keys, max_bytes };
+            inner.commit_key_value(seq, &envelope.node, &namespace, &writes, quota);
+            Storage::apply(&inner.replica, with_marks(Change::new()))?;
+        }
         Body::Adopt { from } => {
             // On a copy, kept once the replica took it: a failed write is applied again whole.
             let mut next = inner.tracked().clone();

@@ -127,6 +127,18 @@ pub enum Body {
         /// The node that stopped.
         from: String,
     },
+    /// One invocation's key-value writes, committed by every replica under the plugin's quota
+    /// (see `keyvalue.rs`).
+    KeyValue {
+        /// The plugin.
+        namespace: String,
+        /// Its writes, in key order.
+        writes: Vec<super::keyvalue::KeyValueWrite>,
+        /// The quota's most keys.
+        max_keys: u64,
+        /// The quota's most bytes.
+        max_bytes: u64,
+    },
 }
 
 /// The subject of a once-only claim of `key`: keyed with the secrets key, so someone with access

@@ -46,11 +46,14 @@
 //!   its background tick as [`Op::AddUsage`] (one plugin per change), so every node answers the
 //!   cluster's totals.
 //!
-//! Left per node, not shared: compiled artifacts (each node's cache, verified as always) and the
-//! plugins' key-value data (see the README's operations section).
+//! - **Key-value data** of plugins is committed through the log too ([`Body::KeyValue`], see
+//!   `keyvalue.rs`): every replica commits it under the quota in log order.
+//!
+//! Left per node, not shared: compiled artifacts (each node's cache, verified as always).
 
 mod applier;
 mod connect;
+mod keyvalue;
 pub use connect::{ClusterSettings, InvalidSettings};
 pub mod envelope;
 mod nodes;
@@ -146,6 +149,11 @@ pub(crate) struct Inner {
     older_format: AtomicBool,
     /// When this node writes snapshots of its replica (see `snapshot.rs`).
     snapshots: snapshot::Schedule,
+    /// The applier's decisions about this node's key-value commits, by sequence, until their
+    /// publishers take them (see `keyvalue.rs`).
+    decided: Mutex<HashMap<u64, keyvalue::Decision>>,
+    /// The key-value store handed to the runtime (made once, on first use).
+    key_value: std::sync::OnceLock<Arc<dyn plugboard_runtime::KeyValueStore>>,
 }
 
 impl std::fmt::Debug for ClusterStore {
@@ -253,6 +261,8 @@ impl ClusterStore {
                 older_format: AtomicBool::new(false),
                 beats: Mutex::default(),
                 snapshots: snapshot::Schedule::new(settings.snapshot_every, applied_at_open, scratch),
+                decided: Mutex::default(),
+                key_value: std::sync::OnceLock::new(),
             }),
         };
         let last = store.inner.last_sequence().await?;
@@ -489,7 +499,16 @@ impl Storage for ClusterStore {
     }
 
     fn key_value(&self) -> Arc<dyn plugboard_runtime::KeyValueStore> {
-        self.replica().key_value()
+        let inner = &self.inner;
+        inner
+            .key_value
+            .get_or_init(|| Arc::new(keyvalue::ClusterKeyValue::new(inner.clone(), inner.replica.key_value())))
+            .clone()
+    }
+
+    fn read_barrier(&self) -> Durable {
+        let inner = self.inner.clone();
+        Box::pin(async move { keyvalue::read_barrier(&inner).await })
     }
 
     fn claim_once(&self, key: &str) -> Result<bool> {

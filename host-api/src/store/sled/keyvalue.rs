@@ -45,6 +45,11 @@ impl SledKeyValue {
         self.counters().remove(namespace);
     }
 
+    /// Drops every usage count (the tree was replaced by an import or emptied).
+    pub(super) fn forget_all_usage(&self) {
+        self.counters().clear();
+    }
+
     fn counters(&self) -> MutexGuard<'_, HashMap<String, KeyValueUsage>> {
         self.usage.lock().unwrap_or_else(PoisonError::into_inner)
     }

@@ -2,9 +2,8 @@
 //! carry (`store::cluster::snapshot`), so a node joining a long-lived cluster starts from the
 //! latest snapshot instead of replaying the whole change log.
 //!
-//! Every area but the one a node keeps for itself in cluster mode (the plugins' key-value data,
-//! see the cluster store's docs) is exported, the meta area included: the
-//! applied position and the replay marks travel with the state they describe, so a node that
+//! Every area is exported — the plugins' key-value data too, which the change log shares like the
+//! rest — the meta area included: the applied position and the replay marks travel with the state they describe, so a node that
 //! imports a snapshot of sequence `S` and then applies the log from `S + 1` holds what a node that
 //! applied every message holds.
 //!
@@ -17,9 +16,6 @@ use super::{APPLIED_KEY, AREAS, Area, SledStore, backend};
 use crate::store::{Result, StoreError};
 use std::sync::atomic::Ordering;
 
-/// Areas a node keeps for itself in cluster mode.
-const LOCAL: [Area; 1] = [Area::Kv];
-
 /// One exported entry: the area's tree name, the key, the value.
 pub(crate) type Entry = (String, Vec<u8>, Vec<u8>);
 
@@ -27,8 +23,8 @@ impl SledStore {
     /// Hands every entry of the shared areas to `sink`, area by area in key order. The caller
     /// keeps writers out while it runs (sled has no point-in-time reads).
     pub(crate) fn export_shared(&self, mut sink: impl FnMut(&str, &[u8], &[u8]) -> Result<()>) -> Result<()> {
-        for (area, name) in AREAS.iter().filter(|(area, _)| !LOCAL.contains(area)) {
-            for entry in self.tree(*area).iter() {
+        for (area, name) in AREAS {
+            for entry in self.tree(area).iter() {
                 let (key, value) = entry.map_err(backend)?;
                 sink(name, &key, &value)?;
             }
@@ -38,13 +34,13 @@ impl SledStore {
 
     /// Writes exported entries into this store, one batch per area, all but the applied position,
     /// which it answers (if among them) for [`SledStore::finish_import`]. An area that does not
-    /// exist, or a local one, is refused: a snapshot names only what it may carry.
+    /// exist is refused.
     pub(crate) fn import_entries(&self, entries: Vec<Entry>) -> Result<Option<u64>> {
         let mut batches: Vec<::sled::Batch> = (0..AREAS.len()).map(|_| ::sled::Batch::default()).collect();
         let mut applied = None;
         for (name, key, value) in entries {
             let area = AREAS.iter().find(|(_, known)| *known == name).map(|(area, _)| *area);
-            let Some(area) = area.filter(|area| !LOCAL.contains(area)) else {
+            let Some(area) = area else {
                 return Err(StoreError::Corrupt { area: "snapshot", detail: format!("an entry of area {name:?}") });
             };
             if area == Area::Meta && key == APPLIED_KEY {
@@ -72,16 +68,20 @@ impl SledStore {
     /// Empties every shared area, on disk (what an import that stopped halfway left is gone),
     /// and counts the dead letters again.
     pub(crate) fn clear_shared(&self) -> Result<()> {
-        for (area, _) in AREAS.iter().filter(|(area, _)| !LOCAL.contains(area)) {
-            self.tree(*area).clear().map_err(backend)?;
+        for (area, _) in AREAS {
+            self.tree(area).clear().map_err(backend)?;
         }
         self.recount();
         self.flush_now()
     }
 
-    /// Counts the dead letters again, after an import.
+    /// Counts the dead letters again, and the key-value quota usage at its next use, after an
+    /// import.
     pub(crate) fn recount(&self) {
         self.inner.dead_letters.store(self.tree(Area::Dlq).len() as u64, Ordering::Relaxed);
+        if let Some(key_value) = self.inner.key_value.get() {
+            key_value.forget_all_usage();
+        }
     }
 
     /// Writes everything to disk now.
@@ -97,14 +97,14 @@ mod tests {
     use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
 
     #[test]
-    fn shared_state_travels_and_local_state_stays() {
+    fn every_area_travels_and_only_known_ones_are_taken() {
         let key = SecretsKey::ephemeral().expect("key");
         let (from_dir, to_dir) = (tempfile::tempdir().expect("dir"), tempfile::tempdir().expect("dir"));
         let from = SledStore::open(from_dir.path(), key.clone()).expect("open");
         let change =
             Change::new().with(Op::Applied(42)).audit(AuditEntry::new("tester", AuditAction::TokenCreate, "t"));
         Storage::apply(&from, change).expect("apply");
-        from.tree(Area::Kv).insert("local", "data").expect("insert");
+        from.tree(Area::Kv).insert("p\0b\0k", "data").expect("insert");
         let mut entries = Vec::new();
         from.export_shared(|area, key, value| {
             entries.push((area.to_string(), key.to_vec(), value.to_vec()));
@@ -117,11 +117,11 @@ mod tests {
         to.finish_import(42).expect("finish");
         assert_eq!(to.cluster_applied().expect("applied"), 42);
         assert_eq!(to.tree(Area::Audit).len(), 1);
-        assert!(to.tree(Area::Kv).is_empty(), "key-value data is the node's own");
-        for area in ["kv", "nonsense"] {
-            assert!(to.import_entries(vec![(area.into(), b"k".to_vec(), b"v".to_vec())]).is_err(), "{area}");
-        }
+        assert_eq!(to.key_value().get("p", "b", "k"), Ok(Some(b"data".to_vec())), "key-value data travels");
+        assert_eq!(to.key_value().usage("p").map(|u| u.keys), Ok(1));
+        assert!(to.import_entries(vec![("nonsense".into(), b"k".to_vec(), b"v".to_vec())]).is_err());
         to.clear_shared().expect("clear");
         assert_eq!(to.cluster_applied().expect("applied"), 0);
+        assert_eq!(to.key_value().usage("p").map(|u| u.keys), Ok(0), "counted again after a clear");
     }
 }
