@@ -9,6 +9,7 @@ mod client_cli;
 mod cluster;
 mod cluster_heartbeats;
 mod cluster_keyvalue;
+mod cluster_ordered;
 mod cluster_replay;
 mod cluster_security;
 mod cluster_snapshots;

@@ -143,6 +143,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
         trigger: TriggerKind::Webhook,
         received_at: now(),
         node: None,
+        accepted: None,
     };
     store.apply(Change::new().with(Op::Enqueue(queued))).expect("enqueue");
     let interrupted = plugboard_host_api::store::ExecutionRecord {
@@ -242,6 +243,7 @@ async fn delivery_marks_are_forgotten_once_their_window_closes() {
         trigger: plugboard_host_api::store::TriggerKind::Webhook,
         received_at: 0,
         node: None,
+        accepted: None,
     };
     assert_eq!(store.enqueue_once(&run(1), b"old", 100).expect("enqueue"), (1, true));
     assert_eq!(store.enqueue_once(&run(2), b"new", 200).expect("enqueue"), (2, true));

@@ -36,6 +36,11 @@ impl Services {
                     }
                     self.queue.adopt(&runs);
                 }
+                Ok(StoreEvent::HandedOver { runs }) => {
+                    for (flow, count) in runs {
+                        self.queue.release(&flow, count);
+                    }
+                }
                 Err(RecvError::Lagged(missed)) => {
                     tracing::warn!(
                         missed,

@@ -204,6 +204,7 @@ impl WorkQueue {
             trigger,
             received_at: now(),
             node: None,
+            accepted: None,
         };
         let queued = self.store.next_id().map_err(DomainError::from).and_then(|id| {
             let run = QueuedRun { id, ..run };

@@ -75,6 +75,12 @@ pub enum StoreEvent {
         /// Executions that node was running: interrupted, their runs run again here.
         executions: Vec<u64>,
     },
+    /// Runs this node accepted went to the node that runs the rest of their `ordered: true`
+    /// flow's queue: this node no longer counts them.
+    HandedOver {
+        /// Runs handed over, per flow.
+        runs: BTreeMap<String, usize>,
+    },
 }
 
 /// Result of a storage call.

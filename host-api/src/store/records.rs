@@ -318,9 +318,14 @@ pub struct QueuedRun {
     pub trigger: TriggerKind,
     /// When it was acknowledged, seconds since the Unix epoch.
     pub received_at: u64,
-    /// In a cluster, the node that runs it (the one that accepted it, or adopted it).
+    /// In a cluster, the node that runs it: the one that accepted it, the one running its
+    /// `ordered: true` flow's other queued runs, or the one that adopted it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub node: Option<String>,
+    /// In a cluster, its place in the change log (`sequence << 16 | index`), set by the applier:
+    /// runs are taken in this order, which is the order nodes accepted them in.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub accepted: Option<u64>,
 }
 
 impl QueuedRun {

@@ -271,6 +271,7 @@ fn store_delivery(
         trigger: TriggerKind::Webhook,
         received_at: now(),
         node: None,
+        accepted: None,
     };
     Ok(store.enqueue_once(&run, &mark.key, mark.until)?)
 }

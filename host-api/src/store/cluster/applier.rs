@@ -192,18 +192,28 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
             prepare(inner, seq, &mut change).await?;
             Storage::apply(&inner.replica, with_marks(change.clone()))?;
             inner.tracked().record(&envelope.node, &change);
+            let runs: Vec<QueuedRun> = change
+                .ops
+                .iter()
+                .filter_map(|op| if let Op::Enqueue(run) = op { Some(run.clone()) } else { None })
+                .collect();
+            tell_owners(inner, &envelope.node, &runs);
             if envelope.node != inner.node {
                 let _ = inner.events.send(StoreEvent::Remote(Arc::new(change)));
             }
         }
-        Body::Delivery { run, signature, expires_at } => {
+        Body::Delivery { mut run, signature, expires_at } => {
+            run.accepted = Some((seq << ID_SHIFT) + 1);
+            run.node.get_or_insert_with(|| envelope.node.clone());
+            hand_to_owner(inner, &mut run)?;
             // Not one transaction (see the embedded store's `enqueue_once`): after a crash in
             // between, the delivery is applied again and finds its mark.
             QueueStore::enqueue_once(&inner.replica, &run, &signature, expires_at)?;
             Storage::apply(&inner.replica, with_marks(Change::new()))?;
             // Tracked when stored, also when a first attempt stored it and failed after.
-            if inner.replica.queued_run(run.id)?.is_some_and(|stored| stored.flow == run.flow) {
-                inner.tracked().enqueued(run.node.as_deref().unwrap_or(&envelope.node), &run.flow, run.id);
+            if let Some(stored) = inner.replica.queued_run(run.id)?.filter(|stored| stored.flow == run.flow) {
+                inner.tracked().enqueued(&stored, stored.node.as_deref().unwrap_or(&envelope.node));
+                tell_owners(inner, &envelope.node, std::slice::from_ref(&stored));
             }
         }
         Body::Ids | Body::Claim => Storage::apply(&inner.replica, with_marks(Change::new()))?,
@@ -257,10 +267,52 @@ async fn prepare(inner: &Inner, seq: u64, change: &mut Change) -> Result<()> {
                 letter.id = (seq << ID_SHIFT) + index;
             }
             Op::PutBlob { digest, bytes } if bytes.is_empty() => *bytes = fetch_blob(inner, digest).await?,
+            Op::Enqueue(run) if run.accepted.is_none() => {
+                index += 1;
+                run.accepted = Some((seq << ID_SHIFT) + index);
+                hand_to_owner(inner, run)?;
+            }
             _ => {}
         }
     }
     Ok(())
+}
+
+/// Hands a run of an `ordered: true` flow to the node whose queue holds the flow's other runs,
+/// if one does: one node runs the whole queue of such a flow, in order. Every replica decides
+/// alike (the same flow, the same queues, at the same place in the log).
+fn hand_to_owner(inner: &Inner, run: &mut QueuedRun) -> Result<()> {
+    if !inner.replica.flow(&run.flow)?.is_some_and(|flow| flow.ordered) {
+        return Ok(());
+    }
+    if let Some(owner) = inner.tracked().flow_owner(&run.flow) {
+        run.node = Some(owner.clone());
+    }
+    Ok(())
+}
+
+/// Tells this node's queue about `runs` just queued by `publisher` that are run by another node
+/// than the one that accepted them: the owner counts them (and wakes its workers), the publisher
+/// stops counting them.
+fn tell_owners(inner: &Inner, publisher: &str, runs: &[QueuedRun]) {
+    let (mut gained, mut handed) = (BTreeMap::new(), BTreeMap::new());
+    for run in runs {
+        let owner = run.node.as_deref().unwrap_or(publisher);
+        if owner == publisher {
+            continue;
+        }
+        if owner == inner.node {
+            *gained.entry(run.flow.clone()).or_insert(0) += 1;
+        } else if publisher == inner.node {
+            *handed.entry(run.flow.clone()).or_insert(0) += 1;
+        }
+    }
+    if !gained.is_empty() {
+        let _ = inner.events.send(StoreEvent::Adopted { runs: gained, executions: Vec::new() });
+    }
+    if !handed.is_empty() {
+        let _ = inner.events.send(StoreEvent::HandedOver { runs: handed });
+    }
 }
 
 /// A plugin file from the object store, checked against its digest. Published before the change
@@ -288,7 +340,7 @@ impl super::Tracked {
         for flow in replica.queue_depths()?.into_keys() {
             for id in replica.queued_ids(&flow, None, usize::MAX)? {
                 if let Some(run) = replica.queued_run(id)? {
-                    tracked.enqueued(run.node.as_deref().unwrap_or_default(), &flow, id);
+                    tracked.enqueued(&run, run.node.as_deref().unwrap_or_default());
                 }
             }
         }
@@ -310,13 +362,13 @@ impl super::Tracked {
     fn record(&mut self, node: &str, change: &Change) {
         for op in &change.ops {
             match op {
-                Op::Enqueue(run) => self.enqueued(run.node.as_deref().unwrap_or(node), &run.flow, run.id),
+                Op::Enqueue(run) => self.enqueued(run, run.node.as_deref().unwrap_or(node)),
                 Op::Dequeue { id, .. } => {
-                    if let Some((owner, flow)) = self.run_owner.remove(id)
+                    if let Some((owner, flow, place)) = self.run_owner.remove(id)
                         && let Some(flows) = self.owned.get_mut(&owner)
                         && let Some(ids) = flows.get_mut(&flow)
                     {
-                        ids.remove(id);
+                        ids.remove(&(place, *id));
                         if ids.is_empty() {
                             flows.remove(&flow);
                         }
@@ -333,9 +385,17 @@ impl super::Tracked {
         }
     }
 
-    fn enqueued(&mut self, node: &str, flow: &str, id: u64) {
-        self.run_owner.insert(id, (node.to_string(), flow.to_string()));
-        self.owned.entry(node.to_string()).or_default().entry(flow.to_string()).or_default().insert(id);
+    /// Notes `run` as queued for `node`, at its place in the log (runs of an older version,
+    /// which have none, at their id: ids are log-shaped too).
+    fn enqueued(&mut self, run: &QueuedRun, node: &str) {
+        let place = run.accepted.unwrap_or(run.id);
+        self.run_owner.insert(run.id, (node.to_string(), run.flow.clone(), place));
+        self.owned.entry(node.to_string()).or_default().entry(run.flow.clone()).or_default().insert((place, run.id));
+    }
+
+    /// The node whose queue holds runs of `flow`, if any does.
+    fn flow_owner(&self, flow: &str) -> Option<&String> {
+        self.owned.iter().find(|(_, flows)| flows.get(flow).is_some_and(|ids| !ids.is_empty())).map(|(node, _)| node)
     }
 
     /// Moves the queued runs and running executions of `from` to `to`; answers the runs moved
@@ -350,9 +410,9 @@ impl super::Tracked {
         if let Some(flows) = self.owned.remove(from) {
             for (flow, ids) in flows {
                 runs.insert(flow.clone(), ids.len());
-                for id in &ids {
-                    self.run_owner.insert(*id, (to.to_string(), flow.clone()));
-                    moved.push(*id);
+                for &(place, id) in &ids {
+                    self.run_owner.insert(id, (to.to_string(), flow.clone(), place));
+                    moved.push(id);
                 }
                 self.owned.entry(to.to_string()).or_default().entry(flow).or_default().extend(ids);
             }

@@ -29,7 +29,9 @@
 //!   `seq << 16 ..`); audit entries and dead letters get theirs from their message's sequence,
 //!   so every replica assigns the same ids.
 //! - **Queued work belongs to the node that accepted it** and is run by that node's workers
-//!   (throughput grows with nodes, with no claim traffic per run). Nodes heartbeat into a
+//!   (throughput grows with nodes, with no claim traffic per run) — except a run of an
+//!   `ordered: true` flow that has queued runs already: the applier hands it to their node, so
+//!   one node runs the flow's whole queue, one batch at a time, in the order the log accepted it. Nodes heartbeat into a
 //!   key-value bucket; when one stops for longer than [`nodes::NODE_TIMEOUT`], another node
 //!   adopts its queued runs with a revision-checked message (one adopter wins) and runs them: a
 //!   node that dies mid-run leaves its work to the others. Beats are sealed (a forged one keeps
@@ -98,10 +100,10 @@ const APPLY_TIMEOUT: Duration = Duration::from_secs(30);
 /// and the last sequence of each revision-checked subject.
 #[derive(Default, Clone)]
 pub(crate) struct Tracked {
-    /// Owner node of every queued run, and its flow.
-    run_owner: HashMap<u64, (String, String)>,
-    /// Queued runs per node, then per flow.
-    owned: BTreeMap<String, BTreeMap<String, BTreeSet<u64>>>,
+    /// Owner node of every queued run, its flow and its place (see [`QueuedRun::accepted`]).
+    run_owner: HashMap<u64, (String, String, u64)>,
+    /// Queued runs per node, then per flow, as (place, id): in the order they were accepted.
+    owned: BTreeMap<String, BTreeMap<String, BTreeSet<(u64, u64)>>>,
     /// Executions stored as running, and the node running them.
     running: BTreeMap<u64, String>,
     /// Last sequence on [`ADMIN_SUBJECT`] (whatever its message was: JetStream counts it).

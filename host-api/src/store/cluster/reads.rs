@@ -107,8 +107,15 @@ impl QueueStore for ClusterStore {
         let Some(ids) = tracked.owned.get(&self.inner.node).and_then(|flows| flows.get(flow)) else {
             return Ok(Vec::new());
         };
-        let after = cursor.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        Ok(ids.range((after, std::ops::Bound::Unbounded)).take(limit).copied().collect())
+        // In the order the log accepted them; a cursor continues after its run's place.
+        let after = match cursor {
+            Some(id) => match tracked.run_owner.get(&id) {
+                Some((_, _, place)) => std::ops::Bound::Excluded((*place, id)),
+                None => std::ops::Bound::Excluded((id, id)),
+            },
+            None => std::ops::Bound::Unbounded,
+        };
+        Ok(ids.range((after, std::ops::Bound::Unbounded)).take(limit).map(|(_, id)| *id).collect())
     }
     fn queued_run(&self, id: u64) -> Result<Option<QueuedRun>> {
         self.replica().queued_run(id)

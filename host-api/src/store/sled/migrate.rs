@@ -87,6 +87,7 @@ mod tests {
                 trigger: TriggerKind::Webhook,
                 received_at: 0,
                 node: None,
+                accepted: None,
             };
             db.open_tree("queue").unwrap().insert(7u64.to_be_bytes(), serde_json::to_vec(&run).unwrap()).unwrap();
             let execution = serde_json::json!({"id": 9, "flow": "old", "status": "running", "trigger": "webhook",
@@ -120,6 +121,7 @@ mod tests {
             trigger: TriggerKind::Webhook,
             received_at: 0,
             node: None,
+            accepted: None,
         };
         {
             let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
