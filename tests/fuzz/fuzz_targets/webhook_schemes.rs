@@ -2,4 +2,6 @@
 //! See `plugboard_fuzz::checks_webhook::webhook_schemes`.
 use libfuzzer_sys::fuzz_target;
 
-fuzz_target!(|data: &[u8]| plugboard_fuzz::checks_webhook::webhook_schemes(data));
+fuzz_target!(|data: &[u8]| {
+    plugboard_fuzz::checks_webhook::webhook_schemes(data);
+});

@@ -35,27 +35,53 @@ pub fn webhook(data: &[u8]) {
     );
 }
 
-/// The named schemes `webhook_schemes` picks from (the generic `hmac` needs a spec of its own).
-const SCHEMES: [&str; 9] =
-    ["plugboard", "standard-webhooks", "github", "stripe", "slack", "shopify", "cloudevents", "basic", "api-key"];
+/// The schemes `webhook_schemes` picks from; the generic `hmac` takes its spec from the input.
+const SCHEMES: [&str; 10] = [
+    "plugboard",
+    "standard-webhooks",
+    "github",
+    "stripe",
+    "slack",
+    "shopify",
+    "cloudevents",
+    "basic",
+    "api-key",
+    "hmac",
+];
 
-/// `webhook_schemes`: `scheme selector ‖ header lines ("name: value") ‖ blank line ‖ body`,
+/// `webhook_schemes`: `scheme selector ‖ [hmac spec JSON line] ‖ header lines ("name: value") ‖
+/// blank line ‖ body`,
 /// through that scheme's header check, signature check and body parsing, with a Standard
 /// Webhooks-shaped secret (usable as every scheme's key). Besides "no panic": a delivery the
 /// secret authenticates is not authenticated by another secret.
-pub fn webhook_schemes(data: &[u8]) {
+///
+/// Answers whether the secret authenticated the delivery (the replay test checks that the
+/// signed seeds do, so they reach the cross-secret check).
+pub fn webhook_schemes(data: &[u8]) -> bool {
     use plugboard_host_api::domain::webhook::body::parse;
     use plugboard_host_api::domain::webhook::secrets::WebhookSecrets;
     use plugboard_host_api::domain::webhook::verify::{RequestHeaders, authenticate_headers};
     use plugboard_runtime::flow::WebhookTrigger;
 
-    let (selector, rest) = data.split_first().map_or((0, data), |(first, rest)| (*first, rest));
+    let (selector, mut rest) = data.split_first().map_or((0, data), |(first, rest)| (*first, rest));
     let scheme = SCHEMES[usize::from(selector) % SCHEMES.len()];
-    let mut trigger = serde_json::json!({"scheme": scheme});
+    let mut trigger = serde_json::json!({"scheme": scheme, "tolerance_secs": 300});
     if scheme == "api-key" {
         trigger["api_key_header"] = "x-api-key".into();
     }
-    let Ok(trigger) = serde_json::from_value::<WebhookTrigger>(trigger) else { panic!("the {scheme} trigger") };
+    if scheme == "hmac" {
+        // The spec is the first line, as a flow would describe it; one a flow could not hold
+        // (it does not parse or validate) never reaches the checks.
+        let line = rest.iter().position(|b| *b == b'\n').unwrap_or(rest.len());
+        let Ok(spec) = serde_json::from_slice::<serde_json::Value>(&rest[..line]) else { return false };
+        trigger["hmac"] = spec;
+        rest = rest.get(line + 1..).unwrap_or_default();
+    }
+    let trigger = match serde_json::from_value::<WebhookTrigger>(trigger) {
+        Ok(trigger) if trigger.validate().is_ok() => trigger,
+        _ if scheme == "hmac" => return false,
+        _ => panic!("the {scheme} trigger"),
+    };
     let split = rest.windows(2).position(|pair| pair == b"\n\n").unwrap_or(rest.len());
     let (head, body) = (&rest[..split], rest.get(split + 2..).unwrap_or_default());
     let headers = RequestHeaders::new(String::from_utf8_lossy(head).lines().filter_map(|line| {
@@ -67,9 +93,10 @@ pub fn webhook_schemes(data: &[u8]) {
     let secret = WebhookSecrets::single("whsec_MfKQ9r8GKYqrTwjUPD8ILPZIo2LaLaSw");
     let other = WebhookSecrets::single("whsec_b3RoZXIgc2VjcmV0IG9mIHRoaXJ0eS10d28gYnl0ZXM=");
     let tolerance = u64::MAX / 2;
-    let Ok(pending) = authenticate_headers(&spec, &headers, &secret, tolerance) else { return };
-    let Ok(authenticated) = pending.clone().verify(&secret, "flow", body) else { return };
+    let Ok(pending) = authenticate_headers(&spec, &headers, &secret, tolerance) else { return false };
+    let Ok(authenticated) = pending.clone().verify(&secret, "flow", body) else { return false };
     let by_other = authenticate_headers(&spec, &headers, &other, tolerance)
         .and_then(|pending| pending.verify(&other, "flow", body));
     assert!(by_other.is_err(), "a {scheme} delivery authenticated under two secrets: {authenticated:?}");
+    true
 }
