@@ -78,11 +78,18 @@ async fn an_ordered_flow_runs_in_acceptance_order_across_nodes() {
     assert_eq!(*seen.order.lock().expect("lock"), (0..30).collect::<Vec<u64>>(), "in acceptance order, once each");
     assert_eq!(seen.most_in_flight.load(Ordering::SeqCst), 1, "one batch at a time across the nodes");
     // Each node counts only the runs it runs: the one that handed its runs over counts none.
+    // Both applied the same log (each reports how far it applied it).
+    let mut applied = Vec::new();
     for node in &nodes {
+        let mut text = String::new();
         within("an empty queue on every node", async || {
             let metrics = node.api.client.get(node.api.url("/metrics")).send().await.expect("metrics");
-            metrics.text().await.expect("text").contains("plugboard_queue_depth 0")
+            text = metrics.text().await.expect("text");
+            text.contains("plugboard_queue_depth 0")
         })
         .await;
+        let sequence = text.lines().find_map(|line| line.strip_prefix("plugboard_cluster_applied_sequence "));
+        applied.push(sequence.and_then(|n| n.trim().parse::<u64>().ok()).expect("the applied sequence"));
     }
+    assert!(applied.iter().all(|&n| n >= 30), "30 deliveries and more applied by each node: {applied:?}");
 }

@@ -8,6 +8,9 @@
 //! with an empty data directory starts, and the time from `server::start` to its answer (open,
 //! import, catch up, listen) is printed, with the ratio of the two.
 //!
+//! `-- --bench --long` measures instead a node joining after 1,000,000 tiny changes over a small
+//! state (see [`long_history`]; `--changes=N` for another length).
+//!
 //! Everything runs in this process and in one `nats-server` on the same two cores.
 
 #![allow(clippy::panic, clippy::unwrap_used, clippy::expect_used)]
@@ -95,9 +98,83 @@ async fn bench(lengths: &[u64]) {
     }
 }
 
+/// A long history over a small state: `changes` tiny changes (one flow cursor set again and
+/// again), published straight to the log, sealed as a node would, by a writer named `history`
+/// (`--long`: 1,000,000). The first node applies them and writes its snapshots; then a new node
+/// joins. Its start-up is bounded by the state and the log after the latest snapshot, not by
+/// the history: printed beside the time the first node took to apply the history.
+async fn long_history(changes: u64) {
+    let nats = NatsCluster::single().await.expect("nats-server (apt-get install nats-server)");
+    let url = nats.nodes[0].url.clone();
+    let temp = tempfile::tempdir().unwrap();
+    let dir = temp.path();
+    let snapshot_every = 20_000;
+    let (base, stop) = plugboard_server_with(config(dir, "first", &url, snapshot_every), ServerLimits::default()).await;
+    let key = plugboard_host_api::store::sealed::SecretsKey::load_or_create(&dir.join(KEY_FILE)).unwrap();
+    let js = jetstream::new(async_nats::connect(&url).await.unwrap());
+    let subject = "plugboard.changes.work";
+    let started = Instant::now();
+    let mut acks = Vec::new();
+    for counter in 1..=changes {
+        let plain = serde_json::json!({"Inline": {"node": "history", "counter": counter, "expected": null,
+            "body": {"Change": {"ops": [{"PutCursor": {"flow": "history", "cursor": counter.to_string()}}]}}}});
+        let sealed = plugboard_host_api::store::cluster::envelope::seal_message(
+            &key,
+            subject,
+            &serde_json::to_vec(&plain).unwrap(),
+        )
+        .unwrap();
+        acks.push(js.publish(subject, sealed.into()).await.unwrap());
+        if acks.len() == 4096 {
+            for ack in acks.drain(..) {
+                ack.await.unwrap();
+            }
+        }
+    }
+    for ack in acks {
+        ack.await.unwrap();
+    }
+    let published = started.elapsed();
+    let at = history(&url).await;
+    // The first node has applied the history once its metric says so.
+    let client = reqwest::Client::new();
+    let applied_by_first = loop {
+        let metrics = client.get(format!("{base}/metrics")).send().await.unwrap().text().await.unwrap();
+        let applied = metrics
+            .lines()
+            .find_map(|line| line.strip_prefix("plugboard_cluster_applied_sequence "))
+            .and_then(|value| value.trim().parse::<u64>().ok());
+        if applied.is_some_and(|applied| applied >= at) {
+            break started.elapsed();
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    };
+    tokio::time::sleep(Duration::from_secs(3)).await;
+    let joining = Instant::now();
+    let (joined, stop_joined) = plugboard_server_with(config(dir, "joined", &url, 0), ServerLimits::default()).await;
+    let join = joining.elapsed();
+    let ready = reqwest::Client::new().get(format!("{joined}/v1/whoami")).bearer_auth(ADMIN).send().await.unwrap();
+    assert!(ready.status().is_success());
+    println!("plugboard cluster start-up after a long history over a small state (one nats-server on loopback)");
+    println!(
+        "  history: {at} changes, published in {:.1} s, applied by the first node after {:.1} s",
+        published.as_secs_f64(),
+        applied_by_first.as_secs_f64()
+    );
+    println!("  a node joining then (snapshot every {snapshot_every}): ready in {:.0} ms", join.as_secs_f64() * 1e3);
+    let _ = (stop_joined.send(()), stop.send(()));
+    tokio::time::sleep(Duration::from_millis(300)).await;
+}
+
 fn main() {
-    let full = std::env::args().any(|a| a == "--bench");
-    let lengths: &[u64] = if full { &[10_000, 30_000, 60_000] } else { &[1_000, 6_000] };
+    let args: Vec<String> = std::env::args().collect();
+    let full = args.iter().any(|a| a == "--bench");
     let runtime = tokio::runtime::Builder::new_multi_thread().enable_all().build().unwrap();
+    if args.iter().any(|a| a == "--long") {
+        let given = args.iter().find_map(|a| a.strip_prefix("--changes=")).and_then(|n| n.parse().ok());
+        runtime.block_on(long_history(given.unwrap_or(if full { 1_000_000 } else { 20_000 })));
+        return;
+    }
+    let lengths: &[u64] = if full { &[10_000, 30_000, 60_000] } else { &[1_000, 6_000] };
     runtime.block_on(bench(lengths));
 }

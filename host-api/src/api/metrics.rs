@@ -73,6 +73,11 @@ pub async fn metrics_get(
         {
             text.push_str(&format!("plugboard_cluster_changes_skipped_total{{reason=\"{reason}\"}} {count}\n"));
         }
+        text.push_str(&format!(
+            "# HELP plugboard_cluster_applied_sequence The last sequence of the cluster's change log this node \
+             applied.\n# TYPE plugboard_cluster_applied_sequence gauge\nplugboard_cluster_applied_sequence {}\n",
+            commit.applied_change
+        ));
     }
     Ok(([(header::CONTENT_TYPE, "text/plain; version=0.0.4")], text))
 }

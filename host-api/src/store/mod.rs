@@ -68,7 +68,8 @@ pub enum StoreError {
 pub enum StoreEvent {
     /// Another node applied this change; caches of what it touches are stale.
     Remote(std::sync::Arc<Change>),
-    /// Queued runs of a node that stopped became this node's.
+    /// Queued runs became this node's: those of a node that stopped, or runs of an
+    /// `ordered: true` flow another node accepted while this node holds the flow's queue.
     Adopted {
         /// Runs adopted, per flow.
         runs: BTreeMap<String, usize>,
@@ -363,6 +364,9 @@ pub struct CommitStats {
     /// Cluster mode: messages of the change log skipped, by reason (see
     /// `cluster::envelope::Junk`): unreadable, malformed, object, replayed, stale.
     pub skipped_changes: [u64; 5],
+    /// Cluster mode: the last sequence of the change log this node applied (with the stream's
+    /// own last sequence, it tells how far the node lags).
+    pub applied_change: u64,
 }
 
 /// The whole store: every area, atomic changes, and group-committed durability.

@@ -488,6 +488,7 @@ impl Storage for ClusterStore {
     fn commit_stats(&self) -> CommitStats {
         CommitStats {
             skipped_changes: self.inner.skipped.each_ref().map(|n| n.load(Ordering::Relaxed)),
+            applied_change: self.applied(),
             ..Default::default()
         }
     }
