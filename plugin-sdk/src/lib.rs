@@ -30,7 +30,10 @@ pub mod http;
 pub mod json;
 pub mod kv;
 pub mod log;
-pub mod path;
+/// Conditions on records, as flow routes evaluate them (see `plugboard-expr`).
+pub use plugboard_expr::condition;
+/// JSON paths: the record-expression language's (see `plugboard-expr`), re-exported.
+pub use plugboard_expr::path;
 pub mod projection;
 mod record;
 

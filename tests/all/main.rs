@@ -23,6 +23,7 @@ mod crash;
 mod dashboard;
 mod dashboard_api;
 mod dns_shares;
+mod expressions;
 mod failures;
 mod floods;
 mod flow_cli;

@@ -353,6 +353,13 @@ impl FlowDefinition {
                 {
                     return invalid(format!("fan-out step `{}` names no branch", step.id()));
                 }
+                if let Step::Route { routes, .. } = step {
+                    for route in routes {
+                        if let Err(reason) = route.when.check() {
+                            return invalid(format!("route step `{}`: {reason}", step.id()));
+                        }
+                    }
+                }
             }
             for sink in &pipeline.sinks {
                 if !ids.insert(sink.id.clone()) {

@@ -207,13 +207,19 @@ impl FlowRun {
                         let mut groups: BTreeMap<&str, Batch> = BTreeMap::new();
                         let records_in = batch.len();
                         let started = Instant::now();
+                        // Paths parsed once per batch; a condition that does not compile (a
+                        // flow's validation refuses those) matches nothing.
+                        let compiled: Vec<_> = routes.iter().map(|r| (r.when.compile().ok(), r.to.as_str())).collect();
                         for record in batch {
                             let json = record.to_json().unwrap_or(serde_json::Value::Null);
-                            let target = routes
-                                .iter()
-                                .find(|r| r.when.matches(&record, &json))
-                                .map(|r| r.to.as_str())
-                                .or(default.as_deref());
+                            let target = {
+                                let header = super::condition::header_of(&record);
+                                compiled
+                                    .iter()
+                                    .find(|(when, _)| when.as_ref().is_some_and(|when| when.matches(&json, &header)))
+                                    .map(|(_, to)| *to)
+                                    .or(default.as_deref())
+                            };
                             match target {
                                 Some(branch) => groups.entry(branch).or_default().push(record),
                                 None => outcome.dropped += 1,

@@ -9,7 +9,7 @@ pub mod engine;
 pub mod report;
 pub mod webhook;
 
-pub use condition::{Condition, Op};
+pub use condition::{Condition, Op, RecordCondition};
 pub use definition::{
     CronSchedule, FlowDefinition, OnInvalid, Pipeline, RetryPolicy, RouteRule, SinkStep, SourceStep, Step, Trigger,
 };

@@ -6,7 +6,7 @@
 //! a typed error. The `assert!`s are properties the library promises (a signed file verifies, a
 //! projection selects what a full parse selects, ...); a failing one is a finding like a panic.
 
-use plugboard_runtime::flow::{CronSchedule, FlowDefinition, Step};
+use plugboard_runtime::flow::{CronSchedule, FlowDefinition, RecordCondition, Step};
 use plugboard_runtime::signing::{self, PublicKey, SecretKey, TrustStore, VerifyOptions, sections};
 use plugboard_runtime::{Grant, Kind, Manifest, Runtime, RuntimeConfig};
 use serde_json::Value;

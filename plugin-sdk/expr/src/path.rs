@@ -9,7 +9,7 @@ use serde_json::Value;
 
 /// One step of a path.
 #[derive(Debug, Clone, PartialEq, Eq)]
-pub(crate) enum Step {
+pub enum Step {
     /// `.name` or `['name']`.
     Field(String),
     /// `[N]`; negative counts from the end.
@@ -71,7 +71,8 @@ impl Path {
         Ok(Path { steps, text: text.to_string() })
     }
 
-    pub(crate) fn steps(&self) -> &[Step] {
+    /// The steps, in order (what a projection follows).
+    pub fn steps(&self) -> &[Step] {
         &self.steps
     }
 
