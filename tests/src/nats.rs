@@ -237,13 +237,15 @@ impl Drop for NatsNode {
     }
 }
 
-/// A TCP proxy in front of a server that can hold every byte in both directions for a while:
-/// a node connected through it falls behind the log without losing its connection (what a slow
-/// network or a busy machine does), and catches up when released.
+/// A TCP proxy in front of a server that can hold bytes for a while — both directions, or only
+/// what the client sends: a node connected through it falls behind the log, or cannot get its
+/// publishes to the server, without losing its connection (what a slow or broken network does).
+/// Held bytes are sent when released, and dropped with the proxy.
 pub struct HeldProxy {
     /// `nats://127.0.0.1:PORT`: where to connect instead of the server.
     pub url: String,
-    hold: tokio::sync::watch::Sender<bool>,
+    hold_down: tokio::sync::watch::Sender<bool>,
+    hold_up: tokio::sync::watch::Sender<bool>,
     task: tokio::task::JoinHandle<()>,
 }
 
@@ -252,22 +254,29 @@ impl HeldProxy {
     pub async fn start(upstream: &str) -> HeldProxy {
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.expect("bind a proxy port");
         let url = format!("nats://{}", listener.local_addr().expect("address"));
-        let (hold, held) = tokio::sync::watch::channel(false);
+        let (hold_down, held_down) = tokio::sync::watch::channel(false);
+        let (hold_up, held_up) = tokio::sync::watch::channel(false);
         let upstream = upstream.to_string();
         let task = tokio::spawn(async move {
             while let Ok((client, _)) = listener.accept().await {
                 let Ok(server) = tokio::net::TcpStream::connect(&upstream).await else { continue };
                 let ((client_in, client_out), (server_in, server_out)) = (client.into_split(), server.into_split());
-                tokio::spawn(forward(client_in, server_out, held.clone()));
-                tokio::spawn(forward(server_in, client_out, held.clone()));
+                tokio::spawn(forward(client_in, server_out, held_up.clone()));
+                tokio::spawn(forward(server_in, client_out, held_down.clone()));
             }
         });
-        HeldProxy { url, hold, task }
+        HeldProxy { url, hold_down, hold_up, task }
     }
 
-    /// Holds (true) or releases (false) every byte.
+    /// Holds (true) or releases (false) every byte, both ways.
     pub fn hold(&self, hold: bool) {
-        self.hold.send_replace(hold);
+        self.hold_down.send_replace(hold);
+        self.hold_up.send_replace(hold);
+    }
+
+    /// Holds (true) or releases (false) what the client sends; what the server sends flows.
+    pub fn hold_upstream(&self, hold: bool) {
+        self.hold_up.send_replace(hold);
     }
 }
 

@@ -221,12 +221,16 @@ impl Flows {
         if commit_state {
             let refused = staged.commit_all(self.plugins.runtime.config().key_value_quota);
             if !refused.is_empty() {
-                // Another execution took the room since these writes were staged: the refused
-                // plugins' writes are dropped (the others' committed), and the execution says so.
+                // Another execution took the room since these writes were staged (or, in a
+                // cluster, the log could not take them): the refused plugins' writes are dropped
+                // (the others' committed), and the execution says so — `key-value-quota` when the
+                // quota refused them all, `internal` when storage failed.
                 let each: Vec<String> = refused.iter().map(|(plugin, err)| format!("plugin {plugin}: {err}")).collect();
                 let message = format!("key-value writes were not committed: {}", each.join("; "));
                 tracing::warn!(flow = %execution.flow, execution = execution.id, %message);
-                execution.state_error = Some(ErrorReport::new(ErrorCode::KeyValueQuota, message));
+                let quota = refused.iter().all(|(_, err)| matches!(err, plugboard_runtime::CommitError::Quota(_)));
+                let code = if quota { ErrorCode::KeyValueQuota } else { ErrorCode::Internal };
+                execution.state_error = Some(ErrorReport::new(code, message));
                 self.store.apply(Change::new().with(Op::PutExecution(Box::new(execution.clone()))))?;
             }
         }

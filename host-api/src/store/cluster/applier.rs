@@ -197,7 +197,7 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
                 .iter()
                 .filter_map(|op| if let Op::Enqueue(run) = op { Some(run.clone()) } else { None })
                 .collect();
-            tell_owners(inner, &envelope.node, &runs);
+            tell_owners(inner, seq, &envelope.node, &runs);
             if envelope.node != inner.node {
                 let _ = inner.events.send(StoreEvent::Remote(Arc::new(change)));
             }
@@ -213,7 +213,7 @@ async fn apply_body(inner: &Inner, seq: u64, envelope: &Envelope, marks: Vec<Op>
             // Tracked when stored, also when a first attempt stored it and failed after.
             if let Some(stored) = inner.replica.queued_run(run.id)?.filter(|stored| stored.flow == run.flow) {
                 inner.tracked().enqueued(&stored, stored.node.as_deref().unwrap_or(&envelope.node));
-                tell_owners(inner, &envelope.node, std::slice::from_ref(&stored));
+                tell_owners(inner, seq, &envelope.node, std::slice::from_ref(&stored));
             }
         }
         Body::Ids | Body::Claim => Storage::apply(&inner.replica, with_marks(Change::new()))?,
@@ -267,7 +267,8 @@ async fn prepare(inner: &Inner, seq: u64, change: &mut Change) -> Result<()> {
                 letter.id = (seq << ID_SHIFT) + index;
             }
             Op::PutBlob { digest, bytes } if bytes.is_empty() => *bytes = fetch_blob(inner, digest).await?,
-            Op::Enqueue(run) if run.accepted.is_none() => {
+            // Stamped whatever the publisher wrote: only the log decides a run's place.
+            Op::Enqueue(run) => {
                 index += 1;
                 run.accepted = Some((seq << ID_SHIFT) + index);
                 hand_to_owner(inner, run)?;
@@ -293,8 +294,12 @@ fn hand_to_owner(inner: &Inner, run: &mut QueuedRun) -> Result<()> {
 
 /// Tells this node's queue about `runs` just queued by `publisher` that are run by another node
 /// than the one that accepted them: the owner counts them (and wakes its workers), the publisher
-/// stops counting them.
-fn tell_owners(inner: &Inner, publisher: &str, runs: &[QueuedRun]) {
+/// stops counting them. Not while the node catches up at open: its queue counts what the replica
+/// holds once open.
+fn tell_owners(inner: &Inner, seq: u64, publisher: &str, runs: &[QueuedRun]) {
+    if seq <= inner.live_from.load(Ordering::SeqCst) {
+        return;
+    }
     let (mut gained, mut handed) = (BTreeMap::new(), BTreeMap::new());
     for run in runs {
         let owner = run.node.as_deref().unwrap_or(publisher);

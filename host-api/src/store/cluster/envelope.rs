@@ -29,7 +29,11 @@ pub const MAX_OBJECT: u64 = 64 * 1024 * 1024;
 pub const MAX_BLOB: u64 = 256 * 1024 * 1024;
 /// What a sealed body is bound to, with the subject (a sealed secret of the embedded store
 /// cannot pass for one).
-const SEAL_CONTEXT: &[u8] = b"plugboard change log v2\0";
+/// v3: v2 plus key-value commits (`Body::KeyValue`) and ordered flows' runs handed to one node,
+/// which a v2 node would skip or decide otherwise: the two must not share a log.
+const SEAL_CONTEXT: &[u8] = b"plugboard change log v3\0";
+/// The second format's context (with the subject after it, like this one's).
+const SEAL_CONTEXT_V2: &[u8] = b"plugboard change log v2\0";
 /// The first format's context: a log holding such messages was written by an older Plugboard.
 const SEAL_CONTEXT_V1: &[u8] = b"plugboard change log v1";
 
@@ -97,9 +101,10 @@ impl Junk {
 /// A message that opened with the first format's context: written by an older Plugboard.
 #[derive(Debug, thiserror::Error)]
 #[error(
-    "the cluster's change log holds messages of an older Plugboard (format v1), which this version \
-     refuses (they are not bound to their subject and publisher); start this version on a new \
-     change log (a new NATS account or server) and move the state over with an export"
+    "the cluster's change log holds messages of an older Plugboard (format v1 or v2), which this \
+     version refuses (v1 is not bound to subject and publisher; v2 nodes keep key-value data per \
+     node and order flows per node); start this version on a new change log (a new NATS account \
+     or server) and move the state over with an export"
 )]
 pub struct OlderFormat;
 
@@ -265,7 +270,8 @@ async fn decode_inner(inner: &Inner, subject: &str, payload: &[u8]) -> std::resu
     let plain = match open(payload) {
         Ok(plain) => plain,
         Err(junk) if crate::store::sealed::SecretsKey::is_sealed(payload) => {
-            return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() {
+            let v2 = [SEAL_CONTEXT_V2, subject.as_bytes()].concat();
+            return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() || inner.seal.open(&v2, payload).is_ok() {
                 Ok(Decoded::Older(OlderFormat))
             } else {
                 Err(junk)

@@ -156,7 +156,9 @@ impl Inner {
         if let Err(err) = &decision {
             tracing::warn!(seq, plugin = namespace, %err, "a key-value commit was refused");
         }
-        if publisher == self.node {
+        // Only commits published since this node opened have a publisher waiting (those of its
+        // history, applied again while it catches up, have none).
+        if publisher == self.node && seq > self.live_from.load(std::sync::atomic::Ordering::SeqCst) {
             let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
             // A publisher that gave up waiting, or a restart applying this node's older commits
             // again, leaves decisions no one takes: only the latest are kept.

@@ -154,6 +154,8 @@ pub(crate) struct Inner {
     /// The applier's decisions about this node's key-value commits, by sequence, until their
     /// publishers take them (see `keyvalue.rs`).
     decided: Mutex<HashMap<u64, keyvalue::Decision>>,
+    /// The log's last sequence when this node opened: what it applies up to there is history.
+    live_from: AtomicU64,
     /// The key-value store handed to the runtime (made once, on first use).
     key_value: std::sync::OnceLock<Arc<dyn plugboard_runtime::KeyValueStore>>,
 }
@@ -264,10 +266,12 @@ impl ClusterStore {
                 beats: Mutex::default(),
                 snapshots: snapshot::Schedule::new(settings.snapshot_every, applied_at_open, scratch),
                 decided: Mutex::default(),
+                live_from: AtomicU64::new(u64::MAX),
                 key_value: std::sync::OnceLock::new(),
             }),
         };
         let last = store.inner.last_sequence().await?;
+        store.inner.live_from.store(last, Ordering::SeqCst);
         let applier = tokio::spawn(applier::follow(store.inner.clone()));
         let caught_up = store.inner.wait_applied_within(last, Duration::from_secs(300)).await;
         // A node that cannot open the log (another secrets key) would serve a partial state and
