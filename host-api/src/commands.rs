@@ -368,19 +368,30 @@ pub async fn serve(flags: ServeFlags, out: &mut dyn Write) -> anyhow::Result<()>
     }
     let _ = writeln!(out, "dashboard: {base}/ui (sign in with an API token)");
     if demo {
-        let token_file = data_dir.join("admin-token");
+        let token_file = shell_word(&data_dir.join("admin-token").display().to_string());
+        // The binary as it runs now: someone who started it with `cargo run` has no `plugboard`
+        // on their PATH, and the commands must run as printed.
+        let exe =
+            std::env::current_exe().map_or_else(|_| "plugboard".to_string(), |p| shell_word(&p.display().to_string()));
         let _ = writeln!(out, "\nsample plugins are installed and active. Try:\n");
-        let _ = writeln!(out, "  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {})", token_file.display());
-        let _ = writeln!(out, "  plugboard ls");
+        let _ = writeln!(out, "  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {token_file})");
+        let _ = writeln!(out, "  {exe} ls");
         let _ = writeln!(
             out,
-            "  echo '[{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]' | plugboard invoke json-mapper --input -"
+            "  echo '[{{\"orderId\": \"A1\", \"customerId\": 7, \"orderTotal\": 1250}}]' | {exe} invoke json-mapper --input -"
         );
-        let _ = writeln!(out, "  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | plugboard invoke filter --input -");
-        let _ = writeln!(out, "  plugboard audit");
+        let _ = writeln!(out, "  echo '[{{\"total\": 50}}, {{\"total\": 500}}]' | {exe} invoke filter --input -");
+        let _ = writeln!(out, "  {exe} audit");
         let _ = writeln!(out, "  curl -s {base}/metrics | grep plugboard_\n");
     }
     server.run(server::shutdown_signal()).await
+}
+
+/// `text` as one word of a POSIX shell command: as it is when it needs no quoting, else in
+/// single quotes.
+fn shell_word(text: &str) -> String {
+    let plain = !text.is_empty() && text.chars().all(|c| c.is_ascii_alphanumeric() || "/._-+:=@%,".contains(c));
+    if plain { text.to_string() } else { format!("'{}'", text.replace('\'', "'\\''")) }
 }
 
 #[cfg(test)]

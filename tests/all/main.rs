@@ -22,6 +22,7 @@ mod contracts;
 mod crash;
 mod dashboard;
 mod dashboard_api;
+mod demo_commands;
 mod dns_shares;
 mod expressions;
 mod failures;
