@@ -38,6 +38,7 @@ pub mod record;
 mod redact;
 pub mod signing;
 mod state;
+pub mod sync;
 mod world;
 
 pub use budget::{Budget, BudgetLimits, BudgetSources, LimitSource};

@@ -9,7 +9,8 @@ use crate::store::{
     AuditAction, AuditEntry, AuditFilter, Change, Op, Page, PageRequest, Role, Storage, TokenRecord, TokenScope,
 };
 use plugboard_runtime::signing;
-use std::sync::{Arc, PoisonError, RwLock};
+use plugboard_runtime::sync::ReadWriteLocked;
+use std::sync::{Arc, RwLock};
 use tokio::sync::Mutex;
 
 /// The name of the token created or replaced at start-up.
@@ -80,7 +81,7 @@ impl Access {
     pub fn find(&self, token: &str) -> Option<TokenRecord> {
         let presented = self.hasher.presented(token);
         let mut found = None;
-        for record in self.tokens.read().unwrap_or_else(PoisonError::into_inner).iter() {
+        for record in self.tokens.read_locked().iter() {
             if presented.matches(&record.hash) {
                 found = Some(record.clone());
             }
@@ -145,14 +146,14 @@ impl Access {
         // Read under the lock: of a reload following another node's change and one after this
         // node's own write, the later read is the one kept (writing a list computed before the
         // write was applied could drop a change a follow had just loaded).
-        let mut tokens = self.tokens.write().unwrap_or_else(PoisonError::into_inner);
+        let mut tokens = self.tokens.write_locked();
         *tokens = self.store.tokens()?;
         Ok(())
     }
 
     /// The API tokens (cached).
     pub fn tokens(&self) -> Vec<TokenRecord> {
-        self.tokens.read().unwrap_or_else(PoisonError::into_inner).clone()
+        self.tokens.read_locked().clone()
     }
 
     /// Creates a token named `name` with `role`, limited to `scope` when given; answers its value

@@ -7,6 +7,7 @@
 
 use super::{Result, Services};
 use crate::store::TriggerKind;
+use plugboard_runtime::sync::Locked;
 use std::time::{Duration, Instant};
 
 /// How often the tick runs.
@@ -26,7 +27,7 @@ impl Services {
             for (index, schedule) in flow.cron_schedules().into_iter().enumerate() {
                 let key = format!("{}#{index}", flow.name);
                 let due = {
-                    let mut next = self.queue.cron_next.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut next = self.queue.cron_next.locked();
                     let at = next.entry(key.clone()).or_insert_with(|| schedule.next_after(now));
                     match *at {
                         Some(time) if time <= now => {

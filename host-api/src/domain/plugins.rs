@@ -13,10 +13,11 @@
 use super::{DomainError, Result};
 use crate::store::{AuditAction, AuditEntry, Change, Op, Storage, UsageTotals, VersionRecord, now};
 use plugboard_runtime::signing::{self, VerifyOptions};
+use plugboard_runtime::sync::ReadWriteLocked;
 use plugboard_runtime::{Grant, Plugin, Runtime};
 use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicUsize, Ordering};
-use std::sync::{Arc, PoisonError, RwLock};
+use std::sync::{Arc, RwLock};
 use tokio::sync::{Mutex, Semaphore};
 
 /// Most plugin compilations at once; uploads beyond wait (compiling is CPU-bound).
@@ -128,31 +129,31 @@ impl Plugins {
 
     /// The active plugin called `name`.
     pub fn active(&self, name: &str) -> Option<Plugin> {
-        self.active.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.active.read_locked().get(name).cloned()
     }
 
     /// Why the active version of `name` is not loaded, if it failed.
     pub fn load_error(&self, name: &str) -> Option<String> {
-        self.load_errors.read().unwrap_or_else(PoisonError::into_inner).get(name).cloned()
+        self.load_errors.read_locked().get(name).cloned()
     }
 
     /// How many plugins are loaded.
     pub fn loaded(&self) -> usize {
-        self.active.read().unwrap_or_else(PoisonError::into_inner).len()
+        self.active.read_locked().len()
     }
 
     fn set_loaded(&self, name: &str, plugin: Plugin) {
-        self.active.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), plugin);
-        self.load_errors.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.active.write_locked().insert(name.to_string(), plugin);
+        self.load_errors.write_locked().remove(name);
     }
 
     fn set_load_error(&self, name: &str, reason: String) {
-        self.load_errors.write().unwrap_or_else(PoisonError::into_inner).insert(name.to_string(), reason);
+        self.load_errors.write_locked().insert(name.to_string(), reason);
     }
 
     /// Names of the loaded plugins.
     pub(super) fn loaded_names(&self) -> Vec<String> {
-        self.active.read().unwrap_or_else(PoisonError::into_inner).keys().cloned().collect()
+        self.active.read_locked().keys().cloned().collect()
     }
 
     /// Loads `name` as the store has it now (another cluster node activated, deactivated,
@@ -168,15 +169,15 @@ impl Plugins {
             }
         };
         let Some(version) = version else {
-            self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
-            self.load_errors.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+            self.active.write_locked().remove(name);
+            self.load_errors.write_locked().remove(name);
             return;
         };
         match self.load_version(name, &version).await {
             Ok(plugin) => self.set_loaded(name, plugin),
             Err(err) => {
                 tracing::warn!(plugin = %name, %version, %err, "a plugin another node changed does not load here");
-                self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+                self.active.write_locked().remove(name);
                 self.set_load_error(name, err.to_string());
             }
         }
@@ -187,8 +188,7 @@ impl Plugins {
     pub(super) fn unload_untrusted(&self, trust: &signing::TrustStore) -> Vec<String> {
         let revoked: Vec<String> = self
             .active
-            .read()
-            .unwrap_or_else(PoisonError::into_inner)
+            .read_locked()
             .values()
             .filter_map(|plugin| plugin.signer().map(str::to_string))
             .filter(|key_id| !matches!(trust.status(key_id), signing::KeyStatus::Trusted(_)))
@@ -200,7 +200,7 @@ impl Plugins {
     /// [`super::Access::revoke_key`], which stores the deactivations).
     pub(super) fn unload_signed_by(&self, key_id: &str) -> Vec<String> {
         let mut unloaded = Vec::new();
-        self.active.write().unwrap_or_else(PoisonError::into_inner).retain(|name, plugin| {
+        self.active.write_locked().retain(|name, plugin| {
             let keep = plugin.signer() != Some(key_id);
             if !keep {
                 unloaded.push(name.clone());
@@ -472,7 +472,7 @@ impl Plugins {
                 format!("{name}@{version}"),
             )),
         )?;
-        self.active.write().unwrap_or_else(PoisonError::into_inner).remove(name);
+        self.active.write_locked().remove(name);
         self.store.durable().await?;
         Ok(())
     }
@@ -553,7 +553,7 @@ impl Plugins {
                 .audit(AuditEntry::new(actor, action, name).detail(detail)),
         )?;
         {
-            let mut active = self.active.write().unwrap_or_else(PoisonError::into_inner);
+            let mut active = self.active.write_locked();
             if let Some(plugin) = active.get(name).cloned() {
                 active.insert(name.to_string(), plugin.regrant(&grant));
             }

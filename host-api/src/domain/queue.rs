@@ -19,9 +19,10 @@ use super::runs::RunRequest;
 use super::{DomainError, Flows, Result};
 use crate::store::{Change, DeadLetterRecord, ExecutionStatus, Op, QueuedRun, Storage, TriggerKind, now};
 use plugboard_runtime::flow::{DeadLetter, ErrorReport, StoredRecord};
+use plugboard_runtime::sync::Locked;
 use serde::Deserialize;
 use std::collections::{BTreeMap, BTreeSet};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 /// How long a flow whose queued work cannot start (a plugin inactive, a storage fault) waits
@@ -105,7 +106,7 @@ impl WorkQueue {
     }
 
     fn state(&self) -> std::sync::MutexGuard<'_, State> {
-        self.state.lock().unwrap_or_else(PoisonError::into_inner)
+        self.state.locked()
     }
 
     /// Runs queued for `flow`.

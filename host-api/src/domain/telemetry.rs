@@ -11,10 +11,11 @@
 //! All of it is in memory and starts empty with the process; the durable per-plugin totals are
 //! [`crate::store::UsageTotals`].
 
+use plugboard_runtime::sync::Locked;
 use prometheus::{HistogramOpts, HistogramVec, IntCounterVec, Opts, Registry, TextEncoder};
 use serde::Serialize;
 use std::collections::{BTreeMap, HashMap, VecDeque};
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 use std::time::Duration;
 
 /// Samples kept: one hour at the default interval.
@@ -131,7 +132,7 @@ impl Telemetry {
     pub fn webhook_refused(&self, flow: Option<&str>, reason: &str, source: Option<std::net::IpAddr>) {
         self.webhook_refused.with_label_values(&[flow.unwrap_or_default(), reason]).inc();
         let second = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs());
-        let mut log = self.refusal_log.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut log = self.refusal_log.locked();
         if log.0 == second {
             log.1 += 1;
             return;
@@ -160,7 +161,7 @@ impl Telemetry {
         }
         let ms = wall.as_secs_f64() * 1000.0;
         {
-            let mut window = self.window.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut window = self.window.locked();
             let seen = window.invocations as usize;
             window.invocations += 1;
             if let Some(code) = error_code {
@@ -172,7 +173,7 @@ impl Telemetry {
                 *slot = ms;
             }
         }
-        let mut recent = self.recent.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut recent = self.recent.locked();
         let times = recent.entry(plugin.to_string()).or_default();
         if times.len() == RECENT_LATENCIES {
             times.pop_front();
@@ -183,7 +184,7 @@ impl Telemetry {
     /// Closes the current interval: one [`Sample`] with the gauges given, the oldest dropped past
     /// [`HISTORY_SAMPLES`].
     pub fn sample(&self, at: u64, queue_depth: u64, dead_letters: u64) {
-        let window = std::mem::take(&mut *self.window.lock().unwrap_or_else(PoisonError::into_inner));
+        let window = std::mem::take(&mut *self.window.locked());
         let mut times = window.latencies_ms;
         let (p50, p99) = percentiles(&mut times).map_or((None, None), |l| (Some(l.p50), Some(l.p99)));
         let sample = Sample {
@@ -195,7 +196,7 @@ impl Telemetry {
             queue_depth,
             dead_letters,
         };
-        let mut history = self.history.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut history = self.history.locked();
         if history.len() == HISTORY_SAMPLES {
             history.pop_front();
         }
@@ -204,13 +205,12 @@ impl Telemetry {
 
     /// The samples, oldest first.
     pub fn history(&self) -> Vec<Sample> {
-        self.history.lock().unwrap_or_else(PoisonError::into_inner).iter().cloned().collect()
+        self.history.locked().iter().cloned().collect()
     }
 
     /// `plugin`'s p50/p99 over its last invocations, if it had any since the server started.
     pub fn latency(&self, plugin: &str) -> Option<Latency> {
-        let mut times: Vec<f64> =
-            self.recent.lock().unwrap_or_else(PoisonError::into_inner).get(plugin)?.iter().copied().collect();
+        let mut times: Vec<f64> = self.recent.locked().get(plugin)?.iter().copied().collect();
         percentiles(&mut times)
     }
 

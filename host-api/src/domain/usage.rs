@@ -5,15 +5,15 @@
 use super::Result;
 use super::plugins::Plugins;
 use crate::store::UsageTotals;
+use plugboard_runtime::sync::Locked;
 use std::collections::BTreeMap;
-use std::sync::PoisonError;
 
 impl Plugins {
     /// Records one finished invocation of `name` — through the API or as a flow's step — in its
     /// usage totals (in memory until [`Plugins::persist_usage`]) and the server's telemetry.
     pub fn record_usage(&self, name: &str, fuel: u64, wall: std::time::Duration, error_code: Option<&str>) {
         self.telemetry.observe(name, fuel, wall, error_code);
-        let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.pending_usage.locked();
         pending.entry(name.to_string()).or_default().add(&UsageTotals {
             invocations: 1,
             errors: u64::from(error_code.is_some()),
@@ -28,7 +28,7 @@ impl Plugins {
     /// attempt, which [`Plugins::record_usage`] records).
     pub fn record_retry(&self, name: &str, error_code: &str) {
         self.telemetry.observe_retry(name, error_code);
-        let mut pending = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut pending = self.pending_usage.locked();
         pending.entry(name.to_string()).or_default().add(&UsageTotals {
             invocations: 1,
             errors: 1,
@@ -46,11 +46,11 @@ impl Plugins {
     /// Writes pending usage to the store (in cluster mode: publishes it, see `Op::AddUsage`). What
     /// could not be written stays pending for the next tick.
     pub fn persist_usage(&self) {
-        let pending = std::mem::take(&mut *self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner));
+        let pending = std::mem::take(&mut *self.pending_usage.locked());
         for (name, delta) in pending {
             if let Err(err) = self.store.add_usage(&name, &delta) {
                 tracing::warn!(plugin = %name, %err, "could not record usage; kept for the next tick");
-                self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner).entry(name).or_default().add(&delta);
+                self.pending_usage.locked().entry(name).or_default().add(&delta);
             }
         }
     }
@@ -58,7 +58,7 @@ impl Plugins {
     /// Usage totals of `name`, pending ones included.
     pub fn usage(&self, name: &str) -> Result<UsageTotals> {
         let mut totals = self.store.usage(name)?;
-        if let Some(delta) = self.pending_usage.lock().unwrap_or_else(PoisonError::into_inner).get(name) {
+        if let Some(delta) = self.pending_usage.locked().get(name) {
             totals.add(delta);
         }
         Ok(totals)

@@ -14,9 +14,10 @@
 //! acknowledged until a restart.
 
 use super::{CommitStats, Durable, Result, StoreError};
+use plugboard_runtime::sync::Locked;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::mpsc;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 type Waiter = tokio::sync::oneshot::Sender<Result<()>>;
 
@@ -78,7 +79,7 @@ impl GroupCommit {
     /// Resolves once every write made before this call is durable.
     pub fn durable(&self) -> Durable {
         let (waiter, woken) = tokio::sync::oneshot::channel();
-        let queued = match &*self.waiters.lock().unwrap_or_else(PoisonError::into_inner) {
+        let queued = match &*self.waiters.locked() {
             Some(sender) => sender.send(waiter).is_ok(),
             None => false,
         };
@@ -97,7 +98,7 @@ impl GroupCommit {
     /// [`GroupCommit::durable`] fail with [`StoreError::Closed`].
     pub fn close(&self) -> Durable {
         let last = self.durable();
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.waiters.locked().take();
         last
     }
 
@@ -116,7 +117,7 @@ impl Drop for GroupCommit {
     /// Stops the flusher and waits for it: what it holds (the database, with its file lock) is
     /// released when the store is, so the same directory can be opened again at once.
     fn drop(&mut self) {
-        self.waiters.lock().unwrap_or_else(PoisonError::into_inner).take();
+        self.waiters.locked().take();
         if let Some(thread) = self.thread.take() {
             let _ = thread.join();
         }

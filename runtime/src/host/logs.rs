@@ -11,8 +11,9 @@
 //! [`MAX_HOST_WARNINGS`] of an invocation are written, then one line counting the rest.
 
 use crate::bindings::logging::{self, Level};
+use crate::sync::Locked;
 use serde::{Deserialize, Serialize};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Most entries kept per invocation.
 pub const MAX_LOG_ENTRIES: usize = 256;
@@ -137,7 +138,7 @@ struct Buffer {
 
 impl LogSink {
     fn buffer(&self) -> std::sync::MutexGuard<'_, Buffer> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.locked()
     }
 
     pub(crate) fn push(&self, level: LogLevel, context: &str, message: &str) {

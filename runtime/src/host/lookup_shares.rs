@@ -15,8 +15,9 @@
 //! A refused lookup is the host's capacity, not the plugin's fault nor a denial: the invocation
 //! that then fails is `overloaded`, which callers and flows retry (see `invoke.rs`).
 
+use crate::sync::Locked;
 use std::collections::HashMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 
 /// Bounds on DNS lookups in flight at once.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -72,7 +73,7 @@ impl LookupShares {
 
     /// A place for one lookup of `plugin`, or why there is none.
     pub(crate) fn take(self: &Arc<LookupShares>, plugin: &str) -> Result<LookupPlace, LookupsFull> {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.counts.locked();
         let held = counts.by_plugin.get(plugin).copied().unwrap_or(0);
         if held >= self.limits.per_plugin {
             return Err(LookupsFull::PluginShare(held));
@@ -89,11 +90,11 @@ impl LookupShares {
 
     /// Lookups in flight on the host.
     pub(crate) fn in_flight(&self) -> usize {
-        self.counts.lock().unwrap_or_else(PoisonError::into_inner).total
+        self.counts.locked().total
     }
 
     fn give_back(&self, plugin: &str) {
-        let mut counts = self.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut counts = self.counts.locked();
         counts.total = counts.total.saturating_sub(1);
         if let Some(held) = counts.by_plugin.get_mut(plugin) {
             *held = held.saturating_sub(1);
@@ -152,7 +153,7 @@ mod tests {
         assert_eq!(shares.in_flight(), 0);
         let odd = LookupShares::new(LookupLimits { host_wide: 0, per_plugin: 0 });
         assert!(odd.take(hog).is_ok(), "limits are made coherent: one place at least");
-        let counts = shares.counts.lock().unwrap_or_else(PoisonError::into_inner);
+        let counts = shares.counts.locked();
         assert!(counts.by_plugin.is_empty(), "no entry outlives its places: {counts:?}");
     }
 }

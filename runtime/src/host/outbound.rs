@@ -35,6 +35,7 @@ pub use crate::host::patterns::HostPattern;
 use crate::host::resolver::Resolve;
 use crate::host::retry_after::RetryAfterSeen;
 use crate::host::transport::{self, Timeouts};
+use crate::sync::Locked;
 use http_body_util::{BodyExt, Limited};
 use std::net::{IpAddr, SocketAddr};
 use std::sync::Arc;
@@ -177,7 +178,7 @@ impl OutboundPolicy {
     /// The credentials added to this invocation's requests: (`connection NAME`, value), the
     /// header's whole value and its part after the scheme (`Bearer TOKEN` → `TOKEN`).
     pub(crate) fn credentials_sent(&self) -> Vec<(String, String)> {
-        self.credentials_sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner).clone()
+        self.credentials_sent.locked().clone()
     }
 
     /// The longest delay a remote asked for (`429`/`503` with `Retry-After`) in this invocation.
@@ -354,7 +355,7 @@ impl WasiHttpHooks for OutboundPolicy {
                 request.headers_mut().insert(authorization.header.clone(), authorization.value.clone());
                 if let Ok(value) = authorization.value.to_str() {
                     let label = format!("connection {}", authorization.connection);
-                    let mut sent = credentials_sent.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+                    let mut sent = credentials_sent.locked();
                     // Each credential once (a plugin may send thousands of requests), a few at most:
                     // a token is renewed rarely within one invocation.
                     let bare = value.split_once(' ').map(|(_, credential)| credential);

@@ -22,9 +22,10 @@ use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
 use base64::Engine as _;
 use plugboard_runtime::host::credentials::{Authorization, BoxFuture, CredentialError, Credentials};
 use plugboard_runtime::host::outbound::HostPattern;
+use plugboard_runtime::sync::Locked;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 use tokio::sync::{OwnedSemaphorePermit, Semaphore};
 
@@ -107,11 +108,11 @@ impl HostCredentials {
     /// Marks what was read stale: the next request reads the definitions again, keeping the
     /// state (token, rate limit) of every connection whose definition did not change.
     pub fn reload(&self) {
-        self.live.lock().unwrap_or_else(PoisonError::into_inner).1 = false;
+        self.live.locked().1 = false;
     }
 
     fn connections(&self) -> Result<Loaded, String> {
-        let mut live = self.live.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut live = self.live.locked();
         if live.1 {
             return Ok(live.0.clone());
         }
@@ -134,7 +135,7 @@ impl HostCredentials {
             // A refresh token rotated elsewhere (another node, in a cluster): the same connection
             // with its next refresh token, so its access token and limits stay.
             if let Some(kept) = live.0.get(&name).filter(|kept| kept.same_but_refresh_token(&definition)) {
-                *kept.refresh.lock().unwrap_or_else(PoisonError::into_inner) = (definition.secret.clone(), json);
+                *kept.refresh.locked() = (definition.secret.clone(), json);
                 loaded.insert(name, kept.clone());
                 continue;
             }
@@ -201,8 +202,7 @@ impl HostCredentials {
         let current = |connection: &Live| {
             connection
                 .token
-                .lock()
-                .unwrap_or_else(PoisonError::into_inner)
+                .locked()
                 .as_ref()
                 .filter(|(_, until, _)| Instant::now() < *until)
                 .map(|(token, _, generation)| (token.clone(), *generation))
@@ -214,14 +214,14 @@ impl HostCredentials {
         if let Some(token) = current(connection) {
             return Ok(token);
         }
-        if let Some((reason, until)) = connection.failed.lock().unwrap_or_else(PoisonError::into_inner).clone()
+        if let Some((reason, until)) = connection.failed.locked().clone()
             && Instant::now() < until
         {
             return Err(format!("connection {name}: {reason} (not asked again for {} s)", FAILURE_HOLD.as_secs()));
         }
         // A remote that refuses every token gets a new one at most every MIN_REFETCH, not one (and
         // a rotation, a store write) per request: the next fetch waits out the rest of it.
-        let fetched_at = *connection.fetched_at.lock().unwrap_or_else(PoisonError::into_inner);
+        let fetched_at = *connection.fetched_at.locked();
         if let Some(wait) = fetched_at.map(|at| MIN_REFETCH.saturating_sub(at.elapsed())).filter(|w| !w.is_zero()) {
             tokio::time::sleep(wait).await;
         }
@@ -230,11 +230,11 @@ impl HostCredentials {
         let figures = self.figures.clone();
         let fetch = tokio::spawn(async move {
             let _turn = turn;
-            let refresh_token = live.refresh.lock().unwrap_or_else(PoisonError::into_inner).0.clone();
+            let refresh_token = live.refresh.locked().0.clone();
             let fetched = fetch_token(&http, &live.definition, refresh_token.as_deref()).await;
             figures.token_fetched(&name_owned, fetched.is_ok());
             let failed = fetched.as_ref().err().map(|reason| (reason.clone(), Instant::now() + FAILURE_HOLD));
-            *live.failed.lock().unwrap_or_else(PoisonError::into_inner) = failed;
+            *live.failed.locked() = failed;
             let fetched = fetched?;
             let (token, lifetime) = (fetched.access_token, fetched.lifetime);
             if let Some(rotated) = fetched.refresh_token.filter(|new| Some(new) != refresh_token.as_ref()) {
@@ -243,8 +243,8 @@ impl HostCredentials {
             let generation = live.fetched.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1;
             // Renewed RENEW_BEFORE its end, or at half its life when it lives shorter than that.
             let until = Instant::now() + lifetime.saturating_sub(RENEW_BEFORE).max(lifetime / 2);
-            *live.fetched_at.lock().unwrap_or_else(PoisonError::into_inner) = Some(Instant::now());
-            *live.token.lock().unwrap_or_else(PoisonError::into_inner) = Some((token.clone(), until, generation));
+            *live.fetched_at.locked() = Some(Instant::now());
+            *live.token.locked() = Some((token.clone(), until, generation));
             Ok::<_, String>((token, generation))
         });
         match fetch.await {
@@ -390,7 +390,7 @@ async fn keep_rotated(store: &dyn Storage, name: &str, live: &Live, traded: Opti
             }
         }
     }
-    let mut refresh = live.refresh.lock().unwrap_or_else(PoisonError::into_inner);
+    let mut refresh = live.refresh.locked();
     refresh.0 = Some(rotated);
     if let Some(json) = stored_json {
         refresh.1 = json;
@@ -400,7 +400,7 @@ async fn keep_rotated(store: &dyn Storage, name: &str, live: &Live, traded: Opti
 impl Live {
     /// The stored JSON this connection was loaded from, or last stored itself.
     fn refresh_json(&self) -> String {
-        self.refresh.lock().unwrap_or_else(PoisonError::into_inner).1.clone()
+        self.refresh.locked().1.clone()
     }
 
     /// Whether `other` is this refresh-token connection with another refresh token only.
@@ -452,7 +452,7 @@ impl Credentials for HostCredentials {
         }
         let Ok(live) = self.connections() else { return };
         if let Some(connection) = live.get(&authorization.connection) {
-            let mut cached = connection.token.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut cached = connection.token.locked();
             // Only the token that was refused: a newer one fetched meanwhile stays.
             if cached.as_ref().is_some_and(|(_, _, generation)| *generation == authorization.generation) {
                 *cached = None;

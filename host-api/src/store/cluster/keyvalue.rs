@@ -26,8 +26,9 @@ use crate::store::Storage;
 use crate::store::{Result, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use plugboard_runtime::sync::Locked;
 use plugboard_runtime::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage};
-use std::sync::{Arc, PoisonError};
+use std::sync::Arc;
 
 /// One write of a published key-value commit: bucket, key, and the value (base64, so a 1 MiB value
 /// is not a 4 MiB array of numbers in the JSON) or `None` to delete the key.
@@ -159,7 +160,7 @@ impl Inner {
         // Only commits published since this node opened have a publisher waiting (those of its
         // history, applied again while it catches up, have none).
         if publisher == self.node && seq > self.live_from.load(std::sync::atomic::Ordering::SeqCst) {
-            let mut decided = self.decided.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut decided = self.decided.locked();
             // A publisher that gave up waiting, or a restart applying this node's older commits
             // again, leaves decisions no one takes: only the latest are kept.
             if decided.len() >= MAX_DECISIONS {
@@ -171,7 +172,7 @@ impl Inner {
 
     /// The decision about this node's key-value commit at `seq`, once.
     fn take_decision(&self, seq: u64) -> Option<Decision> {
-        self.decided.lock().unwrap_or_else(PoisonError::into_inner).remove(&seq)
+        self.decided.locked().remove(&seq)
     }
 }
 

@@ -70,10 +70,11 @@ use super::sled::SledStore;
 use super::{Change, CommitStats, Durable, Op, QueuedRun, Result, Storage, StoreError, StoreEvent};
 use async_nats::jetstream;
 use envelope::{Body, Envelope};
+use plugboard_runtime::sync::Locked;
 use replay::SeenWindow;
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
-use std::sync::{Arc, Mutex, PoisonError};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 /// The change log.
@@ -329,11 +330,11 @@ impl ClusterStore {
 
 impl Inner {
     pub(crate) fn tracked(&self) -> std::sync::MutexGuard<'_, Tracked> {
-        self.tracked.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tracked.locked()
     }
 
     fn tasks(&self) -> std::sync::MutexGuard<'_, Vec<tokio::task::JoinHandle<()>>> {
-        self.tasks.lock().unwrap_or_else(PoisonError::into_inner)
+        self.tasks.locked()
     }
 
     /// The stream's last sequence now.
@@ -472,7 +473,7 @@ impl Storage for ClusterStore {
 
     fn next_id(&self) -> Result<u64> {
         {
-            let mut ids = self.inner.ids.lock().unwrap_or_else(PoisonError::into_inner);
+            let mut ids = self.inner.ids.locked();
             if ids.0 < ids.1 {
                 ids.0 += 1;
                 return Ok(ids.0 - 1);
@@ -484,7 +485,7 @@ impl Storage for ClusterStore {
             Err(PublishFailure::Failed(err)) => return Err(err),
         };
         let first = (seq << ID_SHIFT) + 1;
-        let mut ids = self.inner.ids.lock().unwrap_or_else(PoisonError::into_inner);
+        let mut ids = self.inner.ids.locked();
         *ids = (first + 1, (seq + 1) << ID_SHIFT);
         Ok(first)
     }
@@ -528,7 +529,7 @@ impl Storage for ClusterStore {
     }
 
     fn events(&self) -> Option<tokio::sync::broadcast::Receiver<StoreEvent>> {
-        let first = self.inner.first_events.lock().unwrap_or_else(PoisonError::into_inner).take();
+        let first = self.inner.first_events.locked().take();
         Some(first.unwrap_or_else(|| self.inner.events.subscribe()))
     }
 }

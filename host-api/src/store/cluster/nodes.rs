@@ -20,6 +20,7 @@ use super::{Inner, PublishFailure, backend};
 use crate::store::Result;
 use async_nats::jetstream::{self, kv, stream};
 use futures::StreamExt;
+use plugboard_runtime::sync::Locked;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::{Duration, Instant};
@@ -128,7 +129,7 @@ fn beat_time(inner: &Inner, node: &str, value: &[u8]) -> Option<u64> {
 /// node's clock), if it is later than the one remembered: staleness is measured on one clock, so
 /// nodes' clocks need not agree, and a replayed older beat changes nothing.
 fn remember(inner: &Inner, node: &str, at: u64) {
-    let mut beats = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let mut beats = inner.beats.locked();
     match beats.get(node) {
         Some((latest, _)) if *latest >= at => {}
         _ => {
@@ -189,7 +190,7 @@ async fn adopt_stopped(inner: &Inner, started: Instant) -> Result<()> {
         {
             remember(inner, &owner, at);
         }
-        let seen = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner).get(&owner).map(|b| b.1);
+        let seen = inner.beats.locked().get(&owner).map(|b| b.1);
         if seen.unwrap_or(started).max(started).elapsed() <= NODE_TIMEOUT {
             continue;
         }

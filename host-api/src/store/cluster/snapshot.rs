@@ -30,6 +30,7 @@ use crate::store::sealed::SecretsKey;
 use crate::store::sled::{Entry, SledStore};
 use crate::store::{Result, StoreError};
 use async_nats::jetstream::object_store::ObjectStore;
+use plugboard_runtime::sync::Locked;
 use std::io::Write as _;
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -123,7 +124,7 @@ fn writes_snapshots(inner: &Inner) -> bool {
     if !watched {
         return false;
     }
-    let beats = inner.beats.lock().unwrap_or_else(std::sync::PoisonError::into_inner);
+    let beats = inner.beats.locked();
     beats
         .iter()
         .filter(|(_, (_, seen))| seen.elapsed() < super::nodes::NODE_TIMEOUT)

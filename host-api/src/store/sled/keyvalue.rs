@@ -14,10 +14,11 @@
 //! the batch applied. The store hands out a single [`SledKeyValue`], so every writer goes through
 //! that lock: commits serialize, and the counters match the tree.
 
+use plugboard_runtime::sync::Locked;
 use plugboard_runtime::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage};
 use std::collections::HashMap;
 use std::ops::Bound;
-use std::sync::{Mutex, MutexGuard, PoisonError};
+use std::sync::{Mutex, MutexGuard};
 
 /// The runtime's [`KeyValueStore`] over the `kv` tree.
 #[derive(Debug)]
@@ -51,7 +52,7 @@ impl SledKeyValue {
     }
 
     fn counters(&self) -> MutexGuard<'_, HashMap<String, KeyValueUsage>> {
-        self.usage.lock().unwrap_or_else(PoisonError::into_inner)
+        self.usage.locked()
     }
 
     /// The namespace's usage, counted by a scan the first time.

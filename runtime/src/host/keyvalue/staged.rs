@@ -15,8 +15,9 @@
 
 use super::overlay::Overlay;
 use super::store::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage};
+use crate::sync::Locked;
 use std::collections::BTreeMap;
-use std::sync::{Arc, Mutex, MutexGuard, PoisonError};
+use std::sync::{Arc, Mutex, MutexGuard};
 
 /// Writes staged over a real store, per namespace (plugin), until [`commit_all`](Self::commit_all).
 #[derive(Debug)]
@@ -32,7 +33,7 @@ impl StagedKeyValue {
     }
 
     fn staged(&self) -> MutexGuard<'_, BTreeMap<String, Overlay>> {
-        self.staged.lock().unwrap_or_else(PoisonError::into_inner)
+        self.staged.locked()
     }
 
     /// Whether nothing was staged.

@@ -10,9 +10,10 @@
 //! concurrent invocations of one plugin cannot together pass it: the bound is exact. Commits of one
 //! namespace serialize, so each key ends with the value of the invocation that committed last.
 
+use crate::sync::Locked;
 use std::collections::{BTreeMap, HashMap};
 use std::ops::Bound;
-use std::sync::{Mutex, PoisonError};
+use std::sync::Mutex;
 
 /// Caps on one plugin's key-value data, over all its buckets.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -198,7 +199,7 @@ struct MemoryData {
 
 impl MemoryKeyValue {
     fn data(&self) -> std::sync::MutexGuard<'_, MemoryData> {
-        self.0.lock().unwrap_or_else(PoisonError::into_inner)
+        self.0.locked()
     }
 }
 
