@@ -7,7 +7,7 @@
 //! several nodes is never overwritten (a loser is told `conflict`, nothing lost); webhooks sent to
 //! every node reach the sink, each delivery once, also when a node is SIGKILLed mid-flow (another
 //! node adopts its queued work) and when a NATS server dies; a cron due time fires on one node.
-//! The propagation times measured are printed (the README quotes them).
+//! The propagation times measured are printed (docs/cluster.md quotes them).
 
 use crate::common::plugboard_binary;
 use crate::flows::install_sink;

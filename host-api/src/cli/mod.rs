@@ -267,7 +267,7 @@ pub enum Command {
         #[arg(long)]
         listen: Option<std::net::SocketAddr>,
         /// A TOML config file (`data`, `listen`, `admin_token`, `allow_unsigned`, `cache_dir`,
-        /// `[caps]`, `[queue]`, …; see the README).
+        /// `[caps]`, `[queue]`, …; see docs/cli.md).
         #[arg(long)]
         config: Option<PathBuf>,
         /// Install the sample plugins, signed by a local demo publisher key, and print examples.
@@ -278,7 +278,7 @@ pub enum Command {
         allow_unsigned: bool,
         /// Run as one node of a cluster: keep all shared state in NATS JetStream at this URL
         /// (`nats://HOST:PORT`) instead of the embedded database. Every node needs the same
-        /// secrets key file (`secrets_key_file`); see the README's operations section.
+        /// secrets key file (`secrets_key_file`); see docs/cluster.md.
         #[arg(long, value_name = "URL", env = "PLUGBOARD_CLUSTER")]
         cluster: Option<String>,
     },
