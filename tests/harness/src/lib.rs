@@ -1,7 +1,7 @@
 //! A load-and-fault harness for Plugboard: it runs the real `plugboard` binary as a child process,
 //! loads it the way production does (concurrent signed webhook deliveries into a flow that ends at
 //! an outside HTTP system, config and grant changes, plugin uploads), SIGKILLs and restarts it at
-//! random moments, and checks what the README promises: nothing acknowledged is lost, the flow's
+//! random moments, and checks what the docs promise (docs/flows.md, docs/testing.md): nothing acknowledged is lost, the flow's
 //! filter holds, the worker never stalls while work is owed, memory stays bounded and SIGTERM stops
 //! the server in time. [`run`] answers a [`Report`]; [`Report::check`] lists every violation.
 //!

@@ -1,6 +1,6 @@
 //! What a run measured, the invariants it must meet ([`Report::check`]), and how it prints.
 //!
-//! The invariants are the promises the README makes: nothing acknowledged is lost (records, config,
+//! The invariants are the promises the docs make (docs/flows.md, docs/testing.md): nothing acknowledged is lost (records, config,
 //! grants, uploads), the filter's drops never reach the sink, the worker keeps delivering while work
 //! is owed, memory stays bounded, and SIGTERM stops the server in time. The other figures (rates,
 //! restart times, duplicates, 429s, fsyncs per acknowledgement) are for comparing runs and builds.

@@ -27,7 +27,7 @@ pub const FLOW: &str = "load";
 /// The `X-Plugboard-Signature` value of a delivery: `sha256=` and the hex HMAC-SHA256 of
 /// `"{timestamp}.{flow}.{body}"` under the flow's webhook secret.
 ///
-/// This mirrors README "Webhook signatures" (and `plugboard_host_api::webhook::sign_hook`, which
+/// This mirrors "Webhooks" in docs/flows.md (and `plugboard_host_api::webhook::sign_hook`, which
 /// the harness deliberately does not link). It is the one place that knows the signed string: when
 /// the server's scheme changes, change it here.
 pub fn signature(secret: &str, timestamp: u64, body: &[u8]) -> String {
