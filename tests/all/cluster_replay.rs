@@ -44,20 +44,23 @@ async fn capture(js: &jetstream::Context, from: u64) -> Vec<(String, bytes::Byte
 }
 
 /// Publishes every captured message again on every subject, and some junk; answers how many
-/// messages the log took.
+/// messages the log acknowledged storing. Counted from the acknowledgements, not from the log's
+/// sequence: the nodes publish their own changes meanwhile (usage counters every 250 ms).
 async fn replay(js: &jetstream::Context, captured: &[(String, bytes::Bytes)]) -> u64 {
-    let before = last_sequence(js).await;
+    let mut stored = 0;
     for (_, payload) in captured {
         for subject in SUBJECTS {
             js.publish(subject, payload.clone()).await.expect("publish").await.expect("stored");
+            stored += 1;
         }
     }
     let mut sealed_looking = b"pbsealed1:".to_vec();
     sealed_looking.extend((0..200u32).map(|i| (i.wrapping_mul(2_654_435_761) >> 13) as u8));
     for junk in [&b"{\"node\":\"x\"}"[..], &sealed_looking, &[0u8; 2048]] {
         js.publish(SUBJECTS[0], bytes::Bytes::copy_from_slice(junk)).await.expect("publish").await.expect("stored");
+        stored += 1;
     }
-    last_sequence(js).await - before
+    stored
 }
 
 /// `plugboard_cluster_changes_skipped_total` for `reason` (every reason: `""`), from `/metrics`.
@@ -139,7 +142,6 @@ async fn captured_changes_published_again_on_any_subject_change_nothing() {
     within("the revocations reaching a", async || invoke_filter(a).await != StatusCode::OK).await;
 
     published += replay(&js, &captured).await;
-    assert_eq!(published, 2 * (captured.len() as u64 * SUBJECTS.len() as u64 + 3));
     // Both nodes take guarded writes after the replay (so they applied it, skipping it all).
     guarded_write(a, "after-a").await;
     guarded_write(b, "after-b").await;
