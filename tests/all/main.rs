@@ -1,6 +1,7 @@
 //! Plugboard's integration tests: one binary, a module per topic (as wasmtime does), so the sample
 //! plugins are built and linked once.
 
+mod access;
 mod api;
 mod at_rest;
 mod audit;

@@ -9,6 +9,7 @@
 //! are capped per route (413), and webhook bodies (the only unauthenticated ones) must arrive
 //! within [`ServerLimits::public_body_timeout`] (408).
 
+pub mod access;
 pub mod admin;
 pub mod auth;
 pub mod connections;

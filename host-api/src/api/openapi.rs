@@ -35,9 +35,9 @@ fn operation(route: &RouteDoc) -> Value {
             route.success.to_string(): {"description": "success", "content": {"application/json": {}}},
             "default": {"description": "a typed error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
         },
-        "x-plugboard-role": route.role,
+        "x-plugboard-role": route.role(),
     });
-    if route.role != "none" {
+    if route.role() != "none" {
         op["security"] = json!([{"bearer": []}]);
     }
     if let Some(media) = route.body {

@@ -61,10 +61,8 @@ pub async fn plugins_upload(
         response.headers_mut().insert(axum::http::header::CONNECTION, axum::http::HeaderValue::from_static("close"));
         response
     };
-    // The role now; the scope once the body names the plugin.
-    if let Err(err) = caller.require_listing(&[Role::Publisher], "upload plugins") {
-        return Ok(refused(err));
-    }
+    // The role was checked by the route's layer (`access`); what it cannot know is checked here:
+    // whether the query asks for admin, and (once the body names the plugin) the scope.
     if (query.activate || query.allow_rollback)
         && caller.role != Role::Admin
         && let Err(err) = caller.require(&[], "activate or override rollback protection")
@@ -96,7 +94,6 @@ pub async fn plugins_upload(
 
 /// `GET /v1/plugins`.
 pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
-    caller.require_listing(&[Role::Invoker], "list plugins")?;
     let mut by_name: BTreeMap<String, Vec<VersionRecord>> = BTreeMap::new();
     for record in state.services.store.all_versions()?.into_iter().filter(|r| caller.sees_plugin(&r.name)) {
         by_name.entry(record.name.clone()).or_default().push(record);
@@ -117,12 +114,7 @@ pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Resu
 
 /// `GET /v1/plugins/{name}`: versions, active version, manifest, grants (no secret values), health,
 /// usage.
-pub async fn plugins_get(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_plugin(&[Role::Invoker], "read plugins", &name)?;
+pub async fn plugins_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     let versions = state.services.plugins.versions(&name)?;
     if versions.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
@@ -198,12 +190,7 @@ fn health(state: &AppState, name: &str) -> Value {
 }
 
 /// `GET /v1/plugins/{name}/health`.
-pub async fn plugins_health(
-    State(state): State<AppState>,
-    caller: Caller,
-    Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    caller.require_plugin(&[Role::Invoker], "read plugins", &name)?;
+pub async fn plugins_health(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
     if state.services.plugins.versions(&name)?.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
@@ -217,7 +204,6 @@ pub async fn plugins_activate(
     Path((name, text)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ActivateQuery>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[], "activate plugins")?;
     let version = version(&text)?;
     state.services.plugins.activate(&name, &version, query.allow_rollback, &caller.name).await?;
     Ok(Json(json!({"name": name, "active_version": version.to_string()})))
@@ -229,7 +215,6 @@ pub async fn plugins_deactivate(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[], "deactivate plugins")?;
     state.services.plugins.deactivate(&name, &caller.name).await?;
     Ok(Json(json!({"name": name, "active_version": null})))
 }
@@ -240,7 +225,6 @@ pub async fn plugins_delete(
     caller: Caller,
     Path(name): Path<String>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(&[], "delete plugins")?;
     state.services.plugins.delete(&name, None, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -251,7 +235,6 @@ pub async fn plugins_delete_version(
     caller: Caller,
     Path((name, text)): Path<(String, String)>,
 ) -> Result<StatusCode, ApiError> {
-    caller.require(&[], "delete plugins")?;
     state.services.plugins.delete(&name, Some(&version(&text)?), &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }
@@ -286,7 +269,6 @@ pub async fn plugins_grants(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[], "change grants")?;
     let body: GrantsBody = json_body(&body)?;
     for host in &body.outbound_hosts {
         plugboard_runtime::HostPattern::parse(host)
@@ -352,7 +334,6 @@ pub async fn plugins_config(
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<Json<Value>, ApiError> {
-    caller.require(&[], "change config")?;
     let body: ConfigBody = json_body(&body)?;
     let values: BTreeMap<String, String> =
         body.values.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
@@ -404,11 +385,9 @@ fn records_json(batch: &[Record]) -> Vec<Value> {
 /// logs, or the typed error (with usage and logs too).
 pub async fn plugins_invoke(
     State(state): State<AppState>,
-    caller: Caller,
     Path(name): Path<String>,
     body: Bytes,
 ) -> Result<axum::response::Response, ApiError> {
-    caller.require_plugin(&[Role::Invoker], "invoke plugins", &name)?;
     let body: InvokeBody = json_body(&body)?;
     let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state
