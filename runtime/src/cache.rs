@@ -34,7 +34,8 @@ impl ArtifactCache {
     /// # Errors
     /// [`Error::Internal`] when the directory or its key cannot be created or read.
     pub fn open(dir: PathBuf, engine: &Engine) -> Result<ArtifactCache> {
-        std::fs::create_dir_all(&dir).map_err(|err| Error::internal(format!("cache dir {}: {err}", dir.display())))?;
+        std::fs::create_dir_all(&dir)
+            .map_err(|err| Error::internal_from(format!("cache dir {}", dir.display()), err))?;
         let key = load_or_create_key(&dir)?;
         let mut hasher = DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut hasher);
@@ -107,7 +108,7 @@ impl ArtifactCache {
         };
         write().map_err(|err| {
             let _ = std::fs::remove_file(&tmp);
-            Error::internal(format!("writing {}: {err}", path.display()))
+            Error::internal_from(format!("writing {}", path.display()), err)
         })
     }
 
@@ -141,7 +142,7 @@ fn load_or_create_key(dir: &std::path::Path) -> Result<[u8; 32]> {
                 .map(Some)
                 .map_err(|_| Error::internal(format!("{} is not a 32-byte key", path.display()))),
             Err(err) if err.kind() == std::io::ErrorKind::NotFound => Ok(None),
-            Err(err) => Err(Error::internal(format!("{}: {err}", path.display()))),
+            Err(err) => Err(Error::internal_from(path.display().to_string(), err)),
         }
     };
     if let Some(key) = read(&path)? {
@@ -151,7 +152,7 @@ fn load_or_create_key(dir: &std::path::Path) -> Result<[u8; 32]> {
     // when several runtimes (or processes) open one cache at once, the first key wins and every
     // other reads that key, never a half-written one.
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(Error::internal)?;
+    getrandom::fill(&mut key).map_err(|err| Error::internal(format!("the cache key's randomness: {err}")))?;
     let tmp = temporary(&path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);
@@ -165,7 +166,7 @@ fn load_or_create_key(dir: &std::path::Path) -> Result<[u8; 32]> {
         Err(err) if err.kind() == std::io::ErrorKind::AlreadyExists => {
             read(&path)?.ok_or_else(|| Error::internal(format!("{} vanished", path.display())))
         }
-        Err(err) => Err(Error::internal(format!("{}: {err}", path.display()))),
+        Err(err) => Err(Error::internal_from(path.display().to_string(), err)),
     }
 }
 

@@ -299,7 +299,7 @@ pub enum Error {
     Overloaded(String),
     /// A host-side fault.
     #[error("internal runtime error: {0}")]
-    Internal(String),
+    Internal(#[source] crate::cause::Cause),
 }
 
 impl Error {
@@ -349,8 +349,14 @@ impl Error {
         Error::ManifestInvalid { reason: reason.into() }
     }
 
-    pub(crate) fn internal(err: impl fmt::Display) -> Error {
-        Error::Internal(err.to_string())
+    /// A host fault: an error value, or a message where there is none.
+    pub(crate) fn internal(err: impl Into<crate::cause::Boxed>) -> Error {
+        Error::Internal(crate::cause::Cause::new(err))
+    }
+
+    /// A host fault: `err`, met while doing `what`.
+    pub(crate) fn internal_from(what: impl Into<String>, err: impl Into<crate::cause::Boxed>) -> Error {
+        Error::Internal(crate::cause::Cause::context(what, err))
     }
 }
 

@@ -71,7 +71,8 @@ pub(crate) fn classify(
     if err.downcast_ref::<WasmBacktrace>().is_some() {
         return guest_trap(TrapKind::Other, err, logs);
     }
-    Error::Internal(format!("{err:#}"))
+    // wasmtime's error is not `Clone` and arrives borrowed: its whole chain, as text.
+    Error::internal(format!("{err:#}"))
 }
 
 /// A trap of `kind`: the panic message when the guest printed one, else wasmtime's description

@@ -23,6 +23,7 @@
 pub mod bindings;
 pub mod budget;
 mod cache;
+pub mod cause;
 mod earlier;
 mod engine;
 pub mod error;

@@ -63,13 +63,23 @@ pub enum DomainError {
     },
     /// A fault inside the host (a task panicked, randomness failed); the detail is logged.
     #[error("internal: {0}")]
-    Internal(String),
+    Internal(#[source] plugboard_runtime::cause::Cause),
 }
 
 /// Result of a domain operation.
 pub type Result<T> = std::result::Result<T, DomainError>;
 
 impl DomainError {
+    /// A host fault: an error value (kept as the cause), or a message where there is none.
+    pub fn internal(err: impl Into<plugboard_runtime::cause::Boxed>) -> DomainError {
+        DomainError::Internal(plugboard_runtime::cause::Cause::new(err))
+    }
+
+    /// A host fault: `err`, met while doing `what`.
+    pub fn internal_in(what: impl Into<String>, err: impl Into<plugboard_runtime::cause::Boxed>) -> DomainError {
+        DomainError::Internal(plugboard_runtime::cause::Cause::context(what, err))
+    }
+
     /// `not-found` for `what`.
     pub fn not_found(what: impl Into<String>) -> DomainError {
         DomainError::Runtime(Error::NotFound(what.into()))

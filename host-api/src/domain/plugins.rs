@@ -216,7 +216,10 @@ impl Plugins {
     /// Verifies and compiles a stored version with the plugin's current grant.
     async fn load_version(&self, name: &str, version: &semver::Version) -> Result<Plugin> {
         let record = self.record(name, version)?;
-        let bytes = self.store.blob(&record.digest)?.ok_or_else(|| DomainError::Internal("blob missing".into()))?;
+        let bytes = self
+            .store
+            .blob(&record.digest)?
+            .ok_or_else(|| DomainError::internal(format!("blob {} missing", record.digest)))?;
         let trust = self.store.trust()?;
         let grant = self.store.grant(name)?;
         self.compile(bytes, trust, grant).await
@@ -227,7 +230,8 @@ impl Plugins {
     /// deadline) cannot cancel a running compilation, so it keeps counting until it ends and
     /// repeated slow uploads cannot pin more cores than the bound.
     async fn compile(&self, bytes: Vec<u8>, trust: signing::TrustStore, grant: Grant) -> Result<Plugin> {
-        let permit = self.compiles.clone().acquire_owned().await.map_err(|e| DomainError::Internal(e.to_string()))?;
+        let permit =
+            self.compiles.clone().acquire_owned().await.map_err(|e| DomainError::internal_in("a compile slot", e))?;
         let runtime = self.runtime.clone();
         let verify = self.verify;
         let compiling = self.compiling.clone();
@@ -237,7 +241,7 @@ impl Plugins {
             runtime.load_signed(&bytes, &trust, &grant, verify)
         })
         .await
-        .map_err(|e| DomainError::Internal(e.to_string()))?;
+        .map_err(|e| DomainError::internal_in("the compile task", e))?;
         Ok(loaded?)
     }
 

@@ -72,7 +72,7 @@ impl GroupCommit {
                     }
                 }
             })
-            .map_err(|err| StoreError::Backend(format!("cannot start the flusher thread: {err}")))?;
+            .map_err(|err| StoreError::backend_in("starting the flusher thread", err))?;
         Ok(GroupCommit { waiters: Mutex::new(Some(sender)), counters, thread: Some(thread) })
     }
 
@@ -159,7 +159,7 @@ mod tests {
         let calls = Arc::new(AtomicUsize::new(0));
         let counted = calls.clone();
         let commit = GroupCommit::start(move || {
-            if counted.fetch_add(1, Ordering::SeqCst) == 0 { Err(StoreError::Backend("disk".into())) } else { Ok(()) }
+            if counted.fetch_add(1, Ordering::SeqCst) == 0 { Err(StoreError::backend("disk")) } else { Ok(()) }
         })
         .map_err(|e| e.to_string())
         .unwrap_or_else(|e| unreachable!("{e}"));

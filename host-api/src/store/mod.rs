@@ -26,6 +26,7 @@ pub mod sled;
 pub use records::*;
 
 use plugboard_runtime::Grant;
+use plugboard_runtime::cause::{Boxed, Cause};
 use plugboard_runtime::flow::FlowDefinition;
 use plugboard_runtime::signing::{TrustStore, VersionFloor};
 use std::collections::BTreeMap;
@@ -37,7 +38,7 @@ use std::pin::Pin;
 pub enum StoreError {
     /// The backend failed (I/O, a broken database).
     #[error("storage backend: {0}")]
-    Backend(String),
+    Backend(#[source] Cause),
     /// A stored record does not decode.
     #[error("corrupt record in {area}: {detail}")]
     Corrupt {
@@ -61,6 +62,18 @@ pub enum StoreError {
     /// `503 unavailable` with `Retry-After`.
     #[error("the shared store is unavailable: {0}")]
     Unavailable(String),
+}
+
+impl StoreError {
+    /// The backend failed: an error value (kept as the cause), or a message where there is none.
+    pub fn backend(err: impl Into<Boxed>) -> StoreError {
+        StoreError::Backend(Cause::new(err))
+    }
+
+    /// The backend failed with `err` while doing `what`.
+    pub fn backend_in(what: impl Into<String>, err: impl Into<Boxed>) -> StoreError {
+        StoreError::Backend(Cause::context(what, err))
+    }
 }
 
 /// What a store tells the domain about changes it did not make itself (cluster mode).

@@ -50,7 +50,7 @@ impl SecretsKey {
     /// # Errors
     /// [`StoreError::Backend`] when the file cannot be read or written, or holds no valid key.
     pub fn load_or_create(file: &Path) -> Result<SecretsKey, StoreError> {
-        let fail = |what: String| StoreError::Backend(format!("secrets key {}: {what}", file.display()));
+        let fail = |what: String| StoreError::backend(format!("secrets key {}: {what}", file.display()));
         if !file.exists() {
             let mut key = [0u8; 32];
             getrandom::fill(&mut key).map_err(|err| fail(err.to_string()))?;
@@ -69,8 +69,8 @@ impl SecretsKey {
     /// When the system has no randomness.
     pub fn ephemeral() -> Result<SecretsKey, StoreError> {
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|err| StoreError::Backend(err.to_string()))?;
-        let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|err| StoreError::Backend(err.to_string()))?;
+        getrandom::fill(&mut key).map_err(|err| StoreError::backend(format!("randomness: {err}")))?;
+        let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|err| StoreError::backend(err.to_string()))?;
         Ok(SecretsKey { cipher, token_hash_key: derive(&key, b"plugboard token hashes v1") })
     }
 
@@ -90,11 +90,11 @@ impl SecretsKey {
     /// Seals `plain`, bound to the store key `under`.
     pub(crate) fn seal(&self, under: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce).map_err(|err| StoreError::Backend(err.to_string()))?;
+        getrandom::fill(&mut nonce).map_err(|err| StoreError::backend(format!("randomness: {err}")))?;
         let sealed = self
             .cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: under })
-            .map_err(|_| StoreError::Backend("sealing a secret failed".into()))?;
+            .map_err(|_| StoreError::backend("sealing a secret failed"))?;
         Ok([MAGIC, &nonce, &sealed].concat())
     }
 

@@ -530,6 +530,6 @@ impl<T> Attempted<T> {
 
     /// The result, leaving the attempt's counts and logs for the report.
     fn take_result(&mut self) -> Result<T, Error> {
-        std::mem::replace(&mut self.result, Err(Error::Internal("result already taken".into())))
+        std::mem::replace(&mut self.result, Err(Error::internal("result already taken")))
     }
 }

@@ -91,7 +91,7 @@ impl HostCredentials {
             .timeout(TOKEN_TIMEOUT)
             .redirect(reqwest::redirect::Policy::none())
             .build()
-            .map_err(|err| crate::domain::DomainError::Internal(format!("the token endpoints' HTTP client: {err}")))?;
+            .map_err(|err| crate::domain::DomainError::internal_in("the token endpoints' HTTP client", err))?;
         Ok(HostCredentials {
             store,
             live: Mutex::new((Arc::default(), false)),

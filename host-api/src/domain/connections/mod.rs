@@ -278,7 +278,8 @@ impl Connections {
             }
             definition.client_secret = stored.client_secret;
         }
-        let json = serde_json::to_string(&definition).map_err(|err| DomainError::Internal(err.to_string()))?;
+        let json =
+            serde_json::to_string(&definition).map_err(|err| DomainError::internal_in("encoding a connection", err))?;
         let mut audit = AuditEntry::new(actor, AuditAction::ConnectionPut, name);
         audit.detail = format!(
             "{:?} for {}{}",

@@ -189,7 +189,7 @@ pub(super) async fn encode(inner: &Inner, subject: &str, envelope: Envelope) -> 
     };
     let object = inner.seal.seal(&context, &serde_json::to_vec(&envelope).map_err(backend)?)?;
     if object.len() as u64 > MAX_OBJECT {
-        return Err(crate::store::StoreError::Backend(format!(
+        return Err(crate::store::StoreError::backend(format!(
             "cluster: a change of {} bytes sealed is larger than the {MAX_OBJECT} a replica reads",
             object.len()
         )));

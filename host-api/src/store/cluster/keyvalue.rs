@@ -26,6 +26,7 @@ use crate::store::Storage;
 use crate::store::{Result, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
+use plugboard_runtime::cause::Cause;
 use plugboard_runtime::sync::Locked;
 use plugboard_runtime::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage};
 use std::sync::Arc;
@@ -95,7 +96,7 @@ impl ClusterKeyValue {
             max_keys: quota.max_keys,
             max_bytes: quota.max_bytes,
         };
-        let storage = |err: StoreError| CommitError::Storage(err.to_string());
+        let storage = |err: StoreError| CommitError::Storage(Cause::new(err));
         let seq = match self.inner.publish(WORK_SUBJECT.into(), body, None).await {
             Ok(seq) => seq,
             Err(PublishFailure::Failed(err)) => return Err(storage(err)),
@@ -103,15 +104,20 @@ impl ClusterKeyValue {
         };
         self.inner.wait_applied(seq).await.map_err(storage)?;
         self.inner.take_decision(seq).unwrap_or_else(|| {
-            Err(CommitError::Storage(format!(
+            Err(CommitError::Storage(Cause::new(format!(
                 "cluster: key-value commit stored as change {seq} was skipped by this node's applier"
-            )))
+            ))))
         })
     }
 }
 
 impl KeyValueStore for ClusterKeyValue {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> std::result::Result<Option<Vec<u8>>, String> {
+    fn get(
+        &self,
+        namespace: &str,
+        bucket: &str,
+        key: &str,
+    ) -> std::result::Result<Option<Vec<u8>>, plugboard_runtime::cause::Cause> {
         self.local.get(namespace, bucket, key)
     }
 
@@ -129,11 +135,11 @@ impl KeyValueStore for ClusterKeyValue {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> std::result::Result<Vec<String>, String> {
+    ) -> std::result::Result<Vec<String>, plugboard_runtime::cause::Cause> {
         self.local.keys_after(namespace, bucket, after, limit)
     }
 
-    fn usage(&self, namespace: &str) -> std::result::Result<KeyValueUsage, String> {
+    fn usage(&self, namespace: &str) -> std::result::Result<KeyValueUsage, plugboard_runtime::cause::Cause> {
         self.local.usage(namespace)
     }
 }
@@ -152,7 +158,7 @@ impl Inner {
     ) {
         let decision = match from_writes(writes) {
             Some(changes) => self.replica.key_value().commit(namespace, changes, quota),
-            None => Err(CommitError::Storage(format!("change {seq}: a key-value value is not base64"))),
+            None => Err(CommitError::Storage(Cause::new(format!("change {seq}: a key-value value is not base64")))),
         };
         if let Err(err) = &decision {
             tracing::warn!(seq, plugin = namespace, %err, "a key-value commit was refused");

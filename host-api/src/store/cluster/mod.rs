@@ -167,8 +167,8 @@ impl std::fmt::Debug for ClusterStore {
     }
 }
 
-pub(crate) fn backend(err: impl std::fmt::Display) -> StoreError {
-    StoreError::Backend(format!("cluster: {err}"))
+pub(crate) fn backend(err: impl Into<plugboard_runtime::cause::Boxed>) -> StoreError {
+    StoreError::backend_in("cluster", err)
 }
 
 /// Whether `op` changes shared configuration, which is revision-checked.

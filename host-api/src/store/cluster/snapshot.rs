@@ -160,7 +160,7 @@ fn export(replica: &SledStore, seal: &SecretsKey, seq: u64, file: &std::path::Pa
         if plain.len() >= CHUNK { flush(&mut plain, false) } else { Ok(()) }
     })?;
     flush(&mut plain, true)?;
-    out.into_inner().map_err(|err| backend(err.error()))?.sync_all().map_err(backend)?;
+    out.into_inner().map_err(|err| backend(err.into_error()))?.sync_all().map_err(backend)?;
     Ok((entries, written))
 }
 

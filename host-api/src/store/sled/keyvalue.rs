@@ -14,6 +14,7 @@
 //! the batch applied. The store hands out a single [`SledKeyValue`], so every writer goes through
 //! that lock: commits serialize, and the counters match the tree.
 
+use plugboard_runtime::cause::Cause;
 use plugboard_runtime::sync::Locked;
 use plugboard_runtime::{ChangeSet, CommitError, KeyValueQuota, KeyValueStore, KeyValueUsage};
 use std::collections::HashMap;
@@ -32,8 +33,8 @@ fn kv_key(namespace: &str, bucket: &str, key: &str) -> Vec<u8> {
     format!("{namespace}\0{bucket}\0{key}").into_bytes()
 }
 
-fn storage(err: ::sled::Error) -> String {
-    err.to_string()
+fn storage(err: ::sled::Error) -> Cause {
+    Cause::new(err)
 }
 
 impl SledKeyValue {
@@ -56,11 +57,7 @@ impl SledKeyValue {
     }
 
     /// The namespace's usage, counted by a scan the first time.
-    fn usage_of(
-        &self,
-        counters: &mut HashMap<String, KeyValueUsage>,
-        namespace: &str,
-    ) -> Result<KeyValueUsage, String> {
+    fn usage_of(&self, counters: &mut HashMap<String, KeyValueUsage>, namespace: &str) -> Result<KeyValueUsage, Cause> {
         if let Some(usage) = counters.get(namespace) {
             return Ok(*usage);
         }
@@ -78,13 +75,13 @@ impl SledKeyValue {
         Ok(usage)
     }
 
-    fn entry_len(&self, key: &str, stored: &[u8]) -> Result<Option<u64>, String> {
+    fn entry_len(&self, key: &str, stored: &[u8]) -> Result<Option<u64>, Cause> {
         self.tree.get(stored).map(|old| old.map(|old| KeyValueUsage::entry_bytes(key, old.len()))).map_err(storage)
     }
 }
 
 impl KeyValueStore for SledKeyValue {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, Cause> {
         self.tree.get(kv_key(namespace, bucket, key)).map(|v| v.map(|v| v.to_vec())).map_err(storage)
     }
 
@@ -128,7 +125,7 @@ impl KeyValueStore for SledKeyValue {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, Cause> {
         let prefix = kv_key(namespace, bucket, "");
         let start = match after {
             Some(after) => Bound::Excluded(kv_key(namespace, bucket, after)),
@@ -143,7 +140,7 @@ impl KeyValueStore for SledKeyValue {
         Ok(keys)
     }
 
-    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, String> {
+    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, Cause> {
         let mut counters = self.counters();
         self.usage_of(&mut counters, namespace)
     }
@@ -182,17 +179,17 @@ mod tests {
         set(&kv, "p", "b", "k2", vec![0; 20], quota).expect("set");
         set(&kv, "p-2", "a", "k1", vec![0; 30], quota).expect("another namespace");
         set(&kv, "p", "a", "k1", vec![0; 5], quota).expect("overwrite");
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 7 + 22 }));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 2, bytes: 7 + 22 }));
 
         // A fresh handle (the store reopened) counts the same from the tree.
         let reopened = SledKeyValue::new(tree);
-        assert_eq!(reopened.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 29 }));
-        assert_eq!(reopened.usage("p-2"), Ok(KeyValueUsage { keys: 1, bytes: 32 }));
+        assert_eq!(reopened.usage("p").ok(), Some(KeyValueUsage { keys: 2, bytes: 29 }));
+        assert_eq!(reopened.usage("p-2").ok(), Some(KeyValueUsage { keys: 1, bytes: 32 }));
         set(&reopened, "p", "a", "k3", vec![], quota).expect("third key");
         assert!(matches!(set(&reopened, "p", "c", "k4", vec![], quota), Err(CommitError::Quota(_))));
-        assert_eq!(reopened.get("p", "c", "k4"), Ok(None));
+        assert_eq!(reopened.get("p", "c", "k4").ok(), Some(None));
         delete(&reopened, "p", "b", "k2").expect("delete");
-        assert_eq!(reopened.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 9 }));
+        assert_eq!(reopened.usage("p").ok(), Some(KeyValueUsage { keys: 2, bytes: 9 }));
         set(&reopened, "p", "c", "k4", vec![], quota).expect("room again");
     }
 
@@ -204,10 +201,10 @@ mod tests {
         for (bucket, key) in [("a", "x"), ("b", "1"), ("b", "2"), ("b", "2\0"), ("b", "3"), ("bb", "0"), ("c", "0")] {
             set(&kv, "p", bucket, key, vec![], quota).expect("set");
         }
-        assert_eq!(kv.keys_after("p", "b", None, 2), Ok(vec!["1".to_string(), "2".to_string()]));
-        assert_eq!(kv.keys_after("p", "b", Some("2"), 10), Ok(vec!["2\0".to_string(), "3".to_string()]));
-        assert_eq!(kv.keys_after("p", "b", Some("3"), 10), Ok(vec![]));
-        assert_eq!(kv.keys_after("p", "bb", None, 10), Ok(vec!["0".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", None, 2).ok(), Some(vec!["1".to_string(), "2".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("2"), 10).ok(), Some(vec!["2\0".to_string(), "3".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("3"), 10).ok(), Some(vec![]));
+        assert_eq!(kv.keys_after("p", "bb", None, 10).ok(), Some(vec!["0".to_string()]));
     }
 
     #[test]
@@ -224,14 +221,14 @@ mod tests {
             let mut over = ChangeSet::default();
             over.delete("b", "k1").set("b", "k2", vec![9]).set("b", "k4", vec![]).set("b", "k5", vec![]);
             assert!(matches!(kv.commit("p", over, quota), Err(CommitError::Quota(_))));
-            assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 3, bytes: 9 }), "counters only for what applied");
+            assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 3, bytes: 9 }), "counters only for what applied");
             db.flush().expect("flush");
         }
         let db = ::sled::Config::new().path(dir.path()).open().expect("reopen");
         let kv = SledKeyValue::new(db.open_tree("kv").expect("tree"));
-        assert_eq!(kv.keys_after("p", "b", None, 10), Ok(vec!["k1".into(), "k2".into(), "k3".into()]));
-        assert_eq!(kv.get("p", "b", "k2"), Ok(Some(vec![3])));
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 3, bytes: 9 }));
+        assert_eq!(kv.keys_after("p", "b", None, 10).ok(), Some(vec!["k1".into(), "k2".into(), "k3".into()]));
+        assert_eq!(kv.get("p", "b", "k2").ok(), Some(Some(vec![3])));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 3, bytes: 9 }));
     }
 
     #[test]
@@ -245,7 +242,7 @@ mod tests {
         set(&*kv, "p", "a", "k1", vec![1], quota).expect("set");
         assert!(matches!(set(&*kv, "p", "a", "k2", vec![1], quota), Err(CommitError::Quota(_))), "at its quota");
         store.apply(Change::new().with(Op::ForgetPlugin("p".into()))).expect("forget");
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage::default()));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage::default()));
         set(&*kv, "p", "a", "k2", vec![1], quota).expect("a plugin published again under the name starts empty");
     }
 }

@@ -113,7 +113,7 @@ impl std::fmt::Debug for SledStore {
 }
 
 pub(crate) fn backend(err: ::sled::Error) -> StoreError {
-    StoreError::Backend(err.to_string())
+    StoreError::backend(err)
 }
 
 pub(crate) fn decode<T: DeserializeOwned>(area: &'static str, bytes: &[u8]) -> Result<T> {

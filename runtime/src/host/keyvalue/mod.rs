@@ -106,7 +106,7 @@ impl InvocationState {
         self.bucket_name(bucket)
     }
 
-    fn kv<T>(&self, result: Result<T, String>) -> Result<T, Error> {
+    fn kv<T>(&self, result: Result<T, crate::cause::Cause>) -> Result<T, Error> {
         result.map_err(|err| {
             tracing::error!(%err, "key-value storage failed");
             Error::Other("storage failure".into())
@@ -141,7 +141,7 @@ impl InvocationState {
             }
             Err(CommitError::Storage(err)) => {
                 tracing::error!(%err, "committing key-value writes failed");
-                Err(crate::Error::Internal(format!("committing key-value writes failed: {err}")))
+                Err(crate::Error::internal(format!("committing key-value writes failed: {err}")))
             }
         }
     }

@@ -50,7 +50,12 @@ fn clamp(value: i128) -> u64 {
     u64::try_from(value.max(0)).unwrap_or(u64::MAX)
 }
 
-fn stored_len(store: &dyn KeyValueStore, namespace: &str, bucket: &str, key: &str) -> Result<Option<u64>, String> {
+fn stored_len(
+    store: &dyn KeyValueStore,
+    namespace: &str,
+    bucket: &str,
+    key: &str,
+) -> Result<Option<u64>, crate::cause::Cause> {
     Ok(store.get(namespace, bucket, key)?.map(|value| KeyValueUsage::entry_bytes(key, value.len())))
 }
 
@@ -118,7 +123,7 @@ impl Overlay {
         namespace: &str,
         bucket: &str,
         key: &str,
-    ) -> Result<(), String> {
+    ) -> Result<(), crate::cause::Cause> {
         let entry = (bucket.to_string(), key.to_string());
         let base = match self.pending.get(&entry) {
             Some(p) => p.base,
@@ -201,7 +206,7 @@ impl Overlay {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, crate::cause::Cause> {
         let start = match after {
             Some(after) => Bound::Excluded((bucket.to_string(), after.to_string())),
             None => Bound::Included((bucket.to_string(), String::new())),
@@ -280,13 +285,13 @@ mod tests {
         assert_eq!(all, ["a", "b", "c"]);
         assert_eq!(overlay.keys_after(&kv, "p", "b", Some("a"), 1).expect("page"), ["b"]);
         assert_eq!(overlay.keys_after(&kv, "p", "b", Some("b"), 5).expect("page"), ["c"]);
-        assert_eq!(kv.keys_after("p", "b", None, 10), Ok(vec!["a".into(), "c".into(), "e".into()]));
+        assert_eq!(kv.keys_after("p", "b", None, 10).ok(), Some(vec!["a".into(), "c".into(), "e".into()]));
 
         let changes = overlay.take();
         assert_eq!(changes.len(), 4);
         kv.commit("p", changes, QUOTA).expect("commit");
-        assert_eq!(kv.keys_after("p", "b", None, 10), Ok(vec!["a".into(), "b".into(), "c".into()]));
-        assert_eq!(kv.get("p", "b", "c"), Ok(Some(vec![2])));
+        assert_eq!(kv.keys_after("p", "b", None, 10).ok(), Some(vec!["a".into(), "b".into(), "c".into()]));
+        assert_eq!(kv.get("p", "b", "c").ok(), Some(Some(vec![2])));
         assert_eq!(overlay.len(), 0);
     }
 

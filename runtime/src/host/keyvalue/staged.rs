@@ -57,7 +57,7 @@ impl StagedKeyValue {
 }
 
 impl KeyValueStore for StagedKeyValue {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, crate::cause::Cause> {
         if let Some(written) = self.staged().get(namespace).and_then(|overlay| overlay.get(bucket, key)) {
             return Ok(written.map(<[u8]>::to_vec));
         }
@@ -78,14 +78,14 @@ impl KeyValueStore for StagedKeyValue {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, crate::cause::Cause> {
         match self.staged().get(namespace) {
             Some(overlay) => overlay.keys_after(self.store.as_ref(), namespace, bucket, after, limit),
             None => self.store.keys_after(namespace, bucket, after, limit),
         }
     }
 
-    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, String> {
+    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, crate::cause::Cause> {
         let stored = self.store.usage(namespace)?;
         Ok(self.staged().get(namespace).map_or(stored, |overlay| overlay.projected(stored)))
     }
@@ -115,15 +115,15 @@ mod tests {
         store.commit("p", changes(&[("old", Some("1")), ("gone", Some("2"))]), QUOTA).expect("seed");
         let staged = StagedKeyValue::new(store.clone());
         staged.commit("p", changes(&[("new", Some("3")), ("gone", None)]), QUOTA).expect("stage");
-        assert_eq!(staged.get("p", "b", "new"), Ok(Some(b"3".to_vec())));
-        assert_eq!(staged.get("p", "b", "gone"), Ok(None));
-        assert_eq!(staged.keys_after("p", "b", None, 10), Ok(vec!["new".to_string(), "old".to_string()]));
-        assert_eq!(staged.usage("p").map(|u| u.keys), Ok(2));
+        assert_eq!(staged.get("p", "b", "new").ok(), Some(Some(b"3".to_vec())));
+        assert_eq!(staged.get("p", "b", "gone").ok(), Some(None));
+        assert_eq!(staged.keys_after("p", "b", None, 10).ok(), Some(vec!["new".to_string(), "old".to_string()]));
+        assert_eq!(staged.usage("p").map(|u| u.keys).ok(), Some(2));
         // Nothing reached the store yet.
-        assert_eq!(store.get("p", "b", "new"), Ok(None));
-        assert_eq!(store.get("p", "b", "gone"), Ok(Some(b"2".to_vec())));
+        assert_eq!(store.get("p", "b", "new").ok(), Some(None));
+        assert_eq!(store.get("p", "b", "gone").ok(), Some(Some(b"2".to_vec())));
         assert!(staged.commit_all(QUOTA).is_empty());
-        assert_eq!(store.keys_after("p", "b", None, 10), Ok(vec!["new".to_string(), "old".to_string()]));
+        assert_eq!(store.keys_after("p", "b", None, 10).ok(), Some(vec!["new".to_string(), "old".to_string()]));
         assert!(staged.is_empty());
     }
 
@@ -134,16 +134,16 @@ mod tests {
         staged.commit("p", changes(&[("a", Some("1")), ("b", Some("2"))]), QUOTA).expect("fits");
         let refused = staged.commit("p", changes(&[("c", Some("3")), ("d", Some("4"))]), QUOTA);
         assert!(matches!(refused, Err(CommitError::Quota(_))), "{refused:?}");
-        assert_eq!(staged.get("p", "b", "c"), Ok(None), "all or nothing");
-        assert_eq!(staged.usage("p").map(|u| u.keys), Ok(2));
+        assert_eq!(staged.get("p", "b", "c").ok(), Some(None), "all or nothing");
+        assert_eq!(staged.usage("p").map(|u| u.keys).ok(), Some(2));
         // Another execution filled the store meanwhile: the final commit is refused for this
         // plugin only, and applies nothing of it.
         staged.commit("q", changes(&[("a", Some("1"))]), QUOTA).expect("another plugin");
         store.commit("p", changes(&[("x", Some("1")), ("y", Some("1"))]), QUOTA).expect("other writer");
         let refused = staged.commit_all(QUOTA);
         assert_eq!(refused.iter().map(|(ns, _)| ns.as_str()).collect::<Vec<_>>(), vec!["p"]);
-        assert_eq!(store.get("p", "b", "a"), Ok(None));
-        assert_eq!(store.get("q", "b", "a"), Ok(Some(b"1".to_vec())));
+        assert_eq!(store.get("p", "b", "a").ok(), Some(None));
+        assert_eq!(store.get("q", "b", "a").ok(), Some(Some(b"1".to_vec())));
     }
 
     #[test]
@@ -153,8 +153,8 @@ mod tests {
         let staged = StagedKeyValue::new(store.clone());
         // `aaa` sorts before `zzz`: a per-key check would see four keys.
         staged.commit("p", changes(&[("zzz", None), ("aaa", Some("1"))]), QUOTA).expect("net zero");
-        assert_eq!(staged.usage("p").map(|u| u.keys), Ok(3));
+        assert_eq!(staged.usage("p").map(|u| u.keys).ok(), Some(3));
         assert!(staged.commit_all(QUOTA).is_empty());
-        assert_eq!(store.keys_after("p", "b", None, 10).map(|k| k.len()), Ok(3));
+        assert_eq!(store.keys_after("p", "b", None, 10).map(|k| k.len()).ok(), Some(3));
     }
 }

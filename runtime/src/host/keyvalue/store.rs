@@ -94,14 +94,14 @@ pub struct QuotaExceeded {
 }
 
 /// Why [`KeyValueStore::commit`] failed. Either way, nothing of the change set was applied.
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, thiserror::Error)]
 pub enum CommitError {
     /// The change set would exceed the plugin's quota.
     #[error(transparent)]
     Quota(#[from] QuotaExceeded),
     /// The storage failed.
-    #[error("{0}")]
-    Storage(String),
+    #[error(transparent)]
+    Storage(crate::cause::Cause),
 }
 
 /// The writes one invocation commits, in key order: `(bucket, key)` → the new value, or `None`
@@ -159,7 +159,7 @@ pub trait KeyValueStore: Send + Sync + std::fmt::Debug {
     ///
     /// # Errors
     /// A description of a storage failure.
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String>;
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, crate::cause::Cause>;
     /// Applies every write of `changes`, or none: atomically, also across a crash. The namespace's
     /// usage after the whole change set is checked against `quota` (see
     /// [`KeyValueUsage::check`]) under the lock that applies it; commits of one namespace
@@ -179,12 +179,12 @@ pub trait KeyValueStore: Send + Sync + std::fmt::Debug {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, String>;
+    ) -> Result<Vec<String>, crate::cause::Cause>;
     /// What the namespace's data takes, over all its buckets; cheap (a counter, not a scan).
     ///
     /// # Errors
     /// A description of a storage failure.
-    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, String>;
+    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, crate::cause::Cause>;
 }
 
 /// An in-memory [`KeyValueStore`]: data lives as long as the runtime.
@@ -208,7 +208,7 @@ fn entry_key(namespace: &str, bucket: &str, key: &str) -> (String, String, Strin
 }
 
 impl KeyValueStore for MemoryKeyValue {
-    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, String> {
+    fn get(&self, namespace: &str, bucket: &str, key: &str) -> Result<Option<Vec<u8>>, crate::cause::Cause> {
         Ok(self.data().entries.get(&entry_key(namespace, bucket, key)).cloned())
     }
 
@@ -242,7 +242,7 @@ impl KeyValueStore for MemoryKeyValue {
         bucket: &str,
         after: Option<&str>,
         limit: usize,
-    ) -> Result<Vec<String>, String> {
+    ) -> Result<Vec<String>, crate::cause::Cause> {
         let start = match after {
             Some(after) => Bound::Excluded(entry_key(namespace, bucket, after)),
             None => Bound::Included(entry_key(namespace, bucket, "")),
@@ -258,7 +258,7 @@ impl KeyValueStore for MemoryKeyValue {
             .collect())
     }
 
-    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, String> {
+    fn usage(&self, namespace: &str) -> Result<KeyValueUsage, crate::cause::Cause> {
         Ok(self.data().usage.get(namespace).copied().unwrap_or_default())
     }
 }
@@ -281,24 +281,24 @@ mod tests {
         for key in ["a", "b", "c"] {
             set(&kv, "p", "bucket", key, vec![0; 9]).expect("within quota");
         }
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 3, bytes: 30 }));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 3, bytes: 30 }));
         // A fourth key, in another bucket too, is refused; another plugin is not affected.
         let refused = set(&kv, "p", "other", "d", vec![]);
-        assert_eq!(
-            refused,
-            Err(CommitError::Quota(QuotaExceeded { quota: QUOTA, usage: KeyValueUsage { keys: 3, bytes: 30 } }))
+        assert!(
+            matches!(refused, Err(CommitError::Quota(exceeded)) if exceeded == QuotaExceeded { quota: QUOTA, usage: KeyValueUsage { keys: 3, bytes: 30 } }),
+            "{refused:?}"
         );
-        assert_eq!(kv.get("p", "other", "d"), Ok(None));
+        assert_eq!(kv.get("p", "other", "d").ok(), Some(None));
         set(&kv, "q", "bucket", "d", vec![]).expect("another namespace");
         // Overwriting an existing key adds no key; growing it past the byte cap is refused.
         set(&kv, "p", "bucket", "a", vec![0; 69]).expect("exactly at the byte cap");
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 3, bytes: 90 }));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 3, bytes: 90 }));
         assert!(matches!(set(&kv, "p", "bucket", "b", vec![0; 20]), Err(CommitError::Quota(_))));
         // Deleting frees room; deleting an absent key changes nothing.
         let mut delete = ChangeSet::default();
         delete.delete("bucket", "a").delete("bucket", "absent");
         kv.commit("p", delete, QUOTA).expect("delete");
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 2, bytes: 20 }));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 2, bytes: 20 }));
         set(&kv, "p", "other", "d", vec![]).expect("room again");
     }
 
@@ -310,14 +310,14 @@ mod tests {
         let mut swap = ChangeSet::default();
         swap.delete("b", "old").set("b", "k1", vec![2]).set("b", "k2", vec![3]).set("b", "k3", vec![4]);
         kv.commit("p", swap, QUOTA).expect("the net usage is within the quota");
-        assert_eq!(kv.keys_after("p", "b", None, 10), Ok(vec!["k1".into(), "k2".into(), "k3".into()]));
+        assert_eq!(kv.keys_after("p", "b", None, 10).ok(), Some(vec!["k1".into(), "k2".into(), "k3".into()]));
         // One key too many: none of the writes lands, the deletes included.
         let mut over = ChangeSet::default();
         over.delete("b", "k1").set("b", "k2", vec![9]).set("b", "k4", vec![]).set("b", "k5", vec![]);
         assert!(matches!(kv.commit("p", over, QUOTA), Err(CommitError::Quota(_))));
-        assert_eq!(kv.get("p", "b", "k1"), Ok(Some(vec![2])));
-        assert_eq!(kv.get("p", "b", "k2"), Ok(Some(vec![3])));
-        assert_eq!(kv.usage("p"), Ok(KeyValueUsage { keys: 3, bytes: 9 }));
+        assert_eq!(kv.get("p", "b", "k1").ok(), Some(Some(vec![2])));
+        assert_eq!(kv.get("p", "b", "k2").ok(), Some(Some(vec![3])));
+        assert_eq!(kv.usage("p").ok(), Some(KeyValueUsage { keys: 3, bytes: 9 }));
     }
 
     #[test]
@@ -338,10 +338,10 @@ mod tests {
         }
         kv.commit("p", changes, KeyValueQuota::default()).expect("commit");
         set(&kv, "p-q", "b", "0", vec![]).expect("set");
-        assert_eq!(kv.keys_after("p", "b", None, 2), Ok(vec!["1".to_string(), "2".to_string()]));
-        assert_eq!(kv.keys_after("p", "b", Some("2"), 10), Ok(vec!["2\0".to_string(), "3".to_string()]));
-        assert_eq!(kv.keys_after("p", "b", Some("3"), 10), Ok(vec![]));
+        assert_eq!(kv.keys_after("p", "b", None, 2).ok(), Some(vec!["1".to_string(), "2".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("2"), 10).ok(), Some(vec!["2\0".to_string(), "3".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("3"), 10).ok(), Some(vec![]));
         // A key that was deleted (or never existed) still marks a place.
-        assert_eq!(kv.keys_after("p", "b", Some("15"), 1), Ok(vec!["2".to_string()]));
+        assert_eq!(kv.keys_after("p", "b", Some("15"), 1).ok(), Some(vec!["2".to_string()]));
     }
 }
