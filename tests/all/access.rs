@@ -8,7 +8,7 @@
 //! 401/403 for a caller it allows (whatever else the handler then answers), and on a public route
 //! the same answer whoever calls.
 
-use crate::server::{ADMIN, Api};
+use crate::support::server::{ADMIN, Api};
 use plugboard_host_api::api::access::{Access, Check};
 use plugboard_host_api::api::auth::Role;
 use plugboard_host_api::api::routes::ROUTES;

@@ -1,8 +1,8 @@
 //! The HTTP control plane end to end: a real server on 127.0.0.1:0 over a temporary data
 //! directory, a real HTTP client, real signed plugins.
 
-use crate::common::TestServer;
-use crate::server::*;
+use crate::support::common::TestServer;
+use crate::support::server::*;
 use plugboard_host_api::api::ServerLimits;
 use plugboard_tests::*;
 use reqwest::{Client, StatusCode};

@@ -1,8 +1,8 @@
 //! What the data directory holds at rest: nothing readable by other users, no secret in clear,
 //! and `/metrics` behind a token when the operator asks for it.
 
-use crate::server::{ADMIN, Api};
-use crate::webhooks::{SECRET, deliver, now, webhook_flow};
+use crate::support::flows::{SECRET, deliver, now, webhook_flow};
+use crate::support::server::{ADMIN, Api};
 use plugboard_host_api::api::ServerLimits;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -33,7 +33,7 @@ async fn the_data_directory_is_private_and_holds_no_secret_in_clear() {
     let dir = tempfile::tempdir().expect("tempdir");
     let data = dir.path().join("data");
     let api = Api::start(&data).await;
-    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    let sink = crate::support::common::TestServer::start(|_| (200, "{}".into())).await;
     webhook_flow(&api, &sink.url("/in")).await;
     let plugin_secret = "plugin-secret-value-9f2c";
     let (status, body) =
@@ -91,7 +91,7 @@ async fn the_secrets_key_can_live_apart_and_metrics_can_need_a_token() {
 async fn a_lost_secrets_key_stops_the_start_instead_of_failing_later() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
-    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    let sink = crate::support::common::TestServer::start(|_| (200, "{}".into())).await;
     webhook_flow(&api, &sink.url("/in")).await;
     api.stop().await;
     std::fs::remove_file(dir.path().join("secrets.key")).expect("lose the key");

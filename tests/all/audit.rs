@@ -1,24 +1,11 @@
 //! Tokens and the audit log: every administrative action leaves an entry written with it, tokens
 //! can be listed and revoked, and a token's name names one token.
 
-use crate::server::{ADMIN, Api};
-use crate::webhooks::{SECRET, deliver, now};
+use crate::support::common::audit_actions;
+use crate::support::flows::{SECRET, deliver, now};
+use crate::support::server::{ADMIN, Api};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-/// `(action, target)` of every audit entry, oldest first.
-pub(crate) async fn audit_actions(api: &Api) -> Vec<(String, String)> {
-    let (_, audit) = api.get("/v1/audit?limit=1000", ADMIN).await;
-    audit["entries"]
-        .as_array()
-        .map(|entries| {
-            entries
-                .iter()
-                .map(|e| (e["action"].as_str().unwrap_or("").into(), e["target"].as_str().unwrap_or("").into()))
-                .collect()
-        })
-        .unwrap_or_default()
-}
 
 fn has(actions: &[(String, String)], action: &str, target: &str) -> bool {
     actions.iter().any(|(a, t)| a == action && t == target)
@@ -71,8 +58,8 @@ async fn tokens_are_unique_listed_and_revocable() {
 async fn flow_and_dead_letter_actions_are_audited_with_their_change() {
     let dir = tempfile::tempdir().expect("tempdir");
     let api = Api::start(dir.path()).await;
-    let down = crate::common::TestServer::start(|_| (503, "{}".into())).await;
-    crate::webhooks::webhook_flow(&api, &down.url("/in")).await;
+    let down = crate::support::common::TestServer::start(|_| (503, "{}".into())).await;
+    crate::support::flows::webhook_flow(&api, &down.url("/in")).await;
     let records: Vec<Value> = (0..3).map(|n| json!({"n": n})).collect();
     let (status, execution) = api.post("/v1/flows/hooked/run", ADMIN, json!({"records": records})).await;
     assert_eq!(status, StatusCode::OK, "{execution}");

@@ -109,7 +109,7 @@ fn mistakes_get_clear_errors() {
 /// `plugboard run` with a granted key-value bucket: the bucket lives in memory for the run.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
-    use crate::client_cli::run_words;
+    use crate::support::cli::run_words;
     let dir = tempfile::tempdir().expect("tempdir");
     let input = dir.path().join("one.json");
     std::fs::write(&input, "[{}]").expect("write");
@@ -157,8 +157,8 @@ async fn run_grants_buckets_and_fails_when_the_plugin_fails() {
 /// `plugboard run` on a source with `--cursor` and `--max-records`.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn run_reads_a_source_from_a_cursor() {
-    use crate::client_cli::run_words;
-    let pages = crate::common::TestServer::start(|seen| {
+    use crate::support::cli::run_words;
+    let pages = crate::support::common::TestServer::start(|seen| {
         let reply = if seen.path.contains("page=2") {
             serde_json::json!({"data": [{"id": 3}]})
         } else {

@@ -2,70 +2,14 @@
 //! real clap types and run end to end by `commands::execute` against a real server, checking the
 //! exit status and the printed text (stdout and stderr apart).
 
-use crate::common::TestServer;
-use crate::server::{ADMIN, Api, install};
+use crate::support::cli::{plugboard, plugboard_as};
+use crate::support::common::TestServer;
+use crate::support::server::{Api, install};
 use clap::Parser;
 use plugboard_host_api::api::routes::ROUTES;
 use plugboard_host_api::cli::Cli;
-use plugboard_host_api::commands::{self, Exit, Io};
 use plugboard_tests::*;
 use serde_json::{Value, json};
-
-/// What one command did.
-#[derive(Debug)]
-pub struct Printed {
-    pub exit: Exit,
-    /// The server's JSON (its error body on an API error).
-    pub answer: Option<Value>,
-    pub out: String,
-    pub err: String,
-}
-
-impl Printed {
-    /// Asserts status 0.
-    pub fn ok(self) -> Printed {
-        assert_eq!(self.exit, Exit::Success, "{self:?}");
-        self
-    }
-
-    /// Asserts status 1.
-    pub fn failed(self) -> Printed {
-        assert_eq!(self.exit, Exit::Failure, "{self:?}");
-        self
-    }
-
-    /// The server's answer.
-    pub fn json(&self) -> Value {
-        self.answer.clone().unwrap_or_else(|| panic!("no answer: {self:?}"))
-    }
-}
-
-/// Runs `plugboard WORDS` (without `--server`/`--token`; those are added).
-pub async fn run_words(words: &[&str]) -> Printed {
-    let mut args = vec!["plugboard"];
-    args.extend_from_slice(words);
-    let cli = Cli::try_parse_from(&args).unwrap_or_else(|err| panic!("`{}` does not parse: {err}", words.join(" ")));
-    let (mut out, mut err) = (Vec::new(), Vec::new());
-    let outcome = commands::execute(cli, &mut Io { out: &mut out, err: &mut err }).await;
-    Printed {
-        exit: outcome.exit,
-        answer: outcome.answer,
-        out: String::from_utf8_lossy(&out).into_owned(),
-        err: String::from_utf8_lossy(&err).into_owned(),
-    }
-}
-
-/// Runs `plugboard WORDS --server … --token TOKEN`.
-pub async fn plugboard_as(api: &Api, token: &str, words: &[&str]) -> Printed {
-    let mut all = words.to_vec();
-    all.extend_from_slice(&["--server", &api.base, "--token", token]);
-    run_words(&all).await
-}
-
-/// Runs `plugboard WORDS` with the admin token.
-pub async fn plugboard(api: &Api, words: &[&str]) -> Printed {
-    plugboard_as(api, ADMIN, words).await
-}
 
 /// Every operator route (all but the unauthenticated probes and the webhook) and the command that
 /// reaches it; the test below keeps this in step with `ROUTES`.
@@ -317,7 +261,7 @@ async fn a_failing_flow_run_names_the_failing_source_and_exits_non_zero() {
     let api = Api::start(dir.path()).await;
     api.trust_test_key().await;
     install(&api, HTTP_SOURCE).await;
-    crate::flows::install_sink(&api, "orders-sink", "http://127.0.0.1:9/in").await;
+    crate::support::flows::install_sink(&api, "orders-sink", "http://127.0.0.1:9/in").await;
     let outside = TestServer::start(|_| (200, json!({"data": [{"id": 1}]}).to_string())).await;
     let url = format!("url={}", outside.url("/orders"));
     plugboard(&api, &["config", "set", "http-source", &url, "records_path=$.data"]).await.ok();

@@ -2,9 +2,9 @@
 //! a live node's beat deleted again and again must not get its queued work adopted (and run
 //! twice), and beats forged for a node that died must not strand its work.
 
-use crate::cluster::{all_arrive, counting_sink, hooked_flow, node_log, start_nodes, within};
-use crate::server::ADMIN;
-use crate::webhooks::{SECRET, deliver, now};
+use crate::support::cluster::{all_arrive, counting_sink, hooked_flow, node_log, start_nodes, within};
+use crate::support::flows::{SECRET, deliver, now};
+use crate::support::server::ADMIN;
 use async_nats::jetstream;
 use plugboard_tests::nats::NatsCluster;
 use reqwest::StatusCode;
@@ -13,7 +13,7 @@ use std::time::{Duration, Instant};
 
 /// Sends `count` deliveries of 3 records to `api`, numbered from `first`; answers the records'
 /// numbers.
-async fn send(api: &crate::server::Api, first: u64, count: u64) -> Vec<u64> {
+async fn send(api: &crate::support::server::Api, first: u64, count: u64) -> Vec<u64> {
     let mut acknowledged = Vec::new();
     for delivery in first..first + count {
         let records: Vec<Value> = (0..3).map(|i| json!({"seq": delivery * 3 + i})).collect();

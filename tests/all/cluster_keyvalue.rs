@@ -4,8 +4,8 @@
 //! that joins later holds the data; and a commit JetStream never stored fails the invocation
 //! instead of being acknowledged.
 
-use crate::cluster::{Node, within};
-use crate::server::{ADMIN, Api};
+use crate::support::cluster::{Node, within};
+use crate::support::server::{ADMIN, Api};
 use plugboard_tests::nats::{HeldProxy, NatsCluster};
 use plugboard_tests::*;
 use reqwest::StatusCode;
@@ -40,7 +40,7 @@ async fn key_value_data_is_one_state_on_every_node() {
         Node::start_with(dir.path(), "node1", &format!("url = \"{}\"\n", proxy.url)).await,
     );
     a.api.trust_test_key().await;
-    crate::server::install(&a.api, GUEST_HOSTILE).await;
+    crate::support::server::install(&a.api, GUEST_HOSTILE).await;
     let (status, body) = a.api.put("/v1/plugins/hostile/grants", json!({"key_value": ["seen", "counters"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 

@@ -2,10 +2,9 @@
 //! by different nodes reach its sink in the order the nodes accepted them, one batch at a time,
 //! because the node whose queue holds the flow's runs is handed every new one.
 
-use crate::cluster::{Node, within};
-use crate::flows::install_sink;
-use crate::server::ADMIN;
-use crate::webhooks::{SECRET, deliver, now};
+use crate::support::cluster::{Node, within};
+use crate::support::flows::{SECRET, deliver, install_sink, now};
+use crate::support::server::ADMIN;
 use plugboard_tests::nats::NatsCluster;
 use plugboard_tests::*;
 use reqwest::StatusCode;

@@ -9,8 +9,8 @@
 //! in `/metrics`; and both nodes keep taking revision-checked writes (no stall, no endless
 //! conflict).
 
-use crate::cluster::{Node, configure_filter, invoke_filter, start_nodes, within};
-use crate::server::{ADMIN, Api, signed_as};
+use crate::support::cluster::{Node, configure_filter, invoke_filter, start_nodes, within};
+use crate::support::server::{ADMIN, Api, signed_as};
 use async_nats::jetstream;
 use plugboard_tests::nats::NatsCluster;
 use plugboard_tests::*;

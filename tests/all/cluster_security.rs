@@ -10,8 +10,8 @@
 //! own credentials cannot delete the change log; a token-authenticated node joins a server with
 //! `authorization { token }`, and `tls_required` refuses a server that offers no TLS.
 
-use crate::cluster::{Node, install_filter, invoke_filter, within};
-use crate::server::ADMIN;
+use crate::support::cluster::{Node, install_filter, invoke_filter, within};
+use crate::support::server::ADMIN;
 use plugboard_tests::nats::NatsNode;
 use reqwest::StatusCode;
 use std::path::{Path, PathBuf};

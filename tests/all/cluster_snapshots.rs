@@ -5,8 +5,8 @@
 //! secrets key (a flipped byte, the chunks of one snapshot behind another's header) is refused,
 //! and the joining node applies the whole log instead, with the same result.
 
-use crate::cluster::{Node, node_log, within};
-use crate::server::{ADMIN, Api};
+use crate::support::cluster::{Node, node_log, within};
+use crate::support::server::{ADMIN, Api};
 use async_nats::jetstream;
 use plugboard_tests::nats::NatsCluster;
 use reqwest::StatusCode;

@@ -2,8 +2,8 @@
 //! count toward one total that every node answers, and a node that joins later (from the log or
 //! a snapshot) answers it too.
 
-use crate::cluster::{Node, install_filter, invoke_filter, within};
-use crate::server::{ADMIN, Api};
+use crate::support::cluster::{Node, install_filter, invoke_filter, within};
+use crate::support::server::{ADMIN, Api};
 use plugboard_tests::nats::NatsCluster;
 use reqwest::StatusCode;
 

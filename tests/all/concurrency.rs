@@ -1,7 +1,7 @@
 //! Concurrency: many invocations of one plugin at once, each with its own Store, all correct; a
 //! stuck plugin does not stall the others.
 
-use crate::common::{config, records, runtime, runtime_with, values};
+use crate::support::common::{config, records, runtime, runtime_with, values};
 use plugboard_runtime::{BudgetLimits, Error};
 use plugboard_tests::*;
 use serde_json::json;

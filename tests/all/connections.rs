@@ -7,8 +7,8 @@
 //! each rotated one before use and still works after a restart, against a server that accepts only
 //! the latest.
 
-use crate::common::TestServer;
-use crate::server::{ADMIN, Api};
+use crate::support::common::TestServer;
+use crate::support::server::{ADMIN, Api};
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,7 +1,7 @@
 //! Connector failure paths: the allow-list, transport failures and secrets.
 
-use crate::common::{TestServer, config, runtime};
 use crate::samples::connector_grant;
+use crate::support::common::{TestServer, config, runtime};
 use plugboard_runtime::{Error, ErrorCode, PluginError};
 use plugboard_tests::*;
 
@@ -62,7 +62,7 @@ async fn a_refused_connection_is_retryable() {
     // Bind and drop a listener to get a port nothing listens on.
     let port = std::net::TcpListener::bind("127.0.0.1:0").expect("bind").local_addr().expect("addr").port();
     let plugin = HTTP_SINK.load(&runtime(), &connector_grant(&format!("http://127.0.0.1:{port}/in")));
-    let outcome = plugin.write(crate::common::records(&[serde_json::json!(1)])).await.outcome;
+    let outcome = plugin.write(crate::support::common::records(&[serde_json::json!(1)])).await.outcome;
     assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
 }
 
@@ -78,7 +78,7 @@ async fn a_missing_url_is_invalid_config() {
 async fn outbound_bodies_are_bounded() {
     // A response larger than the host allows never reaches the plugin whole: a typed failure.
     let server = TestServer::start(|_| (200, format!("[\"{}\"]", "x".repeat(64 * 1024)))).await;
-    let runtime = crate::common::runtime_with(|c| {
+    let runtime = crate::support::common::runtime_with(|c| {
         c.outbound = plugboard_runtime::OutboundLimits { max_response_body: 16 * 1024, ..Default::default() }
     });
     let plugin = HTTP_SOURCE.load(&runtime, &connector_grant(&server.url("/")));
@@ -86,11 +86,11 @@ async fn outbound_bodies_are_bounded() {
     assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
 
     // A request body larger than allowed is refused before anything is sent.
-    let runtime = crate::common::runtime_with(|c| {
+    let runtime = crate::support::common::runtime_with(|c| {
         c.outbound = plugboard_runtime::OutboundLimits { max_request_body: 1024, ..Default::default() }
     });
     let sink = HTTP_SINK.load(&runtime, &connector_grant(&server.url("/in")));
-    let big = crate::common::records(&[serde_json::json!("y".repeat(4096))]);
+    let big = crate::support::common::records(&[serde_json::json!("y".repeat(4096))]);
     let outcome = sink.write(big).await.outcome;
     assert!(matches!(outcome, Err(Error::Guest(PluginError::Retryable(_)))), "{outcome:?}");
     assert!(server.requests().iter().all(|r| r.body.len() <= 1024), "no oversized body was delivered");
@@ -103,7 +103,7 @@ async fn a_sink_body_larger_than_one_write_arrives_whole_with_its_length() {
     let plugin = HTTP_SINK.load(&runtime(), &connector_grant(&server.url("/in")));
     let values: Vec<serde_json::Value> =
         (0..48).map(|i| serde_json::json!({"n": i, "pad": "z".repeat(64 * 1024)})).collect();
-    let written = plugin.write(crate::common::records(&values)).await.outcome.expect("write");
+    let written = plugin.write(crate::support::common::records(&values)).await.outcome.expect("write");
     assert_eq!(written.accepted, 48);
     let requests = server.requests();
     assert_eq!(requests.len(), 1);
@@ -159,7 +159,7 @@ async fn a_name_is_resolved_once_and_the_connection_goes_to_the_vetted_address()
     let server = TestServer::start(|_| (200, "[]".into())).await;
     // Any second lookup would answer an address where nothing listens.
     let resolver = Rebinding::new("127.0.0.1", Ok("127.0.0.2"));
-    let runtime = crate::common::runtime_with(|c| c.resolver = resolver.clone());
+    let runtime = crate::support::common::runtime_with(|c| c.resolver = resolver.clone());
     let plugin = load_named(&runtime, &server);
     let outcome = plugin.read(None, 10).await.outcome;
     assert!(outcome.is_ok(), "{outcome:?}");
@@ -182,7 +182,7 @@ async fn a_name_that_does_not_resolve_is_denied() {
         // Past the first answer: every lookup fails.
         lookups: 1.into(),
     });
-    let runtime = crate::common::runtime_with(|c| c.resolver = resolver.clone());
+    let runtime = crate::support::common::runtime_with(|c| c.resolver = resolver.clone());
     let invocation = load_named(&runtime, &server).read(None, 10).await;
     match &invocation.outcome {
         Err(err @ Error::Denied { denial, .. }) => {

@@ -4,9 +4,9 @@
 //! `retry-after`, reaches the retry: a remote's `Retry-After` (seconds, which the SDK reads, or an
 //! HTTP-date, which only the host reads) makes the flow's next attempt wait at least that long.
 
-use crate::common::{Reply, TestServer};
-use crate::flows::{install_sink, posted};
-use crate::server::{ADMIN, Api, install};
+use crate::support::common::{Reply, TestServer};
+use crate::support::flows::{install_sink, posted};
+use crate::support::server::{ADMIN, Api, install};
 use plugboard_runtime::Contract;
 use plugboard_tests::*;
 use reqwest::StatusCode;
@@ -140,13 +140,13 @@ async fn a_remotes_retry_after_holds_the_flows_retry_back() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn every_sdks_connector_answers_a_remotes_retry_after_with_its_delay() {
     let grant = |config: &[(&str, &str)], secrets: &[(&str, &str)]| {
-        let mut grant = crate::common::config(config);
+        let mut grant = crate::support::common::config(config);
         grant.secrets = secrets.iter().map(|(k, v)| (k.to_string(), v.to_string())).collect();
         grant.outbound_hosts = vec!["127.0.0.1".into()];
         grant
     };
-    let runtime = crate::common::cached_runtime();
-    let input = crate::common::records(&[json!({"id": "A1", "customer": {"name": "Ada"}, "total": 1})]);
+    let runtime = crate::support::common::cached_runtime();
+    let input = crate::support::common::records(&[json!({"id": "A1", "customer": {"name": "Ada"}, "total": 1})]);
     for (plugin, status) in [(HTTP_SINK, 429), (PY_BULK_SINK, 503), (JS_SLACK_NOTIFY, 429)] {
         // Two hours: the host itself takes a remote's delay at an hour at most, so only the SDK
         // can have read this one.

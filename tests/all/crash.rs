@@ -7,8 +7,8 @@
 //! acknowledged record reached the sink. Duplicates are allowed (delivery is at least once) and
 //! counted; a loss fails the test.
 
-use crate::server::Api;
-use crate::webhooks::{SECRET, deliver, now, webhook_flow};
+use crate::support::flows::{SECRET, deliver, now, webhook_flow};
+use crate::support::server::Api;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::collections::BTreeMap;
@@ -189,7 +189,7 @@ async fn sink_stuck_on_its_first_batch() -> (String, Arc<Mutex<Vec<Vec<u64>>>>) 
 /// the sink. Were the step's writes committed at once, the re-run would drop the batch as seen.
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sigkill_after_a_stateful_step_keeps_its_records() {
-    use crate::server::{ADMIN, install};
+    use crate::support::server::{ADMIN, install};
     let dir = tempfile::tempdir().expect("tempdir");
     let (sink_url, batches) = sink_stuck_on_its_first_batch().await;
     let first = ChildServer::start(dir.path()).await;
@@ -199,7 +199,7 @@ async fn sigkill_after_a_stateful_step_keeps_its_records() {
     let (status, body) = api.put("/v1/plugins/hostile/grants", json!({"key_value": ["seen"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     api.put("/v1/plugins/hostile/config", json!({"values": {"mode": "kv-dedupe"}})).await;
-    crate::flows::install_sink(&api, "stuck-sink", &sink_url).await;
+    crate::support::flows::install_sink(&api, "stuck-sink", &sink_url).await;
     let flow = json!({
         "name": "hooked",
         "triggers": [{"type": "webhook", "tolerance_secs": 60}],

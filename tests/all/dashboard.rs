@@ -9,7 +9,7 @@
 //! or asset load, or other console error fails the test; only the API's own 4xx answers to
 //! requests the test makes fail on purpose are expected in the console.
 
-use crate::common::plugboard_binary;
+use crate::support::common::plugboard_binary;
 use plugboard_harness::child::ServerProcess;
 use plugboard_tests::browser::{Browser, artifacts_dir};
 use plugboard_tests::*;

@@ -3,7 +3,7 @@
 //! sampled metrics history (flow steps counted like direct invocations), and the dashboard's files
 //! with their security headers.
 
-use crate::server::*;
+use crate::support::server::*;
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -3,7 +3,7 @@
 //! the test starts the real binary, takes the printed lines and runs them with `sh`, under a PATH
 //! without the binary's directory.
 
-use crate::common::plugboard_binary;
+use crate::support::common::plugboard_binary;
 use std::io::{BufRead, BufReader};
 use std::process::{Command, Stdio};
 use std::time::{Duration, Instant};

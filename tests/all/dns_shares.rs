@@ -4,8 +4,8 @@
 //! finds no place fails the invocation as `overloaded` (retryable), not as a denial; and an
 //! invocation that ends takes its lookups with it, so their places are free at once.
 
-use crate::common::TestServer;
 use crate::samples::connector_grant;
+use crate::support::common::TestServer;
 use hickory_proto::op::{Message, MessageType};
 use hickory_proto::rr::rdata::A;
 use hickory_proto::rr::{RData, Record, RecordType};
@@ -90,7 +90,7 @@ async fn until(what: &str, mut done: impl FnMut() -> bool) {
 async fn a_plugin_whose_names_never_answer_holds_only_its_share_and_its_lookups_end_with_it() {
     let dns = DnsServer::start().await;
     let server = TestServer::start(|_| (200, "[]".into())).await;
-    let runtime = crate::common::runtime_with(|c| {
+    let runtime = crate::support::common::runtime_with(|c| {
         c.caps.timeout = Duration::from_secs(2);
         c.resolver = Arc::new(DnsResolver::with_name_server(dns.addr));
         c.lookups = LookupLimits { host_wide: 4, per_plugin: 2 };
@@ -151,7 +151,7 @@ async fn a_plugin_whose_names_never_answer_holds_only_its_share_and_its_lookups_
 #[tokio::test]
 async fn the_default_resolver_answers_from_the_hosts_file() {
     let server = TestServer::start(|_| (200, "[]".into())).await;
-    let runtime = crate::common::runtime();
+    let runtime = crate::support::common::runtime();
     // `localhost` comes from /etc/hosts, asked by the in-process resolver.
     let local = source(&runtime, "local-source", "localhost", &server);
     let outcome = local.read(None, 10).await.outcome;

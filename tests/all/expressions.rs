@@ -4,7 +4,7 @@
 //! with the table — `gte`/`lte`, negative indexes, wildcards and headers included, which the two
 //! once disagreed on.
 
-use crate::common::{config, runtime};
+use crate::support::common::{config, runtime};
 use plugboard_runtime::flow::{Condition, RecordCondition};
 use plugboard_runtime::{Header, Record};
 use plugboard_tests::*;

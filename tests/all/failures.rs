@@ -2,10 +2,10 @@
 //! backtrace of a trapped step, the logs of the failing attempt, a denial naming which party lacks
 //! the capability, and a failing source named as the failing step.
 
-use crate::client_cli::plugboard;
-use crate::common::TestServer;
-use crate::flows::install_sink;
-use crate::server::{ADMIN, Api, install, install_hostile};
+use crate::support::cli::plugboard;
+use crate::support::common::TestServer;
+use crate::support::flows::install_sink;
+use crate::support::server::{ADMIN, Api, install, install_hostile};
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};

@@ -1,8 +1,8 @@
 //! Floods of unauthenticated requests against the real server: however many slow webhook senders
 //! hold connections open, an operator with a token is still served, and the flood learns nothing.
 
-use crate::server::{ADMIN, Api};
-use crate::webhooks::{SECRET, deliver, now, webhook_flow};
+use crate::support::flows::{SECRET, deliver, now, webhook_flow};
+use crate::support::server::{ADMIN, Api};
 use plugboard_host_api::api::ServerLimits;
 use reqwest::StatusCode;
 use serde_json::json;
@@ -54,7 +54,7 @@ async fn slow_unauthenticated_floods_leave_operators_served() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = ServerLimits { public_body_timeout: Duration::from_secs(5), ..ServerLimits::default() };
     let api = Api::start_with(dir.path(), limits).await;
-    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    let sink = crate::support::common::TestServer::start(|_| (200, "{}".into())).await;
     webhook_flow(&api, &sink.url("/in")).await;
     let addr = api.base.trim_start_matches("http://").to_string();
 
@@ -105,7 +105,7 @@ async fn a_refused_webhook_reveals_nothing_about_the_flow() {
     let dir = tempfile::tempdir().expect("tempdir");
     let limits = ServerLimits { public_body_timeout: Duration::from_secs(1), ..ServerLimits::default() };
     let api = Api::start_with(dir.path(), limits).await;
-    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    let sink = crate::support::common::TestServer::start(|_| (200, "{}".into())).await;
     webhook_flow(&api, &sink.url("/in")).await;
     let flow = json!({"name": "no-secret", "triggers": [{"type": "webhook"}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
     assert_eq!(api.post("/v1/flows", ADMIN, flow).await.0, StatusCode::CREATED);

@@ -1,10 +1,10 @@
 //! `plugboard flow …` and `plugboard dlq …` as a user types them: real argument lists parsed by the
 //! real clap types, run against a real server, rendered as the command prints them.
 
-use crate::client_cli::{Printed, plugboard};
-use crate::common::TestServer;
-use crate::flows::{install_sink, posted};
-use crate::server::{Api, install};
+use crate::support::cli::{Printed, plugboard};
+use crate::support::common::TestServer;
+use crate::support::flows::{install_sink, posted};
+use crate::support::server::{Api, install};
 use clap::Parser;
 use plugboard_host_api::cli::Cli;
 use plugboard_host_api::commands::Exit;

@@ -1,28 +1,13 @@
 //! Flows end to end: a real server, real plugins, real local HTTP servers as the outside systems.
 
-use crate::common::TestServer;
-use crate::server::{ADMIN, Api, install};
+use crate::support::common::TestServer;
+use crate::support::flows::{install_sink, posted, wait_for};
+use crate::support::server::{ADMIN, Api, install};
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
-
-/// Installs http-sink under `name`, pointed at `url`.
-pub(crate) async fn install_sink(api: &Api, name: &str, url: &str) {
-    let manifest = plugboard_runtime::Manifest { name: name.into(), ..HTTP_SINK.manifest() };
-    let file = plugboard_runtime::signing::sign(&HTTP_SINK.bytes(), &manifest, test_key()).expect("sign");
-    let (status, body) = api.upload(file, "?activate=true", ADMIN).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, _) = api.put(&format!("/v1/plugins/{name}/grants"), json!({"outbound_hosts": ["127.0.0.1"]})).await;
-    assert_eq!(status, StatusCode::OK);
-    let (status, _) = api.put(&format!("/v1/plugins/{name}/config"), json!({"values": {"url": url}})).await;
-    assert_eq!(status, StatusCode::OK);
-}
-
-pub(crate) fn posted(server: &TestServer) -> Vec<Value> {
-    server.requests().iter().flat_map(|r| serde_json::from_slice::<Vec<Value>>(&r.body).unwrap_or_default()).collect()
-}
 
 async fn order_sync_setup(api: &Api) -> (TestServer, TestServer) {
     api.trust_test_key().await;
@@ -284,16 +269,6 @@ async fn bad_flows_are_refused_with_the_offending_step_and_nothing_runs() {
     assert_eq!(status, StatusCode::NOT_FOUND);
     assert!(big.requests().is_empty() && small.requests().is_empty(), "nothing ran");
     api.stop().await;
-}
-
-pub(crate) async fn wait_for(what: &str, mut done: impl FnMut() -> bool) {
-    for _ in 0..100 {
-        if done() {
-            return;
-        }
-        tokio::time::sleep(std::time::Duration::from_millis(50)).await;
-    }
-    panic!("timed out waiting for {what}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -1,7 +1,7 @@
 //! Hostile guests: each runs into one budget and gets that budget's typed error, the host stays
 //! up, and the next invocation of a good plugin on the same runtime succeeds.
 
-use crate::common::{config, records, runtime, runtime_with, values};
+use crate::support::common::{config, records, runtime, runtime_with, values};
 use plugboard_runtime::{
     BudgetLimits, Error, ErrorCode, Grant, KeyValueQuota, LimitSource, MAX_HOST_RESOURCES, Plugin, PluginError, Record,
     Runtime, TrapKind,

@@ -4,7 +4,7 @@
 //! A JavaScript component takes 8–18 s to compile, so every test loads through
 //! `cached_runtime()`, which compiles each component once.
 
-use crate::common::{TestServer, cached_runtime, config, records, values};
+use crate::support::common::{TestServer, cached_runtime, config, records, values};
 use plugboard_runtime::{Error, ErrorCode, Grant, PluginError, RecordIssue, WriteReport};
 use plugboard_tests::*;
 use serde_json::json;

@@ -2,9 +2,9 @@
 //! succeeds, it reads its own writes before then, and concurrent invocations on one bucket leave
 //! each key with a value some successful invocation committed last.
 
-use crate::common::{config, records, runtime_with, values};
-use crate::flows::{install_sink, posted};
-use crate::server::{ADMIN, Api, install};
+use crate::support::common::{config, records, runtime_with, values};
+use crate::support::flows::{install_sink, posted};
+use crate::support::server::{ADMIN, Api, install};
 use plugboard_runtime::{
     BudgetLimits, Error, ErrorCode, KeyValueQuota, KeyValueStore, MemoryKeyValue, Plugin, PluginError, Runtime,
     TrapKind,
@@ -224,7 +224,7 @@ async fn kv_dedupe_replayed_after_running_out_of_fuel_delivers_every_record() {
     let (status, body) = api.put("/v1/plugins/hostile/grants", grant(fuel / 2)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
 
-    let sink = crate::common::TestServer::start(|_| (200, "{}".into())).await;
+    let sink = crate::support::common::TestServer::start(|_| (200, "{}".into())).await;
     install_sink(&api, "dedupe-sink", &sink.url("/in")).await;
     let flow = json!({
         "name": "dedupe",

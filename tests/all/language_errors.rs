@@ -6,7 +6,7 @@
 //!
 //! Both components compile once per cache ([`cached_runtime`]): about 15 s each the first time.
 
-use crate::common::{cached_runtime, config, records, values};
+use crate::support::common::{cached_runtime, config, records, values};
 use plugboard_runtime::{Error, ErrorCode, Grant, Invocation, PluginError, Record};
 use plugboard_tests::*;
 use serde_json::json;

@@ -34,7 +34,7 @@ fn short_run() -> Options {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
-    let binary = crate::common::plugboard_binary();
+    let binary = crate::support::common::plugboard_binary();
     if let Ok(age) = std::fs::metadata(&binary).and_then(|m| m.modified()).map(|m| m.elapsed().unwrap_or_default()) {
         eprintln!("load test: {} (built {:.0?} ago)", binary.display(), age);
     }
@@ -56,7 +56,7 @@ async fn killed_and_restarted_under_load_the_server_keeps_every_promise() {
 async fn a_cluster_node_killed_and_restarted_under_load_keeps_every_promise() {
     let nats = plugboard_tests::nats::NatsCluster::single().await.expect("nats-server");
     let options = Options {
-        binary: Some(crate::common::plugboard_binary()),
+        binary: Some(crate::support::common::plugboard_binary()),
         cycles: 8,
         cycle_ms: 1000..=2000,
         cluster: Some(nats.nodes[0].url.clone()),

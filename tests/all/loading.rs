@@ -1,7 +1,7 @@
 //! Loading: bad bytes and mismatched manifests are typed errors; compiled artifacts are cached,
 //! integrity-checked, and never trusted when tampered with.
 
-use crate::common::{config, records, runtime, runtime_with, values};
+use crate::support::common::{config, records, runtime, runtime_with, values};
 use plugboard_runtime::{CompileSource, Error, ErrorCode, Grant, Kind, Manifest};
 use plugboard_tests::*;
 use serde_json::json;

@@ -15,7 +15,7 @@ mod cluster_replay;
 mod cluster_security;
 mod cluster_snapshots;
 mod cluster_usage;
-mod common;
+
 mod concurrency;
 mod connections;
 mod connectors;
@@ -49,8 +49,9 @@ mod samples;
 mod scaffold;
 mod scoped_tokens;
 mod senders;
-mod server;
+
 mod signing;
+mod support;
 mod tokens;
 mod webhook_out;
 mod webhooks;

@@ -1,9 +1,8 @@
 //! Who may publish a plugin name, and what activating an older version takes: a name stays with
 //! its publisher until the plugin itself is deleted, and the version floor guards activation too.
 
-use crate::audit::audit_actions;
-use crate::server::{ADMIN, Api, hex_bytes, signed_as};
-use crate::signing::strip_signature;
+use crate::support::common::{audit_actions, strip_signature};
+use crate::support::server::{ADMIN, Api, hex_bytes, signed_as};
 use plugboard_runtime::signing::SecretKey;
 use plugboard_tests::*;
 use reqwest::StatusCode;
@@ -135,7 +134,7 @@ async fn plugins_stored_before_owners_existed_get_one_at_start() {
     api.stop().await;
     // As an older version left it: a version, no stored owner.
     {
-        let store = crate::server::reopen(&dir.path().join("db")).await;
+        let store = crate::support::server::reopen(&dir.path().join("db")).await;
         store.apply(Change::new().with(Op::ForgetPlugin("filter".into()))).expect("forget the owner");
         store.close().await.expect("close");
     }

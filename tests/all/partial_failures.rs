@@ -3,7 +3,7 @@
 //! passes the rest on — with real guests in Rust (schema-validator), Python (enrich) and
 //! TypeScript (normalize-contact) in a transform step of a real flow run.
 
-use crate::common::{cached_runtime, config, records};
+use crate::support::common::{cached_runtime, config, records};
 use plugboard_runtime::flow::{FlowDefinition, FlowRun};
 use plugboard_tests::*;
 use serde_json::{Value, json};

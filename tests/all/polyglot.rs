@@ -3,8 +3,8 @@
 //! webhook — plus what the server does with components of tens of MB (uploads past the request
 //! deadline, one compile shared through the cache, the world check at upload).
 
-use crate::common::{TestServer, shared_compile_cache};
-use crate::server::{ADMIN, Api, install};
+use crate::support::common::{TestServer, shared_compile_cache};
+use crate::support::server::{ADMIN, Api, install};
 use plugboard_host_api::api::ServerLimits;
 use plugboard_tests::*;
 use reqwest::StatusCode;

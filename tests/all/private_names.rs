@@ -3,8 +3,8 @@
 //! literal reaches what it names; a link-local address (cloud metadata) is never reached. With the
 //! real server, the real system resolver (`localhost`) and a real local HTTP server.
 
-use crate::common::TestServer;
-use crate::server::{ADMIN, Api};
+use crate::support::common::TestServer;
+use crate::support::server::{ADMIN, Api};
 use plugboard_tests::*;
 use reqwest::StatusCode;
 use serde_json::json;

@@ -4,7 +4,7 @@
 //! A Python component takes about 15 s to compile, so every load goes through
 //! [`cached_runtime`], which compiles each component once per cache.
 
-use crate::common::{TestServer, cached_runtime, config, records, values};
+use crate::support::common::{TestServer, cached_runtime, config, records, values};
 use plugboard_runtime::{Error, Grant, Header, PluginError, Record, RecordIssue, WriteReport};
 use plugboard_tests::*;
 use serde_json::json;

@@ -2,10 +2,9 @@
 //! micro-batched executions that name every delivery they carried, per-flow order, paged lists,
 //! and a shutdown that a hanging sink cannot hold past its deadline.
 
-use crate::common::TestServer;
-use crate::flows::{posted, wait_for};
-use crate::server::{ADMIN, Api};
-use crate::webhooks::{SECRET, deliver, now, webhook_flow};
+use crate::support::common::TestServer;
+use crate::support::flows::{SECRET, deliver, now, posted, wait_for, webhook_flow};
+use crate::support::server::{ADMIN, Api};
 use plugboard_host_api::api::ServerLimits;
 use plugboard_host_api::domain::QueueSettings;
 use reqwest::StatusCode;
@@ -232,7 +231,7 @@ async fn a_hanging_sink_cannot_hold_shutdown_past_its_deadline_and_the_work_stay
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn one_bad_delivery_does_not_fail_the_others_batched_with_it() {
-    use crate::server::install;
+    use crate::support::server::install;
     use plugboard_tests::SCHEMA_VALIDATOR;
     let dir = tempfile::tempdir().expect("tempdir");
     let sink = TestServer::start(|_| (200, "{}".into())).await;
@@ -285,7 +284,7 @@ async fn a_delivery_that_fails_its_micro_batch_as_a_whole_takes_no_other_deliver
     webhook_flow(&api, &sink.url("/in")).await;
     // A transform that fails the whole batch (a plugin error naming no record) when one of its
     // records says so: the hostile guest's `kv-script`, where `["fail"]` is such an operation.
-    crate::server::install(&api, plugboard_tests::GUEST_HOSTILE).await;
+    crate::support::server::install(&api, plugboard_tests::GUEST_HOSTILE).await;
     let (status, body) = api.put("/v1/plugins/hostile/grants", json!({"key_value": ["counters"]})).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     let (status, body) = api.put("/v1/plugins/hostile/config", json!({"values": {"mode": "kv-script"}})).await;

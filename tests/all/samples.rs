@@ -3,7 +3,7 @@
 //! `foreach_plugin!` names a test per sample plugin below: adding a plugin without a test here
 //! fails to compile.
 
-use crate::common::{TestServer, config, records, runtime, values};
+use crate::support::common::{TestServer, config, records, runtime, values};
 use plugboard_runtime::{Batch, Error, Grant, PluginError, RecordIssue, WriteReport};
 use plugboard_tests::*;
 use serde_json::json;

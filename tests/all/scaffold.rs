@@ -4,7 +4,7 @@
 //! Python and JavaScript projects build with the toolchains the test build installed (an author
 //! installs them once, as the README says); every run shares the test compile cache.
 
-use crate::client_cli::run_words;
+use crate::support::cli::run_words;
 use plugboard_host_api::scaffold::Lang;
 use plugboard_tests::projects;
 use serde_json::{Value, json};
@@ -14,7 +14,7 @@ use std::path::Path;
 async fn every_kind_builds_and_runs(lang: Lang, word: &str) {
     let dir = tempfile::tempdir().expect("tempdir");
     let parent = dir.path().to_str().expect("utf-8 path");
-    let cache = crate::common::shared_compile_cache();
+    let cache = crate::support::common::shared_compile_cache();
     let cases: [(&str, Value); 3] = [
         (
             "transformer",

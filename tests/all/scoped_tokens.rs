@@ -3,7 +3,7 @@
 //! spans everything (server metrics), and a publisher limited to named plugins uploads only
 //! those. The token list, `whoami` and the audit log name the scope; the scope survives a restart.
 
-use crate::server::{ADMIN, Api, install, reopen, signed_as};
+use crate::support::server::{ADMIN, Api, install, reopen, signed_as};
 use plugboard_host_api::store::AccessStore;
 use plugboard_tests::*;
 use reqwest::StatusCode;

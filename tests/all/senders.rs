@@ -6,33 +6,11 @@
 //! timestamp, a tampered body and another scheme's headers are the one 401; rotation accepts both
 //! secrets; an event filter ignores other events; an allow-list refuses other sources.
 
-use crate::common::TestServer;
-use crate::flows::{install_sink, posted, wait_for};
-use crate::server::{ADMIN, Api};
-use crate::webhooks::now;
+use crate::support::common::TestServer;
+use crate::support::flows::{install_sink, now, posted, sender_script, wait_for};
+use crate::support::server::{ADMIN, Api};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-use std::io::Write;
-use std::process::{Command, Stdio};
-
-/// Runs one of `tests/senders/`'s scripts (`.mjs` with Node, `.py` with the senders' venv) on
-/// `input` as JSON, answering its JSON output.
-pub(crate) fn sender_script(script: &str, input: &Value) -> Value {
-    let mut command =
-        if script.ends_with(".mjs") { Command::new("node") } else { Command::new(plugboard_tests::SENDERS_PYTHON) };
-    let mut child = command
-        .arg(script)
-        .current_dir(plugboard_tests::SENDERS_DIR)
-        .stdin(Stdio::piped())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::piped())
-        .spawn()
-        .expect("start a sender's script");
-    child.stdin.take().expect("stdin").write_all(input.to_string().as_bytes()).expect("write");
-    let output = child.wait_with_output().expect("run");
-    assert!(output.status.success(), "{script}: {}", String::from_utf8_lossy(&output.stderr));
-    serde_json::from_slice(&output.stdout).expect("the script's JSON output")
-}
 
 /// Signs with a sender's library: `sign.py` (Python senders) or `sign.mjs` (npm senders).
 fn sign(input: Value) -> (Vec<(String, String)>, String) {

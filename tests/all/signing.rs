@@ -1,7 +1,7 @@
 //! Signed plugins, each case on a real artifact: what verifies, what is refused and why, and
 //! interoperability with the wasmsign2 reference implementation of the format.
 
-use crate::common::{config, records, runtime, values};
+use crate::support::common::{config, records, runtime, strip_signature, values};
 use plugboard_runtime::signing::{
     self, MANIFEST_SECTION, SIGNATURE_SECTION, SecretKey, SignatureError, TrustStore, VerifyOptions, VersionFloor,
     sections,
@@ -32,16 +32,6 @@ fn section_span(file: &[u8], name: &str) -> (usize, usize) {
     let section = parsed.iter().find(|s| s.name == Some(name)).expect("section present");
     let offset = section.payload.as_ptr() as usize - file.as_ptr() as usize;
     (offset, section.payload.len())
-}
-
-/// The file without its signature section (header + everything after it).
-pub(crate) fn strip_signature(file: &[u8]) -> Vec<u8> {
-    let (_, parsed) = sections::parse(file).expect("parses");
-    let mut out = file[..8].to_vec();
-    for section in parsed.iter().filter(|s| s.name != Some(SIGNATURE_SECTION)) {
-        out.extend_from_slice(section.raw);
-    }
-    out
 }
 
 #[tokio::test]

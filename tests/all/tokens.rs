@@ -3,8 +3,8 @@
 //! authenticate, and a configured admin token too weak to resist guessing stops the server from
 //! starting, saying how to make one.
 
-use crate::common::plugboard_binary;
-use crate::server::{ADMIN, Api, reopen};
+use crate::support::common::plugboard_binary;
+use crate::support::server::{ADMIN, Api, reopen};
 use plugboard_host_api::store::{AccessStore, Change, Op, Role, Storage, TokenRecord};
 use reqwest::StatusCode;
 use sha2::{Digest, Sha256};

@@ -3,8 +3,8 @@
 //! the GitHub-style signature by Octokit's (`sign.mjs verify-github`), as receivers would. A
 //! retried record goes again under the same `webhook-id`, so receivers deduplicate it.
 
-use crate::common::{TestServer, config, records, runtime};
-use crate::senders::sender_script;
+use crate::support::common::{TestServer, config, records, runtime};
+use crate::support::flows::sender_script;
 use plugboard_runtime::flow::{FlowDefinition, FlowRun};
 use plugboard_runtime::{Error, Grant, PluginError, WriteReport};
 use plugboard_tests::*;

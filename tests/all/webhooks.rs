@@ -1,48 +1,10 @@
 //! Webhook triggers end to end: signatures, the durable queue, and deliveries that arrive twice.
 
-use crate::common::TestServer;
-use crate::flows::{install_sink, posted, wait_for};
-use crate::server::{ADMIN, Api};
+use crate::support::common::TestServer;
+use crate::support::flows::{SECRET, create_hooked_flow, deliver, now, posted, wait_for, webhook_flow};
+use crate::support::server::{ADMIN, Api};
 use reqwest::StatusCode;
 use serde_json::{Value, json};
-
-pub(crate) async fn deliver(api: &Api, flow: &str, secret: &str, timestamp: u64, body: &Value) -> (StatusCode, Value) {
-    let bytes = serde_json::to_vec(body).expect("json");
-    let signature = plugboard_host_api::domain::webhook::sign_hook(secret, flow, timestamp, &bytes);
-    let response = api
-        .client
-        .post(api.url(&format!("/v1/hooks/{flow}")))
-        .header("x-plugboard-timestamp", timestamp.to_string())
-        .header("x-plugboard-signature", signature)
-        .header("content-type", "application/json")
-        .body(bytes)
-        .send()
-        .await
-        .expect("deliver");
-    let status = response.status();
-    (status, response.json().await.unwrap_or(Value::Null))
-}
-
-pub(crate) fn now() -> u64 {
-    std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_secs())
-}
-
-pub(crate) const SECRET: &str = "webhook-secret-for-tests";
-
-/// Installs a sink at `sink_url` and the flow `hooked`: webhook → that sink, signed with [`SECRET`].
-pub(crate) async fn webhook_flow(api: &Api, sink_url: &str) {
-    api.trust_test_key().await;
-    install_sink(api, "hook-sink", sink_url).await;
-    create_hooked_flow(api).await;
-}
-
-async fn create_hooked_flow(api: &Api) {
-    let flow = json!({"name": "hooked", "triggers": [{"type": "webhook", "tolerance_secs": 60}], "sinks": [{"id": "out", "plugin": "hook-sink"}]});
-    let (status, body) = api.post("/v1/flows", ADMIN, flow).await;
-    assert_eq!(status, StatusCode::CREATED, "{body}");
-    let (status, _) = api.put("/v1/flows/hooked/webhook-secret", json!({"secret": SECRET})).await;
-    assert_eq!(status, StatusCode::NO_CONTENT);
-}
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn webhooks_need_a_valid_signature_and_run_once_queued() {
@@ -134,7 +96,7 @@ async fn acknowledged_webhook_work_survives_a_stop_before_it_runs() {
 
     // Work acknowledged but not yet run when the server went down: it sits in the durable queue.
     use plugboard_host_api::store::{Change, ExecutionStatus, Op, Storage, TriggerKind};
-    let store = crate::server::reopen(&dir.path().join("db")).await;
+    let store = crate::support::server::reopen(&dir.path().join("db")).await;
     let queued = plugboard_host_api::store::QueuedRun {
         id: store.next_id().expect("id"),
         flow: "hooked".into(),

@@ -1,9 +1,11 @@
 //! Helpers shared by the test modules: runtimes, records, and a real local HTTP server.
 
+use crate::support::server::{ADMIN, Api};
 use bytes::Bytes;
 use http_body_util::{BodyExt, Full};
 use hyper::service::service_fn;
 use hyper_util::rt::TokioIo;
+use plugboard_runtime::signing::{SIGNATURE_SECTION, sections};
 use plugboard_runtime::{Batch, Budget, Grant, Record, Runtime, RuntimeConfig};
 use serde_json::Value;
 use std::collections::BTreeMap;
@@ -184,4 +186,28 @@ pub fn plugboard_binary() -> std::path::PathBuf {
             Err(err) => panic!("this test runs the plugboard binary: {err:#}"),
         },
     }
+}
+
+/// `(action, target)` of every audit entry, oldest first.
+pub(crate) async fn audit_actions(api: &Api) -> Vec<(String, String)> {
+    let (_, audit) = api.get("/v1/audit?limit=1000", ADMIN).await;
+    audit["entries"]
+        .as_array()
+        .map(|entries| {
+            entries
+                .iter()
+                .map(|e| (e["action"].as_str().unwrap_or("").into(), e["target"].as_str().unwrap_or("").into()))
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
+/// The file without its signature section (header + everything after it).
+pub(crate) fn strip_signature(file: &[u8]) -> Vec<u8> {
+    let (_, parsed) = sections::parse(file).expect("parses");
+    let mut out = file[..8].to_vec();
+    for section in parsed.iter().filter(|s| s.name != Some(SIGNATURE_SECTION)) {
+        out.extend_from_slice(section.raw);
+    }
+    out
 }
