@@ -11,7 +11,7 @@
 //! durable.
 
 use super::{DomainError, Result};
-use crate::store::{AuditAction, AuditEntry, Change, Op, Storage, UsageTotals, VersionRecord, now};
+use crate::store::{AuditAction, AuditEntry, Change, Op, PluginOwner, Storage, UsageTotals, VersionRecord, now};
 use plugboard_runtime::signing::{self, VerifyOptions};
 use plugboard_runtime::sync::ReadWriteLocked;
 use plugboard_runtime::{Grant, Plugin, Runtime};
@@ -298,7 +298,7 @@ impl Plugins {
         let verified = signing::verify(&bytes, &trust, self.verify)?;
         let manifest = verified.manifest.clone();
         let name = manifest.name.clone();
-        let presented = verified.key_id.clone().unwrap_or_default();
+        let presented = PluginOwner::signed_by(verified.key_id.as_deref());
         let owner = self.check_owner(&name, &presented)?;
         if let Some(existing) = self.store.version(&name, &manifest.version)? {
             if existing.digest != verified.digest {
@@ -372,7 +372,7 @@ impl Plugins {
         let trust = self.store.trust()?;
         let verified = signing::verify(bytes, &trust, self.verify)?;
         let (name, version) = (&verified.manifest.name, &verified.manifest.version);
-        self.check_owner(name, &verified.key_id.clone().unwrap_or_default())?;
+        self.check_owner(name, &PluginOwner::signed_by(verified.key_id.as_deref()))?;
         if self.store.version(name, version)?.is_some() {
             return Ok(None);
         }
@@ -384,12 +384,11 @@ impl Plugins {
     /// A name belongs to the key that first published it (unsigned uploads: to unsigned uploads)
     /// until the plugin itself is deleted; nobody else can take it over, even after every version
     /// was deleted, and inherit its grant, secrets and data. Answers the owner, if any.
-    fn check_owner(&self, name: &str, presented: &str) -> Result<Option<String>> {
+    fn check_owner(&self, name: &str, presented: &PluginOwner) -> Result<Option<PluginOwner>> {
         let owner = self.owner(name)?;
         if let Some(owner) = &owner
             && owner != presented
         {
-            let owner = if owner.is_empty() { "unsigned uploads".to_string() } else { format!("key {owner}") };
             return Err(DomainError::conflict(format!(
                 "plugin {name} belongs to {owner}; delete the plugin (DELETE /v1/plugins/{name}) to free its name"
             )));
@@ -453,11 +452,11 @@ impl Plugins {
 
     /// Who owns `name`: the stored owner, or (data from before owners were stored) the signer of
     /// its lowest stored version.
-    fn owner(&self, name: &str) -> Result<Option<String>> {
+    fn owner(&self, name: &str) -> Result<Option<PluginOwner>> {
         if let Some(owner) = self.store.owner(name)? {
             return Ok(Some(owner));
         }
-        Ok(self.versions(name)?.first().map(|v| v.key_id.clone().unwrap_or_default()))
+        Ok(self.versions(name)?.first().map(|v| PluginOwner::signed_by(v.key_id.as_deref())))
     }
 
     /// Deactivates `name`; in-flight invocations finish.

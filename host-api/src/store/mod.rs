@@ -145,8 +145,8 @@ pub enum Op {
     PutOwner {
         /// Plugin.
         name: String,
-        /// The owning key id (`""`: unsigned).
-        owner: String,
+        /// The owner.
+        owner: PluginOwner,
     },
     /// Forgets a plugin's owner, grant, secrets, usage and key-value data.
     ForgetPlugin(String),
@@ -298,7 +298,7 @@ pub trait PluginStore {
     /// The anti-rollback floor.
     fn floor(&self) -> Result<VersionFloor>;
     /// Who owns the name `name` (see [`Op::PutOwner`]).
-    fn owner(&self, name: &str) -> Result<Option<String>>;
+    fn owner(&self, name: &str) -> Result<Option<PluginOwner>>;
     /// The grant of `name`, secrets included (for loading, never for answering).
     fn grant(&self, name: &str) -> Result<Grant>;
     /// Usage totals of `name`.

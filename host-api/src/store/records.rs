@@ -400,3 +400,63 @@ impl AuditFilter {
             && self.until.is_none_or(|until| entry.at <= until)
     }
 }
+
+/// Who owns a plugin name (see [`super::Op::PutOwner`]): the key that first published it, or
+/// unsigned uploads (`--allow-unsigned`). Stored as the key id, `""` for unsigned uploads — the
+/// format owners had as strings, so records and change logs written before read the same.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(from = "String", into = "String")]
+pub enum PluginOwner {
+    /// The key with this id.
+    Key(String),
+    /// Unsigned uploads.
+    Unsigned,
+}
+
+impl PluginOwner {
+    /// The owner an upload signed by `key_id` (none: unsigned) presents.
+    pub fn signed_by(key_id: Option<&str>) -> PluginOwner {
+        match key_id {
+            Some(id) if !id.is_empty() => PluginOwner::Key(id.to_string()),
+            _ => PluginOwner::Unsigned,
+        }
+    }
+}
+
+impl From<String> for PluginOwner {
+    fn from(stored: String) -> PluginOwner {
+        if stored.is_empty() { PluginOwner::Unsigned } else { PluginOwner::Key(stored) }
+    }
+}
+
+impl From<PluginOwner> for String {
+    fn from(owner: PluginOwner) -> String {
+        match owner {
+            PluginOwner::Key(id) => id,
+            PluginOwner::Unsigned => String::new(),
+        }
+    }
+}
+
+impl std::fmt::Display for PluginOwner {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        match self {
+            PluginOwner::Key(id) => write!(f, "key {id}"),
+            PluginOwner::Unsigned => f.write_str("unsigned uploads"),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::PluginOwner;
+
+    #[test]
+    fn an_owner_is_stored_as_the_string_owners_were_stored_as() {
+        for (owner, stored) in [(PluginOwner::Key("3f2a".into()), "\"3f2a\""), (PluginOwner::Unsigned, "\"\"")] {
+            assert_eq!(serde_json::to_string(&owner).ok().as_deref(), Some(stored));
+            assert_eq!(serde_json::from_str::<PluginOwner>(stored).ok(), Some(owner));
+        }
+        assert_eq!(PluginOwner::signed_by(Some("")), PluginOwner::Unsigned, "an empty key id is no key");
+    }
+}

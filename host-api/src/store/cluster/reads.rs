@@ -3,8 +3,8 @@
 
 use super::ClusterStore;
 use crate::store::{
-    AccessStore, AuditEntry, AuditFilter, DeadLetterRecord, ExecutionRecord, FlowStore, Page, PageRequest, PluginStore,
-    QueueStore, QueuedRun, Result, Storage, TokenRecord, UsageTotals, VersionRecord,
+    AccessStore, AuditEntry, AuditFilter, DeadLetterRecord, ExecutionRecord, FlowStore, Page, PageRequest, PluginOwner,
+    PluginStore, QueueStore, QueuedRun, Result, Storage, TokenRecord, UsageTotals, VersionRecord,
 };
 use plugboard_runtime::Grant;
 use plugboard_runtime::flow::FlowDefinition;
@@ -33,7 +33,7 @@ impl PluginStore for ClusterStore {
     fn floor(&self) -> Result<VersionFloor> {
         self.replica().floor()
     }
-    fn owner(&self, name: &str) -> Result<Option<String>> {
+    fn owner(&self, name: &str) -> Result<Option<PluginOwner>> {
         self.replica().owner(name)
     }
     fn grant(&self, name: &str) -> Result<Grant> {

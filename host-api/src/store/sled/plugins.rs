@@ -1,7 +1,7 @@
 //! Plugins and blobs, grants, config and secrets, usage: their trees and writes.
 
 use super::{Area, SledStore, Write, backend, decode, encode};
-use crate::store::{Op, PluginStore, Result, StoreError, UsageTotals, VersionRecord};
+use crate::store::{Op, PluginOwner, PluginStore, Result, StoreError, UsageTotals, VersionRecord};
 use plugboard_runtime::Grant;
 use plugboard_runtime::signing::VersionFloor;
 use std::collections::BTreeMap;
@@ -31,7 +31,9 @@ impl SledStore {
             }
             Op::SetActive { name, version: None } => writes.push(Write::remove(Area::Active, name)),
             Op::PutFloor(floor) => writes.push(Write::put(Area::Meta, "floor", encode(&floor))),
-            Op::PutOwner { name, owner } => writes.push(Write::put(Area::Meta, owner_key(&name), owner.into_bytes())),
+            Op::PutOwner { name, owner } => {
+                writes.push(Write::put(Area::Meta, owner_key(&name), String::from(owner).into_bytes()))
+            }
             Op::PutGrant { name, grant } => {
                 let public = Grant { secrets: BTreeMap::new(), ..grant.clone() };
                 writes.push(Write::put(Area::Grants, name.as_str(), encode(&public)));
@@ -111,9 +113,9 @@ impl PluginStore for SledStore {
         Ok(self.get(Area::Meta, "meta", b"floor")?.unwrap_or_default())
     }
 
-    fn owner(&self, name: &str) -> Result<Option<String>> {
+    fn owner(&self, name: &str) -> Result<Option<PluginOwner>> {
         let owner = self.tree(Area::Meta).get(owner_key(name)).map_err(backend)?;
-        Ok(owner.map(|bytes| String::from_utf8_lossy(&bytes).into_owned()))
+        Ok(owner.map(|bytes| PluginOwner::from(String::from_utf8_lossy(&bytes).into_owned())))
     }
 
     fn grant(&self, name: &str) -> Result<Grant> {
