@@ -59,6 +59,29 @@ pub enum ErrorCode {
 }
 
 impl ErrorCode {
+    /// Every code, in declaration order (for tables and checks that must cover them all).
+    pub const ALL: &'static [ErrorCode] = &[
+        ErrorCode::InvalidComponent,
+        ErrorCode::ManifestInvalid,
+        ErrorCode::WorldMismatch,
+        ErrorCode::Signature,
+        ErrorCode::Rollback,
+        ErrorCode::NotFound,
+        ErrorCode::Conflict,
+        ErrorCode::FlowInvalid,
+        ErrorCode::CapabilityDenied,
+        ErrorCode::OutOfFuel,
+        ErrorCode::Timeout,
+        ErrorCode::MemoryLimit,
+        ErrorCode::InputTooLarge,
+        ErrorCode::OutputTooLarge,
+        ErrorCode::GuestTrap,
+        ErrorCode::GuestError,
+        ErrorCode::Overloaded,
+        ErrorCode::KeyValueQuota,
+        ErrorCode::Internal,
+    ];
+
     /// The code as it appears in the API's `code` field.
     pub fn as_str(self) -> &'static str {
         match self {

@@ -9,6 +9,7 @@
 //! the same answer whoever calls.
 
 use crate::support::server::{ADMIN, Api};
+use plugboard_api_types::{ApiErrorCode, ErrorBody};
 use plugboard_host_api::api::access::{Access, Check};
 use plugboard_host_api::api::auth::Role;
 use plugboard_host_api::api::routes::ROUTES;
@@ -69,6 +70,17 @@ async fn every_route_answers_each_caller_as_its_table_entry_declares() {
             let (status, body) = api.call(method.clone(), &path, token, Some(json!({}))).await;
             let refused = matches!(status, StatusCode::UNAUTHORIZED | StatusCode::FORBIDDEN);
             let what = format!("{} {} as {who:?}: {status} {body}", route.method, route.path);
+            if !status.is_success() {
+                // Every error answer is the API's one error body, with the code its status means.
+                let error: ErrorBody =
+                    serde_json::from_value(body.clone()).unwrap_or_else(|err| panic!("{err}: {what}"));
+                let expected = match status {
+                    StatusCode::UNAUTHORIZED => Some(ApiErrorCode::Unauthorized),
+                    StatusCode::FORBIDDEN => Some(ApiErrorCode::Forbidden),
+                    _ => None,
+                };
+                assert!(expected.is_none_or(|code| code == error.code), "{what}");
+            }
             if route.access.check == Check::Public {
                 // No token is looked at: the answer is the same whoever calls (a webhook for no
                 // such flow is refused by the handler alike for all).

@@ -1,5 +1,6 @@
-//! API errors: one JSON shape, `{"code", "reason"?, "message", "backtrace"?, "line"?, "column"?}`,
-//! with a fitting status.
+//! API errors: one JSON shape, [`ErrorBody`] (`{"code", "reason"?, "message", "backtrace"?,
+//! "line"?, "column"?}`, from `plugboard-api-types`, where its schema comes from too), with a
+//! fitting status.
 //!
 //! `code` is the runtime's stable [`ErrorCode`] string (plus the API's own `unauthorized`,
 //! `forbidden`, `payload-too-large`, `invalid-request`, `overloaded`, `request-timeout`,
@@ -13,13 +14,14 @@ use crate::domain::DomainError;
 use axum::Json;
 use axum::http::StatusCode;
 use axum::response::{IntoResponse, Response};
+use plugboard_api_types::{ApiErrorCode, ErrorBody};
 use plugboard_runtime::{Error, ErrorCode};
 
 /// An error answered by the API.
 #[derive(Debug)]
 pub struct ApiError {
     status: StatusCode,
-    code: &'static str,
+    code: ApiErrorCode,
     /// The runtime's code, when the error came from the runtime (for callers that branch on it).
     runtime_code: Option<ErrorCode>,
     reason: Option<&'static str>,
@@ -33,7 +35,7 @@ pub struct ApiError {
 }
 
 impl ApiError {
-    fn new(status: StatusCode, code: &'static str, message: impl Into<String>) -> ApiError {
+    fn new(status: StatusCode, code: ApiErrorCode, message: impl Into<String>) -> ApiError {
         ApiError {
             status,
             code,
@@ -57,43 +59,51 @@ impl ApiError {
     pub fn unauthorized() -> ApiError {
         ApiError::new(
             StatusCode::UNAUTHORIZED,
-            "unauthorized",
+            ApiErrorCode::Unauthorized,
             "a valid API token is required (Authorization: Bearer …)",
         )
     }
 
     /// 401 with a specific message (webhook signatures).
     pub fn unauthorized_because(message: &str) -> ApiError {
-        ApiError::new(StatusCode::UNAUTHORIZED, "unauthorized", message)
+        ApiError::new(StatusCode::UNAUTHORIZED, ApiErrorCode::Unauthorized, message)
     }
 
     /// 408: an unauthenticated body did not arrive within its deadline.
     pub fn body_timeout() -> ApiError {
-        ApiError::new(StatusCode::REQUEST_TIMEOUT, "request-timeout", "the request body did not arrive in time")
+        ApiError::new(
+            StatusCode::REQUEST_TIMEOUT,
+            ApiErrorCode::RequestTimeout,
+            "the request body did not arrive in time",
+        )
     }
 
     /// 413: a body over `limit` bytes (or one that could not be read).
     pub fn payload_too_large(limit: usize) -> ApiError {
         ApiError::new(
             StatusCode::PAYLOAD_TOO_LARGE,
-            "payload-too-large",
+            ApiErrorCode::PayloadTooLarge,
             format!("the request body is larger than {limit} bytes or could not be read"),
         )
     }
 
     /// 403: the token's role may not do this.
     pub fn forbidden(what: &str) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token's role may not {what}"))
+        ApiError::new(StatusCode::FORBIDDEN, ApiErrorCode::Forbidden, format!("this token's role may not {what}"))
     }
 
     /// 403 for a scoped token outside its scope (`what` names the action and its object).
     pub fn out_of_scope(what: &str, scope: &crate::store::TokenScope) -> ApiError {
-        ApiError::new(StatusCode::FORBIDDEN, "forbidden", format!("this token may not {what}: it is scoped to {scope}"))
+        ApiError::new(
+            StatusCode::FORBIDDEN,
+            ApiErrorCode::Forbidden,
+            format!("this token may not {what}: it is scoped to {scope}"),
+        )
     }
 
     /// 400: the request itself is malformed.
     pub fn invalid(message: impl Into<String>) -> ApiError {
-        ApiError::new(StatusCode::BAD_REQUEST, "invalid-request", message)
+        ApiError::new(StatusCode::BAD_REQUEST, ApiErrorCode::InvalidRequest, message)
     }
 
     /// 400 for a query string that does not parse (`?limit=abc`, an unknown parameter).
@@ -105,7 +115,7 @@ impl ApiError {
     pub fn overloaded() -> ApiError {
         ApiError::new(
             StatusCode::TOO_MANY_REQUESTS,
-            "overloaded",
+            ApiErrorCode::Overloaded,
             "the server is at its concurrency limit; retry shortly",
         )
     }
@@ -113,11 +123,11 @@ impl ApiError {
     /// 500 with a generic message; `detail` is logged, never answered.
     pub fn internal(detail: impl std::fmt::Display) -> ApiError {
         tracing::error!(%detail, "internal error");
-        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, "internal", "internal error; see the server log")
+        ApiError::new(StatusCode::INTERNAL_SERVER_ERROR, ApiErrorCode::Internal, "internal error; see the server log")
     }
 
     /// The stable code.
-    pub fn code(&self) -> &'static str {
+    pub fn code(&self) -> ApiErrorCode {
         self.code
     }
 
@@ -130,6 +140,32 @@ impl ApiError {
 impl std::fmt::Display for ApiError {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         write!(f, "{}: {}", self.code, self.message)
+    }
+}
+
+/// The runtime's code as the API answers it: the same string (a code added to the runtime must be
+/// added to the API's, or this does not compile).
+pub fn api_code(code: ErrorCode) -> ApiErrorCode {
+    match code {
+        ErrorCode::InvalidComponent => ApiErrorCode::InvalidComponent,
+        ErrorCode::ManifestInvalid => ApiErrorCode::ManifestInvalid,
+        ErrorCode::WorldMismatch => ApiErrorCode::WorldMismatch,
+        ErrorCode::Signature => ApiErrorCode::Signature,
+        ErrorCode::Rollback => ApiErrorCode::Rollback,
+        ErrorCode::NotFound => ApiErrorCode::NotFound,
+        ErrorCode::Conflict => ApiErrorCode::Conflict,
+        ErrorCode::FlowInvalid => ApiErrorCode::FlowInvalid,
+        ErrorCode::CapabilityDenied => ApiErrorCode::CapabilityDenied,
+        ErrorCode::OutOfFuel => ApiErrorCode::OutOfFuel,
+        ErrorCode::Timeout => ApiErrorCode::Timeout,
+        ErrorCode::MemoryLimit => ApiErrorCode::MemoryLimit,
+        ErrorCode::InputTooLarge => ApiErrorCode::InputTooLarge,
+        ErrorCode::OutputTooLarge => ApiErrorCode::OutputTooLarge,
+        ErrorCode::GuestTrap => ApiErrorCode::GuestTrap,
+        ErrorCode::GuestError => ApiErrorCode::GuestError,
+        ErrorCode::Overloaded => ApiErrorCode::Overloaded,
+        ErrorCode::KeyValueQuota => ApiErrorCode::KeyValueQuota,
+        ErrorCode::Internal => ApiErrorCode::Internal,
     }
 }
 
@@ -174,7 +210,7 @@ impl From<Error> for ApiError {
         };
         ApiError {
             status: status_for(code),
-            code: code.as_str(),
+            code: api_code(code),
             runtime_code: Some(code),
             reason,
             message: err.message(),
@@ -188,14 +224,14 @@ impl From<Error> for ApiError {
 impl From<crate::store::StoreError> for ApiError {
     fn from(err: crate::store::StoreError) -> ApiError {
         match err {
-            crate::store::StoreError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, "conflict", why),
+            crate::store::StoreError::Conflict(why) => ApiError::new(StatusCode::CONFLICT, ApiErrorCode::Conflict, why),
             crate::store::StoreError::Unavailable(detail) => {
                 tracing::warn!(%detail, "shared store unavailable");
                 ApiError {
                     retry_after: Some(1),
                     ..ApiError::new(
                         StatusCode::SERVICE_UNAVAILABLE,
-                        "unavailable",
+                        ApiErrorCode::Unavailable,
                         "the shared store did not acknowledge this (a failover may be under way); retry",
                     )
                 }
@@ -213,11 +249,11 @@ impl From<DomainError> for ApiError {
             DomainError::Invalid(message) => ApiError::invalid(message),
             DomainError::Internal(detail) => ApiError::internal(detail),
             err @ DomainError::PluginInactive { .. } => {
-                ApiError::new(StatusCode::CONFLICT, "conflict", err.to_string())
+                ApiError::new(StatusCode::CONFLICT, ApiErrorCode::Conflict, err.to_string())
             }
             DomainError::QueueFull { retry_after_secs, .. } => ApiError {
                 retry_after: Some(retry_after_secs),
-                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, "overloaded", err.to_string())
+                ..ApiError::new(StatusCode::TOO_MANY_REQUESTS, ApiErrorCode::Overloaded, err.to_string())
             },
         }
     }
@@ -225,17 +261,14 @@ impl From<DomainError> for ApiError {
 
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut body = serde_json::json!({"code": self.code, "message": self.message});
-        if let Some(reason) = self.reason {
-            body["reason"] = reason.into();
-        }
-        if !self.backtrace.is_empty() {
-            body["backtrace"] = self.backtrace.into();
-        }
-        if let Some((line, column)) = self.at {
-            body["line"] = line.into();
-            body["column"] = column.into();
-        }
+        let body = ErrorBody {
+            code: self.code,
+            message: self.message,
+            reason: self.reason.map(str::to_string),
+            backtrace: self.backtrace,
+            line: self.at.map(|(line, _)| line),
+            column: self.at.map(|(_, column)| column),
+        };
         let mut response = (self.status, Json(body)).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());

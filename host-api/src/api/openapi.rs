@@ -59,22 +59,44 @@ pub fn document() -> Value {
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": {
-                "Error": {
-                    "type": "object",
-                    "required": ["code", "message"],
-                    "properties": {
-                        "code": {"type": "string", "description": "stable error code, e.g. `signature`, `out-of-fuel`"},
-                        "reason": {"type": "string", "description": "sub-code for `signature` errors"},
-                        "message": {"type": "string"}
-                    }
-                }
-            }
+            "schemas": schemas(),
         }
     })
+}
+
+/// The component schemas, derived from `plugboard-api-types` (draft 2020-12, OpenAPI 3.1's
+/// dialect): `Error` and what it refers to.
+fn schemas() -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
+    let error = generator.subschema_for::<plugboard_api_types::ErrorBody>();
+    debug_assert_eq!(error.get("$ref").and_then(Value::as_str), Some("#/components/schemas/Error"));
+    let definitions = generator.take_definitions(true);
+    Value::Object(definitions)
 }
 
 /// `GET /openapi.json`.
 pub async fn openapi_get() -> Json<Value> {
     Json(document())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use plugboard_api_types::ApiErrorCode;
+
+    #[test]
+    fn the_error_schema_is_the_error_body_and_names_every_runtime_code() {
+        let doc = document();
+        let schemas = &doc["components"]["schemas"];
+        assert_eq!(schemas["Error"]["required"], json!(["code", "message"]), "{schemas:#}");
+        let codes = schemas["ApiErrorCode"].to_string();
+        for code in plugboard_runtime::ErrorCode::ALL {
+            let api = crate::api::error::api_code(*code);
+            assert_eq!(api.as_str(), code.as_str(), "the API answers the runtime's code as it is");
+            assert!(codes.contains(&format!("\"{}\"", api.as_str())), "{code} missing from {codes}");
+        }
+        assert!(codes.contains(&format!("\"{}\"", ApiErrorCode::Unauthorized.as_str())));
+    }
 }
