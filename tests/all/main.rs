@@ -39,6 +39,7 @@ mod language_errors;
 mod load;
 mod loading;
 mod manifests;
+mod openapi;
 mod ownership;
 mod partial_failures;
 mod polyglot;
