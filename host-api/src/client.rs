@@ -6,6 +6,7 @@
 //! per operator route; the flow and dead-letter calls live with their commands in
 //! `flow_commands.rs`. Rendering answers as tables is `render.rs`'s job.
 
+use plugboard_api_types::{ApiErrorCode, ErrorBody};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -13,12 +14,13 @@ use std::path::Path;
 #[derive(Debug, thiserror::Error)]
 pub enum ClientError {
     /// The server answered an error.
-    #[error("{code}: {message} (HTTP {status})")]
+    #[error("{}: {message} (HTTP {status})", .code.map_or("unknown", ApiErrorCode::as_str))]
     Api {
         /// HTTP status.
         status: u16,
-        /// The stable error code.
-        code: String,
+        /// The stable error code; none when the answer was not Plugboard's error body (a proxy's
+        /// page, a newer server's code this client does not know).
+        code: Option<ApiErrorCode>,
         /// The server's message.
         message: String,
         /// The server's whole error body (`code`, `message`, and for invocations `usage`, `logs`).
@@ -80,10 +82,11 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
+        let error = serde_json::from_value::<ErrorBody>(body.clone()).ok();
         Err(ClientError::Api {
             status: status.as_u16(),
-            code: body["code"].as_str().unwrap_or("unknown").to_string(),
-            message: body["message"].as_str().unwrap_or_default().to_string(),
+            code: error.as_ref().map(|error| error.code),
+            message: error.map(|error| error.message).unwrap_or_else(|| body.to_string()),
             body,
         })
     }

@@ -398,6 +398,7 @@ async fn revoking_a_key_unloads_what_it_signed() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn the_client_commands_drive_a_server() {
+    use plugboard_api_types::ApiErrorCode;
     use plugboard_host_api::client::{ApiClient, ClientError};
     use plugboard_host_api::render;
     let dir = tempfile::tempdir().expect("tempdir");
@@ -417,13 +418,13 @@ async fn the_client_commands_drive_a_server() {
     let listing = render::render_plugins(&client.list().await.expect("ls"));
     assert_eq!(listing.lines().nth(1), Some("json-mapper  transformer  0.1.0   0.1.0"), "{listing}");
     match client.invoke("json-mapper", json!([{}]), None, None).await {
-        Err(ClientError::Api { status: 422, code, .. }) => assert_eq!(code, "guest-error"),
+        Err(ClientError::Api { status: 422, code, .. }) => assert_eq!(code, Some(ApiErrorCode::GuestError)),
         other => panic!("an unconfigured mapper is invalid-config: {other:?}"),
     }
     let audit = render::render_audit(&client.audit().await.expect("audit"));
     assert!(audit.contains("upload") && audit.contains("activate") && audit.contains("key-add"), "{audit}");
     match ApiClient::new(&api.base, "wrong").list().await {
-        Err(ClientError::Api { status: 401, code, .. }) => assert_eq!(code, "unauthorized"),
+        Err(ClientError::Api { status: 401, code, .. }) => assert_eq!(code, Some(ApiErrorCode::Unauthorized)),
         other => panic!("expected 401, got {other:?}"),
     }
     let revoked = client.keys_revoke(&test_key().public().key_id()).await.expect("revoke");
