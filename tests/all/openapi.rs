@@ -1,6 +1,6 @@
 //! `/openapi.json` checked by tools no one here wrote (issue 28, point 1): the served document
 //! passes `openapi-spec-validator` (OpenAPI 3.1), and the server's real error answers — 401, 403,
-//! 404, a flow that does not parse, a hostile upload — validate against the document's own `Error` schema
+//! 404, a flow and a JSON body that do not parse, a hostile upload — validate against the document's own `Error` schema
 //! with `jsonschema`'s draft 2020-12 validator, both pinned in `tests/senders/requirements.txt`.
 //! A field renamed in the error body, or a schema that no longer describes it, fails here.
 
@@ -39,6 +39,20 @@ async fn the_served_document_and_real_error_answers_pass_independent_validators(
     assert!(body["line"].is_u64(), "a syntax error points at its line: {body}");
     answer((status, body), StatusCode::UNPROCESSABLE_ENTITY);
     answer(api.upload(b"\0asm not a component".to_vec(), "", ADMIN).await, StatusCode::UNPROCESSABLE_ENTITY);
+    // A JSON body that does not parse: the one extractor's 400, pointing where parsing stopped.
+    let broken = api
+        .client
+        .post(api.url("/v1/tokens"))
+        .bearer_auth(ADMIN)
+        .header("content-type", "application/json")
+        .body("{\"name\": \"ci\",\n \"role\": }")
+        .send()
+        .await
+        .expect("send");
+    let status = broken.status();
+    let body: Value = broken.json().await.expect("a JSON error");
+    assert_eq!((body["code"].as_str(), body["line"].as_u64()), (Some("invalid-request"), Some(2)), "{body}");
+    answer((status, body), StatusCode::BAD_REQUEST);
 
     let checked = sender_script("openapi_check.py", &json!({"document": document, "answers": answers}));
     assert_eq!(checked["problems"], json!([]), "{checked}");

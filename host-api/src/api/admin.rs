@@ -3,11 +3,11 @@
 
 use super::AppState;
 use super::auth::{Caller, Role, TokenScope};
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::query::ApiQuery;
 use crate::store::{AuditAction, AuditFilter, PageRequest};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -51,10 +51,8 @@ pub struct AddKey {
 pub async fn keys_add(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody<AddKey>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body: AddKey =
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let bytes = hex::decode(body.public_key.trim()).map_err(|_| ApiError::invalid("public_key must be hex"))?;
     let key = PublicKey::from_bytes(&bytes).map_err(|err| ApiError::invalid(err.to_string()))?;
     let added = state.services.access.add_key(&body.name, key, &caller.name).await?;
@@ -89,10 +87,8 @@ pub struct CreateToken {
 pub async fn tokens_create(
     State(state): State<AppState>,
     caller: Caller,
-    body: Bytes,
+    JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let body: CreateToken =
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     let token = state.services.access.create_token(&body.name, body.role, body.scope.clone(), &caller.name).await?;
     let answer = json!({"name": body.name, "role": body.role, "scope": body.scope, "token": token});
     Ok((StatusCode::CREATED, Json(answer)))

@@ -3,10 +3,10 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::JsonBody;
 use super::error::ApiError;
 use crate::domain::connections::ConnectionDefinition;
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use serde_json::{Value, json};
@@ -27,10 +27,8 @@ pub async fn connections_put(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(definition): JsonBody<ConnectionDefinition>,
 ) -> Result<Json<Value>, ApiError> {
-    let definition: ConnectionDefinition =
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid connection: {err}")))?;
     Ok(Json(json!(state.services.connections.put(&name, definition, &caller.name).await?)))
 }
 

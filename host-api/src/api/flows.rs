@@ -3,6 +3,7 @@
 use super::AppState;
 use super::admin::PageQuery;
 use super::auth::Caller;
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::query::ApiQuery;
 use crate::domain::runs::RunRequest;
@@ -106,13 +107,9 @@ pub struct RunBody {
 pub async fn flows_run(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<Option<RunBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: RunBody = if body.is_empty() {
-        RunBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
-    };
+    let body = body.unwrap_or_default();
     let input: Batch = body.records.iter().map(Record::json).collect();
     let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[], replaying: None };
     state.services.flows.check_input(input.len())?;
@@ -169,13 +166,9 @@ pub async fn dlq_replay(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<Option<ReplayBody>>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: ReplayBody = if body.is_empty() {
-        ReplayBody::default()
-    } else {
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?
-    };
+    let body = body.unwrap_or_default();
     let executions = state.services.flows.replay(&name, body.ids.as_deref(), &caller.name).await?;
     Ok(Json(json!({"executions": executions})))
 }

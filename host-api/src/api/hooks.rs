@@ -6,6 +6,7 @@
 
 use super::AppState;
 use super::auth::Caller;
+use super::body::JsonBody;
 use super::error::ApiError;
 use crate::domain::webhook::body::{self, Parsed};
 use crate::domain::webhook::secrets::WebhookSecrets;
@@ -236,10 +237,8 @@ pub async fn flows_webhook_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<SecretBody>,
 ) -> Result<StatusCode, ApiError> {
-    let body: SecretBody =
-        serde_json::from_slice(&body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))?;
     state.services.flows.set_webhook_secret(&name, &body.secret, body.keep_previous_secs, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
 }

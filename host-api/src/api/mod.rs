@@ -12,6 +12,7 @@
 pub mod access;
 pub mod admin;
 pub mod auth;
+pub mod body;
 pub mod connections;
 pub mod error;
 pub mod flows;

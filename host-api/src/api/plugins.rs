@@ -2,11 +2,11 @@
 
 use super::AppState;
 use super::auth::{Caller, Role};
+use super::body::JsonBody;
 use super::error::ApiError;
 use super::query::ApiQuery;
 use crate::store::{AuditAction, VersionRecord};
 use axum::Json;
-use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
@@ -258,18 +258,13 @@ pub struct GrantsBody {
     budget: BudgetLimits,
 }
 
-fn json_body<T: serde::de::DeserializeOwned>(body: &Bytes) -> Result<T, ApiError> {
-    serde_json::from_slice(body).map_err(|err| ApiError::invalid(format!("invalid JSON body: {err}")))
-}
-
 /// `PUT /v1/plugins/{name}/grants`: capabilities and budget.
 pub async fn plugins_grants(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<GrantsBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: GrantsBody = json_body(&body)?;
     for host in &body.outbound_hosts {
         plugboard_runtime::HostPattern::parse(host)
             .map_err(|reason| ApiError::invalid(format!("outbound host `{host}`: {reason}")))?;
@@ -332,9 +327,8 @@ pub async fn plugins_config(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<ConfigBody>,
 ) -> Result<Json<Value>, ApiError> {
-    let body: ConfigBody = json_body(&body)?;
     let values: BTreeMap<String, String> =
         body.values.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
     let detail = format!(
@@ -386,9 +380,8 @@ fn records_json(batch: &[Record]) -> Vec<Value> {
 pub async fn plugins_invoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    body: Bytes,
+    JsonBody(body): JsonBody<InvokeBody>,
 ) -> Result<axum::response::Response, ApiError> {
-    let body: InvokeBody = json_body(&body)?;
     let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state
             .services
