@@ -82,13 +82,14 @@ impl ApiClient {
         if status.is_success() {
             return Ok(body);
         }
-        let error = serde_json::from_value::<ErrorBody>(body.clone()).ok();
-        Err(ClientError::Api {
-            status: status.as_u16(),
-            code: error.as_ref().map(|error| error.code),
-            message: error.map(|error| error.message).unwrap_or_else(|| body.to_string()),
-            body,
-        })
+        let code = serde_json::from_value::<ErrorBody>(body.clone()).ok().map(|error| error.code);
+        // A code this client does not know still has the server's message; a page that is not
+        // JSON (a proxy's) is its own message.
+        let message = match &body {
+            Value::String(text) => text.clone(),
+            other => other["message"].as_str().unwrap_or_default().to_string(),
+        };
+        Err(ClientError::Api { status: status.as_u16(), code, message, body })
     }
 
     pub(crate) fn url(&self, path: &str) -> String {

@@ -152,7 +152,7 @@ fn load_or_create_key(dir: &std::path::Path) -> Result<[u8; 32]> {
     // when several runtimes (or processes) open one cache at once, the first key wins and every
     // other reads that key, never a half-written one.
     let mut key = [0u8; 32];
-    getrandom::fill(&mut key).map_err(|err| Error::internal(format!("the cache key's randomness: {err}")))?;
+    getrandom::fill(&mut key).map_err(|err| Error::internal_from("the cache key's randomness", err))?;
     let tmp = temporary(&path);
     let mut options = std::fs::OpenOptions::new();
     options.write(true).create_new(true);

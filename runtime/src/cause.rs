@@ -5,7 +5,8 @@
 //! error's variant was gone by the time anything could act on it (a full disk looks like any
 //! other failure). [`Cause`] keeps the value behind an `Arc` (errors are cloned into caches,
 //! channels and cluster replies), shows the same text as before, and answers it through
-//! [`std::error::Error::source`] and [`Cause::find`].
+//! [`Cause::find`]. A cause stands in for its error: its own `source()` is the error's source, so
+//! a plain walk over `source()` passes the error's type by — use `find`.
 //!
 //! Display carries the whole text (what the logs and the API's `internal` detail print), and the
 //! variants holding a `Cause` name it as their `#[source]`: a reporter that walks the chain sees

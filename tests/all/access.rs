@@ -3,7 +3,8 @@
 //! document's `x-plugboard-role` and the server's answers cannot disagree.
 //!
 //! Every route in the table is called by no token, an invoker, a publisher, an invoker scoped to
-//! other plugins and flows, and the admin; each answer must be the one the rule declares: 401
+//! other plugins and flows, one scoped to exactly the plugin and flow the path names, and the
+//! admin; each answer must be the one the rule declares: 401
 //! without a token, 403 for a role the rule does not name or a scope it does not cover, never
 //! 401/403 for a caller it allows (whatever else the handler then answers), and on a public route
 //! the same answer whoever calls.
@@ -23,6 +24,8 @@ enum Who {
     Invoker,
     Publisher,
     ScopedInvoker,
+    /// An invoker scoped to exactly the plugin and flow the paths name (`nope`).
+    ScopedToName,
     Admin,
 }
 
@@ -31,14 +34,16 @@ fn allowed(access: &Access, who: Who) -> bool {
     let role = match who {
         Who::Nobody => return access.check == Check::Public,
         Who::Admin => return true,
-        Who::Invoker | Who::ScopedInvoker => Role::Invoker,
+        Who::Invoker | Who::ScopedInvoker | Who::ScopedToName => Role::Invoker,
         Who::Publisher => Role::Publisher,
     };
-    let scoped = matches!(who, Who::ScopedInvoker);
+    let scoped = !matches!(who, Who::Invoker | Who::Publisher);
+    let named = matches!(who, Who::ScopedToName);
     match access.check {
         Check::Public | Check::AnyToken => true,
         Check::Listing => access.roles.contains(&role),
-        Check::Unscoped | Check::Plugin | Check::Flow => access.roles.contains(&role) && !scoped,
+        Check::Unscoped => access.roles.contains(&role) && !scoped,
+        Check::Plugin | Check::Flow => access.roles.contains(&role) && (!scoped || named),
     }
 }
 
@@ -53,18 +58,24 @@ async fn every_route_answers_each_caller_as_its_table_entry_declares() {
         api.post("/v1/tokens", ADMIN, json!({"name": "scoped", "role": "invoker", "scope": scope})).await;
     assert_eq!(status, StatusCode::CREATED, "{body}");
     let scoped = body["token"].as_str().expect("token").to_string();
+    let to_name = json!({"plugins": ["nope"], "flows": ["nope"]});
+    let (status, body) =
+        api.post("/v1/tokens", ADMIN, json!({"name": "scoped-to-name", "role": "invoker", "scope": to_name})).await;
+    assert_eq!(status, StatusCode::CREATED, "{body}");
+    let scoped_to_name = body["token"].as_str().expect("token").to_string();
 
     let mut checked = 0;
     for route in ROUTES {
         let path = route.path.replace("{name}", "nope").replace("{version}", "1.0.0").replace("{id}", "1");
         let method = reqwest::Method::from_bytes(route.method.to_uppercase().as_bytes()).expect("method");
         let mut public_answer = None;
-        for who in [Who::Nobody, Who::Invoker, Who::Publisher, Who::ScopedInvoker, Who::Admin] {
+        for who in [Who::Nobody, Who::Invoker, Who::Publisher, Who::ScopedInvoker, Who::ScopedToName, Who::Admin] {
             let token = match who {
                 Who::Nobody => None,
                 Who::Invoker => Some(invoker.as_str()),
                 Who::Publisher => Some(publisher.as_str()),
                 Who::ScopedInvoker => Some(scoped.as_str()),
+                Who::ScopedToName => Some(scoped_to_name.as_str()),
                 Who::Admin => Some(ADMIN),
             };
             let (status, body) = api.call(method.clone(), &path, token, Some(json!({}))).await;
@@ -95,6 +106,11 @@ async fn every_route_answers_each_caller_as_its_table_entry_declares() {
             checked += 1;
         }
     }
-    assert_eq!(checked, ROUTES.len() * 5);
+    assert_eq!(checked, ROUTES.len() * 6);
+    // A method no route has is the router's 405, whoever asks: the check runs only for a route.
+    for token in [None, Some(invoker.as_str())] {
+        let (status, body) = api.call(reqwest::Method::PATCH, "/v1/plugins/nope", token, None).await;
+        assert_eq!(status, StatusCode::METHOD_NOT_ALLOWED, "{body}");
+    }
     api.stop().await;
 }

@@ -20,12 +20,27 @@ impl<T: DeserializeOwned> FromRequest<AppState> for JsonBody<T> {
     type Rejection = ApiError;
 
     async fn from_request(request: Request, state: &AppState) -> Result<JsonBody<T>, ApiError> {
-        // The route's `DefaultBodyLimit` bounds the read; past it, or on a broken connection, the
-        // body cannot be had.
-        let bytes = Bytes::from_request(request, state)
-            .await
-            .map_err(|_| ApiError::payload_too_large(state.limits.max_body_bytes))?;
+        let RawBody(bytes) = RawBody::from_request(request, state).await?;
         parse(&bytes).map(JsonBody)
+    }
+}
+
+/// A request body as bytes (a flow definition's JSON or YAML), read with the API's typed errors.
+#[derive(Debug)]
+pub struct RawBody(pub Bytes);
+
+impl FromRequest<AppState> for RawBody {
+    type Rejection = ApiError;
+
+    async fn from_request(request: Request, state: &AppState) -> Result<RawBody, ApiError> {
+        // The route's `DefaultBodyLimit` bounds the read: past it, 413; a body that breaks off, 400.
+        Bytes::from_request(request, state).await.map(RawBody).map_err(|rejection| {
+            if rejection.status() == axum::http::StatusCode::PAYLOAD_TOO_LARGE {
+                ApiError::payload_too_large(state.limits.max_body_bytes)
+            } else {
+                ApiError::invalid(format!("the request body could not be read: {rejection}"))
+            }
+        })
     }
 }
 

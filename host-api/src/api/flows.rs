@@ -3,7 +3,7 @@
 use super::AppState;
 use super::admin::PageQuery;
 use super::auth::Caller;
-use super::body::JsonBody;
+use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::query::ApiQuery;
 use crate::domain::runs::RunRequest;
@@ -49,7 +49,7 @@ pub async fn flows_create(
     State(state): State<AppState>,
     caller: Caller,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<impl IntoResponse, ApiError> {
     let flow = definition(&headers, &body)?;
     state.services.flows.put(flow.clone(), false, &caller.name).await?;
@@ -74,7 +74,7 @@ pub async fn flows_update(
     caller: Caller,
     Path(name): Path<String>,
     headers: HeaderMap,
-    body: Bytes,
+    RawBody(body): RawBody,
 ) -> Result<Json<Value>, ApiError> {
     let flow = definition(&headers, &body)?;
     if flow.name != name {

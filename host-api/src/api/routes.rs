@@ -58,7 +58,9 @@ macro_rules! routes {
                     $path,
                     axum::routing::$method($handler)
                         .layer::<_, Infallible>(DefaultBodyLimit::max(size))
-                        .layer::<_, Infallible>(axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| access::enforce($access, request, next)))
+                        // `route_layer`: only requests that matched a method; another method stays the
+                        // router's 405, not a 401 or a 403 about the wrong route.
+                        .route_layer(axum::middleware::from_fn(|request: axum::extract::Request, next: axum::middleware::Next| access::enforce($access, request, next)))
                         .layer::<_, Infallible>(TimeoutLayer::with_status_code(StatusCode::REQUEST_TIMEOUT, time)),
                 );
             )*

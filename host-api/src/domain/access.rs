@@ -61,7 +61,7 @@ fn check_scope(role: Role, scope: &TokenScope) -> Result<()> {
 /// `internal` when the system has no randomness.
 pub fn new_token() -> Result<String> {
     let mut bytes = [0u8; 32];
-    getrandom::fill(&mut bytes).map_err(|e| DomainError::internal(format!("randomness: {e}")))?;
+    getrandom::fill(&mut bytes).map_err(|e| DomainError::internal_in("randomness", e))?;
     Ok(format!("pb_{}", hex::encode(bytes)))
 }
 

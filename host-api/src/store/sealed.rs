@@ -69,7 +69,7 @@ impl SecretsKey {
     /// When the system has no randomness.
     pub fn ephemeral() -> Result<SecretsKey, StoreError> {
         let mut key = [0u8; 32];
-        getrandom::fill(&mut key).map_err(|err| StoreError::backend(format!("randomness: {err}")))?;
+        getrandom::fill(&mut key).map_err(|err| StoreError::backend_in("randomness", err))?;
         let cipher = XChaCha20Poly1305::new_from_slice(&key).map_err(|err| StoreError::backend(err.to_string()))?;
         Ok(SecretsKey { cipher, token_hash_key: derive(&key, b"plugboard token hashes v1") })
     }
@@ -90,7 +90,7 @@ impl SecretsKey {
     /// Seals `plain`, bound to the store key `under`.
     pub(crate) fn seal(&self, under: &[u8], plain: &[u8]) -> Result<Vec<u8>, StoreError> {
         let mut nonce = [0u8; NONCE_BYTES];
-        getrandom::fill(&mut nonce).map_err(|err| StoreError::backend(format!("randomness: {err}")))?;
+        getrandom::fill(&mut nonce).map_err(|err| StoreError::backend_in("randomness", err))?;
         let sealed = self
             .cipher
             .encrypt(XNonce::from_slice(&nonce), Payload { msg: plain, aad: under })

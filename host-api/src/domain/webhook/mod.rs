@@ -112,7 +112,7 @@ pub fn identity(
         (None, _) => {
             // Nothing tells two deliveries apart: a key no other delivery has.
             let mut nonce = [0u8; 16];
-            getrandom::fill(&mut nonce).map_err(|err| super::DomainError::internal(format!("randomness: {err}")))?;
+            getrandom::fill(&mut nonce).map_err(|err| super::DomainError::internal_in("randomness", err))?;
             let mut key = b"once:".to_vec();
             key.extend_from_slice(&nonce);
             DeliveryMark { key, until: now.saturating_add(60) }

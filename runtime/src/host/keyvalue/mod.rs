@@ -141,7 +141,7 @@ impl InvocationState {
             }
             Err(CommitError::Storage(err)) => {
                 tracing::error!(%err, "committing key-value writes failed");
-                Err(crate::Error::internal(format!("committing key-value writes failed: {err}")))
+                Err(crate::Error::internal_from("committing key-value writes", err))
             }
         }
     }
