@@ -368,13 +368,19 @@ pub async fn serve(flags: ServeFlags, out: &mut dyn Write) -> anyhow::Result<()>
     }
     let _ = writeln!(out, "dashboard: {base}/ui (sign in with an API token)");
     if demo {
-        let token_file = shell_word(&data_dir.join("admin-token").display().to_string());
+        // Where the admin token is: the environment that set it, else the file written on a
+        // first start (a token set in the config file is the operator's to paste).
+        let token = if std::env::var_os("PLUGBOARD_ADMIN_TOKEN").is_some() {
+            "\"$PLUGBOARD_ADMIN_TOKEN\"".to_string()
+        } else {
+            format!("$(cat {})", shell_word(&data_dir.join("admin-token").display().to_string()))
+        };
         // The binary as it runs now: someone who started it with `cargo run` has no `plugboard`
         // on their PATH, and the commands must run as printed.
         let exe =
             std::env::current_exe().map_or_else(|_| "plugboard".to_string(), |p| shell_word(&p.display().to_string()));
         let _ = writeln!(out, "\nsample plugins are installed and active. Try:\n");
-        let _ = writeln!(out, "  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN=$(cat {token_file})");
+        let _ = writeln!(out, "  export PLUGBOARD_SERVER={base} PLUGBOARD_TOKEN={token}");
         let _ = writeln!(out, "  {exe} ls");
         let _ = writeln!(
             out,

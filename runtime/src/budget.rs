@@ -5,6 +5,7 @@
 //! (what it allows, also [`BudgetLimits`]). The effective budget is the field-wise minimum of the
 //! three, so neither a plugin nor an operator can raise what the host allows.
 
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::time::Duration;
 
@@ -46,8 +47,10 @@ impl Default for Budget {
 }
 
 /// A partial budget, as a manifest requests it or a grant allows it: unset fields do not limit.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+// Inline in schemas: the API's own `BudgetLimits` (plugboard-api-types) is the named one.
+#[schemars(inline)]
 pub struct BudgetLimits {
     /// Fuel units.
     #[serde(default, skip_serializing_if = "Option::is_none")]

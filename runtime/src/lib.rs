@@ -37,6 +37,10 @@ pub mod manifest;
 mod plugin;
 pub mod record;
 mod redact;
+#[cfg(any(test, feature = "schema-check"))]
+pub mod schema_check;
+#[cfg(test)]
+mod schema_tests;
 pub mod signing;
 mod state;
 pub mod sync;

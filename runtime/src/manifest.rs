@@ -5,7 +5,9 @@
 
 use crate::budget::BudgetLimits;
 use crate::error::{Error, Result};
+use schemars::{JsonSchema, Schema, SchemaGenerator, json_schema};
 use serde::{Deserialize, Serialize};
+use std::borrow::Cow;
 
 /// The current version of Plugboard's WIT package; worlds are `plugboard:plugin/<kind>@<this>`.
 pub const WIT_PACKAGE_VERSION: &str = Contract::CURRENT.as_str();
@@ -44,8 +46,19 @@ impl Serialize for Contract {
     }
 }
 
+/// As serialized: the version string, one of [`Contract::ALL`].
+impl JsonSchema for Contract {
+    fn schema_name() -> Cow<'static, str> {
+        Cow::Borrowed("Contract")
+    }
+
+    fn json_schema(_: &mut SchemaGenerator) -> Schema {
+        json_schema!({"type": "string", "enum": Contract::ALL.map(Contract::as_str)})
+    }
+}
+
 /// Which of the three worlds a plugin implements.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Kind {
     /// Exports `plugboard:plugin/transform`.
@@ -105,7 +118,7 @@ impl Kind {
 }
 
 /// Capabilities a plugin requests; the operator grants a subset.
-#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Capabilities {
     /// Hosts the plugin may call over HTTP: `host`, `host:port`, `*.domain`, optionally with an
@@ -128,12 +141,14 @@ pub struct Capabilities {
 }
 
 /// A plugin's manifest.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "Manifest")]
 pub struct Manifest {
     /// Lower-case letters, digits and dashes; 1 to 64 characters.
     pub name: String,
     /// Semantic version.
+    #[schemars(with = "String")]
     pub version: semver::Version,
     /// Which world the component implements.
     pub kind: Kind,

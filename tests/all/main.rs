@@ -40,6 +40,7 @@ mod load;
 mod loading;
 mod manifests;
 mod openapi;
+mod openapi_contract;
 mod ownership;
 mod partial_failures;
 mod polyglot;

@@ -25,32 +25,13 @@ async fn the_served_document_and_real_error_answers_pass_independent_validators(
     answer(api.call(reqwest::Method::GET, "/v1/plugins", None, None).await, StatusCode::UNAUTHORIZED);
     answer(api.get("/v1/keys", &invoker).await, StatusCode::FORBIDDEN);
     answer(api.get("/v1/plugins/no-such-plugin", ADMIN).await, StatusCode::NOT_FOUND);
-    let malformed = api
-        .client
-        .post(api.url("/v1/flows"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/json")
-        .body("{\n  \"name\": \"x\",\n  oops\n}")
-        .send()
-        .await
-        .expect("send");
-    let status = malformed.status();
-    let body: Value = malformed.json().await.expect("a JSON error");
+    let (status, body) = api.post_raw("/v1/flows", ADMIN, "application/json", "{\n  \"name\": \"x\",\n  oops\n}").await;
     assert!(body["line"].is_u64(), "a syntax error points at its line: {body}");
     answer((status, body), StatusCode::UNPROCESSABLE_ENTITY);
     answer(api.upload(b"\0asm not a component".to_vec(), "", ADMIN).await, StatusCode::UNPROCESSABLE_ENTITY);
     // A JSON body that does not parse: the one extractor's 400, pointing where parsing stopped.
-    let broken = api
-        .client
-        .post(api.url("/v1/tokens"))
-        .bearer_auth(ADMIN)
-        .header("content-type", "application/json")
-        .body("{\"name\": \"ci\",\n \"role\": }")
-        .send()
-        .await
-        .expect("send");
-    let status = broken.status();
-    let body: Value = broken.json().await.expect("a JSON error");
+    let (status, body) =
+        api.post_raw("/v1/tokens", ADMIN, "application/json", "{\"name\": \"ci\",\n \"role\": }").await;
     assert_eq!((body["code"].as_str(), body["line"].as_u64()), (Some("invalid-request"), Some(2)), "{body}");
     answer((status, body), StatusCode::BAD_REQUEST);
 

@@ -2,49 +2,32 @@
 //! liveness/readiness probes.
 
 use super::AppState;
-use super::auth::{Caller, Role, TokenScope};
+use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::query::ApiQuery;
+use super::wire;
 use crate::store::{AuditAction, AuditFilter, PageRequest};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
+use plugboard_api_types::access::{
+    AddKey, AuditPage, CreateToken, CreatedToken, Key, KeyList, Liveness, Readiness, TokenInfo, TokenList,
+};
 use plugboard_runtime::signing::PublicKey;
 use serde::Deserialize;
-use serde_json::{Value, json};
-
-fn key_json(key: &plugboard_runtime::signing::TrustedKey) -> Value {
-    json!({
-        "key_id": key.key_id,
-        "name": key.name,
-        "public_key": hex::encode(key.key.to_bytes()),
-        "added_at": key.added_at,
-        "revoked_at": key.revoked_at,
-    })
-}
 
 /// `GET /v1/whoami`: the caller's token name and role, so a client (the dashboard) shows only what
 /// that role may do. Any valid token.
-pub async fn whoami(caller: Caller) -> Json<Value> {
-    Json(json!({"name": caller.name, "role": caller.role, "scope": caller.scope}))
+pub async fn whoami(caller: Caller) -> Json<TokenInfo> {
+    Json(wire::token(&caller.name, caller.role, caller.scope.as_ref()))
 }
 
 /// `GET /v1/keys`.
-pub async fn keys_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn keys_list(State(state): State<AppState>) -> Result<Json<KeyList>, ApiError> {
     let trust = state.services.access.trust()?;
-    Ok(Json(json!({"keys": trust.list().map(key_json).collect::<Vec<_>>()})))
-}
-
-/// Body of `POST /v1/keys`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct AddKey {
-    /// A name for the key.
-    name: String,
-    /// The public key file's bytes, hex (`0x01 ‖ 32 bytes`, as `plugboard keygen` writes them).
-    public_key: String,
+    Ok(Json(KeyList { keys: trust.list().map(wire::key).collect() }))
 }
 
 /// `POST /v1/keys`.
@@ -56,7 +39,7 @@ pub async fn keys_add(
     let bytes = hex::decode(body.public_key.trim()).map_err(|_| ApiError::invalid("public_key must be hex"))?;
     let key = PublicKey::from_bytes(&bytes).map_err(|err| ApiError::invalid(err.to_string()))?;
     let added = state.services.access.add_key(&body.name, key, &caller.name).await?;
-    Ok((StatusCode::CREATED, Json(key_json(&added))))
+    Ok((StatusCode::CREATED, Json(wire::key(&added))))
 }
 
 /// `POST /v1/keys/{id}/revoke`: also unloads every active plugin the key signed.
@@ -64,23 +47,9 @@ pub async fn keys_revoke(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Key>, ApiError> {
     let revoked = state.services.access.revoke_key(&id, &caller.name).await?;
-    Ok(Json(key_json(&revoked)))
-}
-
-/// Body of `POST /v1/tokens`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct CreateToken {
-    /// A name for the audit log.
-    name: String,
-    /// The role.
-    role: Role,
-    /// The plugins and flows it is limited to (an invoker or publisher token); none: everything
-    /// its role allows.
-    #[serde(default)]
-    scope: Option<TokenScope>,
+    Ok(Json(wire::key(&revoked)))
 }
 
 /// `POST /v1/tokens`: creates a token; its value is answered once and never stored.
@@ -89,21 +58,18 @@ pub async fn tokens_create(
     caller: Caller,
     JsonBody(body): JsonBody<CreateToken>,
 ) -> Result<impl IntoResponse, ApiError> {
-    let token = state.services.access.create_token(&body.name, body.role, body.scope.clone(), &caller.name).await?;
-    let answer = json!({"name": body.name, "role": body.role, "scope": body.scope, "token": token});
+    let role = wire::role_in(body.role);
+    let scope = wire::scope_in(body.scope);
+    let token = state.services.access.create_token(&body.name, role, scope.clone(), &caller.name).await?;
+    let answer = CreatedToken { info: wire::token(&body.name, role, scope.as_ref()), token };
     Ok((StatusCode::CREATED, Json(answer)))
 }
 
 /// `GET /v1/tokens`: every token's name, role and scope (never a value or hash).
-pub async fn tokens_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    let tokens: Vec<Value> = state
-        .services
-        .access
-        .tokens()
-        .iter()
-        .map(|t| json!({"name": t.name, "role": t.role, "scope": t.scope}))
-        .collect();
-    Ok(Json(json!({ "tokens": tokens })))
+pub async fn tokens_list(State(state): State<AppState>) -> Result<Json<TokenList>, ApiError> {
+    let tokens =
+        state.services.access.tokens().iter().map(|t| wire::token(&t.name, t.role, t.scope.as_ref())).collect();
+    Ok(Json(TokenList { tokens }))
 }
 
 /// `DELETE /v1/tokens/{name}`: revoke a token.
@@ -136,7 +102,7 @@ pub struct AuditQuery {
 pub async fn audit_list(
     State(state): State<AppState>,
     ApiQuery(query): ApiQuery<AuditQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<AuditPage>, ApiError> {
     let page = PageQuery { limit: query.limit, cursor: query.cursor, order: query.order }.request();
     let filter = AuditFilter {
         actor: query.actor.filter(|a| !a.is_empty()),
@@ -146,7 +112,7 @@ pub async fn audit_list(
         until: query.until,
     };
     let page = state.services.access.audit(page, &filter)?;
-    Ok(Json(json!({"entries": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(AuditPage { entries: page.items.iter().map(wire::audit).collect(), next_cursor: page.next_cursor }))
 }
 
 /// The order of a paged list.
@@ -182,12 +148,13 @@ impl PageQuery {
 }
 
 /// `GET /healthz`: the process is up.
-pub async fn healthz() -> Json<Value> {
-    Json(json!({"status": "ok"}))
+pub async fn healthz() -> Json<Liveness> {
+    Json(Liveness { status: "ok".into() })
 }
 
 /// `GET /readyz`: the database answers and active plugins are loaded.
-pub async fn readyz(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
+pub async fn readyz(State(state): State<AppState>) -> Result<Json<Readiness>, ApiError> {
     state.services.access.trust()?;
-    Ok(Json(json!({"status": "ready", "plugins_loaded": state.services.plugins.loaded()})))
+    let plugins_loaded = u64::try_from(state.services.plugins.loaded()).unwrap_or(u64::MAX);
+    Ok(Json(Readiness { status: "ready".into(), plugins_loaded }))
 }

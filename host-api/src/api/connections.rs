@@ -5,20 +5,26 @@ use super::AppState;
 use super::auth::Caller;
 use super::body::JsonBody;
 use super::error::ApiError;
+use super::wire;
 use crate::domain::connections::ConnectionDefinition;
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
-use serde_json::{Value, json};
+use plugboard_api_types::connections::{ConnectionList, ConnectionProbe};
+use plugboard_api_types::documents::Connection;
 
 /// `GET /v1/connections`: every connection, without secrets, with the plugins that use it.
-pub async fn connections_list(State(state): State<AppState>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!({"connections": state.services.connections.list()?})))
+pub async fn connections_list(State(state): State<AppState>) -> Result<Json<ConnectionList>, ApiError> {
+    let connections = state.services.connections.list()?;
+    Ok(Json(ConnectionList { connections: connections.iter().map(wire::document).collect() }))
 }
 
 /// `GET /v1/connections/{name}`: one connection, without its secret.
-pub async fn connections_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.services.connections.get(&name)?)))
+pub async fn connections_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<Connection>, ApiError> {
+    Ok(Json(wire::document(&state.services.connections.get(&name)?)))
 }
 
 /// `PUT /v1/connections/{name}`: creates or replaces a connection (a replacement without
@@ -28,8 +34,8 @@ pub async fn connections_put(
     caller: Caller,
     Path(name): Path<String>,
     JsonBody(definition): JsonBody<ConnectionDefinition>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.services.connections.put(&name, definition, &caller.name).await?)))
+) -> Result<Json<Connection>, ApiError> {
+    Ok(Json(wire::document(&state.services.connections.put(&name, definition, &caller.name).await?)))
 }
 
 /// `DELETE /v1/connections/{name}`.
@@ -47,6 +53,10 @@ pub async fn connections_delete(
 pub async fn connections_test(
     State(state): State<AppState>,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
-    Ok(Json(state.services.connections.test(&name).await?))
+) -> Result<Json<ConnectionProbe>, ApiError> {
+    let probe = state.services.connections.test(&name).await?;
+    Ok(Json(
+        serde_json::from_value(probe)
+            .map_err(|err| ApiError::internal(format!("the connection probe's answer: {err}")))?,
+    ))
 }

@@ -259,17 +259,23 @@ impl From<DomainError> for ApiError {
     }
 }
 
-impl IntoResponse for ApiError {
-    fn into_response(self) -> Response {
-        let body = ErrorBody {
+impl ApiError {
+    /// The error body it answers.
+    pub fn body(&self) -> ErrorBody {
+        ErrorBody {
             code: self.code,
-            message: self.message,
+            message: self.message.clone(),
             reason: self.reason.map(str::to_string),
-            backtrace: self.backtrace,
+            backtrace: self.backtrace.clone(),
             line: self.at.map(|(line, _)| line),
             column: self.at.map(|(_, column)| column),
-        };
-        let mut response = (self.status, Json(body)).into_response();
+        }
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut response = (self.status, Json(self.body())).into_response();
         if let Some(seconds) = self.retry_after {
             response.headers_mut().insert(axum::http::header::RETRY_AFTER, seconds.into());
         }

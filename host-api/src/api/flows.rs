@@ -6,6 +6,7 @@ use super::auth::Caller;
 use super::body::{JsonBody, RawBody};
 use super::error::ApiError;
 use super::query::ApiQuery;
+use super::wire;
 use crate::domain::runs::RunRequest;
 use crate::store::TriggerKind;
 use axum::Json;
@@ -13,10 +14,12 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::IntoResponse;
+use plugboard_api_types::documents::{Execution, FlowDefinition as FlowDocument};
+use plugboard_api_types::flows::{
+    DeadLetterPage, ExecutionPage, FlowList, ReplayRequest, Replayed, RunRequest as RunBody,
+};
 use plugboard_runtime::flow::FlowDefinition;
 use plugboard_runtime::{Batch, Error, Record};
-use serde::Deserialize;
-use serde_json::{Value, json};
 
 /// The flow a body defines: JSON, or YAML when its `Content-Type` says so. A syntax or shape error
 /// is `flow-invalid` with the 1-based `line` and `column` where it was found, so an editor (the
@@ -53,19 +56,22 @@ pub async fn flows_create(
 ) -> Result<impl IntoResponse, ApiError> {
     let flow = definition(&headers, &body)?;
     state.services.flows.put(flow.clone(), false, &caller.name).await?;
-    Ok((StatusCode::CREATED, Json(json!(flow))))
+    Ok((StatusCode::CREATED, Json(wire::document::<_, FlowDocument>(&flow))))
 }
 
 /// `GET /v1/flows`.
-pub async fn flows_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn flows_list(State(state): State<AppState>, caller: Caller) -> Result<Json<FlowList>, ApiError> {
     let mut flows = state.services.flows.list()?;
     flows.retain(|flow| caller.sees_flow(&flow.name));
-    Ok(Json(json!({ "flows": flows })))
+    Ok(Json(FlowList { flows: flows.iter().map(wire::document).collect() }))
 }
 
 /// `GET /v1/flows/{name}`.
-pub async fn flows_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
-    Ok(Json(json!(state.services.flows.get(&name)?)))
+pub async fn flows_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<FlowDocument>, ApiError> {
+    Ok(Json(wire::document(&state.services.flows.get(&name)?)))
 }
 
 /// `PUT /v1/flows/{name}`: replace a flow; the body's name must match.
@@ -75,13 +81,13 @@ pub async fn flows_update(
     Path(name): Path<String>,
     headers: HeaderMap,
     RawBody(body): RawBody,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<FlowDocument>, ApiError> {
     let flow = definition(&headers, &body)?;
     if flow.name != name {
         return Err(ApiError::invalid(format!("the body defines `{}`, not `{name}`", flow.name)));
     }
     state.services.flows.put(flow.clone(), true, &caller.name).await?;
-    Ok(Json(json!(flow)))
+    Ok(Json(wire::document(&flow)))
 }
 
 /// `DELETE /v1/flows/{name}`.
@@ -94,27 +100,18 @@ pub async fn flows_delete(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of `POST /v1/flows/{name}/run`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct RunBody {
-    /// Input records (JSON values).
-    #[serde(default)]
-    records: Vec<Value>,
-}
-
 /// `POST /v1/flows/{name}/run`: a manual run with optional input; answers the execution.
 pub async fn flows_run(
     State(state): State<AppState>,
     Path(name): Path<String>,
     JsonBody(body): JsonBody<Option<RunBody>>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Execution>, ApiError> {
     let body = body.unwrap_or_default();
     let input: Batch = body.records.iter().map(Record::json).collect();
     let request = RunRequest { trigger: TriggerKind::Manual, from: None, queued: &[], replaying: None };
     state.services.flows.check_input(input.len())?;
     let execution = state.services.flows.run(&name, input, request).await?;
-    Ok(Json(json!(execution)))
+    Ok(Json(wire::document(&execution)))
 }
 
 /// `GET /v1/flows/{name}/executions[?limit=N&cursor=C&order=desc]`: a page, oldest first by default.
@@ -122,9 +119,12 @@ pub async fn flows_executions(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ExecutionPage>, ApiError> {
     let page = state.services.flows.executions(&name, page.request())?;
-    Ok(Json(json!({"executions": page.items, "next_cursor": page.next_cursor})))
+    Ok(Json(ExecutionPage {
+        executions: page.items.iter().map(wire::document).collect(),
+        next_cursor: page.next_cursor,
+    }))
 }
 
 /// `GET /v1/executions/{id}`.
@@ -132,14 +132,14 @@ pub async fn executions_get(
     State(state): State<AppState>,
     caller: Caller,
     Path(id): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<Execution>, ApiError> {
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("execution ids are numbers"))?;
     let execution = state.services.flows.execution(id)?;
     // Out of scope reads as missing: walking ids must not list the flows a scope hides.
     if !caller.sees_flow(&execution.flow) {
         return Err(plugboard_runtime::Error::NotFound(format!("execution {id}")).into());
     }
-    Ok(Json(json!(execution)))
+    Ok(Json(wire::document(&execution)))
 }
 
 /// `GET /v1/flows/{name}/dlq[?limit=N&cursor=C&order=desc]`: a page, oldest first by default.
@@ -147,18 +147,10 @@ pub async fn dlq_list(
     State(state): State<AppState>,
     Path(name): Path<String>,
     ApiQuery(page): ApiQuery<PageQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeadLetterPage>, ApiError> {
     let page = state.services.flows.dead_letters(&name, page.request())?;
-    Ok(Json(json!({"dead_letters": page.items, "next_cursor": page.next_cursor})))
-}
-
-/// Body of `POST /v1/flows/{name}/dlq/replay`.
-#[derive(Deserialize, Default)]
-#[serde(deny_unknown_fields)]
-pub struct ReplayBody {
-    /// Dead letters to replay; all when absent.
-    #[serde(default)]
-    ids: Option<Vec<u64>>,
+    let dead_letters = page.items.iter().map(wire::document).collect();
+    Ok(Json(DeadLetterPage { dead_letters, next_cursor: page.next_cursor }))
 }
 
 /// `POST /v1/flows/{name}/dlq/replay`: replay all or selected dead letters from their failed step.
@@ -166,11 +158,11 @@ pub async fn dlq_replay(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<Option<ReplayBody>>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<Option<ReplayRequest>>,
+) -> Result<Json<Replayed>, ApiError> {
     let body = body.unwrap_or_default();
     let executions = state.services.flows.replay(&name, body.ids.as_deref(), &caller.name).await?;
-    Ok(Json(json!({"executions": executions})))
+    Ok(Json(Replayed { executions: executions.iter().map(wire::document).collect() }))
 }
 
 /// `DELETE /v1/flows/{name}/dlq/{id}`.

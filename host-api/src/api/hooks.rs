@@ -18,10 +18,9 @@ use axum::extract::{ConnectInfo, FromRequestParts, Path, State};
 use axum::http::request::Parts;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
+use plugboard_api_types::flows::{DeliveryState, WebhookIgnored, WebhookQueued, WebhookSecret};
 use plugboard_runtime::flow::FlowDefinition;
 use plugboard_runtime::flow::webhook::Cidr;
-use serde::Deserialize;
-use serde_json::{Value, json};
 use std::net::{IpAddr, SocketAddr};
 
 /// The peer's address, when the server was started with connection info (`plugboard serve`
@@ -143,7 +142,7 @@ pub async fn hooks_deliver(
         return Ok((StatusCode::OK, Json(answer)).into_response());
     }
     if !trigger.events.is_empty() && parsed.keep_events(&event_types, &trigger.events) == 0 {
-        return Ok((StatusCode::OK, Json(json!({"ignored": true, "events": event_types}))).into_response());
+        return Ok((StatusCode::OK, Json(WebhookIgnored { ignored: true, events: event_types })).into_response());
     }
     let id = spec.id.as_ref().and_then(|locator| parsed.delivery_id(locator, &request_headers));
     let mark = identity(trigger, &spec, &authenticated, id.as_deref())?;
@@ -203,30 +202,21 @@ async fn queue(
     parsed: Parsed,
     mark: &crate::domain::webhook::DeliveryMark,
 ) -> Result<Response, ApiError> {
-    let count = parsed.records.len();
+    let count = u64::try_from(parsed.records.len()).unwrap_or(u64::MAX);
     let delivery = state.services.queue.accept_delivery(name, mark, parsed.records, parsed.headers).await?;
     Ok(match delivery {
         Delivery::Queued(id) => {
             let follow = format!("/v1/flows/{name}/deliveries/{id}");
-            (StatusCode::ACCEPTED, Json(json!({"queued": id, "records": count, "delivery": follow}))).into_response()
+            let answer = WebhookQueued { queued: id, records: count, duplicate: false, delivery: follow };
+            (StatusCode::ACCEPTED, Json(answer)).into_response()
         }
         Delivery::Duplicate(id) => {
             tracing::info!(flow = %name, run = id, "repeated webhook delivery: not queued again");
             let follow = format!("/v1/flows/{name}/deliveries/{id}");
-            let answer = json!({"queued": id, "records": count, "duplicate": true, "delivery": follow});
+            let answer = WebhookQueued { queued: id, records: count, duplicate: true, delivery: follow };
             (StatusCode::OK, Json(answer)).into_response()
         }
     })
-}
-
-/// Body of `PUT /v1/flows/{name}/webhook-secret`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct SecretBody {
-    secret: String,
-    /// Keep accepting the secret this one replaces for this many seconds (a rotation).
-    #[serde(default)]
-    keep_previous_secs: u64,
 }
 
 /// `PUT /v1/flows/{name}/webhook-secret`: sets the secret webhook senders sign (or authenticate)
@@ -237,7 +227,7 @@ pub async fn flows_webhook_secret(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<SecretBody>,
+    JsonBody(body): JsonBody<WebhookSecret>,
 ) -> Result<StatusCode, ApiError> {
     state.services.flows.set_webhook_secret(&name, &body.secret, body.keep_previous_secs, &caller.name).await?;
     Ok(StatusCode::NO_CONTENT)
@@ -249,16 +239,16 @@ pub async fn flows_webhook_secret(
 pub async fn deliveries_get(
     State(state): State<AppState>,
     Path((name, id)): Path<(String, String)>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<DeliveryState>, ApiError> {
     let id: u64 = id.parse().map_err(|_| ApiError::invalid("delivery ids are numbers"))?;
     let store = &state.services.store;
     if store.queued_run(id)?.is_some_and(|run| run.flow == name) {
-        return Ok(Json(json!({"queued": id, "state": "queued"})));
+        return Ok(Json(DeliveryState::Queued { queued: id }));
     }
     match store.ran_by(&name, id)? {
         Some(execution) => {
             let execution = state.services.flows.execution(execution)?;
-            Ok(Json(json!({"queued": id, "state": "ran", "execution": execution})))
+            Ok(Json(DeliveryState::Ran { queued: id, execution: super::wire::document(&execution) }))
         }
         None => Err(plugboard_runtime::Error::NotFound(format!("delivery {id} of flow {name}")).into()),
     }

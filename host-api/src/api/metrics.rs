@@ -7,7 +7,7 @@ use axum::Json;
 use axum::extract::State;
 use axum::http::header;
 use axum::response::IntoResponse;
-use serde_json::{Value, json};
+use plugboard_api_types::connections::{MetricsHistory, MetricsSample};
 /// `GET /metrics`: the telemetry's families, plus the store's group commit (fsyncs, and the
 /// acknowledgements that waited for one) and the work queue's depth.
 ///
@@ -82,10 +82,20 @@ pub async fn metrics_get(
 }
 
 /// `GET /v1/metrics/history`: one sample per interval over the last hour, oldest first (any role).
-pub async fn metrics_history(State(state): State<AppState>) -> Result<Json<Value>, super::error::ApiError> {
+pub async fn metrics_history(State(state): State<AppState>) -> Json<MetricsHistory> {
     let telemetry = state.services.plugins.telemetry();
-    Ok(Json(json!({
-        "interval_seconds": telemetry.interval().as_secs(),
-        "samples": telemetry.history(),
-    })))
+    let samples = telemetry
+        .history()
+        .into_iter()
+        .map(|sample| MetricsSample {
+            at: sample.at,
+            invocations: sample.invocations,
+            errors: sample.errors,
+            latency_p50_ms: sample.latency_p50_ms,
+            latency_p99_ms: sample.latency_p99_ms,
+            queue_depth: sample.queue_depth,
+            dead_letters: sample.dead_letters,
+        })
+        .collect();
+    Json(MetricsHistory { interval_seconds: telemetry.interval().as_secs(), samples })
 }

@@ -1,79 +1,125 @@
 //! `GET /openapi.json`: an OpenAPI 3.1 document built from the route table in [`super::routes`].
 
-use super::routes::{PAGED, ROUTES, RouteDoc};
+use super::routes::{ALSO, PAGED, ROUTES, RouteDoc, SchemaFn};
 use axum::Json;
+use schemars::SchemaGenerator;
 use serde_json::{Map, Value, json};
 
-fn operation(route: &RouteDoc) -> Value {
+fn operation(route: &RouteDoc, generator: &mut SchemaGenerator) -> Value {
     let mut parameters: Vec<Value> = route
         .path
         .split('/')
         .filter_map(|segment| segment.strip_prefix('{').and_then(|s| s.strip_suffix('}')))
-        .map(|name| json!({"name": name, "in": "path", "required": true, "schema": {"type": "string"}}))
+        .map(|name| {
+            // Executions, deliveries and dead letters are numbered; keys are named by their id.
+            let numbered = name == "id" && !route.path.starts_with("/v1/keys");
+            let schema = if numbered { json!({"type": "integer", "minimum": 0}) } else { json!({"type": "string"}) };
+            json!({"name": name, "in": "path", "required": true, "schema": schema})
+        })
         .collect();
     if route.method == "get" && PAGED.contains(&route.path) {
         parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
-        parameters.push(json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page", "schema": {"type": "integer"}}));
+        parameters.push(json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page", "schema": {"type": "integer", "minimum": 0}}));
         parameters.push(json!({"name": "order", "in": "query", "description": "`asc` (oldest first) or `desc` (newest first)", "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"}}));
     }
     if route.method == "get" && route.path == "/v1/audit" {
-        for (name, kind, description) in [
-            ("actor", "string", "the token name, exactly"),
-            ("action", "string", "the action, e.g. `upload`, `flow-create`"),
-            ("target", "string", "part of the target's name"),
-            ("since", "integer", "at or after, seconds since the Unix epoch"),
-            ("until", "integer", "at or before, seconds since the Unix epoch"),
+        let action = generator.subschema_for::<plugboard_api_types::access::AuditAction>();
+        for (name, schema, description) in [
+            ("actor", json!({"type": "string"}), "the token name, exactly"),
+            ("action", action.to_value(), "the action, e.g. `upload`, `flow-create`"),
+            ("target", json!({"type": "string"}), "part of the target's name"),
+            ("since", json!({"type": "integer", "minimum": 0}), "at or after, seconds since the Unix epoch"),
+            ("until", json!({"type": "integer", "minimum": 0}), "at or before, seconds since the Unix epoch"),
         ] {
-            parameters.push(json!({"name": name, "in": "query", "description": description, "schema": {"type": kind}}));
+            parameters.push(json!({"name": name, "in": "query", "description": description, "schema": schema}));
         }
     }
+    let answer = |schema: Option<SchemaFn>, generator: &mut SchemaGenerator| match schema {
+        Some(schema) => {
+            let media = if route.path == "/metrics" { "text/plain" } else { "application/json" };
+            json!({"description": "success", "content": {media: {"schema": schema(generator)}}})
+        }
+        None => json!({"description": "success, no body"}),
+    };
+    let mut responses = Map::new();
+    responses.insert(route.success.to_string(), answer(route.response, generator));
+    for (method, path, status) in ALSO {
+        if *method == route.method && *path == route.path {
+            responses.insert(status.to_string(), answer(route.response, generator));
+        }
+    }
+    let error = generator.subschema_for::<plugboard_api_types::ErrorBody>();
+    let error = if route.path == "/v1/plugins/{name}/invoke" {
+        // An invocation that ran answers what it cost too; one refused before it ran does not.
+        let failed = generator.subschema_for::<plugboard_api_types::plugins::InvokeFailed>();
+        json!({"anyOf": [failed, error]})
+    } else {
+        error.to_value()
+    };
+    responses.insert(
+        "default".into(),
+        json!({"description": "a typed error", "content": {"application/json": {"schema": error}}}),
+    );
     let mut op = json!({
         "summary": route.summary,
         "operationId": format!("{}_{}", route.method, route.path.trim_matches('/').replace(['/', '{', '}', '.'], "_")),
         "parameters": parameters,
-        "responses": {
-            route.success.to_string(): {"description": "success", "content": {"application/json": {}}},
-            "default": {"description": "a typed error", "content": {"application/json": {"schema": {"$ref": "#/components/schemas/Error"}}}},
-        },
+        "responses": responses,
         "x-plugboard-role": route.role(),
     });
     if route.role() != "none" {
         op["security"] = json!([{"bearer": []}]);
     }
-    if let Some(media) = route.body {
-        op["requestBody"] = json!({"required": true, "content": {media: {}}});
+    if let (Some(media), Some(schema)) = (route.body, route.request) {
+        let schema = schema(generator);
+        let mut content = Map::new();
+        content.insert(media.into(), json!({"schema": schema}));
+        if matches!((route.method, route.path), ("post", "/v1/flows") | ("put", "/v1/flows/{name}")) {
+            // Flow definitions are also taken as YAML.
+            content.insert("application/yaml".into(), json!({"schema": schema}));
+        }
+        if route.path == "/v1/hooks/{name}" {
+            // Senders post JSON, forms (Slack) or anything their scheme signs.
+            content.insert("application/x-www-form-urlencoded".into(), json!({"schema": schema}));
+        }
+        // Bodies that are optional (`null` or empty) are still described: a client sends one.
+        op["requestBody"] = json!({"required": true, "content": content});
     }
     op
 }
 
 /// The document.
 pub fn document() -> Value {
+    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
+        .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .into_generator();
     let mut paths = Map::new();
     for route in ROUTES {
         let entry = paths.entry(route.path.to_string()).or_insert_with(|| json!({}));
-        entry[route.method] = operation(route);
+        entry[route.method] = operation(route, &mut generator);
     }
+    documents(&mut generator);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Plugboard control plane", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": schemas(),
+            "schemas": Value::Object(generator.take_definitions(true)),
         }
     })
 }
 
-/// The component schemas, derived from `plugboard-api-types` (draft 2020-12, OpenAPI 3.1's
-/// dialect): `Error` and what it refers to.
-fn schemas() -> Value {
-    let mut generator = schemars::generate::SchemaSettings::draft2020_12()
-        .with(|settings| settings.definitions_path = "/components/schemas".into())
-        .into_generator();
-    let error = generator.subschema_for::<plugboard_api_types::ErrorBody>();
-    debug_assert_eq!(error.get("$ref").and_then(Value::as_str), Some("#/components/schemas/Error"));
-    let definitions = generator.take_definitions(true);
-    Value::Object(definitions)
+/// The documents `plugboard-api-types` carries by name (`documents::DOCUMENTS`), defined by the
+/// layers that own their shapes: the runtime's manifest and flow definition, the store's
+/// execution and dead letter, the domain's connection.
+fn documents(generator: &mut SchemaGenerator) {
+    generator.subschema_for::<plugboard_runtime::Manifest>();
+    generator.subschema_for::<plugboard_runtime::flow::FlowDefinition>();
+    generator.subschema_for::<crate::store::ExecutionRecord>();
+    generator.subschema_for::<crate::store::DeadLetterRecord>();
+    generator.subschema_for::<crate::domain::connections::PublicConnection>();
+    generator.subschema_for::<crate::domain::connections::ConnectionDefinition>();
 }
 
 /// `GET /openapi.json`.
@@ -98,5 +144,45 @@ mod tests {
             assert!(codes.contains(&format!("\"{}\"", api.as_str())), "{code} missing from {codes}");
         }
         assert!(codes.contains(&format!("\"{}\"", ApiErrorCode::Unauthorized.as_str())));
+    }
+
+    fn references(value: &Value, found: &mut Vec<String>) {
+        match value {
+            Value::Object(map) => {
+                if let Some(Value::String(target)) = map.get("$ref") {
+                    found.push(target.clone());
+                }
+                map.values().for_each(|v| references(v, found));
+            }
+            Value::Array(items) => items.iter().for_each(|v| references(v, found)),
+            _ => {}
+        }
+    }
+
+    #[test]
+    fn every_body_has_a_schema_and_every_reference_is_defined() {
+        let doc = document();
+        for route in ROUTES {
+            let op = &doc["paths"][route.path][route.method];
+            if route.body.is_some() {
+                let content =
+                    op["requestBody"]["content"].as_object().map(|c| c.values().all(|m| m.get("schema").is_some()));
+                assert_eq!(content, Some(true), "{} {}: request body without a schema", route.method, route.path);
+            }
+            let success = &op["responses"][route.success.to_string()];
+            let has_body = success.get("content").is_some();
+            assert_eq!(has_body, route.success != 204 && route.method != "options", "{} {}", route.method, route.path);
+        }
+        let mut found = Vec::new();
+        references(&doc, &mut found);
+        let schemas = &doc["components"]["schemas"];
+        for target in &found {
+            let name = target.strip_prefix("#/components/schemas/").unwrap_or(target);
+            assert!(schemas.get(name).is_some(), "{target} is referred to and not defined");
+        }
+        for name in plugboard_api_types::documents::DOCUMENTS {
+            assert!(found.iter().any(|t| t.ends_with(&format!("/{name}"))), "{name} is never referred to");
+            assert!(schemas.get(*name).is_some(), "the document {name} has no schema");
+        }
     }
 }

@@ -5,29 +5,24 @@ use super::auth::{Caller, Role};
 use super::body::JsonBody;
 use super::error::ApiError;
 use super::query::ApiQuery;
+use super::wire;
 use crate::store::{AuditAction, VersionRecord};
 use axum::Json;
 use axum::extract::{Path, State};
 use axum::http::StatusCode;
 use axum::response::IntoResponse;
-use plugboard_runtime::{BudgetLimits, Kind, LogEntry, Record, Usage};
+use plugboard_api_types::plugins::{
+    ActiveVersion, CompileSource, ConfigRequest, ConfigView, Effective, EffectiveBudget, Grants, GrantsView, Health,
+    InstallStatus, Installed, InvocationUsage, InvokeFailed, InvokeOutput, InvokeRequest, Invoked, Latency,
+    PluginDetail, PluginList, PluginSummary, PluginUsage,
+};
+use plugboard_runtime::{Kind, LogEntry, Record, Usage};
 use serde::Deserialize;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 
 fn version(text: &str) -> Result<semver::Version, ApiError> {
     semver::Version::parse(text).map_err(|err| ApiError::invalid(format!("`{text}` is not a semantic version: {err}")))
-}
-
-fn version_json(record: &VersionRecord) -> Value {
-    json!({
-        "name": record.name,
-        "version": record.version.to_string(),
-        "digest": record.digest,
-        "key_id": record.key_id,
-        "kind": record.manifest.kind,
-        "uploaded_at": record.uploaded_at,
-    })
 }
 
 #[derive(Deserialize)]
@@ -86,14 +81,16 @@ pub async fn plugins_upload(
     }
     let installed =
         state.services.plugins.install(body.to_vec(), query.activate, query.allow_rollback, &caller.name).await?;
-    let mut body = version_json(&installed.record);
-    body["status"] = if installed.active { "active" } else { "inactive" }.into();
+    let body = Installed {
+        version: wire::version(&installed.record),
+        status: if installed.active { InstallStatus::Active } else { InstallStatus::Inactive },
+    };
     let status = if installed.existed { StatusCode::OK } else { StatusCode::CREATED };
     Ok((status, Json(body)).into_response())
 }
 
 /// `GET /v1/plugins`.
-pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<Value>, ApiError> {
+pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Result<Json<PluginList>, ApiError> {
     let mut by_name: BTreeMap<String, Vec<VersionRecord>> = BTreeMap::new();
     for record in state.services.store.all_versions()?.into_iter().filter(|r| caller.sees_plugin(&r.name)) {
         by_name.entry(record.name.clone()).or_default().push(record);
@@ -102,95 +99,103 @@ pub async fn plugins_list(State(state): State<AppState>, caller: Caller) -> Resu
     for (name, mut versions) in by_name {
         versions.sort_by(|a, b| a.version.cmp(&b.version));
         let active = state.services.store.active(&name)?;
-        plugins.push(json!({
-            "name": name,
-            "kind": versions.last().map(|v| v.manifest.kind),
-            "active_version": active.map(|v| v.to_string()),
-            "versions": versions.iter().map(|v| v.version.to_string()).collect::<Vec<_>>(),
-        }));
+        plugins.push(PluginSummary {
+            kind: versions.last().map(|v| wire::kind(v.manifest.kind)),
+            active_version: active.map(|v| v.to_string()),
+            versions: versions.iter().map(|v| v.version.to_string()).collect(),
+            name,
+        });
     }
-    Ok(Json(json!({ "plugins": plugins })))
+    Ok(Json(PluginList { plugins }))
 }
 
 /// `GET /v1/plugins/{name}`: versions, active version, manifest, grants (no secret values), health,
 /// usage.
-pub async fn plugins_get(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn plugins_get(
+    State(state): State<AppState>,
+    Path(name): Path<String>,
+) -> Result<Json<PluginDetail>, ApiError> {
     let versions = state.services.plugins.versions(&name)?;
     if versions.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
     let active = state.services.store.active(&name)?;
-    let manifest =
-        versions.iter().find(|v| Some(&v.version) == active.as_ref()).or(versions.last()).map(|v| v.manifest.clone());
+    let manifest = versions
+        .iter()
+        .find(|v| Some(&v.version) == active.as_ref())
+        .or(versions.last())
+        .map(|v| wire::document(&v.manifest));
     let grant = state.services.store.grant(&name)?;
-    Ok(Json(json!({
-        "name": name,
-        "active_version": active.map(|v| v.to_string()),
-        "versions": versions.iter().map(version_json).collect::<Vec<_>>(),
-        "manifest": manifest,
-        "grants": {
-            "outbound_hosts": grant.outbound_hosts,
-            "key_value": grant.key_value,
-            "connections": grant.connections,
-            "allow_private": grant.allow_private,
-            "budget": grant.budget,
-            "config": grant.config,
-            "secrets": grant.secrets.keys().collect::<Vec<_>>(),
+    Ok(Json(PluginDetail {
+        active_version: active.map(|v| v.to_string()),
+        versions: versions.iter().map(wire::version).collect(),
+        manifest,
+        grants: GrantsView {
+            grants: wire::grants(&grant),
+            config: grant.config.clone(),
+            secrets: grant.secrets.keys().cloned().collect(),
         },
-        "effective": effective(&state, &name),
-        "health": health(&state, &name),
-        "usage": usage_json(&state, &name)?,
-    })))
+        effective: effective(&state, &name),
+        health: health(&state, &name),
+        usage: usage(&state, &name)?,
+        name,
+    }))
 }
 
 /// A plugin's durable usage totals (API invocations and flow steps) and its latency over its last
 /// invocations since the server started (`null` before the first).
-fn usage_json(state: &AppState, name: &str) -> Result<Value, ApiError> {
-    let mut usage = json!(state.services.plugins.usage(name)?);
-    usage["latency_ms"] = json!(state.services.plugins.telemetry().latency(name));
-    Ok(usage)
+fn usage(state: &AppState, name: &str) -> Result<PluginUsage, ApiError> {
+    let totals = state.services.plugins.usage(name)?;
+    let latency = state.services.plugins.telemetry().latency(name);
+    Ok(PluginUsage {
+        invocations: totals.invocations,
+        errors: totals.errors,
+        fuel: totals.fuel,
+        errors_by_code: totals.errors_by_code,
+        retries: totals.retries,
+        latency_ms: latency.map(|l| Latency { p50: l.p50, p99: l.p99 }),
+    })
 }
 
 /// What the active version runs with (manifest ∩ grant ∩ host caps), and which party set each
 /// budget limit; null when no version is loaded.
-fn effective(state: &AppState, name: &str) -> Value {
-    let Some(plugin) = state.services.plugins.active(name) else { return Value::Null };
+fn effective(state: &AppState, name: &str) -> Option<Effective> {
+    let plugin = state.services.plugins.active(name)?;
     let effective = plugin.effective();
     let budget = effective.budget;
     let granted = state.services.store.grant(name).map(|grant| grant.outbound_hosts).unwrap_or_default();
     let requested = &plugin.manifest().capabilities.outbound_hosts;
-    json!({
-        "outbound_hosts": requested.iter().filter(|host| granted.contains(host)).collect::<Vec<_>>(),
-        "key_value": effective.key_value,
-        "budget": {
-            "fuel": budget.fuel,
-            "timeout_ms": u64::try_from(budget.timeout.as_millis()).unwrap_or(u64::MAX),
-            "memory_bytes": budget.memory_bytes,
-            "max_input_bytes": budget.max_input_bytes,
-            "max_output_bytes": budget.max_output_bytes,
-            "max_records": budget.max_records,
+    Some(Effective {
+        outbound_hosts: requested.iter().filter(|host| granted.contains(host)).cloned().collect(),
+        key_value: effective.key_value.clone(),
+        budget: EffectiveBudget {
+            fuel: budget.fuel,
+            timeout_ms: u64::try_from(budget.timeout.as_millis()).unwrap_or(u64::MAX),
+            memory_bytes: budget.memory_bytes,
+            max_input_bytes: budget.max_input_bytes,
+            max_output_bytes: budget.max_output_bytes,
+            max_records: budget.max_records,
         },
-        "budget_set_by": effective.budget_sources,
+        budget_set_by: wire::sources(&effective.budget_sources),
     })
 }
 
-fn health(state: &AppState, name: &str) -> Value {
+fn health(state: &AppState, name: &str) -> Health {
     match (state.services.plugins.active(name), state.services.plugins.load_error(name)) {
-        (Some(plugin), _) => json!({
-            "status": "ready",
-            "version": plugin.manifest().version.to_string(),
-            "compiled": match plugin.compile_source() {
-                plugboard_runtime::CompileSource::Cached => "cached",
-                plugboard_runtime::CompileSource::Compiled => "compiled",
+        (Some(plugin), _) => Health::Ready {
+            version: plugin.manifest().version.to_string(),
+            compiled: match plugin.compile_source() {
+                plugboard_runtime::CompileSource::Cached => CompileSource::Cached,
+                plugboard_runtime::CompileSource::Compiled => CompileSource::Compiled,
             },
-        }),
-        (None, Some(error)) => json!({"status": "failed", "error": error}),
-        (None, None) => json!({"status": "inactive"}),
+        },
+        (None, Some(error)) => Health::Failed { error },
+        (None, None) => Health::Inactive,
     }
 }
 
 /// `GET /v1/plugins/{name}/health`.
-pub async fn plugins_health(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Value>, ApiError> {
+pub async fn plugins_health(State(state): State<AppState>, Path(name): Path<String>) -> Result<Json<Health>, ApiError> {
     if state.services.plugins.versions(&name)?.is_empty() {
         return Err(plugboard_runtime::Error::NotFound(format!("plugin {name}")).into());
     }
@@ -203,10 +208,10 @@ pub async fn plugins_activate(
     caller: Caller,
     Path((name, text)): Path<(String, String)>,
     ApiQuery(query): ApiQuery<ActivateQuery>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActiveVersion>, ApiError> {
     let version = version(&text)?;
     state.services.plugins.activate(&name, &version, query.allow_rollback, &caller.name).await?;
-    Ok(Json(json!({"name": name, "active_version": version.to_string()})))
+    Ok(Json(ActiveVersion { name, active_version: Some(version.to_string()) }))
 }
 
 /// `POST /v1/plugins/{name}/deactivate`.
@@ -214,9 +219,9 @@ pub async fn plugins_deactivate(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-) -> Result<Json<Value>, ApiError> {
+) -> Result<Json<ActiveVersion>, ApiError> {
     state.services.plugins.deactivate(&name, &caller.name).await?;
-    Ok(Json(json!({"name": name, "active_version": null})))
+    Ok(Json(ActiveVersion { name, active_version: None }))
 }
 
 /// `DELETE /v1/plugins/{name}`.
@@ -239,32 +244,13 @@ pub async fn plugins_delete_version(
     Ok(StatusCode::NO_CONTENT)
 }
 
-/// Body of `PUT /v1/plugins/{name}/grants`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct GrantsBody {
-    #[serde(default)]
-    outbound_hosts: Vec<String>,
-    #[serde(default)]
-    key_value: Vec<String>,
-    /// Connections bound: the manifest's name for each to the operator's connection (see
-    /// `domain::connections`).
-    #[serde(default)]
-    connections: BTreeMap<String, String>,
-    /// Whether exactly granted host names may resolve to private or loopback addresses.
-    #[serde(default)]
-    allow_private: bool,
-    #[serde(default)]
-    budget: BudgetLimits,
-}
-
 /// `PUT /v1/plugins/{name}/grants`: capabilities and budget.
 pub async fn plugins_grants(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<GrantsBody>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<Grants>,
+) -> Result<Json<Grants>, ApiError> {
     for host in &body.outbound_hosts {
         plugboard_runtime::HostPattern::parse(host)
             .map_err(|reason| ApiError::invalid(format!("outbound host `{host}`: {reason}")))?;
@@ -294,30 +280,14 @@ pub async fn plugins_grants(
                 grant.key_value = body.key_value;
                 grant.connections = body.connections;
                 grant.allow_private = body.allow_private;
-                grant.budget = body.budget;
+                grant.budget = wire::budget_in(body.budget);
             },
             AuditAction::Grants,
             detail,
             &caller.name,
         )
         .await?;
-    Ok(Json(json!({
-        "outbound_hosts": grant.outbound_hosts,
-        "key_value": grant.key_value,
-        "connections": grant.connections,
-        "allow_private": grant.allow_private,
-        "budget": grant.budget
-    })))
-}
-
-/// Body of `PUT /v1/plugins/{name}/config`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct ConfigBody {
-    #[serde(default)]
-    values: BTreeMap<String, Value>,
-    #[serde(default)]
-    secrets: BTreeMap<String, String>,
+    Ok(Json(wire::grants(&grant)))
 }
 
 /// `PUT /v1/plugins/{name}/config`: replaces config values and secrets. Secrets are write-only:
@@ -327,8 +297,8 @@ pub async fn plugins_config(
     State(state): State<AppState>,
     caller: Caller,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<ConfigBody>,
-) -> Result<Json<Value>, ApiError> {
+    JsonBody(body): JsonBody<ConfigRequest>,
+) -> Result<Json<ConfigView>, ApiError> {
     let values: BTreeMap<String, String> =
         body.values.into_iter().map(|(k, v)| (k, v.as_str().map_or_else(|| v.to_string(), str::to_string))).collect();
     let detail = format!(
@@ -350,22 +320,7 @@ pub async fn plugins_config(
             &caller.name,
         )
         .await?;
-    Ok(Json(json!({"values": grant.config, "secrets": grant.secrets.keys().collect::<Vec<_>>()})))
-}
-
-/// Body of `POST /v1/plugins/{name}/invoke`.
-#[derive(Deserialize)]
-#[serde(deny_unknown_fields)]
-pub struct InvokeBody {
-    /// Records as JSON values (transformers and sinks).
-    #[serde(default)]
-    records: Vec<Value>,
-    /// Where to start reading (sources).
-    #[serde(default)]
-    cursor: Option<String>,
-    /// Most records to read (sources); default 100.
-    #[serde(default)]
-    max_records: Option<u32>,
+    Ok(Json(ConfigView { values: grant.config, secrets: grant.secrets.into_keys().collect() }))
 }
 
 fn records_json(batch: &[Record]) -> Vec<Value> {
@@ -380,7 +335,7 @@ fn records_json(batch: &[Record]) -> Vec<Value> {
 pub async fn plugins_invoke(
     State(state): State<AppState>,
     Path(name): Path<String>,
-    JsonBody(body): JsonBody<InvokeBody>,
+    JsonBody(body): JsonBody<InvokeRequest>,
 ) -> Result<axum::response::Response, ApiError> {
     let plugin = state.services.plugins.active(&name).ok_or_else(|| {
         let reason = state
@@ -396,21 +351,22 @@ pub async fn plugins_invoke(
         state.services.store.read_barrier().await?;
     }
     let records: Vec<Record> = body.records.iter().map(Record::json).collect();
-    let (outcome, usage, logs): (Result<Value, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
+    let (outcome, usage, logs): (Result<InvokeOutput, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
         match plugin.manifest().kind {
             Kind::Transformer => {
                 let out = plugin.transform(records).await;
-                (out.outcome.map(|b| json!({"records": records_json(&b)})), out.usage, out.logs.entries)
+                (out.outcome.map(|b| InvokeOutput::Records { records: records_json(&b) }), out.usage, out.logs.entries)
             }
             Kind::Source => {
                 let out = plugin.read(body.cursor, body.max_records.unwrap_or(100)).await;
-                let page =
-                    out.outcome.map(|p| json!({"records": records_json(&p.records), "next_cursor": p.next_cursor}));
+                let page = out
+                    .outcome
+                    .map(|p| InvokeOutput::Page { records: records_json(&p.records), next_cursor: p.next_cursor });
                 (page, out.usage, out.logs.entries)
             }
             Kind::Sink => {
                 let out = plugin.write(records).await;
-                (out.outcome.map(|r| json!({"report": r})), out.usage, out.logs.entries)
+                (out.outcome.map(|r| InvokeOutput::Written { report: wire::document(&r) }), out.usage, out.logs.entries)
             }
         };
     let code = outcome.as_ref().err().map(|e| e.code().as_str());
@@ -419,32 +375,24 @@ pub async fn plugins_invoke(
         state.services.store.durable().await?;
     }
     state.services.plugins.record_usage(&name, usage.fuel_consumed, usage.wall_time, code);
-    let usage_json = json!({
-        "fuel": usage.fuel_consumed,
-        "wall_time_ms": usage.wall_time.as_secs_f64() * 1000.0,
-        "peak_memory_bytes": usage.peak_memory_bytes,
-    });
+    let usage = InvocationUsage {
+        fuel: usage.fuel_consumed,
+        wall_time_ms: usage.wall_time.as_secs_f64() * 1000.0,
+        peak_memory_bytes: usage.peak_memory_bytes,
+    };
+    let logs = wire::logs(&logs);
     match outcome {
-        Ok(mut value) => {
-            value["usage"] = usage_json;
-            value["logs"] = json!(logs);
-            Ok(Json(value).into_response())
-        }
+        Ok(output) => Ok(Json(Invoked { output, usage, logs }).into_response()),
         Err(err) => {
-            let guest = match &err {
+            let plugin_error = match &err {
                 plugboard_runtime::Error::Guest(plugin_error) => Some(format!("{plugin_error:?}")),
                 _ => None,
             };
-            let mut response = ApiError::from(err).into_response();
-            let status = response.status();
-            let bytes = axum::body::to_bytes(std::mem::take(response.body_mut()), 1 << 20).await.unwrap_or_default();
-            let mut value: Value = serde_json::from_slice(&bytes).unwrap_or_default();
-            value["usage"] = usage_json;
-            value["logs"] = json!(logs);
-            if let Some(guest) = guest {
-                value["plugin_error"] = guest.into();
-            }
-            Ok((status, Json(value)).into_response())
+            let error = ApiError::from(err);
+            let body = Json(InvokeFailed { error: error.body(), usage, logs, plugin_error });
+            // The error's status and headers (`Retry-After`), with the body that adds the cost.
+            let (parts, _) = error.into_response().into_parts();
+            Ok(axum::response::Response::from_parts(parts, body.into_response().into_body()))
         }
     }
 }

@@ -6,6 +6,7 @@
 //! the strings API clients already match on.
 
 use plugboard_runtime::Manifest;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 
@@ -206,7 +207,7 @@ impl std::fmt::Display for TokenScope {
 }
 
 /// Where an execution stands.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ExecutionStatus {
     /// Started, not yet stored as finished.
@@ -222,7 +223,7 @@ pub enum ExecutionStatus {
 }
 
 /// What started an execution or queued a run.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum TriggerKind {
     /// `POST /v1/flows/{name}/run`.
@@ -236,7 +237,8 @@ pub enum TriggerKind {
 }
 
 /// One execution of a flow, as stored and answered.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "Execution")]
 pub struct ExecutionRecord {
     /// Sequence number.
     pub id: u64,
@@ -279,7 +281,8 @@ pub struct ExecutionRecord {
 pub const INLINE_DEAD_LETTERS: usize = 100;
 
 /// A dead letter in the queue of a flow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+#[schemars(rename = "DeadLetter")]
 pub struct DeadLetterRecord {
     /// Sequence number (assigned when stored).
     pub id: u64,
@@ -446,6 +449,9 @@ impl std::fmt::Display for PluginOwner {
         }
     }
 }
+
+#[cfg(test)]
+mod schema_tests;
 
 #[cfg(test)]
 mod tests {

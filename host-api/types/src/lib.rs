@@ -3,13 +3,17 @@
 //! instead of an `undefined` at run time.
 //!
 //! Nothing here knows axum, sled or wasmtime: these are the wire shapes only, mapped from the
-//! stored records and the runtime's errors at the server's edge, so the storage format can change
+//! stored records and the runtime's types at the server's edge, so the storage format can change
 //! without changing the API. Each type derives a JSON Schema (schemars, draft 2020-12, which is
-//! OpenAPI 3.1's dialect), and `/openapi.json` takes its schemas from them.
-//!
-//! The first of them is the error body every route answers with; the other requests and
-//! responses move here route by route (issue 28, point 1).
+//! OpenAPI 3.1's dialect), and `/openapi.json` takes its schemas from them. Documents another
+//! layer defines (manifests, flow definitions, executions) are carried as JSON and referred to by
+//! schema name ([`documents`]).
 
+pub mod access;
+pub mod connections;
+pub mod documents;
 pub mod error;
+pub mod flows;
+pub mod plugins;
 
 pub use error::{ApiErrorCode, ErrorBody};

@@ -20,6 +20,7 @@ use std::cmp::Ordering;
 
 /// A comparison operator.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(rename_all = "kebab-case")]
 pub enum Op {
     /// Equal.
@@ -42,6 +43,7 @@ pub enum Op {
 
 /// A condition on one record, as written.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[cfg_attr(feature = "schema", derive(schemars::JsonSchema))]
 #[serde(untagged)]
 pub enum Condition {
     /// Every sub-condition holds.

@@ -21,11 +21,12 @@ use super::condition::Condition;
 use super::webhook::{MAX_DEDUPE_SECS, MAX_WEBHOOK_TOLERANCE_SECS, WebhookTrigger};
 use crate::error::{Error, Result};
 use crate::manifest::Kind;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::{BTreeMap, BTreeSet};
 
 /// When a step's retryable failure is retried.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RetryPolicy {
     /// Attempts in all, the first included.
@@ -83,7 +84,7 @@ impl RetryPolicy {
 }
 
 /// What a validate step does with invalid records.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum OnInvalid {
     /// Invalid records go to the dead-letter queue with their reasons; valid ones continue.
@@ -94,7 +95,7 @@ pub enum OnInvalid {
 }
 
 /// One routing rule.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RouteRule {
     /// The condition on the record.
@@ -104,7 +105,7 @@ pub struct RouteRule {
 }
 
 /// A step of a pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Step {
     /// A transformer plugin.
@@ -169,7 +170,7 @@ impl Step {
 }
 
 /// A sink of a pipeline.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SinkStep {
     /// Step id.
@@ -183,7 +184,7 @@ pub struct SinkStep {
 
 /// Where a flow's records come from when a run brings none: a source plugin, read from the flow's
 /// persisted cursor.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct SourceStep {
     /// Step id.
@@ -200,7 +201,7 @@ fn default_max_records() -> u32 {
 }
 
 /// A pipeline: steps, then sinks.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct Pipeline {
     /// Steps in order.
@@ -212,7 +213,7 @@ pub struct Pipeline {
 }
 
 /// What starts a flow besides a manual run.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(tag = "type", rename_all = "kebab-case", deny_unknown_fields)]
 pub enum Trigger {
     /// `POST /v1/hooks/{flow}`, authenticated by the trigger's scheme under the flow's webhook
@@ -270,8 +271,9 @@ impl CronSchedule {
 }
 
 /// A flow.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "FlowDefinition")]
 pub struct FlowDefinition {
     /// Lower-case letters, digits and dashes.
     pub name: String,

@@ -7,6 +7,7 @@
 use crate::error::Error;
 use crate::host::logs::LogEntry;
 use crate::record::Record;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::collections::BTreeMap;
 use std::time::Instant;
@@ -20,7 +21,7 @@ pub const DEAD_LETTER_LOG_LINES: usize = 10;
 pub const DEAD_LETTER_LOG_BYTES: usize = 1024;
 
 /// An error as an execution records it.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct ErrorReport {
     /// The stable code.
     pub code: String,
@@ -92,7 +93,7 @@ pub(crate) fn last_lines(logs: &[LogEntry], lines: usize) -> Vec<LogEntry> {
 }
 
 /// One step's part of an execution.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StepReport {
     /// Step id.
     pub step: String,
@@ -134,7 +135,9 @@ impl StepReport {
 }
 
 /// A record that could not be processed, kept for inspection and replay.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
+// The control plane's stored dead letter (`DeadLetter` in the API document) flattens this one.
+#[schemars(rename = "DeadLetterDetail")]
 pub struct DeadLetter {
     /// The step it failed at (replay restarts there).
     pub step: String,
@@ -157,7 +160,7 @@ pub struct DeadLetter {
 ///
 /// Records are JSON by convention; a value that is not JSON is kept as text and replayed as a JSON
 /// string, so replay is exact only for JSON records (and UTF-8 keys and headers).
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct StoredRecord {
     /// Key, as text.
     pub key: Option<String>,
@@ -195,7 +198,7 @@ impl From<&StoredRecord> for Record {
 }
 
 /// What one execution did.
-#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct RunOutcome {
     /// Per-step reports: steps in order, parallel branches and sinks in the order they are named.
     pub steps: Vec<StepReport>,

@@ -10,6 +10,7 @@
 
 pub use super::cidr::{Cidr, parse_cidr};
 use crate::error::{Error, Result};
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 
 /// Largest webhook `tolerance_secs`: how long a captured delivery may stay usable (one hour).
@@ -19,7 +20,7 @@ pub const MAX_WEBHOOK_TOLERANCE_SECS: u64 = 3600;
 pub const MAX_DEDUPE_SECS: u64 = 7 * 24 * 3600;
 
 /// The webhook trigger of a flow: `POST /v1/hooks/{flow}`.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct WebhookTrigger {
     /// How a delivery is authenticated (default `plugboard`).
@@ -80,7 +81,7 @@ fn default_dedupe() -> u64 {
 }
 
 /// The named schemes.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum SchemeName {
     /// `X-Plugboard-Signature: sha256=HEX` over `"{timestamp}.{flow}.{body}"`.
@@ -108,7 +109,7 @@ pub enum SchemeName {
 }
 
 /// What a delivery's body is.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum BodyShape {
     /// `{"records": [...]}` or a JSON array of records.
@@ -123,7 +124,7 @@ pub enum BodyShape {
 }
 
 /// A hash function of an HMAC.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Algorithm {
     /// HMAC-SHA1 (older senders).
@@ -136,7 +137,7 @@ pub enum Algorithm {
 }
 
 /// How signature bytes are written.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum Encoding {
     /// Lower- or upper-case hexadecimal.
@@ -147,7 +148,7 @@ pub enum Encoding {
 }
 
 /// A generic HMAC signature, as data.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct HmacSpec {
     /// The header carrying the signature.

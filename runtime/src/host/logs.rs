@@ -12,6 +12,7 @@
 
 use crate::bindings::logging::{self, Level};
 use crate::sync::Locked;
+use schemars::JsonSchema;
 use serde::{Deserialize, Serialize};
 use std::sync::{Arc, Mutex};
 
@@ -65,8 +66,10 @@ pub fn guest_text(text: &str) -> String {
 }
 
 /// Severity of a log entry.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "lowercase")]
+// Inline in schemas: the API's own `LogLevel` (plugboard-api-types) is the named one.
+#[schemars(inline)]
 pub enum LogLevel {
     /// Trace.
     Trace,
@@ -96,7 +99,7 @@ impl From<Level> for LogLevel {
 }
 
 /// One captured line.
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 pub struct LogEntry {
     /// Severity.
     pub level: LogLevel,

@@ -16,11 +16,12 @@ use super::{DomainError, Result};
 use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
 use credentials::HostCredentials;
 use plugboard_runtime::host::outbound::HostPattern;
+use schemars::{JsonSchema, Schema};
 use serde::{Deserialize, Serialize};
 use std::sync::Arc;
 
 /// The kinds of credential.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize, JsonSchema)]
 #[serde(rename_all = "kebab-case")]
 pub enum ConnectionKind {
     /// `Authorization: Bearer SECRET`.
@@ -43,7 +44,7 @@ pub enum ConnectionKind {
 
 /// Requests per second (with a burst) and in flight, shared by every invocation using the
 /// connection.
-#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
 pub struct RateLimit {
     /// Sustained requests per second.
@@ -58,8 +59,9 @@ pub struct RateLimit {
 }
 
 /// A connection as the operator defines it.
-#[derive(Clone, PartialEq, Serialize, Deserialize)]
+#[derive(Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 #[serde(deny_unknown_fields)]
+#[schemars(rename = "ConnectionDefinition")]
 pub struct ConnectionDefinition {
     /// What kind of credential.
     pub kind: ConnectionKind,
@@ -70,10 +72,12 @@ pub struct ConnectionDefinition {
     /// credentials) or the refresh token. Write-only; left out when replacing a connection, the
     /// stored one is kept.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("writeOnly" = true))]
     pub secret: Option<String>,
     /// `oauth2-refresh-token`: the client's secret, for a confidential client (absent: a public
     /// client, which sends only `client_id`). Write-only and kept on replacement like `secret`.
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schemars(extend("writeOnly" = true))]
     pub client_secret: Option<String>,
     /// `api-key`: the header (default `X-API-Key`).
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -102,7 +106,8 @@ pub struct ConnectionDefinition {
 }
 
 /// What the API answers about a connection: never its secret.
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, JsonSchema)]
+#[schemars(rename = "Connection", transform = without_secrets)]
 pub struct PublicConnection {
     /// The name.
     pub name: String,
@@ -113,6 +118,15 @@ pub struct PublicConnection {
     pub has_secret: bool,
     /// Plugins whose grant binds it.
     pub used_by: Vec<String>,
+}
+
+/// The schema of [`PublicConnection`] without the definition's write-only fields: [`public`]
+/// always clears them, so an answer never has them.
+fn without_secrets(schema: &mut Schema) {
+    if let Some(properties) = schema.get_mut("properties").and_then(serde_json::Value::as_object_mut) {
+        properties.remove("secret");
+        properties.remove("client_secret");
+    }
 }
 
 impl std::fmt::Debug for ConnectionDefinition {
