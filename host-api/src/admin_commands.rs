@@ -16,7 +16,7 @@
 use crate::cli::{KeysCommand, SamplesInstall, TokensCommand};
 use crate::client::ApiClient;
 use crate::commands::{CommandError, Reply};
-use crate::render::{self, table, text};
+use crate::render::{self, plain, spelled, table};
 use crate::samples::{self, EmbeddedPlugin, SAMPLE_PLUGINS};
 use plugboard_runtime::Manifest;
 use plugboard_runtime::signing::{self, SecretKey};
@@ -31,12 +31,10 @@ use std::io::Write;
 pub async fn keys(api: &ApiClient, command: &KeysCommand) -> Result<Reply, CommandError> {
     Ok(match command {
         KeysCommand::Add { public_key, name } => Reply::new(api.keys_add(public_key, name).await?, |a| {
-            format!("trusted key {} ({})", text(&a["key_id"]), text(&a["name"]))
+            format!("trusted key {} ({})", a.key_id, plain(&a.name))
         }),
         KeysCommand::Ls => Reply::new(api.keys_list().await?, render::render_keys),
-        KeysCommand::Revoke { id } => {
-            Reply::new(api.keys_revoke(id).await?, |a| format!("revoked key {}", text(&a["key_id"])))
-        }
+        KeysCommand::Revoke { id } => Reply::new(api.keys_revoke(id).await?, |a| format!("revoked key {}", a.key_id)),
     })
 }
 
@@ -47,13 +45,15 @@ pub async fn keys(api: &ApiClient, command: &KeysCommand) -> Result<Reply, Comma
 pub async fn tokens(api: &ApiClient, command: &TokensCommand) -> Result<Reply, CommandError> {
     Ok(match command {
         TokensCommand::Create { name, role, plugins, flows } => {
+            let role = serde_json::from_value(Value::String(role.clone()))
+                .map_err(|_| CommandError::input("--role", format!("`{role}` is not admin, publisher or invoker")))?;
             Reply::new(api.tokens_create(name, role, plugins, flows).await?, |a| {
                 format!(
                     "created {} token {}{}:\n{}\n(shown only now: the server keeps its hash, not the value)",
-                    text(&a["role"]),
-                    text(&a["name"]),
-                    render::scope_suffix(&a["scope"]),
-                    text(&a["token"])
+                    spelled(&a.info.role),
+                    plain(&a.info.name),
+                    render::scope_suffix(a.info.scope.as_ref()),
+                    a.token
                 )
             })
         }
@@ -79,7 +79,7 @@ pub async fn audit(api: &ApiClient, limit: Option<usize>, cursor: Option<u64>) -
 /// The server's refusal (401 for a token it does not know).
 pub async fn whoami(api: &ApiClient) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.whoami().await?, |me| {
-        format!("{} ({}){}", text(&me["name"]), text(&me["role"]), render::scope_suffix(&me["scope"]))
+        format!("{} ({}){}", plain(&me.name), spelled(&me.role), render::scope_suffix(me.scope.as_ref()))
     }))
 }
 
@@ -89,10 +89,8 @@ pub async fn whoami(api: &ApiClient) -> Result<Reply, CommandError> {
 /// The server's refusal.
 pub async fn metrics(api: &ApiClient, last: usize) -> Result<Reply, CommandError> {
     let mut answer = api.metrics_history().await?;
-    if let Some(samples) = answer["samples"].as_array_mut() {
-        let skip = samples.len().saturating_sub(last);
-        samples.drain(..skip);
-    }
+    let skip = answer.samples.len().saturating_sub(last);
+    answer.samples.drain(..skip);
     Ok(Reply::new(answer, render::render_metrics))
 }
 
@@ -144,9 +142,9 @@ async fn ensure_trusted(api: &ApiClient, key: &SecretKey, may_trust: bool) -> Re
     let public = key.public();
     let key_id = public.key_id();
     let keys = api.keys_list().await?;
-    let known = keys["keys"].as_array().and_then(|list| list.iter().find(|k| k["key_id"] == key_id.as_str()));
+    let known = keys.keys.iter().find(|k| k.key_id == key_id);
     match known {
-        Some(entry) if !entry["revoked_at"].is_null() => {
+        Some(entry) if entry.revoked_at.is_some() => {
             Err(CommandError::input(format!("key {key_id}"), "is revoked on the server; sign with another key"))
         }
         Some(_) => Ok("already trusted"),
@@ -175,7 +173,7 @@ pub async fn install(api: &ApiClient, args: &SamplesInstall) -> Result<Reply, Co
     for sample in samples {
         let manifest = Manifest::from_toml(sample.manifest).map_err(|err| CommandError::Local(err.into()))?;
         let signed = signing::sign(sample.component, &manifest, &key).map_err(|err| CommandError::Local(err.into()))?;
-        let mut answer = api.push_bytes(signed, true).await?;
+        let pushed = api.push_bytes(signed, true).await?;
         let config = samples::demo_config(sample.name);
         let values: BTreeMap<String, String> = config
             .as_object()
@@ -187,33 +185,43 @@ pub async fn install(api: &ApiClient, args: &SamplesInstall) -> Result<Reply, Co
         if configured {
             api.set_config(sample.name, &values, &BTreeMap::new()).await?;
         }
-        answer["configured"] = configured.into();
-        installed.push(answer);
+        installed.push(Installed { pushed, configured });
     }
-    let answer = json!({
-        "key_id": key.public().key_id(),
-        "key": trust,
-        "installed": installed,
-    });
+    let answer = SamplesInstalled { key_id: key.public().key_id(), key: trust, installed };
     Ok(Reply::new(answer, render_install))
 }
 
-fn render_install(answer: &Value) -> String {
-    let rows: Vec<Vec<String>> = answer["installed"]
-        .as_array()
-        .map(|list| {
-            list.iter()
-                .map(|p| {
-                    let config = if p["configured"] == true { "demo config" } else { "-" };
-                    vec![text(&p["name"]), text(&p["version"]), text(&p["status"]), config.to_string()]
-                })
-                .collect()
+/// What `samples install` answers: the signing key, whether the server trusted it now, and each
+/// sample as the server installed it.
+#[derive(serde::Serialize)]
+struct SamplesInstalled {
+    key_id: String,
+    key: &'static str,
+    installed: Vec<Installed>,
+}
+
+/// One installed sample: the server's answer, and whether its demo config was set.
+#[derive(serde::Serialize)]
+struct Installed {
+    #[serde(flatten)]
+    pushed: plugboard_api_types::plugins::Installed,
+    configured: bool,
+}
+
+fn render_install(answer: &SamplesInstalled) -> String {
+    let rows: Vec<Vec<String>> = answer
+        .installed
+        .iter()
+        .map(|p| {
+            let config = if p.configured { "demo config" } else { "-" };
+            let v = &p.pushed.version;
+            vec![plain(&v.name), plain(&v.version), spelled(&p.pushed.status), config.to_string()]
         })
-        .unwrap_or_default();
+        .collect();
     format!(
         "signed with key {} ({})\n{}",
-        text(&answer["key_id"]),
-        text(&answer["key"]),
+        answer.key_id,
+        answer.key,
         table(&["name", "version", "status", "config"], &rows)
     )
 }

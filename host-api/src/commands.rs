@@ -111,15 +111,15 @@ pub struct Reply {
 }
 
 impl Reply {
-    /// `answer` printed through `render`.
-    pub fn new(answer: Value, render: fn(&Value) -> String) -> Reply {
+    /// `answer` printed through `render` (and as its JSON with `--json`).
+    pub fn new<T: serde::Serialize>(answer: T, render: impl FnOnce(&T) -> String) -> Reply {
         let text = render(&answer);
-        Reply { answer, text, failure: None }
+        Reply::text(answer, text)
     }
 
     /// `answer` printed as `text`.
-    pub fn text(answer: Value, text: String) -> Reply {
-        Reply { answer, text, failure: None }
+    pub fn text(answer: impl serde::Serialize, text: String) -> Reply {
+        Reply { answer: serde_json::to_value(answer).unwrap_or_default(), text, failure: None }
     }
 }
 

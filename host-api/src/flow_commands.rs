@@ -69,14 +69,14 @@ impl ApiClient {
     pub async fn flow_apply(&self, definition: &Value) -> Result<Value, ClientError> {
         let name = definition["name"].as_str().unwrap_or_default();
         let put = || self.http.put(self.url(&format!("/v1/flows/{name}"))).json(definition);
-        match self.send(put()).await {
+        match self.send::<Value>(put()).await {
             Ok(flow) => Ok(json!({"action": "updated", "flow": flow})),
             Err(ClientError::Api { status: 404, .. }) => {
-                match self.send(self.http.post(self.url("/v1/flows")).json(definition)).await {
+                match self.send::<Value>(self.http.post(self.url("/v1/flows")).json(definition)).await {
                     Ok(flow) => Ok(json!({"action": "created", "flow": flow})),
                     // Someone created it in between: replace it after all.
                     Err(ClientError::Api { status: 409, .. }) => {
-                        Ok(json!({"action": "updated", "flow": self.send(put()).await?}))
+                        Ok(json!({"action": "updated", "flow": self.send::<Value>(put()).await?}))
                     }
                     Err(err) => Err(err),
                 }

@@ -7,11 +7,11 @@
 //! and secrets cannot be read back to merge anyway. Both print the resulting state.
 
 use crate::cli::{BudgetArgs, ConfigCommand};
-use crate::client::{ApiClient, Grants};
+use crate::client::ApiClient;
 use crate::commands::{CommandError, Reply};
 use crate::flow_commands::read_records;
-use crate::render::{self, text};
-use plugboard_runtime::BudgetLimits;
+use crate::render::{self, maybe, spelled};
+use plugboard_api_types::plugins::{BudgetLimits, Grants, Health};
 use serde_json::json;
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -19,13 +19,8 @@ use std::path::Path;
 /// `plugboard push FILE [--activate]`.
 pub async fn push(api: &ApiClient, file: &Path, activate: bool) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.push(file, activate).await?, |a| {
-        format!(
-            "{} {} uploaded ({}), digest {}",
-            text(&a["name"]),
-            text(&a["version"]),
-            text(&a["status"]),
-            text(&a["digest"])
-        )
+        let v = &a.version;
+        format!("{} {} uploaded ({}), digest {}", v.name, v.version, spelled(&a.status), v.digest)
     }))
 }
 
@@ -42,18 +37,17 @@ pub async fn show(api: &ApiClient, name: &str) -> Result<Reply, CommandError> {
 /// `plugboard health NAME`: status 1 unless the active version is loaded.
 pub async fn health(api: &ApiClient, name: &str) -> Result<Reply, CommandError> {
     let answer = api.health(name).await?;
-    let status = text(&answer["status"]);
-    let mut reply = Reply::text(answer.clone(), status.clone());
-    match status.as_str() {
-        "ready" => {
-            reply.text = format!("{name}: ready ({} {})", text(&answer["version"]), text(&answer["compiled"]));
+    let mut reply = Reply::text(&answer, String::new());
+    match &answer {
+        Health::Ready { version, compiled } => {
+            reply.text = format!("{name}: ready ({version} {})", spelled(compiled));
         }
-        "failed" => {
-            reply.text = format!("{name}: failed: {}", text(&answer["error"]));
-            reply.failure = Some(format!("{name} failed to load: {}", text(&answer["error"])));
+        Health::Failed { error } => {
+            reply.text = format!("{name}: failed: {}", render::plain(error));
+            reply.failure = Some(format!("{name} failed to load: {}", render::plain(error)));
         }
-        other => {
-            reply.text = format!("{name}: {other}");
+        Health::Inactive => {
+            reply.text = format!("{name}: inactive");
             reply.failure = Some(format!("{name} has no active version"));
         }
     }
@@ -63,7 +57,7 @@ pub async fn health(api: &ApiClient, name: &str) -> Result<Reply, CommandError> 
 /// `plugboard activate NAME VERSION [--allow-rollback]`.
 pub async fn activate(api: &ApiClient, name: &str, version: &str, allow_rollback: bool) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.activate(name, version, allow_rollback).await?, |a| {
-        format!("{} now runs {}", text(&a["name"]), text(&a["active_version"]))
+        format!("{} now runs {}", a.name, maybe(a.active_version.as_ref()))
     }))
 }
 
@@ -166,8 +160,11 @@ pub async fn invoke(
     max_records: Option<u32>,
 ) -> Result<Reply, CommandError> {
     let records = match input {
-        None => json!([]),
-        Some(path) => read_records(path)?,
+        None => Vec::new(),
+        Some(path) => match read_records(path)? {
+            serde_json::Value::Array(records) => records,
+            other => vec![other],
+        },
     };
     Ok(Reply::new(api.invoke(name, records, cursor, max_records).await?, render::render_invocation))
 }

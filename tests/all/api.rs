@@ -407,17 +407,17 @@ async fn the_client_commands_drive_a_server() {
     let public = dir.path().join("tests.pub");
     std::fs::write(&public, test_key().public().to_bytes()).expect("write key");
     let added = client.keys_add(&public, "tests").await.expect("keys add");
-    assert_eq!(added["key_id"], test_key().public().key_id());
+    assert_eq!(added.key_id, test_key().public().key_id());
     assert!(render::render_keys(&client.keys_list().await.expect("keys ls")).contains("tests"));
 
     let file = dir.path().join("mapper.wasm");
     std::fs::write(&file, JSON_MAPPER.signed()).expect("write plugin");
     let pushed = client.push(&file, false).await.expect("push");
-    assert_eq!(pushed["status"], "inactive");
+    assert_eq!(pushed.status, plugboard_api_types::plugins::InstallStatus::Inactive);
     client.activate("json-mapper", "0.1.0", false).await.expect("activate");
     let listing = render::render_plugins(&client.list().await.expect("ls"));
     assert_eq!(listing.lines().nth(1), Some("json-mapper  transformer  0.1.0   0.1.0"), "{listing}");
-    match client.invoke("json-mapper", json!([{}]), None, None).await {
+    match client.invoke("json-mapper", vec![json!({})], None, None).await {
         Err(ClientError::Api { status: 422, code, .. }) => assert_eq!(code, Some(ApiErrorCode::GuestError)),
         other => panic!("an unconfigured mapper is invalid-config: {other:?}"),
     }
@@ -428,7 +428,7 @@ async fn the_client_commands_drive_a_server() {
         other => panic!("expected 401, got {other:?}"),
     }
     let revoked = client.keys_revoke(&test_key().public().key_id()).await.expect("revoke");
-    assert!(revoked["revoked_at"].is_u64());
+    assert!(revoked.revoked_at.is_some());
     api.stop().await;
     match client.list().await {
         Err(ClientError::Transport(_)) => {}

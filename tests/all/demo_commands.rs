@@ -3,44 +3,25 @@
 //! the test starts the real binary, takes the printed lines and runs them with `sh`, under a PATH
 //! without the binary's directory.
 
-use crate::support::common::plugboard_binary;
-use std::io::{BufRead, BufReader};
-use std::process::{Command, Stdio};
-use std::time::{Duration, Instant};
+use crate::support::demo::Demo;
+use std::process::Command;
 
 #[test]
 fn the_commands_serve_demo_prints_run_as_printed() {
+    run_as_printed(None);
+}
+
+/// With the admin token in `PLUGBOARD_ADMIN_TOKEN` no token file is written: the printed
+/// `export` takes the token from that variable instead.
+#[test]
+fn the_commands_run_as_printed_when_the_token_comes_from_the_environment() {
+    run_as_printed(Some("demo-admin-token-0123456789abcdef0123456789abcdef"));
+}
+
+fn run_as_printed(token: Option<&str>) {
     let dir = tempfile::tempdir().expect("tempdir");
-    let mut server = Command::new(plugboard_binary())
-        .args(["serve", "--demo", "--listen", "127.0.0.1:0", "--data"])
-        .arg(dir.path().join("data"))
-        .env_remove("PLUGBOARD_ADMIN_TOKEN")
-        .stdout(Stdio::piped())
-        .stderr(Stdio::null())
-        .stdin(Stdio::null())
-        .spawn()
-        .expect("spawn plugboard serve --demo");
-    let stdout = server.stdout.take().expect("stdout");
-    let (lines, printed) = std::sync::mpsc::channel();
-    std::thread::spawn(move || {
-        for line in BufReader::new(stdout).lines().map_while(Result::ok) {
-            let _ = lines.send(line);
-        }
-    });
-    let started = Instant::now();
-    let mut commands = Vec::new();
-    let mut trying = false;
-    loop {
-        let line = printed.recv_timeout(Duration::from_secs(120)).expect("serve --demo prints its commands");
-        if line.contains("Try:") {
-            trying = true;
-        } else if trying && line.trim().is_empty() && !commands.is_empty() {
-            break;
-        } else if trying && !line.trim().is_empty() {
-            commands.push(line.trim().to_string());
-        }
-        assert!(started.elapsed() < Duration::from_secs(120), "serve --demo did not print its commands");
-    }
+    let demo = Demo::start(&dir.path().join("data"), token);
+    let commands = &demo.commands;
     assert!(commands.len() >= 5, "{commands:?}");
     assert!(
         !commands.iter().any(|c| c.starts_with("plugboard ")),
@@ -48,16 +29,14 @@ fn the_commands_serve_demo_prints_run_as_printed() {
     );
 
     let script = format!("set -e\n{}\n", commands.join("\n"));
-    let output = Command::new("sh")
-        .arg("-c")
-        .arg(&script)
-        .env("PATH", "/usr/local/bin:/usr/bin:/bin")
-        .env_remove("PLUGBOARD_SERVER")
-        .env_remove("PLUGBOARD_TOKEN")
-        .output()
-        .expect("run sh");
-    let _ = server.kill();
-    let _ = server.wait();
+    let mut sh = Command::new("sh");
+    sh.arg("-c").arg(&script).env("PATH", "/usr/local/bin:/usr/bin:/bin");
+    sh.env_remove("PLUGBOARD_SERVER").env_remove("PLUGBOARD_TOKEN").env_remove("PLUGBOARD_ADMIN_TOKEN");
+    if let Some(token) = token {
+        sh.env("PLUGBOARD_ADMIN_TOKEN", token);
+    }
+    let output = sh.output().expect("run sh");
+    drop(demo);
     let (stdout, stderr) = (String::from_utf8_lossy(&output.stdout), String::from_utf8_lossy(&output.stderr));
     assert!(output.status.success(), "the printed commands failed:\n{script}\n{stdout}\n{stderr}");
     for expected in ["json-mapper", "filter", "A1", "500", "plugboard_"] {

@@ -2,8 +2,21 @@
 
 use super::routes::{ALSO, PAGED, ROUTES, RouteDoc, SchemaFn};
 use axum::Json;
-use schemars::SchemaGenerator;
+use schemars::transform::{RecursiveTransform, ReplaceBoolSchemas};
+use schemars::{Schema, SchemaGenerator};
 use serde_json::{Map, Value, json};
+
+/// The routes' `true`/`false` query switches.
+const SWITCHES: &[(&str, &str, &str, &str)] = &[
+    ("post", "/v1/plugins", "activate", "make the uploaded version the active one (admin)"),
+    ("post", "/v1/plugins", "allow_rollback", "admit a version below the highest ever installed (admin; audited)"),
+    (
+        "post",
+        "/v1/plugins/{name}/versions/{version}/activate",
+        "allow_rollback",
+        "activate a version below the highest ever installed (audited)",
+    ),
+];
 
 fn operation(route: &RouteDoc, generator: &mut SchemaGenerator) -> Value {
     let mut parameters: Vec<Value> = route
@@ -21,6 +34,11 @@ fn operation(route: &RouteDoc, generator: &mut SchemaGenerator) -> Value {
         parameters.push(json!({"name": "limit", "in": "query", "schema": {"type": "integer", "minimum": 1, "maximum": 1000, "default": 100}}));
         parameters.push(json!({"name": "cursor", "in": "query", "description": "`next_cursor` of the previous page", "schema": {"type": "integer", "minimum": 0}}));
         parameters.push(json!({"name": "order", "in": "query", "description": "`asc` (oldest first) or `desc` (newest first)", "schema": {"type": "string", "enum": ["asc", "desc"], "default": "asc"}}));
+    }
+    for (method, path, name, description) in SWITCHES {
+        if *method == route.method && *path == route.path {
+            parameters.push(json!({"name": name, "in": "query", "description": description, "schema": {"type": "boolean", "default": false}}));
+        }
     }
     if route.method == "get" && route.path == "/v1/audit" {
         let action = generator.subschema_for::<plugboard_api_types::access::AuditAction>();
@@ -78,6 +96,11 @@ fn operation(route: &RouteDoc, generator: &mut SchemaGenerator) -> Value {
             // Flow definitions are also taken as YAML.
             content.insert("application/yaml".into(), json!({"schema": schema}));
         }
+        if route.path == "/v1/plugins" {
+            // Generated clients send raw bytes as `application/octet-stream`; the server reads
+            // the body whatever its declared type.
+            content.insert("application/octet-stream".into(), json!({"schema": schema}));
+        }
         if route.path == "/v1/hooks/{name}" {
             // Senders post JSON, forms (Slack) or anything their scheme signs.
             content.insert("application/x-www-form-urlencoded".into(), json!({"schema": schema}));
@@ -90,8 +113,12 @@ fn operation(route: &RouteDoc, generator: &mut SchemaGenerator) -> Value {
 
 /// The document.
 pub fn document() -> Value {
+    let mut no_bool_schemas = ReplaceBoolSchemas::default();
+    no_bool_schemas.skip_additional_properties = true;
     let mut generator = schemars::generate::SchemaSettings::draft2020_12()
         .with(|settings| settings.definitions_path = "/components/schemas".into())
+        .with_transform(no_bool_schemas)
+        .with_transform(RecursiveTransform(string_enums))
         .into_generator();
     let mut paths = Map::new();
     for route in ROUTES {
@@ -99,15 +126,89 @@ pub fn document() -> Value {
         entry[route.method] = operation(route, &mut generator);
     }
     documents(&mut generator);
+    let mut schemas = generator.take_definitions(true);
+    name_recursive_branches(&mut schemas);
     json!({
         "openapi": "3.1.0",
         "info": {"title": "Plugboard control plane", "version": env!("CARGO_PKG_VERSION")},
         "paths": paths,
         "components": {
             "securitySchemes": {"bearer": {"type": "http", "scheme": "bearer"}},
-            "schemas": Value::Object(generator.take_definitions(true)),
+            "schemas": Value::Object(schemas),
         }
     })
+}
+
+/// A `oneOf` of string constants (what schemars writes for an enum whose variants are documented)
+/// as one `enum` of strings, the variants' descriptions kept in the schema's own: the same set of
+/// values, in the form client generators read as an enumeration (`openapi-python-client` parses a
+/// `oneOf` of constants as its first constant only).
+fn string_enums(schema: &mut Schema) {
+    let Some(object) = schema.as_object_mut() else { return };
+    let Some(Value::Array(branches)) = object.get("oneOf") else { return };
+    let constants: Option<Vec<(Value, Option<String>)>> = branches
+        .iter()
+        .map(|branch| {
+            let constant =
+                branch.get("const").filter(|c| c.is_string() && branch.get("type") == Some(&json!("string")))?;
+            let extra = branch.as_object()?.keys().any(|k| !matches!(k.as_str(), "type" | "const" | "description"));
+            (!extra).then(|| (constant.clone(), branch.get("description").and_then(Value::as_str).map(str::to_string)))
+        })
+        .collect();
+    let Some(constants) = constants.filter(|c| !c.is_empty()) else { return };
+    object.remove("oneOf");
+    let described: Vec<String> = constants
+        .iter()
+        .filter_map(|(value, about)| {
+            about.as_ref().map(|about| format!("`{}`: {about}", value.as_str().unwrap_or_default()))
+        })
+        .collect();
+    if !described.is_empty() {
+        let own = object.get("description").and_then(Value::as_str).map(|d| format!("{d}\n\n")).unwrap_or_default();
+        object.insert("description".into(), format!("{own}{}", described.join("\n")).into());
+    }
+    object.insert("type".into(), "string".into());
+    object.insert("enum".into(), constants.into_iter().map(|(value, _)| value).collect());
+}
+
+/// Gives each inline branch of a union that refers to itself (a route's `Condition`: `all`, `any`,
+/// `not` of conditions, or a field test) a schema of its own, `Condition` + the branch's first
+/// property (`ConditionAll`, …, `ConditionField`), and the union `$ref`s to them: the same
+/// document, in the form client generators can build recursive models from.
+fn name_recursive_branches(schemas: &mut Map<String, Value>) {
+    let recursive: Vec<String> = schemas
+        .iter()
+        .filter(|(name, schema)| {
+            let itself = format!("\"#/components/schemas/{name}\"");
+            schema.get("anyOf").is_some_and(|branches| branches.to_string().contains(&itself))
+        })
+        .map(|(name, _)| name.clone())
+        .collect();
+    for name in recursive {
+        let Some(Value::Array(branches)) = schemas.get_mut(&name).and_then(|s| s.get_mut("anyOf")).map(std::mem::take)
+        else {
+            continue;
+        };
+        let mut named = Vec::new();
+        let mut hoisted = Vec::new();
+        for branch in branches {
+            let first = branch.get("properties").and_then(Value::as_object).and_then(|p| p.keys().next().cloned());
+            match first {
+                Some(first) if branch.get("$ref").is_none() => {
+                    let mut chars = first.chars();
+                    let title: String = chars.next().map(|c| c.to_ascii_uppercase()).into_iter().chain(chars).collect();
+                    let branch_name = format!("{name}{title}");
+                    named.push(json!({"$ref": format!("#/components/schemas/{branch_name}")}));
+                    hoisted.push((branch_name, branch));
+                }
+                _ => named.push(branch),
+            }
+        }
+        if let Some(union) = schemas.get_mut(&name) {
+            union["anyOf"] = Value::Array(named);
+        }
+        schemas.extend(hoisted);
+    }
 }
 
 /// The documents `plugboard-api-types` carries by name (`documents::DOCUMENTS`), defined by the

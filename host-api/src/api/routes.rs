@@ -55,7 +55,7 @@ const fn of<T: JsonSchema>() -> Option<SchemaFn> {
 }
 
 /// A body of any shape: a webhook sender's own format, the OpenAPI document itself.
-const ANY: Option<SchemaFn> = Some(|_| Schema::from(true));
+const ANY: Option<SchemaFn> = Some(|_| json_schema!({}));
 /// A plugin upload: the signed component's bytes.
 const WASM_BYTES: Option<SchemaFn> = Some(|_| json_schema!({"type": "string", "format": "binary"}));
 /// Prometheus' text format.
