@@ -213,10 +213,15 @@ pub fn render_config(answer: &ConfigView) -> String {
 
 /// `plugboard invoke`: the output records (or page, or report) as JSON, then usage and logs.
 pub fn render_invocation(answer: &Invoked) -> String {
+    let mut output = serde_json::to_value(answer).unwrap_or_default();
+    if let Some(object) = output.as_object_mut() {
+        object.remove("usage");
+        object.remove("logs");
+    }
     let usage = &answer.usage;
     let mut out = format!(
         "{}\nusage: {} fuel, {:.1} ms, {} bytes peak memory",
-        serde_json::to_string_pretty(&answer.output).unwrap_or_default(),
+        serde_json::to_string_pretty(&output).unwrap_or_default(),
         usage.fuel,
         usage.wall_time_ms,
         usage.peak_memory_bytes

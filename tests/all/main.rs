@@ -23,6 +23,7 @@ mod contracts;
 mod crash;
 mod dashboard;
 mod dashboard_api;
+mod dashboard_types;
 mod demo_commands;
 mod dns_shares;
 mod expressions;

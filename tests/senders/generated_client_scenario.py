@@ -133,18 +133,18 @@ with AuthenticatedClient(
             body=models.ConfigRequest(values=models.ConfigRequestValues.from_dict(given["config"])),
         )
 
-    # (c) invoke it with records. A transformer's answer {records, usage, logs} matches the
-    # `Invoked` union's page and transformer variants alike: the generated parser takes the first.
-    invoked_models = (models.InvokedType1, models.InvokedType2)
+    # (c) invoke it with records: a transformer answers its records, with usage and logs
     invoked = call(
         "invoke",
         api("post_v1_plugins_name_invoke"),
         {200},
-        invoked_models,
-        lambda i: f"{len(i.records)} records out",
+        models.Invoked,
+        lambda i: f"{len(i.records)} records out, {i.usage.fuel} fuel",
         name=name,
         body=models.InvokeRequest(records=records),
     )
+    if not isinstance(invoked.usage, models.InvocationUsage) or not isinstance(invoked.logs, list):
+        fail(f"invoke: no typed usage and logs in {invoked.to_dict()}")
     if len(invoked.records) != len(records):
         fail(f"invoke: {len(invoked.records)} records out for {len(records)} in: {invoked.records}")
     if "expect_records" in given and invoked.records != given["expect_records"]:

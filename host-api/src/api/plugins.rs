@@ -13,8 +13,8 @@ use axum::http::StatusCode;
 use axum::response::IntoResponse;
 use plugboard_api_types::plugins::{
     ActiveVersion, CompileSource, ConfigRequest, ConfigView, Effective, EffectiveBudget, Grants, GrantsView, Health,
-    InstallStatus, Installed, InvocationUsage, InvokeFailed, InvokeOutput, InvokeRequest, Invoked, Latency,
-    PluginDetail, PluginList, PluginSummary, PluginUsage,
+    InstallStatus, Installed, InvocationUsage, InvokeFailed, InvokeRequest, Invoked, Latency, PluginDetail, PluginList,
+    PluginSummary, PluginUsage,
 };
 use plugboard_runtime::{Kind, LogEntry, Record, Usage};
 use serde::Deserialize;
@@ -323,6 +323,10 @@ pub async fn plugins_config(
     Ok(Json(ConfigView { values: grant.config, secrets: grant.secrets.into_keys().collect() }))
 }
 
+/// What an invocation produced: records (a transformer's, a source's), a source's next cursor, a
+/// sink's report.
+type Output = (Option<Vec<Value>>, Option<Option<String>>, Option<Value>);
+
 fn records_json(batch: &[Record]) -> Vec<Value> {
     batch
         .iter()
@@ -351,22 +355,20 @@ pub async fn plugins_invoke(
         state.services.store.read_barrier().await?;
     }
     let records: Vec<Record> = body.records.iter().map(Record::json).collect();
-    let (outcome, usage, logs): (Result<InvokeOutput, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
+    let (outcome, usage, logs): (Result<Output, plugboard_runtime::Error>, Usage, Vec<LogEntry>) =
         match plugin.manifest().kind {
             Kind::Transformer => {
                 let out = plugin.transform(records).await;
-                (out.outcome.map(|b| InvokeOutput::Records { records: records_json(&b) }), out.usage, out.logs.entries)
+                (out.outcome.map(|b| (Some(records_json(&b)), None, None)), out.usage, out.logs.entries)
             }
             Kind::Source => {
                 let out = plugin.read(body.cursor, body.max_records.unwrap_or(100)).await;
-                let page = out
-                    .outcome
-                    .map(|p| InvokeOutput::Page { records: records_json(&p.records), next_cursor: p.next_cursor });
+                let page = out.outcome.map(|p| (Some(records_json(&p.records)), Some(p.next_cursor), None));
                 (page, out.usage, out.logs.entries)
             }
             Kind::Sink => {
                 let out = plugin.write(records).await;
-                (out.outcome.map(|r| InvokeOutput::Written { report: wire::document(&r) }), out.usage, out.logs.entries)
+                (out.outcome.map(|r| (None, None, Some(wire::document(&r)))), out.usage, out.logs.entries)
             }
         };
     let code = outcome.as_ref().err().map(|e| e.code().as_str());
@@ -382,7 +384,9 @@ pub async fn plugins_invoke(
     };
     let logs = wire::logs(&logs);
     match outcome {
-        Ok(output) => Ok(Json(Invoked { output, usage, logs }).into_response()),
+        Ok((records, next_cursor, report)) => {
+            Ok(Json(Invoked { records, next_cursor, report, usage, logs }).into_response())
+        }
         Err(err) => {
             let plugin_error = match &err {
                 plugboard_runtime::Error::Guest(plugin_error) => Some(format!("{plugin_error:?}")),

@@ -357,35 +357,20 @@ pub struct LogLine {
     pub message: String,
 }
 
-/// What an invocation produced, by the plugin's world.
-#[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
-#[serde(untagged)]
-pub enum InvokeOutput {
-    /// A sink's write report.
-    Written {
-        /// What the sink reported.
-        report: Value,
-    },
-    /// A source's page: its records and where the next page starts (none: the end).
-    Page {
-        /// Records read.
-        records: Vec<Value>,
-        /// The cursor of the next page.
-        next_cursor: Option<String>,
-    },
-    /// A transformer's records.
-    Records {
-        /// Records out.
-        records: Vec<Value>,
-    },
-}
-
-/// `POST /v1/plugins/{name}/invoke`'s answer.
+/// `POST /v1/plugins/{name}/invoke`'s answer: what the plugin produced, by its world — a
+/// transformer's `records`, a source's `records` and `next_cursor`, a sink's `report` — with what
+/// it cost and logged.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize, JsonSchema)]
 pub struct Invoked {
-    /// The output.
-    #[serde(flatten)]
-    pub output: InvokeOutput,
+    /// Records out (a transformer) or read (a source).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub records: Option<Vec<Value>>,
+    /// A source's cursor of its next page (null: the end); absent for the other worlds.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub next_cursor: Option<Option<String>>,
+    /// What a sink reported.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub report: Option<Value>,
     /// What it cost.
     pub usage: InvocationUsage,
     /// What the plugin logged.

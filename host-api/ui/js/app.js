@@ -20,6 +20,7 @@ const PAGES = [
 ];
 
 const root = document.getElementById("app");
+/** @type {import("./types.js").TokenInfo | null} */
 let me = null;
 let leaving = [];
 /** Counts page loads: cleanup registered by a page that is no longer shown runs at once. */

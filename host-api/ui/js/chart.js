@@ -85,6 +85,8 @@ function pathData(points, x, y) {
  * is the width of the time axis when there is only one sample; `width` the drawing's width in CSS
  * pixels (the container's, so text is drawn at its real size; the SVG still scales with its
  * viewBox); `id` goes on the returned <figure>.
+ * @param {{title?: string, series?: Array<{name: string, points: Array<Array<number | null>>}>, unit?: string,
+ *   integer?: boolean, id?: string, span?: number, width?: number, caption?: any}} [options]
  */
 export function lineChart({ title, series = [], unit = "", integer = false, id, span = 60, width, caption } = {}) {
   const WIDTH = Math.round(Math.min(900, Math.max(280, width || DEFAULT_WIDTH)));

@@ -141,7 +141,10 @@ export function actionButton(label, action, note, attrs = {}) {
   return button;
 }
 
-/** A tile: a label, a big value, a line under it; a link when `href` is given. */
+/**
+ * A tile: a label, a big value, a line under it; a link when `href` is given.
+ * @param {{label: string, value: any, sub?: any, kind?: string, href?: string, id?: string}} tile
+ */
 export function tile({ label, value, sub, kind, href, id }) {
   const children = [
     h("span", { class: "label" }, label),

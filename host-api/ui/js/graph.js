@@ -185,6 +185,10 @@ function stateOf(report) {
  * With `execution`, nodes show records in → out and are coloured by outcome; plugin nodes link to
  * their plugin's page.
  */
+/**
+ * @param {import("./types.js").FlowDefinition} flow
+ * @param {{id?: string, execution?: import("./types.js").Execution}} [options]
+ */
 export function flowGraph(flow, { id, execution } = {}) {
   const { nodes, edges, columns, width, height } = layout(flow);
   const x = (node) => columns[node.col];

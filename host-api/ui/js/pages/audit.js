@@ -134,6 +134,7 @@ export async function render(main, ctx) {
 
   async function load(append) {
     const query = { ...filters, order: "desc", limit: PAGE_SIZE, cursor: append ? cursor : undefined };
+    /** @type {import("../types.js").AuditPage} */
     const answer = await api.get(api.withQuery("/v1/audit", query));
     if (left) return;
     const entries = answer.entries || [];

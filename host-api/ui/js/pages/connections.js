@@ -40,6 +40,7 @@ function listSection(reload) {
             actionButton(
               "Test",
               async () => {
+                /** @type {import("../types.js").ConnectionProbe} */
                 const answer = await api.post(`/v1/connections/${api.seg(c.name)}/test`);
                 const detail = answer.error || (answer.status ? `status ${answer.status}` : "token fetched");
                 note.show(answer.ok ? "ok" : "error", `${c.name}: ${answer.ok ? "ok" : "failed"} (${detail})`);
@@ -114,6 +115,7 @@ export async function render(main, ctx) {
   const list = listSection(() => load());
   async function load() {
     try {
+      /** @type {import("../types.js").ConnectionList} */
       const answer = await api.get("/v1/connections");
       if (!left) list.show(answer.connections || []);
     } catch (error) {

@@ -63,8 +63,10 @@ function deadLetters(execution, admin) {
 }
 
 export async function renderExecution(main, ctx, id) {
+  /** @type {import("../types.js").Execution} */
   const execution = await api.get(`/v1/executions/${api.seg(id)}`);
   // The flow as it is now: it may have changed or gone since; the execution stands without it.
+  /** @type {import("../types.js").FlowDefinition | null} */
   const flow = await api.get(`/v1/flows/${api.seg(execution.flow)}`).catch(() => null);
   const versions = Object.entries(execution.plugin_versions || {}).map(([plugin, version]) => ({ plugin, version }));
   const facts = h(

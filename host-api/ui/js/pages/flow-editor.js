@@ -29,6 +29,7 @@ export async function renderEditor(main, ctx, name) {
     replace(main, section("Flows", h("p", { class: "notice error" }, "Only an admin token may define flows.")));
     return;
   }
+  /** @type {import("../types.js").FlowDefinition | null} */
   const existing = name ? await api.get(`/v1/flows/${api.seg(name)}`) : null;
   const format = h("select", { id: "flow-format" }, h("option", { value: "yaml" }, "YAML"), h("option", { value: "json" }, "JSON"));
   format.value = existing ? "json" : "yaml";
@@ -67,6 +68,7 @@ export async function renderEditor(main, ctx, name) {
     editor.removeAttribute("aria-invalid");
     try {
       const type = MEDIA_TYPES[format.value];
+      /** @type {import("../types.js").FlowDefinition} */
       const saved = existing ? await api.put(`/v1/flows/${api.seg(name)}`, editor.value, type) : await api.post("/v1/flows", editor.value, type);
       ctx.navigate(`#/flows/${api.seg(saved.name)}`);
     } catch (problem) {

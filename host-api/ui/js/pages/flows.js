@@ -18,6 +18,7 @@ function triggersText(flow) {
 }
 
 async function renderList(main, ctx) {
+  /** @type {import("../types.js").FlowList} */
   const answer = await api.get("/v1/flows");
   const columns = [
     { title: "Name", cell: (f) => h("a", { href: `#/flows/${api.seg(f.name)}` }, f.name) },
@@ -76,6 +77,7 @@ function executionsCard(name) {
   const paged = pagedTable(
     columns,
     async (cursor) => {
+      /** @type {import("../types.js").ExecutionPage} */
       const answer = await api.get(api.withQuery(`/v1/flows/${api.seg(name)}/executions`, { order: "desc", limit: PAGE_SIZE, cursor }));
       return { rows: answer.executions, next: answer.next_cursor };
     },
@@ -89,6 +91,7 @@ function deadLettersCard(name, ctx, afterReplay) {
   const note = notice();
   let paged;
   const replay = async (ids) => {
+    /** @type {import("../types.js").Replayed} */
     const answer = await api.post(`/v1/flows/${api.seg(name)}/dlq/replay`, ids ? { ids } : {});
     const runs = answer.executions || [];
     replace(
@@ -130,6 +133,7 @@ function deadLettersCard(name, ctx, afterReplay) {
   paged = pagedTable(
     columns,
     async (cursor) => {
+      /** @type {import("../types.js").DeadLetterPage} */
       const answer = await api.get(api.withQuery(`/v1/flows/${api.seg(name)}/dlq`, { order: "desc", limit: PAGE_SIZE, cursor }));
       return { rows: answer.dead_letters, next: answer.next_cursor };
     },
@@ -177,6 +181,7 @@ function runCard(name, onRun) {
     button.disabled = true;
     replace(result, h("p", { class: "loading" }, "Running…"));
     try {
+      /** @type {import("../types.js").Execution} */
       const execution = await api.post(`/v1/flows/${api.seg(name)}/run`, { records });
       replace(
         result,
@@ -231,6 +236,7 @@ function webhookCard(flow) {
 }
 
 async function renderFlow(main, ctx, name) {
+  /** @type {import("../types.js").FlowDefinition} */
   const flow = await api.get(`/v1/flows/${api.seg(name)}`);
   const note = notice();
   const executions = executionsCard(name);

@@ -22,6 +22,7 @@ async function pluginStates(plugins) {
   const states = await Promise.all(
     plugins.map(async (plugin) => {
       try {
+        /** @type {import("../types.js").Health} */
         const health = await api.get(`/v1/plugins/${api.seg(plugin.name)}/health`);
         return health.status || "unknown";
       } catch {

@@ -110,6 +110,7 @@ export async function render(main, ctx) {
     if (busy || left) return;
     busy = true;
     try {
+      /** @type {import("../types.js").MetricsHistory} */
       const history = await api.get("/v1/metrics/history");
       if (left) return;
       const samples = (history && history.samples) || [];

@@ -185,6 +185,7 @@ export function invokePanel(plugin) {
     button.disabled = true;
     replace(output, h("p", { class: "loading" }, "Running…"));
     try {
+      /** @type {import("../types.js").Invoked} */
       const answer = await api.post(`/v1/plugins/${api.seg(plugin.name)}/invoke`, body);
       const { usage, logs, ...result } = answer;
       replace(output, h("h3", {}, "Output"), jsonBlock(result), usageLine(usage), h("h3", {}, "Logs"), logsBlock(logs));

@@ -39,6 +39,7 @@ function uploadCard(ctx, reload) {
     result.replaceChildren();
     try {
       const query = { activate: activate.checked ? "true" : undefined, allow_rollback: rollback.checked ? "true" : undefined };
+      /** @type {import("../types.js").Installed} */
       const answer = await api.post(api.withQuery("/v1/plugins", query), await chosen.arrayBuffer(), "application/wasm");
       replace(
         result,
@@ -67,6 +68,7 @@ async function renderList(main, ctx) {
   const note = notice();
   async function reload() {
     try {
+      /** @type {import("../types.js").PluginList} */
       const answer = await api.get("/v1/plugins");
       const columns = [
         { title: "Name", cell: (p) => h("a", { href: `#/plugins/${api.seg(p.name)}` }, p.name) },
@@ -223,9 +225,12 @@ async function renderPlugin(main, ctx, name) {
   // Rebuilds the page from the server's answer; `after.message` is confirmed in the page's notice,
   // which takes the focus (or `after.focus`, an element id), as the focused button was rebuilt.
   async function reload(after = {}) {
+    /** @type {import("../types.js").PluginDetail} */
     const plugin = await api.get(`/v1/plugins/${api.seg(name)}`);
     if (left) return;
+    /** @type {Partial<import("../types.js").Manifest>} */
     const manifest = plugin.manifest || {};
+    const health = plugin.health;
     const active = plugin.versions.find((v) => v.version === plugin.active_version);
     const facts = h(
       "dl",
@@ -233,7 +238,7 @@ async function renderPlugin(main, ctx, name) {
       h("dt", {}, "Kind"), h("dd", {}, manifest.kind || "—"),
       h("dt", {}, "Active version"), h("dd", {}, plugin.active_version || h("span", { class: "muted" }, "none")),
       h("dt", {}, "Signer key id"), h("dd", {}, active ? (active.key_id ? h("code", {}, active.key_id) : "unsigned") : "—"),
-      h("dt", {}, "Health"), h("dd", {}, healthBadge(plugin.health), plugin.health && plugin.health.error ? ` ${plugin.health.error}` : "", plugin.health && plugin.health.compiled ? ` (${plugin.health.compiled})` : ""),
+      h("dt", {}, "Health"), h("dd", {}, healthBadge(health), health.status === "failed" ? ` ${health.error}` : "", health.status === "ready" ? ` (${health.compiled})` : ""),
       manifest.description ? [h("dt", {}, "Description"), h("dd", {}, manifest.description)] : null,
       manifest.author ? [h("dt", {}, "Author"), h("dd", {}, manifest.author)] : null,
       manifest.world ? [h("dt", {}, "World"), h("dd", {}, h("code", {}, manifest.world))] : null,

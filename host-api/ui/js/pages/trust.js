@@ -60,6 +60,7 @@ function keysSection(ctx, reload) {
     const button = form.querySelector("#key-add");
     button.disabled = true;
     try {
+      /** @type {import("../types.js").Key} */
       const added = await api.post("/v1/keys", { name: name.value.trim(), public_key: publicKey.value.trim() });
       note.show("ok", `Trusted ${added.name} (key id ${added.key_id}).`);
       form.reset();
@@ -177,6 +178,7 @@ function tokensSection(ctx, reload) {
       const body = { name: name.value.trim(), role: role.value };
       const scope = { plugins: names(plugins.value), flows: names(flows.value) };
       if (scope.plugins.length || scope.flows.length) body.scope = scope;
+      /** @type {import("../types.js").CreatedToken} */
       const answer = await api.post("/v1/tokens", body);
       form.reset();
       showCreated(answer);
@@ -246,6 +248,7 @@ export async function render(main, ctx) {
 
   async function loadKeys() {
     try {
+      /** @type {import("../types.js").KeyList} */
       const answer = await api.get("/v1/keys");
       if (!left) keys.show(answer.keys || []);
     } catch (error) {
@@ -254,6 +257,7 @@ export async function render(main, ctx) {
   }
   async function loadTokens() {
     try {
+      /** @type {import("../types.js").TokenList} */
       const answer = await api.get("/v1/tokens");
       if (!left) tokens.show(answer.tokens || []);
     } catch (error) {
