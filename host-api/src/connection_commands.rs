@@ -7,36 +7,39 @@ use crate::client::{ApiClient, ClientError};
 use crate::commands::{CommandError, Reply};
 use crate::flow_commands::read_document;
 use crate::render::text;
+use plugboard_api_types::connections::{ConnectionList, ConnectionProbe};
+use plugboard_api_types::documents::Connection;
 use serde_json::{Value, json};
 
 impl ApiClient {
     /// Every connection.
-    pub async fn connections_list(&self) -> Result<Value, ClientError> {
+    pub async fn connections_list(&self) -> Result<ConnectionList, ClientError> {
         self.send(self.http.get(self.url("/v1/connections"))).await
     }
 
     /// One connection.
-    pub async fn connection(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn connection(&self, name: &str) -> Result<Connection, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/connections/{name}")))).await
     }
 
     /// Creates or replaces a connection.
-    pub async fn connection_put(&self, name: &str, definition: &Value) -> Result<Value, ClientError> {
+    pub async fn connection_put(&self, name: &str, definition: &Value) -> Result<Connection, ClientError> {
         self.send(self.http.put(self.url(&format!("/v1/connections/{name}"))).json(definition)).await
     }
 
     /// Deletes a connection.
-    pub async fn connection_delete(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn connection_delete(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(&format!("/v1/connections/{name}")))).await
     }
 
     /// Tries a connection.
-    pub async fn connection_test(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn connection_test(&self, name: &str) -> Result<ConnectionProbe, ClientError> {
         self.send(self.http.post(self.url(&format!("/v1/connections/{name}/test")))).await
     }
 }
 
-fn render_connection(connection: &Value) -> String {
+fn render_connection(connection: &Connection) -> String {
+    let connection = &connection.0;
     let hosts: Vec<String> = connection["hosts"].as_array().into_iter().flatten().map(text).collect();
     let used: Vec<String> = connection["used_by"].as_array().into_iter().flatten().map(text).collect();
     format!(
@@ -48,8 +51,8 @@ fn render_connection(connection: &Value) -> String {
     )
 }
 
-fn render_list(answer: &Value) -> String {
-    let lines: Vec<String> = answer["connections"].as_array().into_iter().flatten().map(render_connection).collect();
+fn render_list(answer: &ConnectionList) -> String {
+    let lines: Vec<String> = answer.connections.iter().map(render_connection).collect();
     if lines.is_empty() { "no connections".into() } else { lines.join("\n") }
 }
 
@@ -71,11 +74,8 @@ pub async fn connection(api: &ApiClient, command: &ConnectionCommand) -> Result<
             Reply::text(json!({"deleted": name}), format!("deleted connection {name}"))
         }
         ConnectionCommand::Test { name } => Reply::new(api.connection_test(name).await?, |answer| {
-            let outcome = if answer["ok"] == json!(true) { "ok" } else { "failed" };
-            let detail = answer["error"]
-                .as_str()
-                .map(str::to_string)
-                .or_else(|| answer["status"].as_u64().map(|s| format!("status {s}")));
+            let outcome = if answer.ok { "ok" } else { "failed" };
+            let detail = answer.error.clone().or_else(|| answer.status.map(|s| format!("status {s}")));
             format!("{outcome}{}", detail.map(|d| format!(": {d}")).unwrap_or_default())
         }),
     })

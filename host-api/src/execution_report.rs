@@ -8,6 +8,7 @@
 //! are printed under the error.
 
 use crate::render::{backtrace, logs, rows, table, text, time};
+use plugboard_api_types::documents::Execution;
 use serde_json::Value;
 
 const EXECUTION_HEADER: [&str; 7] = ["id", "status", "trigger", "in", "delivered", "dead letters", "started"];
@@ -27,8 +28,9 @@ fn execution_row(e: &Value) -> Vec<String> {
 }
 
 /// A list of executions (`flow executions`, `dlq replay`) as a table.
-pub fn render_executions(answer: &Value) -> String {
-    table(&EXECUTION_HEADER, &rows(answer, "executions", execution_row))
+pub fn render_executions(executions: &[Execution]) -> String {
+    let rows: Vec<Vec<String>> = executions.iter().map(|execution| execution_row(&execution.0)).collect();
+    table(&EXECUTION_HEADER, &rows)
 }
 
 /// One failure in an execution.

@@ -13,7 +13,9 @@ use crate::cli::{DlqCommand, FlowCommand};
 use crate::client::{ApiClient, ClientError};
 use crate::commands::{CommandError, Reply};
 use crate::execution_report::{failure_summary, render_execution, render_executions};
-use crate::render::{rows, table, text, time};
+use crate::render::{table, text, time};
+use plugboard_api_types::documents::{Execution, FlowDefinition};
+use plugboard_api_types::flows::{DeadLetterPage, DeliveryState, ExecutionPage, FlowList, Replayed, WebhookSecret};
 use serde_json::{Value, json};
 use std::path::Path;
 
@@ -86,37 +88,37 @@ impl ApiClient {
     }
 
     /// Lists flows.
-    pub async fn flow_list(&self) -> Result<Value, ClientError> {
+    pub async fn flow_list(&self) -> Result<FlowList, ClientError> {
         self.send(self.http.get(self.url("/v1/flows"))).await
     }
 
     /// A flow's definition.
-    pub async fn flow_get(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn flow_get(&self, name: &str) -> Result<FlowDefinition, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/flows/{name}")))).await
     }
 
     /// Deletes a flow.
-    pub async fn flow_delete(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn flow_delete(&self, name: &str) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(&format!("/v1/flows/{name}")))).await
     }
 
     /// Runs a flow on `records`; answers the execution.
-    pub async fn flow_run(&self, name: &str, records: Value) -> Result<Value, ClientError> {
+    pub async fn flow_run(&self, name: &str, records: Value) -> Result<Execution, ClientError> {
         self.send(self.http.post(self.url(&format!("/v1/flows/{name}/run"))).json(&json!({"records": records}))).await
     }
 
     /// A flow's executions.
-    pub async fn flow_executions(&self, name: &str) -> Result<Value, ClientError> {
+    pub async fn flow_executions(&self, name: &str) -> Result<ExecutionPage, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/flows/{name}/executions")))).await
     }
 
     /// One execution.
-    pub async fn execution(&self, id: u64) -> Result<Value, ClientError> {
+    pub async fn execution(&self, id: u64) -> Result<Execution, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/executions/{id}")))).await
     }
 
     /// Where a webhook delivery is: queued, or the execution that ran it.
-    pub async fn delivery(&self, flow: &str, id: u64) -> Result<Value, ClientError> {
+    pub async fn delivery(&self, flow: &str, id: u64) -> Result<DeliveryState, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/flows/{flow}/deliveries/{id}")))).await
     }
 
@@ -126,24 +128,24 @@ impl ApiClient {
         name: &str,
         secret: &str,
         keep_previous_secs: u64,
-    ) -> Result<Value, ClientError> {
-        let body = json!({"secret": secret, "keep_previous_secs": keep_previous_secs});
+    ) -> Result<(), ClientError> {
+        let body = WebhookSecret { secret: secret.to_string(), keep_previous_secs };
         self.send(self.http.put(self.url(&format!("/v1/flows/{name}/webhook-secret"))).json(&body)).await
     }
 
     /// A flow's dead letters.
-    pub async fn dlq_list(&self, flow: &str) -> Result<Value, ClientError> {
+    pub async fn dlq_list(&self, flow: &str) -> Result<DeadLetterPage, ClientError> {
         self.send(self.http.get(self.url(&format!("/v1/flows/{flow}/dlq")))).await
     }
 
     /// Replays the dead letters `ids` (all when empty); answers the replay executions.
-    pub async fn dlq_replay(&self, flow: &str, ids: &[u64]) -> Result<Value, ClientError> {
+    pub async fn dlq_replay(&self, flow: &str, ids: &[u64]) -> Result<Replayed, ClientError> {
         let body = if ids.is_empty() { json!({}) } else { json!({"ids": ids}) };
         self.send(self.http.post(self.url(&format!("/v1/flows/{flow}/dlq/replay"))).json(&body)).await
     }
 
     /// Deletes a dead letter.
-    pub async fn dlq_delete(&self, flow: &str, id: u64) -> Result<Value, ClientError> {
+    pub async fn dlq_delete(&self, flow: &str, id: u64) -> Result<(), ClientError> {
         self.send(self.http.delete(self.url(&format!("/v1/flows/{flow}/dlq/{id}")))).await
     }
 }
@@ -167,7 +169,7 @@ pub async fn flow(client: &ApiClient, command: &FlowCommand) -> Result<Reply, Co
         }
         FlowCommand::Ls => Reply::new(client.flow_list().await?, render_flows),
         FlowCommand::Show { name } => {
-            Reply::new(client.flow_get(name).await?, |a| serde_json::to_string_pretty(a).unwrap_or_default())
+            Reply::new(client.flow_get(name).await?, |a| serde_json::to_string_pretty(&a.0).unwrap_or_default())
         }
         FlowCommand::Delete { name } => {
             client.flow_delete(name).await?;
@@ -178,33 +180,35 @@ pub async fn flow(client: &ApiClient, command: &FlowCommand) -> Result<Reply, Co
                 Some(path) => read_records(path)?,
                 None => json!([]),
             };
-            let execution = client.flow_run(name, records).await?;
+            let execution = client.flow_run(name, records).await?.0;
             // A failure without a step report is the source's: name it from the definition.
-            let definition = client.flow_get(name).await.unwrap_or_default();
+            let definition = client.flow_get(name).await.map(|flow| flow.0).unwrap_or_default();
             let mut reply = Reply::text(execution.clone(), render_execution(&execution, &definition));
             reply.failure = failure_summary(&execution, &definition);
             reply
         }
-        FlowCommand::Executions { name } => Reply::new(client.flow_executions(name).await?, render_executions),
+        FlowCommand::Executions { name } => {
+            Reply::new(client.flow_executions(name).await?, |page| render_executions(&page.executions))
+        }
         FlowCommand::Execution { id } => {
-            let execution = client.execution(*id).await?;
+            let execution = client.execution(*id).await?.0;
             let flow = execution["flow"].as_str().unwrap_or_default();
-            let definition = client.flow_get(flow).await.unwrap_or_default();
+            let definition = client.flow_get(flow).await.map(|flow| flow.0).unwrap_or_default();
             Reply::text(execution.clone(), render_execution(&execution, &definition))
         }
         FlowCommand::Delivery { name, id } => {
             let delivery = client.delivery(name, *id).await?;
-            if delivery["state"] == "ran" {
-                let execution = delivery["execution"].clone();
-                let definition = client.flow_get(name).await.unwrap_or_default();
-                let text = format!(
-                    "delivery {id} ran in execution {}\n{}",
-                    execution["id"],
-                    render_execution(&execution, &definition)
-                );
-                Reply::text(delivery, text)
-            } else {
-                Reply::text(delivery, format!("delivery {id} is queued"))
+            match &delivery {
+                DeliveryState::Ran { execution, .. } => {
+                    let definition = client.flow_get(name).await.map(|flow| flow.0).unwrap_or_default();
+                    let text = format!(
+                        "delivery {id} ran in execution {}\n{}",
+                        execution.0["id"],
+                        render_execution(&execution.0, &definition)
+                    );
+                    Reply::text(&delivery, text)
+                }
+                DeliveryState::Queued { .. } => Reply::text(&delivery, format!("delivery {id} is queued")),
             }
         }
         FlowCommand::WebhookSecret { name, secret_file, keep_previous_secs } => {
@@ -234,11 +238,9 @@ pub async fn dlq(client: &ApiClient, command: &DlqCommand) -> Result<Reply, Comm
         DlqCommand::Ls { flow } => Reply::new(client.dlq_list(flow).await?, render_dead_letters),
         DlqCommand::Replay { flow, ids } => {
             let answer = client.dlq_replay(flow, ids).await?;
-            let mut reply = Reply::new(answer.clone(), render_executions);
-            let failed: Vec<String> = answer["executions"]
-                .as_array()
-                .map(|list| list.iter().filter(|e| e["status"] == "failed").map(|e| text(&e["id"])).collect())
-                .unwrap_or_default();
+            let failed: Vec<String> =
+                answer.executions.iter().filter(|e| e.0["status"] == "failed").map(|e| text(&e.0["id"])).collect();
+            let mut reply = Reply::new(answer, |replayed| render_executions(&replayed.executions));
             if !failed.is_empty() {
                 reply.failure =
                     Some(format!("replay execution {} failed; see `plugboard flow execution ID`", failed.join(", ")));
@@ -253,38 +255,48 @@ pub async fn dlq(client: &ApiClient, command: &DlqCommand) -> Result<Reply, Comm
 }
 
 /// `plugboard flow ls` as a table.
-pub fn render_flows(answer: &Value) -> String {
+pub fn render_flows(answer: &FlowList) -> String {
     let list = |value: &Value, key: &str| {
         value.as_array().map(|items| items.iter().map(|i| text(&i[key])).collect::<Vec<_>>().join(", "))
     };
-    let rows = rows(answer, "flows", |f| {
-        vec![
-            text(&f["name"]),
-            list(&f["triggers"], "type").filter(|t| !t.is_empty()).unwrap_or_else(|| "manual".into()),
-            f["source"]["plugin"].as_str().unwrap_or("-").to_string(),
-            list(&f["steps"], "id").unwrap_or_default(),
-            f["branches"].as_object().map(|b| b.len()).unwrap_or(0).to_string(),
-        ]
-    });
+    let rows: Vec<Vec<String>> = answer
+        .flows
+        .iter()
+        .map(|f| &f.0)
+        .map(|f| {
+            vec![
+                text(&f["name"]),
+                list(&f["triggers"], "type").filter(|t| !t.is_empty()).unwrap_or_else(|| "manual".into()),
+                f["source"]["plugin"].as_str().unwrap_or("-").to_string(),
+                list(&f["steps"], "id").unwrap_or_default(),
+                f["branches"].as_object().map(|b| b.len()).unwrap_or(0).to_string(),
+            ]
+        })
+        .collect();
     table(&["name", "triggers", "source", "steps", "branches"], &rows)
 }
 
 /// `plugboard dlq ls` as a table; the record is shown as compact JSON.
-pub fn render_dead_letters(answer: &Value) -> String {
-    let rows = rows(answer, "dead_letters", |l| {
-        let mut record = l["record"]["value"].to_string();
-        if record.chars().count() > 60 {
-            record = record.chars().take(57).collect::<String>() + "...";
-        }
-        vec![
-            text(&l["id"]),
-            text(&l["step"]),
-            text(&l["attempts"]),
-            text(&l["error"]["code"]),
-            l["reasons"].as_array().map(|r| r.iter().map(text).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
-            time(&l["at"]),
-            record,
-        ]
-    });
+pub fn render_dead_letters(answer: &DeadLetterPage) -> String {
+    let rows: Vec<Vec<String>> = answer
+        .dead_letters
+        .iter()
+        .map(|l| &l.0)
+        .map(|l| {
+            let mut record = l["record"]["value"].to_string();
+            if record.chars().count() > 60 {
+                record = record.chars().take(57).collect::<String>() + "...";
+            }
+            vec![
+                text(&l["id"]),
+                text(&l["step"]),
+                text(&l["attempts"]),
+                text(&l["error"]["code"]),
+                l["reasons"].as_array().map(|r| r.iter().map(text).collect::<Vec<_>>().join("; ")).unwrap_or_default(),
+                time(&l["at"]),
+                record,
+            ]
+        })
+        .collect();
     table(&["id", "step", "attempts", "error", "reasons", "at", "record"], &rows)
 }
