@@ -24,4 +24,5 @@ pub mod samples;
 pub mod scaffold;
 pub mod server;
 pub mod sign;
-pub mod store;
+/// The storage layer, its own crate (`host-api/store`): it cannot reach the domain or HTTP.
+pub use plugboard_store as store;

@@ -396,3 +396,6 @@ fn public(name: String, mut definition: ConnectionDefinition, users: &[(String, 
     let used_by = users.iter().filter(|(_, bound)| bound.contains(&name)).map(|(plugin, _)| plugin.clone()).collect();
     PublicConnection { name, definition, has_secret, used_by }
 }
+
+#[cfg(test)]
+mod schema_tests;

@@ -17,7 +17,7 @@
 
 use super::envelope::Body;
 use super::{Inner, PublishFailure, backend};
-use crate::store::Result;
+use crate::Result;
 use async_nats::jetstream::{self, kv, stream};
 use futures::StreamExt;
 use plugboard_runtime::sync::Locked;
@@ -120,7 +120,7 @@ fn now_millis() -> u64 {
 /// The time a beat of `node` says, when it opens under `node` with this node's key.
 fn beat_time(inner: &Inner, node: &str, value: &[u8]) -> Option<u64> {
     // Unsealed bytes would open as themselves.
-    crate::store::sealed::SecretsKey::is_sealed(value).then_some(())?;
+    crate::sealed::SecretsKey::is_sealed(value).then_some(())?;
     let plain = inner.seal.open(&[BEAT_CONTEXT, node.as_bytes()].concat(), value).ok()?;
     Some(u64::from_be_bytes(plain.as_slice().try_into().ok()?))
 }

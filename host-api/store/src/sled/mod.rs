@@ -99,7 +99,7 @@ struct Inner {
     commit: GroupCommit,
     /// The one key-value handle, so its quota counters see every write.
     key_value: std::sync::OnceLock<Arc<keyvalue::SledKeyValue>>,
-    /// Seals every value of the secrets tree (see [`crate::store::sealed`]).
+    /// Seals every value of the secrets tree (see [`crate::sealed`]).
     secrets_key: SecretsKey,
     /// Dead letters stored: counted once at open (sled's `len` scans the whole tree), then kept
     /// by `apply`, the one writer of the tree, so the metrics sample every 5 s reads a number.

@@ -13,7 +13,7 @@
 //! its next start, empties the shared areas and imports again.
 
 use super::{APPLIED_KEY, AREAS, Area, SledStore, backend};
-use crate::store::{Result, StoreError};
+use crate::{Result, StoreError};
 use std::sync::atomic::Ordering;
 
 /// One exported entry: the area's tree name, the key, the value.
@@ -93,8 +93,8 @@ impl SledStore {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::store::sealed::SecretsKey;
-    use crate::store::{AuditAction, AuditEntry, Change, Op, Storage};
+    use crate::sealed::SecretsKey;
+    use crate::{AuditAction, AuditEntry, Change, Op, Storage};
 
     #[test]
     fn every_area_travels_and_only_known_ones_are_taken() {

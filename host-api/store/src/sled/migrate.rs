@@ -7,7 +7,7 @@
 //! open.
 
 use super::{Area, SledStore, backend, decode, prefixed_id};
-use crate::store::{ExecutionRecord, ExecutionStatus, QueuedRun, Result, TriggerKind};
+use crate::{ExecutionRecord, ExecutionStatus, QueuedRun, Result, TriggerKind};
 
 impl SledStore {
     /// Builds missing indexes; answers how many entries it wrote.
@@ -69,8 +69,8 @@ impl SledStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::sled::SledStore;
-    use crate::store::{FlowStore, PageRequest, QueueStore, QueuedRun, TriggerKind};
+    use crate::sled::SledStore;
+    use crate::{FlowStore, PageRequest, QueueStore, QueuedRun, TriggerKind};
 
     #[test]
     fn queued_work_and_executions_from_before_the_indexes_are_found() {
@@ -99,7 +99,7 @@ mod tests {
                 .unwrap();
             db.flush().unwrap();
         }
-        let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
+        let store = SledStore::open(&dir, crate::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
         assert_eq!(store.queued_ids("old", None, 10).unwrap(), vec![7]);
         assert_eq!(store.queue_depths().unwrap().get("old"), Some(&1));
         assert_eq!(store.executions_page("old", PageRequest::after(None, 10)).unwrap().items.len(), 1);
@@ -110,7 +110,7 @@ mod tests {
 
     #[test]
     fn a_run_a_crash_left_unindexed_runs_only_if_its_delivery_was_marked() {
-        use crate::store::{Change, Op, Storage};
+        use crate::{Change, Op, Storage};
         let dir = std::env::temp_dir().join(format!("plugboard-orphans-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
         let run = |id: u64| QueuedRun {
@@ -124,7 +124,7 @@ mod tests {
             accepted: None,
         };
         {
-            let store = SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
+            let store = SledStore::open(&dir, crate::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
             // An indexed run, so the index is not empty (not a legacy store).
             store.apply(Change::new().with(Op::Enqueue(run(1)))).unwrap();
             // Crashed after its mark, before its index entry: acknowledged, or its retry would be
@@ -138,7 +138,7 @@ mod tests {
             ::sled::Tree::flush(store.tree(super::Area::Queue)).unwrap();
         }
         // sled's flusher thread may hold the database's lock for a moment after the store is dropped.
-        let reopen = || SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap());
+        let reopen = || SledStore::open(&dir, crate::sealed::SecretsKey::ephemeral().unwrap());
         let store = (0..50)
             .find_map(|_| {
                 reopen().ok().or_else(|| {
@@ -155,7 +155,7 @@ mod tests {
 
     #[test]
     fn secrets_stored_in_clear_are_sealed_at_open() {
-        use crate::store::{FlowStore, PluginStore};
+        use crate::{FlowStore, PluginStore};
         let dir = tempfile::tempdir().unwrap();
         {
             let db = ::sled::Config::new().path(dir.path()).open().unwrap();
@@ -164,7 +164,7 @@ mod tests {
             secrets.insert(b"mapper", br#"{"token":"plugin-secret-in-clear"}"#.to_vec()).unwrap();
             db.flush().unwrap();
         }
-        let key = crate::store::sealed::SecretsKey::ephemeral().unwrap();
+        let key = crate::sealed::SecretsKey::ephemeral().unwrap();
         let store = SledStore::open(dir.path(), key).unwrap();
         assert_eq!(store.webhook_secret("hooked").unwrap().as_deref(), Some("webhook-secret-in-clear"));
         assert_eq!(
@@ -173,7 +173,7 @@ mod tests {
         );
         for entry in store.tree(super::Area::Secrets).iter() {
             let (_, value) = entry.unwrap();
-            assert!(crate::store::sealed::SecretsKey::is_sealed(&value), "every value is sealed at rest");
+            assert!(crate::sealed::SecretsKey::is_sealed(&value), "every value is sealed at rest");
         }
     }
 }

@@ -15,7 +15,7 @@
 //! Whatever does not open or decode is [`Junk`]: the applier skips and counts it.
 
 use super::{BLOBS_BUCKET, Inner, backend};
-use crate::store::{Change, QueuedRun, Result};
+use crate::{Change, QueuedRun, Result};
 use sha2::{Digest, Sha256};
 use tokio::io::AsyncReadExt;
 
@@ -172,7 +172,7 @@ fn context(subject: &str) -> Vec<u8> {
 ///
 /// # Errors
 /// When the system has no randomness.
-pub fn seal_message(key: &crate::store::sealed::SecretsKey, subject: &str, plain: &[u8]) -> Result<Vec<u8>> {
+pub fn seal_message(key: &crate::sealed::SecretsKey, subject: &str, plain: &[u8]) -> Result<Vec<u8>> {
     key.seal(&context(subject), plain)
 }
 
@@ -189,7 +189,7 @@ pub(super) async fn encode(inner: &Inner, subject: &str, envelope: Envelope) -> 
     };
     let object = inner.seal.seal(&context, &serde_json::to_vec(&envelope).map_err(backend)?)?;
     if object.len() as u64 > MAX_OBJECT {
-        return Err(crate::store::StoreError::backend(format!(
+        return Err(crate::StoreError::backend(format!(
             "cluster: a change of {} bytes sealed is larger than the {MAX_OBJECT} a replica reads",
             object.len()
         )));
@@ -212,7 +212,7 @@ pub(super) enum ObjectError {
     /// It is larger than the reader's limit.
     TooLarge,
     /// Anything else (no leader, a broken connection): worth retrying.
-    Failed(crate::store::StoreError),
+    Failed(crate::StoreError),
 }
 
 /// Reads an object of the object store whole, refusing one larger than `limit`.
@@ -255,21 +255,21 @@ pub(super) enum Decoded {
     /// Something to skip.
     Junk(Junk),
     /// Its object could not be read now; read it again.
-    Retry(crate::store::StoreError),
+    Retry(crate::StoreError),
 }
 
 async fn decode_inner(inner: &Inner, subject: &str, payload: &[u8]) -> std::result::Result<Decoded, Junk> {
     let context = context(subject);
     let open = |sealed: &[u8]| {
         // Unsealed bytes would open as themselves: whoever can publish to NATS must not write state.
-        if !crate::store::sealed::SecretsKey::is_sealed(sealed) {
+        if !crate::sealed::SecretsKey::is_sealed(sealed) {
             return Err(Junk::Unreadable);
         }
         inner.seal.open(&context, sealed).map_err(|_| Junk::Unreadable)
     };
     let plain = match open(payload) {
         Ok(plain) => plain,
-        Err(junk) if crate::store::sealed::SecretsKey::is_sealed(payload) => {
+        Err(junk) if crate::sealed::SecretsKey::is_sealed(payload) => {
             let v2 = [SEAL_CONTEXT_V2, subject.as_bytes()].concat();
             return if inner.seal.open(SEAL_CONTEXT_V1, payload).is_ok() || inner.seal.open(&v2, payload).is_ok() {
                 Ok(Decoded::Older(OlderFormat))

@@ -1,7 +1,7 @@
 //! Publisher keys, API tokens, connections and the audit log: their trees and writes.
 
 use super::{Area, SledStore, Write, backend, decode, encode};
-use crate::store::{AccessStore, AuditEntry, AuditFilter, Op, Page, PageRequest, Result, TokenRecord};
+use crate::{AccessStore, AuditEntry, AuditFilter, Op, Page, PageRequest, Result, TokenRecord};
 use plugboard_runtime::signing::TrustStore;
 
 /// Connections live in the secrets tree (sealed like every secret), under this prefix.
@@ -14,7 +14,7 @@ fn connection_key(name: &str) -> String {
 impl SledStore {
     /// Plain writes for an access-area operation; audit entries get their id here (unless set).
     pub(super) fn access_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
-        use crate::store::Storage;
+        use crate::Storage;
         match op {
             Op::PutTrust(trust) => writes.push(Write::put(Area::Meta, "trust", encode(&trust))),
             Op::PutTokens(tokens) => writes.push(Write::put(Area::Meta, "tokens", encode(&tokens))),

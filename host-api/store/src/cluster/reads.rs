@@ -2,7 +2,7 @@
 //! queued work this node owns and the executions it is running.
 
 use super::ClusterStore;
-use crate::store::{
+use crate::{
     AccessStore, AuditEntry, AuditFilter, DeadLetterRecord, ExecutionRecord, FlowStore, Page, PageRequest, PluginOwner,
     PluginStore, QueueStore, QueuedRun, Result, Storage, TokenRecord, UsageTotals, VersionRecord,
 };
@@ -45,8 +45,8 @@ impl PluginStore for ClusterStore {
     }
     /// Published on the log, so every replica adds it (see [`Op::AddUsage`]).
     fn add_usage(&self, name: &str, delta: &UsageTotals) -> Result<()> {
-        let op = crate::store::Op::AddUsage { plugin: name.to_string(), delta: delta.clone() };
-        Storage::apply(self, crate::store::Change::new().with(op))
+        let op = crate::Op::AddUsage { plugin: name.to_string(), delta: delta.clone() };
+        Storage::apply(self, crate::Change::new().with(op))
     }
 }
 

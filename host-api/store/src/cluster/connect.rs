@@ -154,7 +154,7 @@ fn secret(path: &Path) -> Result<String, InvalidSettings> {
 /// [`StoreError::Backend`] for settings that do not make a connection (see
 /// [`ClusterSettings::validate`], an unreadable file) and when NATS refuses or cannot be reached
 /// (the server's reason included: an authorization violation, a TLS failure).
-pub(crate) async fn connect(settings: &ClusterSettings, node: &str) -> crate::store::Result<async_nats::Client> {
+pub(crate) async fn connect(settings: &ClusterSettings, node: &str) -> crate::Result<async_nats::Client> {
     options(settings, node)
         .await
         .map_err(backend)?

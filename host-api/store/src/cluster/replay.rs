@@ -9,7 +9,7 @@
 //! ([`ClusterMark::Seen`]), so a restarted or rebuilt replica refuses the same messages, and every
 //! replica, applying the same log in the same order, decides the same.
 
-use crate::store::ClusterMark;
+use crate::ClusterMark;
 
 /// Counters below the highest that are still accepted once.
 pub const WINDOW: u64 = 64;

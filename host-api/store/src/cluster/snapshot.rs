@@ -26,9 +26,9 @@
 //! back (see the stream's `deny_purge`), and its storage is the operator's to bound.
 
 use super::{BLOBS_BUCKET, Inner, backend};
-use crate::store::sealed::SecretsKey;
-use crate::store::sled::{Entry, SledStore};
-use crate::store::{Result, StoreError};
+use crate::sealed::SecretsKey;
+use crate::sled::{Entry, SledStore};
+use crate::{Result, StoreError};
 use async_nats::jetstream::object_store::ObjectStore;
 use plugboard_runtime::sync::Locked;
 use std::io::Write as _;

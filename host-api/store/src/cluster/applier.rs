@@ -16,8 +16,8 @@
 use super::envelope::{self, Body, Decoded, Envelope, Junk, ObjectError};
 use super::replay::SeenWindow;
 use super::{ADMIN_SUBJECT, CHANGES_SUBJECTS, ID_SHIFT, Inner, backend};
-use crate::store::sled::SledStore;
-use crate::store::{
+use crate::sled::SledStore;
+use crate::{
     Change, ClusterMark, ExecutionRecord, ExecutionStatus, FlowStore, Op, QueueStore, QueuedRun, Result, Storage,
     StoreError, StoreEvent,
 };

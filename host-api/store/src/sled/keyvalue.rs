@@ -233,10 +233,10 @@ mod tests {
 
     #[test]
     fn deleting_a_plugin_forgets_its_usage() {
-        use crate::store::{Change, Op, Storage};
+        use crate::{Change, Op, Storage};
         let dir = tempfile::tempdir().expect("tempdir");
-        let key = crate::store::sealed::SecretsKey::ephemeral().expect("key");
-        let store = crate::store::sled::SledStore::open(dir.path(), key).expect("store");
+        let key = crate::sealed::SecretsKey::ephemeral().expect("key");
+        let store = crate::sled::SledStore::open(dir.path(), key).expect("store");
         let kv = store.key_value();
         let quota = KeyValueQuota { max_keys: 1, max_bytes: 1000 };
         set(&*kv, "p", "a", "k1", vec![1], quota).expect("set");

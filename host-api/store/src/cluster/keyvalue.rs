@@ -22,8 +22,8 @@
 
 use super::envelope::Body;
 use super::{Inner, PublishFailure, WORK_SUBJECT, backend};
-use crate::store::Storage;
-use crate::store::{Result, StoreError};
+use crate::Storage;
+use crate::{Result, StoreError};
 use base64::Engine;
 use base64::engine::general_purpose::STANDARD;
 use plugboard_runtime::cause::Cause;

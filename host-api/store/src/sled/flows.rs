@@ -1,7 +1,7 @@
 //! Flow definitions, executions (with their per-flow and running indexes) and dead letters.
 
 use super::{Area, SledStore, Write, backend, decode, encode, prefixed_id, trailing_id};
-use crate::store::{DeadLetterRecord, ExecutionRecord, ExecutionStatus, FlowStore, Op, Page, PageRequest, Result};
+use crate::{DeadLetterRecord, ExecutionRecord, ExecutionStatus, FlowStore, Op, Page, PageRequest, Result};
 use plugboard_runtime::flow::FlowDefinition;
 
 fn webhook_secret_key(flow: &str) -> String {
@@ -11,7 +11,7 @@ fn webhook_secret_key(flow: &str) -> String {
 impl SledStore {
     /// Plain writes for a flow-area operation; dead letters get their id here.
     pub(super) fn flow_writes(&self, op: Op, writes: &mut Vec<Write>) -> Result<()> {
-        use crate::store::Storage;
+        use crate::Storage;
         match op {
             Op::PutFlow(flow) => writes.push(Write::put(Area::Flows, flow.name.as_str(), encode(&flow))),
             Op::RemoveFlow(name) => {
@@ -102,9 +102,9 @@ impl FlowStore for SledStore {
 
 #[cfg(test)]
 mod tests {
-    use crate::store::records::DeadLetterRecord;
-    use crate::store::sled::SledStore;
-    use crate::store::{Change, FlowStore, Op, Storage};
+    use crate::records::DeadLetterRecord;
+    use crate::sled::SledStore;
+    use crate::{Change, FlowStore, Op, Storage};
     use plugboard_runtime::flow::{DeadLetter, ErrorReport, StoredRecord};
 
     fn letter(id: u64) -> Op {
@@ -118,7 +118,7 @@ mod tests {
     fn the_dead_letter_count_follows_every_change_and_survives_a_reopen() {
         let dir = std::env::temp_dir().join(format!("plugboard-dlq-count-{}", std::process::id()));
         let _ = std::fs::remove_dir_all(&dir);
-        let open = || SledStore::open(&dir, crate::store::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
+        let open = || SledStore::open(&dir, crate::sealed::SecretsKey::ephemeral().unwrap()).unwrap();
         let store = open();
         store.apply(Change::new().with(letter(1)).with(letter(2)).with(letter(3))).unwrap();
         // Writing a letter again (a replay that failed the same way) and removing one that is gone

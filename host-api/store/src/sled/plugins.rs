@@ -1,7 +1,7 @@
 //! Plugins and blobs, grants, config and secrets, usage: their trees and writes.
 
 use super::{Area, SledStore, Write, backend, decode, encode};
-use crate::store::{Op, PluginOwner, PluginStore, Result, StoreError, UsageTotals, VersionRecord};
+use crate::{Op, PluginOwner, PluginStore, Result, StoreError, UsageTotals, VersionRecord};
 use plugboard_runtime::Grant;
 use plugboard_runtime::signing::VersionFloor;
 use std::collections::BTreeMap;

@@ -1,7 +1,7 @@
 //! Queued work (with its per-flow index), source cursors and webhook delivery marks.
 
 use super::{Area, SledStore, Write, backend, encode, prefixed_id, trailing_id};
-use crate::store::{Op, QueueStore, QueuedRun, Result};
+use crate::{Op, QueueStore, QueuedRun, Result};
 use std::collections::BTreeMap;
 
 /// Field `index` (0: expiry, 1: queued run id) of a delivery mark, two big-endian `u64`s.
