@@ -94,16 +94,7 @@ async fn the_audit_log_filters_by_actor_action_target_and_time_and_pages_newest_
 }
 
 async fn send_flow(api: &Api, method: reqwest::Method, path: &str, media: &str, text: &str) -> (StatusCode, Value) {
-    let response = reqwest::Client::new()
-        .request(method, api.url(path))
-        .bearer_auth(ADMIN)
-        .header("content-type", media)
-        .body(text.to_string())
-        .send()
-        .await
-        .expect("send");
-    let status = response.status();
-    (status, response.json().await.expect("json"))
+    api.send_raw(method, path, ADMIN, media, text).await
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

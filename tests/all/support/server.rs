@@ -105,9 +105,21 @@ impl Api {
 
     /// `POST` of raw `text` as `media` (a body that is not JSON, or JSON that does not parse).
     pub async fn post_raw(&self, path: &str, token: &str, media: &str, text: &str) -> (StatusCode, Value) {
+        self.send_raw(reqwest::Method::POST, path, token, media, text).await
+    }
+
+    /// A request with raw `text` as `media` for its body.
+    pub async fn send_raw(
+        &self,
+        method: reqwest::Method,
+        path: &str,
+        token: &str,
+        media: &str,
+        text: &str,
+    ) -> (StatusCode, Value) {
         let response = self
             .client
-            .post(self.url(path))
+            .request(method, self.url(path))
             .bearer_auth(token)
             .header("content-type", media)
             .body(text.to_string())
