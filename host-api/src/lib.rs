@@ -10,7 +10,8 @@
 pub mod admin_commands;
 pub mod api;
 pub mod cli;
-pub mod client;
+/// The HTTP client, its own crate (`host-api/client`): it cannot reach the domain or storage.
+pub use plugboard_client as client;
 pub mod commands;
 pub mod connection_commands;
 pub mod demo;
