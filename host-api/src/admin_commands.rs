@@ -31,10 +31,12 @@ use std::io::Write;
 pub async fn keys(api: &ApiClient, command: &KeysCommand) -> Result<Reply, CommandError> {
     Ok(match command {
         KeysCommand::Add { public_key, name } => Reply::new(api.keys_add(public_key, name).await?, |a| {
-            format!("trusted key {} ({})", a.key_id, plain(&a.name))
+            format!("trusted key {} ({})", plain(&a.key_id), plain(&a.name))
         }),
         KeysCommand::Ls => Reply::new(api.keys_list().await?, render::render_keys),
-        KeysCommand::Revoke { id } => Reply::new(api.keys_revoke(id).await?, |a| format!("revoked key {}", a.key_id)),
+        KeysCommand::Revoke { id } => {
+            Reply::new(api.keys_revoke(id).await?, |a| format!("revoked key {}", plain(&a.key_id)))
+        }
     })
 }
 
@@ -53,7 +55,7 @@ pub async fn tokens(api: &ApiClient, command: &TokensCommand) -> Result<Reply, C
                     spelled(&a.info.role),
                     plain(&a.info.name),
                     render::scope_suffix(a.info.scope.as_ref()),
-                    a.token
+                    plain(&a.token)
                 )
             })
         }

@@ -370,7 +370,8 @@ pub async fn serve(flags: ServeFlags, out: &mut dyn Write) -> anyhow::Result<()>
     if demo {
         // Where the admin token is: the environment that set it, else the file written on a
         // first start (a token set in the config file is the operator's to paste).
-        let token = if std::env::var_os("PLUGBOARD_ADMIN_TOKEN").is_some() {
+        let from_environment = std::env::var("PLUGBOARD_ADMIN_TOKEN").is_ok_and(|token| !token.trim().is_empty());
+        let token = if from_environment && server.created_token_file.is_none() {
             "\"$PLUGBOARD_ADMIN_TOKEN\"".to_string()
         } else {
             format!("$(cat {})", shell_word(&data_dir.join("admin-token").display().to_string()))

@@ -3,7 +3,8 @@
 //!
 //! Layers, outermost first (see `ARCHITECTURE.md`): `api` (HTTP: routes, roles, status codes),
 //! `domain` (plugin lifecycle, trust and tokens, flows and the work queue; typed errors, no HTTP),
-//! `store` (the storage trait and its embedded sled backend). `server` wires them together.
+//! `store` (the `plugboard-store` crate: the storage trait, the embedded sled and the NATS
+//! backends). `server` wires them together.
 //! The `plugboard` command line is `cli` (clap types) and `commands` (running them), with one
 //! module per area of commands (`plugin_commands`, `admin_commands`, `flow_commands`, …).
 

@@ -10,7 +10,7 @@ use crate::cli::{BudgetArgs, ConfigCommand};
 use crate::client::ApiClient;
 use crate::commands::{CommandError, Reply};
 use crate::flow_commands::read_records;
-use crate::render::{self, maybe, spelled};
+use crate::render::{self, maybe, plain, spelled};
 use plugboard_api_types::plugins::{BudgetLimits, Grants, Health};
 use serde_json::json;
 use std::collections::BTreeMap;
@@ -20,7 +20,13 @@ use std::path::Path;
 pub async fn push(api: &ApiClient, file: &Path, activate: bool) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.push(file, activate).await?, |a| {
         let v = &a.version;
-        format!("{} {} uploaded ({}), digest {}", v.name, v.version, spelled(&a.status), v.digest)
+        format!(
+            "{} {} uploaded ({}), digest {}",
+            plain(&v.name),
+            plain(&v.version),
+            spelled(&a.status),
+            plain(&v.digest)
+        )
     }))
 }
 
@@ -57,7 +63,7 @@ pub async fn health(api: &ApiClient, name: &str) -> Result<Reply, CommandError> 
 /// `plugboard activate NAME VERSION [--allow-rollback]`.
 pub async fn activate(api: &ApiClient, name: &str, version: &str, allow_rollback: bool) -> Result<Reply, CommandError> {
     Ok(Reply::new(api.activate(name, version, allow_rollback).await?, |a| {
-        format!("{} now runs {}", a.name, maybe(a.active_version.as_ref()))
+        format!("{} now runs {}", plain(&a.name), maybe(a.active_version.as_ref()))
     }))
 }
 

@@ -61,12 +61,6 @@ pub fn rows(answer: &Value, key: &str, row: impl Fn(&Value) -> Vec<String>) -> V
     answer[key].as_array().map(|items| items.iter().map(row).collect()).unwrap_or_default()
 }
 
-/// A JSON list of strings (or values) joined with `, `; `-` when empty.
-pub fn list(value: &Value) -> String {
-    let items: Vec<String> = value.as_array().map(|v| v.iter().map(text).collect()).unwrap_or_default();
-    if items.is_empty() { "-".into() } else { items.join(", ") }
-}
-
 /// A trap's backtrace (innermost first) as numbered, indented lines; empty when there is none.
 pub fn backtrace(value: &Value) -> Vec<String> {
     value

@@ -30,10 +30,21 @@ pub mod http;
 pub mod json;
 pub mod kv;
 pub mod log;
+/// Why a path or condition from a plugin's config does not parse.
+pub use plugboard_expr::ExprError;
 /// Conditions on records, as flow routes evaluate them (see `plugboard-expr`).
 pub use plugboard_expr::condition;
 /// JSON paths: the record-expression language's (see `plugboard-expr`), re-exported.
 pub use plugboard_expr::path;
+
+/// A path or condition in the config that does not parse is the config's fault:
+/// `PluginError::InvalidConfig` with the expression's message (so `?` works in `configure`-style
+/// code).
+impl From<ExprError> for PluginError {
+    fn from(err: ExprError) -> PluginError {
+        PluginError::InvalidConfig(err.to_string())
+    }
+}
 pub mod projection;
 mod record;
 

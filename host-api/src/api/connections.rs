@@ -55,8 +55,5 @@ pub async fn connections_test(
     Path(name): Path<String>,
 ) -> Result<Json<ConnectionProbe>, ApiError> {
     let probe = state.services.connections.test(&name).await?;
-    Ok(Json(
-        serde_json::from_value(probe)
-            .map_err(|err| ApiError::internal(format!("the connection probe's answer: {err}")))?,
-    ))
+    Ok(Json(wire::probe(&probe)))
 }

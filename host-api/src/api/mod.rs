@@ -23,7 +23,7 @@ pub mod plugins;
 pub mod query;
 pub mod routes;
 pub mod ui;
-pub mod wire;
+mod wire;
 
 use crate::domain::Services;
 use axum::Router;

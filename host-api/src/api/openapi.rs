@@ -261,6 +261,31 @@ mod tests {
     }
 
     #[test]
+    fn every_route_the_document_treats_specially_exists() {
+        let exists = |method: &str, path: &str| ROUTES.iter().any(|r| r.method == method && r.path == path);
+        for (method, path, _) in ALSO {
+            assert!(exists(method, path), "ALSO: {method} {path}");
+        }
+        for (method, path, _, _) in SWITCHES {
+            assert!(exists(method, path), "SWITCHES: {method} {path}");
+        }
+        for path in PAGED {
+            assert!(exists("get", path), "PAGED: {path}");
+        }
+        for (method, path) in [
+            ("post", "/v1/plugins/{name}/invoke"),
+            ("get", "/metrics"),
+            ("post", "/v1/flows"),
+            ("put", "/v1/flows/{name}"),
+            ("post", "/v1/plugins"),
+            ("post", "/v1/hooks/{name}"),
+            ("get", "/v1/audit"),
+        ] {
+            assert!(exists(method, path), "{method} {path} is named in operation()");
+        }
+    }
+
+    #[test]
     fn every_body_has_a_schema_and_every_reference_is_defined() {
         let doc = document();
         for route in ROUTES {

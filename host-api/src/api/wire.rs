@@ -3,7 +3,9 @@
 //! module knows both sides, so a storage change that would change the API fails to compile here
 //! instead of changing an answer.
 
+use crate::domain::connections::credentials::Probe;
 use crate::store::{AuditAction, AuditEntry, Role, TokenScope, VersionRecord};
+use plugboard_api_types::connections::ConnectionProbe;
 use plugboard_api_types::{access as api_access, plugins as api};
 use plugboard_runtime::{BudgetLimits, Kind, LogEntry};
 use plugboard_runtime::{BudgetSources, LimitSource, LogLevel};
@@ -189,5 +191,16 @@ pub fn audit(entry: &AuditEntry) -> api_access::AuditEntry {
         target: entry.target.clone(),
         key_id: entry.key_id.clone(),
         detail: entry.detail.clone(),
+    }
+}
+
+/// What trying a connection found.
+pub fn probe(probe: &Probe) -> ConnectionProbe {
+    ConnectionProbe {
+        ok: probe.ok,
+        status: probe.status,
+        token_fetched: probe.token_fetched,
+        error: probe.error.clone(),
+        elapsed_ms: probe.elapsed.map(|elapsed| u64::try_from(elapsed.as_millis()).unwrap_or(u64::MAX)),
     }
 }

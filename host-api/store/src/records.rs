@@ -1,9 +1,10 @@
 //! What the control plane stores: plugin versions, tokens, audit entries, usage, executions,
 //! dead letters and queued work, with the enums that name their states.
 //!
-//! These types are the storage contract shared by every backend; they serialize to JSON the same
-//! way the HTTP API answers them, so enum values (`completed-with-dead-letters`, `key-revoke`) are
-//! the strings API clients already match on.
+//! These types are the storage contract shared by every backend. The HTTP API answers its own
+//! types (`plugboard-api-types`), mapped from these at its edge; executions and dead letters it
+//! carries as documents in the shape serde writes here, so their enum values
+//! (`completed-with-dead-letters`) are strings API clients match on: rename none.
 
 use plugboard_runtime::Manifest;
 use schemars::JsonSchema;

@@ -366,7 +366,7 @@ pub struct Invoked {
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub records: Option<Vec<Value>>,
     /// A source's cursor of its next page (null: the end); absent for the other worlds.
-    #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[serde(default, skip_serializing_if = "Option::is_none", deserialize_with = "present")]
     pub next_cursor: Option<Option<String>>,
     /// What a sink reported.
     #[serde(default, skip_serializing_if = "Option::is_none")]
@@ -375,6 +375,11 @@ pub struct Invoked {
     pub usage: InvocationUsage,
     /// What the plugin logged.
     pub logs: Vec<LogLine>,
+}
+
+/// A field that is there, even as `null`: `Some(None)`, where serde alone reads `null` as absent.
+fn present<'de, D: serde::Deserializer<'de>>(deserializer: D) -> Result<Option<Option<String>>, D::Error> {
+    Option::<String>::deserialize(deserializer).map(Some)
 }
 
 /// A failed invocation's answer: the error body with what the invocation cost and logged.
@@ -390,4 +395,21 @@ pub struct InvokeFailed {
     /// The plugin's own typed error (`guest-error`), as it returned it.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub plugin_error: Option<String>,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_sources_last_page_keeps_its_null_cursor_and_a_transformers_answer_has_none() {
+        let last = serde_json::json!({"records": [], "next_cursor": null, "usage": {"fuel": 1, "wall_time_ms": 0.5, "peak_memory_bytes": 2}, "logs": []});
+        let parsed: Invoked = serde_json::from_value(last.clone()).expect("parses");
+        assert_eq!(parsed.next_cursor, Some(None));
+        assert_eq!(serde_json::to_value(&parsed).ok(), Some(last));
+        let transformed = serde_json::json!({"records": [1], "usage": {"fuel": 1, "wall_time_ms": 0.5, "peak_memory_bytes": 2}, "logs": []});
+        let parsed: Invoked = serde_json::from_value(transformed.clone()).expect("parses");
+        assert_eq!(parsed.next_cursor, None);
+        assert_eq!(serde_json::to_value(&parsed).ok(), Some(transformed));
+    }
 }

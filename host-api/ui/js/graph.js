@@ -184,8 +184,6 @@ function stateOf(report) {
  * The graph of `flow` as an element (`.graph`, scrolling sideways when wider than the page).
  * With `execution`, nodes show records in → out and are coloured by outcome; plugin nodes link to
  * their plugin's page.
- */
-/**
  * @param {import("./types.js").FlowDefinition} flow
  * @param {{id?: string, execution?: import("./types.js").Execution}} [options]
  */

@@ -16,6 +16,7 @@
 /** @typedef {Schemas["TokenList"]} TokenList */
 /** @typedef {Schemas["CreatedToken"]} CreatedToken */
 /** @typedef {Schemas["AuditPage"]} AuditPage */
+/** @typedef {Schemas["AuditAction"]} AuditAction */
 /** @typedef {Schemas["FlowList"]} FlowList */
 /** @typedef {Schemas["FlowDefinition"]} FlowDefinition */
 /** @typedef {Schemas["Execution"]} Execution */

@@ -12,6 +12,7 @@
 //! A [`Condition`] is the data as written (what a flow definition stores); [`Condition::compile`]
 //! parses its paths once into a [`Compiled`] condition, which is what evaluates.
 
+use crate::error::ExprError;
 use crate::path::Path;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
@@ -101,7 +102,7 @@ impl Condition {
     /// # Errors
     /// A reason naming the bad field: not `$…` or `header:…`, a path that does not parse, or a
     /// test other than `exists` without a `value`.
-    pub fn compile(&self) -> Result<Compiled, String> {
+    pub fn compile(&self) -> Result<Compiled, ExprError> {
         let each = |list: &[Condition]| list.iter().map(Condition::compile).collect::<Result<Vec<_>, _>>();
         Ok(match self {
             Condition::All { all } => Compiled::All(each(all)?),
@@ -111,12 +112,12 @@ impl Condition {
                 let parsed = match field.strip_prefix("header:") {
                     Some(name) if !name.is_empty() => Field::Header(name.to_string()),
                     _ if field.starts_with('$') => Field::Path(Path::parse(field)?),
-                    _ => return Err(format!("field `{field}` must be `$.path` or `header:NAME`")),
+                    _ => return Err(ExprError::Field { field: field.clone() }),
                 };
                 let value = match (op, value) {
                     (_, Some(value)) => value.clone(),
                     (Op::Exists, None) => Value::Bool(true),
-                    (_, None) => return Err(format!("the condition on `{field}` needs a `value`")),
+                    (_, None) => return Err(ExprError::NoValue { field: field.clone() }),
                 };
                 Compiled::Test(parsed, *op, value)
             }
@@ -127,7 +128,7 @@ impl Condition {
     ///
     /// # Errors
     /// The reason, naming the bad field.
-    pub fn check(&self) -> Result<(), String> {
+    pub fn check(&self) -> Result<(), ExprError> {
         self.compile().map(|_| ())
     }
 }

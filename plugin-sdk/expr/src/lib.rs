@@ -7,7 +7,9 @@
 //! and `not`). Plain `serde_json`, no host or wasm dependencies: it builds for both.
 
 pub mod condition;
+pub mod error;
 pub mod path;
 
 pub use condition::{Compiled, Condition, Field, Op};
+pub use error::ExprError;
 pub use path::Path;

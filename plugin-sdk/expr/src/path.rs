@@ -5,6 +5,7 @@
 //! the part of JSONPath integration mappings use; filters and recursive descent are left out on
 //! purpose so every path has one obvious meaning.
 
+use crate::error::ExprError;
 use serde_json::Value;
 
 /// One step of a path.
@@ -29,9 +30,10 @@ impl Path {
     /// Parses `text`, which must start with `$`.
     ///
     /// # Errors
-    /// A message naming the position of the problem.
-    pub fn parse(text: &str) -> Result<Path, String> {
-        let rest = text.strip_prefix('$').ok_or_else(|| format!("path `{text}` must start with `$`"))?;
+    /// [`ExprError`] naming the position of the problem.
+    pub fn parse(text: &str) -> Result<Path, ExprError> {
+        let path = || text.to_string();
+        let rest = text.strip_prefix('$').ok_or_else(|| ExprError::NoRoot { path: path() })?;
         let bytes = rest.as_bytes();
         let mut steps = Vec::new();
         let mut i = 0;
@@ -42,14 +44,14 @@ impl Path {
                     let end = rest[start..].find(['.', '[']).map_or(rest.len(), |n| start + n);
                     let name = &rest[start..end];
                     if name.is_empty() {
-                        return Err(format!("path `{text}`: empty field name at {}", start + 1));
+                        return Err(ExprError::EmptyField { path: path(), at: start + 1 });
                     }
                     steps.push(if name == "*" { Step::Wildcard } else { Step::Field(name.to_string()) });
                     i = end;
                 }
                 b'[' => {
                     let close =
-                        rest[i..].find(']').map(|n| i + n).ok_or_else(|| format!("path `{text}`: unclosed `[`"))?;
+                        rest[i..].find(']').map(|n| i + n).ok_or_else(|| ExprError::Unclosed { path: path() })?;
                     let inner = rest[i + 1..close].trim();
                     let step = if inner == "*" {
                         Step::Wildcard
@@ -60,12 +62,13 @@ impl Path {
                     {
                         Step::Field(quoted.to_string())
                     } else {
-                        Step::Index(inner.parse().map_err(|_| format!("path `{text}`: `[{inner}]` is not an index"))?)
+                        let not_an_index = || ExprError::NotAnIndex { path: path(), inner: inner.to_string() };
+                        Step::Index(inner.parse().map_err(|_| not_an_index())?)
                     };
                     steps.push(step);
                     i = close + 1;
                 }
-                other => return Err(format!("path `{text}`: unexpected `{}` at {}", other as char, i + 1)),
+                other => return Err(ExprError::Unexpected { path: path(), found: other as char, at: i + 1 }),
             }
         }
         Ok(Path { steps, text: text.to_string() })

@@ -26,16 +26,35 @@ impl Cidr {
     }
 }
 
+/// Why an allow-list entry is not a network.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CidrError {
+    /// Not an IP address (before any `/`).
+    #[error("`{entry}` is not an address or CIDR")]
+    Address {
+        /// The entry.
+        entry: String,
+    },
+    /// A prefix length that is not a number up to the address's width.
+    #[error("`{entry}`: prefix length must be 0-{width}")]
+    Prefix {
+        /// The entry.
+        entry: String,
+        /// 32 or 128.
+        width: u8,
+    },
+}
+
 /// Parses `10.0.0.0/8`, `2001:db8::/32` or a single address.
 ///
 /// # Errors
-/// A reason naming the entry.
-pub fn parse_cidr(text: &str) -> std::result::Result<Cidr, String> {
+/// [`CidrError`] naming the entry.
+pub fn parse_cidr(text: &str) -> std::result::Result<Cidr, CidrError> {
     let (addr, bits) = match text.split_once('/') {
         Some((addr, bits)) => (addr, Some(bits)),
         None => (text, None),
     };
-    let network: std::net::IpAddr = addr.trim().parse().map_err(|_| format!("`{text}` is not an address or CIDR"))?;
+    let network: std::net::IpAddr = addr.trim().parse().map_err(|_| CidrError::Address { entry: text.to_string() })?;
     let width = if network.is_ipv4() { 32 } else { 128 };
     let bits = match bits {
         None => width,
@@ -44,7 +63,7 @@ pub fn parse_cidr(text: &str) -> std::result::Result<Cidr, String> {
             .parse::<u8>()
             .ok()
             .filter(|b| *b <= width)
-            .ok_or_else(|| format!("`{text}`: prefix length must be 0-{width}"))?,
+            .ok_or_else(|| CidrError::Prefix { entry: text.to_string(), width })?,
     };
     Ok(Cidr { network, bits })
 }

@@ -249,18 +249,38 @@ pub struct CronSchedule {
     pub allow_overlap: bool,
 }
 
+/// Why a cron trigger's schedule cannot run.
+#[derive(Debug, thiserror::Error)]
+pub enum CronError {
+    /// Not a cron expression the parser takes (5 or 6 fields).
+    #[error("invalid cron expression `{schedule}`: {}", source.to_string().replace('\n', " "))]
+    Expression {
+        /// The expression as written.
+        schedule: String,
+        /// The cron parser's error.
+        source: cron::error::Error,
+    },
+    /// A time zone the tz database does not know.
+    #[error("unknown time zone `{timezone}`")]
+    TimeZone {
+        /// The zone as written.
+        timezone: String,
+    },
+}
+
 impl CronSchedule {
     /// Parses `schedule` (5 or 6 fields) in `timezone`.
     ///
     /// # Errors
-    /// A reason for an invalid expression or an unknown time zone.
-    pub fn parse(schedule: &str, timezone: &str, allow_overlap: bool) -> std::result::Result<CronSchedule, String> {
+    /// [`CronError`]: an invalid expression (with the cron parser's error) or an unknown time zone.
+    pub fn parse(schedule: &str, timezone: &str, allow_overlap: bool) -> std::result::Result<CronSchedule, CronError> {
         use std::str::FromStr;
         let fields = schedule.split_whitespace().count();
         let normalised = if fields == 5 { format!("0 {schedule}") } else { schedule.to_string() };
         let parsed = cron::Schedule::from_str(&normalised)
-            .map_err(|err| format!("invalid cron expression `{schedule}`: {}", err.to_string().replace('\n', " ")))?;
-        let timezone = timezone.parse::<chrono_tz::Tz>().map_err(|_| format!("unknown time zone `{timezone}`"))?;
+            .map_err(|source| CronError::Expression { schedule: schedule.to_string(), source })?;
+        let timezone =
+            timezone.parse::<chrono_tz::Tz>().map_err(|_| CronError::TimeZone { timezone: timezone.to_string() })?;
         Ok(CronSchedule { schedule: parsed, timezone, allow_overlap })
     }
 
@@ -313,7 +333,7 @@ impl FlowDefinition {
             match trigger {
                 Trigger::Cron { schedule, timezone, allow_overlap } => {
                     CronSchedule::parse(schedule, timezone, *allow_overlap)
-                        .map_err(|reason| Error::FlowInvalid { reason })?;
+                        .map_err(|reason| Error::FlowInvalid { reason: reason.to_string() })?;
                 }
                 Trigger::Webhook(webhook) => webhook.validate()?,
             }

@@ -2,6 +2,29 @@
 //! as manifests request them, grants give them and connections bind credentials to them. Parsing
 //! and matching only; what a match lets through (addresses, credentials) is `outbound.rs`.
 
+/// Why an allow-list entry is not of the form `[scheme://]host[:port]`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum PatternError {
+    /// A scheme other than http or https.
+    #[error("scheme `{0}` is not http or https")]
+    Scheme(String),
+    /// A path, user info, or nothing where the host should be.
+    #[error("expected [scheme://]host[:port]")]
+    Shape,
+    /// `*` anywhere but alone or leading `*.domain`.
+    #[error("a wildcard may only be `*` or lead as `*.domain`")]
+    Wildcard,
+    /// A `[` of an IPv6 address without its `]`.
+    #[error("unclosed `[`")]
+    Unclosed,
+    /// Something after an IPv6 address's `]` that is not `:port`.
+    #[error("junk after `]`")]
+    AfterBracket,
+    /// A port that is not a number up to 65535.
+    #[error("bad port `{0}`")]
+    Port(String),
+}
+
 /// One allow-list entry: `[scheme://]host[:port]`, where host may be `*` or `*.domain`.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct HostPattern {
@@ -14,13 +37,13 @@ impl HostPattern {
     /// Parses an allow-list entry.
     ///
     /// # Errors
-    /// A reason when the entry is not of the documented form.
-    pub fn parse(entry: &str) -> Result<HostPattern, String> {
+    /// [`PatternError`] when the entry is not of the documented form.
+    pub fn parse(entry: &str) -> Result<HostPattern, PatternError> {
         let (scheme, rest) = match entry.split_once("://") {
             Some((scheme, rest)) => {
                 let scheme = scheme.to_ascii_lowercase();
                 if scheme != "http" && scheme != "https" {
-                    return Err(format!("scheme `{scheme}` is not http or https"));
+                    return Err(PatternError::Scheme(scheme));
                 }
                 (Some(scheme), rest)
             }
@@ -28,12 +51,12 @@ impl HostPattern {
         };
         let rest = rest.trim_end_matches('/');
         if rest.contains('/') || rest.contains('@') || rest.is_empty() {
-            return Err("expected [scheme://]host[:port]".into());
+            return Err(PatternError::Shape);
         }
         let (host, port) = split_host_port(rest)?;
         let wildcard_ok = host == "*" || !host.contains('*') || (host.starts_with("*.") && !host[2..].contains('*'));
         if !wildcard_ok {
-            return Err("a wildcard may only be `*` or lead as `*.domain`".into());
+            return Err(PatternError::Wildcard);
         }
         Ok(HostPattern { scheme, host: host.to_ascii_lowercase(), port })
     }
@@ -71,19 +94,19 @@ impl HostPattern {
     }
 }
 
-fn split_host_port(text: &str) -> Result<(&str, Option<u16>), String> {
+fn split_host_port(text: &str) -> Result<(&str, Option<u16>), PatternError> {
     // Bracketed IPv6: [::1]:8080
     if let Some(rest) = text.strip_prefix('[') {
-        let (host, after) = rest.split_once(']').ok_or("unclosed `[`")?;
+        let (host, after) = rest.split_once(']').ok_or(PatternError::Unclosed)?;
         let port = match after.strip_prefix(':') {
-            Some(port) => Some(port.parse().map_err(|_| format!("bad port `{port}`"))?),
+            Some(port) => Some(port.parse().map_err(|_| PatternError::Port(port.to_string()))?),
             None if after.is_empty() => None,
-            None => return Err("junk after `]`".into()),
+            None => return Err(PatternError::AfterBracket),
         };
         return Ok((host, port));
     }
     match text.rsplit_once(':') {
-        Some((host, port)) => Ok((host, Some(port.parse().map_err(|_| format!("bad port `{port}`"))?))),
+        Some((host, port)) => Ok((host, Some(port.parse().map_err(|_| PatternError::Port(port.to_string()))?))),
         None => Ok((text, None)),
     }
 }

@@ -72,13 +72,13 @@ struct Aggregate;
 impl Transformer for Aggregate {
     fn transform(input: Batch) -> Result<Batch, PluginError> {
         let group_by =
-            config::get("group_by")?.map(|text| Path::parse(&text)).transpose().map_err(PluginError::InvalidConfig)?;
+            config::get("group_by")?.map(|text| Path::parse(&text)).transpose().map_err(PluginError::from)?;
         let aggregations: Vec<Aggregation> = config::json("aggregations")?;
         let fields = aggregations
             .iter()
             .map(|agg| match (agg.op, &agg.field) {
                 (Op::Count, _) => Ok(None),
-                (_, Some(field)) => Path::parse(field).map(Some),
+                (_, Some(field)) => Path::parse(field).map(Some).map_err(|err| err.to_string()),
                 (_, None) => Err(format!("aggregation `{}` needs a `field`", agg.name)),
             })
             .collect::<Result<Vec<_>, _>>()

@@ -24,7 +24,7 @@ struct Filter;
 impl Transformer for Filter {
     fn transform(input: Batch) -> Result<Batch, PluginError> {
         let condition: Condition = config::json("condition")?;
-        let condition = condition.compile().map_err(PluginError::InvalidConfig)?;
+        let condition = condition.compile().map_err(PluginError::from)?;
         // Only the fields the condition reads are built; records pass through unchanged.
         let values = Projection::of(condition.paths()).parse_batch(&input)?;
         Ok(input

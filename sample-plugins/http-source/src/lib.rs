@@ -53,7 +53,7 @@ impl Source for HttpSource {
         let parse = |key: &str, default: Option<&str>| -> Result<Option<Path>, PluginError> {
             config::get(key)?
                 .or(default.map(str::to_string))
-                .map(|text| Path::parse(&text).map_err(PluginError::InvalidConfig))
+                .map(|text| Path::parse(&text).map_err(PluginError::from))
                 .transpose()
         };
         let records_path = parse("records_path", Some("$"))?

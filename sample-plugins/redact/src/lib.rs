@@ -121,8 +121,7 @@ impl Transformer for Redact {
             Some(_) => config::json("fields")?,
             None => Vec::new(),
         };
-        let fields =
-            fields.iter().map(|f| Path::parse(f)).collect::<Result<Vec<_>, _>>().map_err(PluginError::InvalidConfig)?;
+        let fields = fields.iter().map(|f| Path::parse(f)).collect::<Result<Vec<_>, _>>().map_err(PluginError::from)?;
         if let Some(path) = fields.iter().find(|p| p.is_multi()) {
             return Err(PluginError::InvalidConfig(format!("field path `{}` may not use wildcards", path.as_str())));
         }

@@ -95,11 +95,9 @@ impl Sink for WebhookSink {
 /// The HMAC key of a `whsec_…` secret.
 fn signing_key(secret: &str) -> Result<Vec<u8>, PluginError> {
     let encoded = secret.trim().strip_prefix("whsec_").unwrap_or(secret.trim());
-    base64::engine::general_purpose::STANDARD
-        .decode(encoded)
-        .ok()
-        .filter(|key| !key.is_empty())
-        .ok_or_else(|| PluginError::InvalidConfig("signing_secret must be `whsec_` and base64 (Standard Webhooks)".into()))
+    base64::engine::general_purpose::STANDARD.decode(encoded).ok().filter(|key| !key.is_empty()).ok_or_else(|| {
+        PluginError::InvalidConfig("signing_secret must be `whsec_` and base64 (Standard Webhooks)".into())
+    })
 }
 
 fn hmac_of(key: &[u8]) -> Result<Hmac<Sha256>, PluginError> {
@@ -129,7 +127,11 @@ fn request(records: &[Record], size: usize, default_type: Option<&str>) -> Resul
                 .map_err(|err| PluginError::Internal(format!("a record is not JSON: {err}")))
         })
         .collect::<Result<Vec<_>, _>>()?;
-    let body = if size == 1 && values.len() == 1 { values[0].to_string() } else { serde_json::Value::Array(values).to_string() };
+    let body = if size == 1 && values.len() == 1 {
+        values[0].to_string()
+    } else {
+        serde_json::Value::Array(values).to_string()
+    };
     let relayed = if records.len() == 1 { header(&records[0], "webhook-id") } else { None };
     let id = match relayed {
         Some(id) => id.to_string(),

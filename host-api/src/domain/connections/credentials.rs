@@ -23,7 +23,7 @@ use base64::Engine as _;
 use plugboard_runtime::host::credentials::{Authorization, BoxFuture, CredentialError, Credentials};
 use plugboard_runtime::host::outbound::HostPattern;
 use plugboard_runtime::sync::Locked;
-use serde_json::{Value, json};
+use serde_json::Value;
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
@@ -254,23 +254,28 @@ impl HostCredentials {
     }
 
     /// `POST /v1/connections/{name}/test`: a token (OAuth), then `probe_url` with the credential.
-    pub(super) async fn probe(&self, name: &str, definition: &ConnectionDefinition) -> Value {
+    pub(super) async fn probe(&self, name: &str, definition: &ConnectionDefinition) -> Probe {
         let started = Instant::now();
         let connection = match self.connections() {
             Ok(loaded) => loaded.get(name).cloned(),
-            Err(reason) => return json!({"ok": false, "error": reason}),
+            Err(reason) => return Probe::failed(reason),
         };
         let Some(connection) = connection else {
-            return json!({"ok": false, "error": "the connection is not loaded"});
+            return Probe::failed("the connection is not loaded".into());
         };
         let (header, value, generation) = match self.header(name, &connection).await {
             Ok(header) => header,
-            Err(reason) => return json!({"ok": false, "error": reason}),
+            Err(reason) => return Probe::failed(reason),
         };
         let Some(url) = &definition.probe_url else {
             let fetched =
                 matches!(definition.kind, ConnectionKind::Oauth2ClientCredentials | ConnectionKind::Oauth2RefreshToken);
-            return json!({"ok": true, "token_fetched": fetched, "probe": null, "elapsed_ms": started.elapsed().as_millis()});
+            return Probe {
+                ok: true,
+                token_fetched: Some(fetched),
+                elapsed: Some(started.elapsed()),
+                ..Probe::default()
+            };
         };
         let _place = connection.limiter.acquire().await;
         match self.http.get(url).header(header.clone(), value.clone()).send().await {
@@ -278,10 +283,32 @@ impl HostCredentials {
                 let status = response.status().as_u16();
                 let used = Authorization { connection: name.into(), header, value, generation, hold: Box::new(()) };
                 self.answered(&used, status);
-                json!({"ok": (200..300).contains(&status), "status": status, "elapsed_ms": started.elapsed().as_millis()})
+                let ok = (200..300).contains(&status);
+                Probe { ok, status: Some(status), elapsed: Some(started.elapsed()), ..Probe::default() }
             }
-            Err(err) => json!({"ok": false, "error": format!("the probe did not answer: {}", short(&err))}),
+            Err(err) => Probe::failed(format!("the probe did not answer: {}", short(&err))),
         }
+    }
+}
+
+/// What trying a connection found (`POST /v1/connections/{name}/test`).
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Probe {
+    /// It fetched its token and the probe answered 2xx (or there is no probe to call).
+    pub ok: bool,
+    /// The probe's status.
+    pub status: Option<u16>,
+    /// Whether a token was fetched (a kind without a probe URL).
+    pub token_fetched: Option<bool>,
+    /// Why it failed.
+    pub error: Option<String>,
+    /// How long it took.
+    pub elapsed: Option<Duration>,
+}
+
+impl Probe {
+    fn failed(error: String) -> Probe {
+        Probe { error: Some(error), ..Probe::default() }
     }
 }
 

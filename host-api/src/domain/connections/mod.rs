@@ -369,7 +369,7 @@ impl Connections {
     ///
     /// # Errors
     /// `not-found`; `invalid` without a probe URL for a kind that fetches nothing.
-    pub async fn test(&self, name: &str) -> Result<serde_json::Value> {
+    pub async fn test(&self, name: &str) -> Result<credentials::Probe> {
         let definition = self.stored(name)?.ok_or_else(|| DomainError::not_found(format!("connection {name}")))?;
         Ok(self.credentials.probe(name, &definition).await)
     }

@@ -5,27 +5,35 @@
 import * as api from "../api.js";
 import { h, replace, section, notice, errorText, field, time, badge } from "../dom.js";
 
-/** `AuditAction` in host-api/src/store/records.rs, as serde writes it (kebab-case). */
-export const ACTIONS = [
-  "upload",
-  "activate",
-  "deactivate",
-  "delete",
-  "grants",
-  "config",
-  "rollback-override",
-  "key-add",
-  "key-revoke",
-  "token-create",
-  "token-revoke",
-  "admin-token-replace",
-  "flow-create",
-  "flow-update",
-  "flow-delete",
-  "webhook-secret",
-  "dlq-replay",
-  "dlq-delete",
-];
+/**
+ * Every audit action, as the API spells it (`AuditAction` in /openapi.json). Typed as one entry per
+ * value of that enum, so an action the server adds and this list lacks fails the dashboard's type
+ * check (tests/all/dashboard_types.rs) instead of missing from the filter.
+ * @type {{[K in import("../types.js").AuditAction]: K}}
+ */
+const EVERY_ACTION = {
+  "upload": "upload",
+  "activate": "activate",
+  "deactivate": "deactivate",
+  "delete": "delete",
+  "grants": "grants",
+  "config": "config",
+  "rollback-override": "rollback-override",
+  "key-add": "key-add",
+  "key-revoke": "key-revoke",
+  "token-create": "token-create",
+  "token-revoke": "token-revoke",
+  "admin-token-replace": "admin-token-replace",
+  "flow-create": "flow-create",
+  "flow-update": "flow-update",
+  "flow-delete": "flow-delete",
+  "webhook-secret": "webhook-secret",
+  "dlq-replay": "dlq-replay",
+  "dlq-delete": "dlq-delete",
+  "connection-put": "connection-put",
+  "connection-delete": "connection-delete",
+};
+export const ACTIONS = Object.values(EVERY_ACTION);
 
 const PAGE_SIZE = 50;
 const COLUMNS = ["Time", "Actor", "Action", "Target", "Key id", "Detail"];
